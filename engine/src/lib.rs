@@ -1,0 +1,36 @@
+//! The event store's behaviour, written once.
+//!
+//! Every store this project ships (the mock, the real server, the container
+//! image) runs this engine, so they differ in storage and in what they
+//! record, never in behaviour. The rules are those of `spec/semantics.md`.
+//!
+//! Data flows through the modules in this order:
+//!
+//! - [`validate`]: stateless checks and normalization of a request (the
+//!   fields, the limits), run in parallel by every caller;
+//! - [`store`]: the [`EventStore`] itself, which runs the stateful checks
+//!   (idempotency, concurrency, nonces, event ids) and commits in global
+//!   order;
+//! - [`storage`]: where committed events live, behind the [`Storage`] trait
+//!   ([`MemoryStorage`] here; the durable backend implements the same trait);
+//! - [`subscription`]: history then live delivery pulled from the log;
+//! - [`service`]: the tonic adapter that serves `eventstore.v1.EventStore`
+//!   and maps [`Error`] to gRPC status codes.
+
+pub mod error;
+pub mod limits;
+pub mod service;
+pub mod status;
+pub mod storage;
+pub mod store;
+pub mod subscription;
+pub mod validate;
+
+pub use error::Error;
+pub use limits::Limits;
+pub use service::EventStoreService;
+pub use storage::{MemoryStorage, Storage};
+pub use store::EventStore;
+
+/// The generated wire types, re-exported so users of the engine need one import.
+pub use eventstore_proto as proto;

@@ -1,0 +1,113 @@
+//! Configurable limits. Exceeding one is a clear error naming the limit and
+//! the value sent, never a crash or a silently truncated request.
+
+/// The store's limits. [`Limits::default`] gives the documented defaults.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest encoded request accepted, in bytes (default 4 MiB, gRPC's
+    /// usual message limit). Larger: `RESOURCE_EXHAUSTED`.
+    pub max_request_bytes: usize,
+    /// Most events in one append (default 1,000). More: `INVALID_ARGUMENT`.
+    pub max_events_per_batch: usize,
+    /// Longest id in bytes: tenant, aggregate id and type, event id and type,
+    /// correlation, causation, actor, idempotency key, subscription prefix
+    /// (default 256). Longer: `INVALID_ARGUMENT`.
+    pub max_id_length: usize,
+    /// Page size of a read whose `max_count` is 0 (default 100).
+    pub default_page_size: u32,
+    /// Largest page a read returns; a larger `max_count` is capped (default 1,000).
+    pub max_page_size: u32,
+    /// Largest encoded read response, in bytes (default 4 MiB): a page that
+    /// would grow past it stops early with `is_end = false`. A page always
+    /// holds at least one event, so paging always progresses.
+    pub max_response_bytes: usize,
+}
+
+impl Limits {
+    /// Default of [`Limits::max_request_bytes`].
+    pub const DEFAULT_MAX_REQUEST_BYTES: usize = 4 * 1024 * 1024;
+    /// Default of [`Limits::max_events_per_batch`].
+    pub const DEFAULT_MAX_EVENTS_PER_BATCH: usize = 1_000;
+    /// Default of [`Limits::max_id_length`].
+    pub const DEFAULT_MAX_ID_LENGTH: usize = 256;
+    /// Default of [`Limits::default_page_size`].
+    pub const DEFAULT_PAGE_SIZE: u32 = 100;
+    /// Default of [`Limits::max_page_size`].
+    pub const DEFAULT_MAX_PAGE_SIZE: u32 = 1_000;
+    /// Default of [`Limits::max_response_bytes`].
+    pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
+
+    /// Checks that the limits make sense together; the message names the field.
+    pub fn validate(&self) -> Result<(), String> {
+        let positive = [
+            ("max_request_bytes", self.max_request_bytes),
+            ("max_events_per_batch", self.max_events_per_batch),
+            ("max_id_length", self.max_id_length),
+            ("default_page_size", self.default_page_size as usize),
+            ("max_page_size", self.max_page_size as usize),
+            ("max_response_bytes", self.max_response_bytes),
+        ];
+        if let Some((name, _)) = positive.iter().find(|(_, v)| *v == 0) {
+            return Err(format!("{name} must be at least 1, got 0"));
+        }
+        if self.default_page_size > self.max_page_size {
+            return Err(format!(
+                "default_page_size ({}) must not exceed max_page_size ({})",
+                self.default_page_size, self.max_page_size
+            ));
+        }
+        Ok(())
+    }
+
+    /// The page size a read with `max_count` gets.
+    pub fn page_size(&self, max_count: u32) -> usize {
+        match max_count {
+            0 => self.default_page_size as usize,
+            n => n.min(self.max_page_size) as usize,
+        }
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_request_bytes: Self::DEFAULT_MAX_REQUEST_BYTES,
+            max_events_per_batch: Self::DEFAULT_MAX_EVENTS_PER_BATCH,
+            max_id_length: Self::DEFAULT_MAX_ID_LENGTH,
+            default_page_size: Self::DEFAULT_PAGE_SIZE,
+            max_page_size: Self::DEFAULT_MAX_PAGE_SIZE,
+            max_response_bytes: Self::DEFAULT_MAX_RESPONSE_BYTES,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn page_size_defaults_and_caps() {
+        let l = Limits::default();
+        assert_eq!(l.page_size(0), 100);
+        assert_eq!(l.page_size(7), 7);
+        assert_eq!(l.page_size(5_000), 1_000);
+    }
+
+    #[test]
+    fn zero_limit_is_rejected_by_name() {
+        let l = Limits {
+            max_events_per_batch: 0,
+            ..Limits::default()
+        };
+        assert_eq!(
+            l.validate(),
+            Err("max_events_per_batch must be at least 1, got 0".to_string())
+        );
+        let l = Limits {
+            default_page_size: 50,
+            max_page_size: 10,
+            ..Limits::default()
+        };
+        assert!(l.validate().unwrap_err().contains("default_page_size (50)"));
+    }
+}

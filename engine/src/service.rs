@@ -1,0 +1,90 @@
+//! The tonic adapter: serves `eventstore.v1.EventStore` from an
+//! [`EventStore`]. It only converts; every rule lives in the engine.
+
+use crate::{EventStore, status::to_status};
+use eventstore_proto::{
+    AppendRequest, AppendResponse, ReadStreamRequest, ReadStreamResponse, SubscribeRequest,
+    SubscribeResponse,
+    event_store_server::{EventStore as EventStoreRpc, EventStoreServer},
+};
+use futures::{StreamExt, stream::BoxStream};
+use tonic::{Request, Response, Status};
+
+/// Room for gRPC framing and the response's own fields around a page.
+const RESPONSE_SLACK_BYTES: usize = 64 * 1024;
+
+/// The gRPC face of an [`EventStore`].
+#[derive(Debug, Clone)]
+pub struct EventStoreService {
+    store: EventStore,
+}
+
+impl EventStoreService {
+    /// Serves `store`.
+    pub fn new(store: EventStore) -> Self {
+        Self { store }
+    }
+
+    /// The store behind the service.
+    pub fn store(&self) -> &EventStore {
+        &self.store
+    }
+
+    /// The tonic server, with message size limits taken from the store's
+    /// [`crate::Limits`]: a request over `max_request_bytes` is refused by
+    /// the transport with `RESOURCE_EXHAUSTED` before it is decoded.
+    pub fn into_server(self) -> EventStoreServer<Self> {
+        let limits = self.store.limits().clone();
+        EventStoreServer::new(self)
+            .max_decoding_message_size(limits.max_request_bytes)
+            .max_encoding_message_size(
+                limits.max_response_bytes.max(limits.max_request_bytes) + RESPONSE_SLACK_BYTES,
+            )
+    }
+}
+
+#[tonic::async_trait]
+impl EventStoreRpc for EventStoreService {
+    async fn append(
+        &self,
+        request: Request<AppendRequest>,
+    ) -> Result<Response<AppendResponse>, Status> {
+        let response = self
+            .store
+            .append(request.into_inner())
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(response))
+    }
+
+    async fn read_stream(
+        &self,
+        request: Request<ReadStreamRequest>,
+    ) -> Result<Response<ReadStreamResponse>, Status> {
+        let response = self
+            .store
+            .read_stream(request.into_inner())
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(response))
+    }
+
+    type SubscribeStream = BoxStream<'static, Result<SubscribeResponse, Status>>;
+
+    async fn subscribe(
+        &self,
+        request: Request<SubscribeRequest>,
+    ) -> Result<Response<Self::SubscribeStream>, Status> {
+        let subscription = self
+            .store
+            .subscribe(request.into_inner())
+            .map_err(to_status)?;
+        let responses = subscription.map(|item| {
+            item.map(|event| SubscribeResponse {
+                event: Some(std::sync::Arc::unwrap_or_clone(event)),
+            })
+            .map_err(to_status)
+        });
+        Ok(Response::new(responses.boxed()))
+    }
+}

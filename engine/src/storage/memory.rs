@@ -1,0 +1,210 @@
+//! The in-memory backend: what the mock runs on, and the real server without
+//! `--data-dir`. Every index is a vector or a hash map, so a page read or the
+//! start of a subscription costs a binary search plus the page.
+
+use super::{
+    CommitBatch, Durability, IdempotencyRecord, LogSlice, RecordedEvent, Storage, StorageError,
+    StreamHead, StreamPage, StreamRange,
+};
+use parking_lot::RwLock;
+use prost::Message;
+use std::collections::{HashMap, HashSet};
+
+/// Events and indexes held in memory, lost when the process ends.
+#[derive(Debug, Default)]
+pub struct MemoryStorage {
+    state: RwLock<State>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    last_global_nonce: u64,
+    tenants: HashMap<String, Tenant>,
+}
+
+#[derive(Debug, Default)]
+struct Tenant {
+    streams: HashMap<String, Stream>,
+    /// The tenant's events in global order: the subscription index.
+    log: Vec<RecordedEvent>,
+    event_ids: HashSet<String>,
+}
+
+#[derive(Debug, Default)]
+struct Stream {
+    /// `events[n - 1]` has aggregate nonce `n`.
+    events: Vec<RecordedEvent>,
+    idempotency: HashMap<String, IdempotencyRecord>,
+}
+
+impl MemoryStorage {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+fn global(event: &RecordedEvent) -> u64 {
+    event.meta.as_ref().map_or(0, |m| m.global_nonce)
+}
+
+fn aggregate_id(event: &RecordedEvent) -> &str {
+    event.meta.as_ref().map_or("", |m| m.aggregate_id.as_str())
+}
+
+/// Encoded size of an event inside a repeated field: tag, length, body.
+fn framed_len(event: &RecordedEvent) -> usize {
+    let len = event.encoded_len();
+    1 + prost::length_delimiter_len(len) + len
+}
+
+impl Storage for MemoryStorage {
+    fn last_global_nonce(&self) -> u64 {
+        self.state.read().last_global_nonce
+    }
+
+    fn stream_head(
+        &self,
+        tenant_id: &str,
+        aggregate_id: &str,
+    ) -> Result<Option<StreamHead>, StorageError> {
+        let state = self.state.read();
+        let head = state
+            .tenants
+            .get(tenant_id)
+            .and_then(|t| t.streams.get(aggregate_id))
+            .and_then(|s| s.events.last())
+            .map(|last| StreamHead {
+                last_aggregate_nonce: last.meta.as_ref().map_or(0, |m| m.aggregate_nonce),
+                last_global_nonce: global(last),
+            });
+        Ok(head)
+    }
+
+    fn idempotency(
+        &self,
+        tenant_id: &str,
+        aggregate_id: &str,
+        key: &str,
+    ) -> Result<Option<IdempotencyRecord>, StorageError> {
+        let state = self.state.read();
+        Ok(state
+            .tenants
+            .get(tenant_id)
+            .and_then(|t| t.streams.get(aggregate_id))
+            .and_then(|s| s.idempotency.get(key))
+            .cloned())
+    }
+
+    fn event_id_exists(&self, tenant_id: &str, event_id: &str) -> Result<bool, StorageError> {
+        let state = self.state.read();
+        Ok(state
+            .tenants
+            .get(tenant_id)
+            .is_some_and(|t| t.event_ids.contains(event_id)))
+    }
+
+    fn commit(&self, batch: CommitBatch) -> Result<Durability, StorageError> {
+        let mut state = self.state.write();
+        let Some(last) = batch.events.last() else {
+            return Ok(Durability::Done);
+        };
+        state.last_global_nonce = global(last);
+        let tenant = state.tenants.entry(batch.tenant_id).or_default();
+        for event in &batch.events {
+            if let Some(meta) = &event.meta {
+                tenant.event_ids.insert(meta.event_id.clone());
+            }
+        }
+        tenant.log.extend(batch.events.iter().cloned());
+        let stream = tenant.streams.entry(batch.aggregate_id).or_default();
+        stream.events.extend(batch.events);
+        if let Some((key, record)) = batch.idempotency {
+            stream.idempotency.insert(key, record);
+        }
+        Ok(Durability::Done)
+    }
+
+    fn read_stream(&self, range: StreamRange<'_>) -> Result<StreamPage, StorageError> {
+        let state = self.state.read();
+        let Some(stream) = state
+            .tenants
+            .get(range.tenant_id)
+            .and_then(|t| t.streams.get(range.aggregate_id))
+        else {
+            return Ok(StreamPage::default());
+        };
+        let visible = stream
+            .events
+            .partition_point(|e| global(e) <= range.visible_upto);
+        let events = &stream.events[..visible];
+        let from = usize::try_from(range.from).unwrap_or(usize::MAX);
+        let mut page = StreamPage::default();
+        let mut bytes = 0;
+        let mut take = |e: &RecordedEvent, page: &mut StreamPage| {
+            bytes += framed_len(e);
+            if page.events.len() >= range.max_count
+                || (bytes > range.max_bytes && !page.events.is_empty())
+            {
+                return false;
+            }
+            page.events.push(e.clone());
+            true
+        };
+        if range.forward {
+            let start = from.saturating_sub(1).min(events.len());
+            for e in &events[start..] {
+                if !take(e, &mut page) {
+                    break;
+                }
+            }
+            page.more = start + page.events.len() < events.len();
+        } else {
+            let end = from.min(events.len());
+            for e in events[..end].iter().rev() {
+                if !take(e, &mut page) {
+                    break;
+                }
+            }
+            page.more = end > page.events.len();
+        }
+        Ok(page)
+    }
+
+    fn read_log(
+        &self,
+        tenant_id: &str,
+        prefix: &str,
+        from: u64,
+        upto: u64,
+        max_events: usize,
+        max_scan: usize,
+    ) -> Result<LogSlice, StorageError> {
+        let state = self.state.read();
+        let Some(tenant) = state.tenants.get(tenant_id) else {
+            return Ok(LogSlice {
+                events: Vec::new(),
+                next_global_nonce: from.max(upto.saturating_add(1)),
+            });
+        };
+        let start = tenant.log.partition_point(|e| global(e) < from);
+        let mut slice = LogSlice {
+            events: Vec::new(),
+            next_global_nonce: from.max(upto.saturating_add(1)),
+        };
+        for (scanned, e) in tenant.log[start..].iter().enumerate() {
+            let g = global(e);
+            if g > upto {
+                break;
+            }
+            if scanned >= max_scan || slice.events.len() >= max_events {
+                slice.next_global_nonce = g;
+                break;
+            }
+            if aggregate_id(e).starts_with(prefix) {
+                slice.events.push(e.clone());
+            }
+        }
+        Ok(slice)
+    }
+}

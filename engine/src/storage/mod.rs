@@ -1,0 +1,143 @@
+//! Where committed events live.
+//!
+//! The [`Storage`] trait is the line between the store's semantics (in
+//! [`crate::store`]) and its persistence. A backend answers questions about
+//! the committed state and takes batches that the engine has already
+//! checked; it never decides whether an append is allowed. The engine calls
+//! [`Storage::commit`] under its commit lock, in global order, and awaits the
+//! returned [`Durability`] outside the lock, so a durable backend can group
+//! the fsyncs of concurrent appends.
+
+mod memory;
+
+pub use memory::MemoryStorage;
+
+use eventstore_proto::{AppendResponse, EventData};
+use std::sync::Arc;
+use tokio::sync::oneshot;
+
+/// A committed event, shared between the log, the stream index and readers.
+pub type RecordedEvent = Arc<EventData>;
+
+/// The state of a stream that the concurrency check needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct StreamHead {
+    /// Nonce of the stream's last event.
+    pub last_aggregate_nonce: u64,
+    /// Global nonce of the stream's last event.
+    pub last_global_nonce: u64,
+}
+
+/// What an idempotency key was first used for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyRecord {
+    /// Fingerprint of the batch first appended with the key.
+    pub fingerprint: [u8; 32],
+    /// The response that batch got, returned again to a retry.
+    pub response: AppendResponse,
+}
+
+/// A batch the engine has checked and numbered, ready to store.
+#[derive(Debug, Clone)]
+pub struct CommitBatch {
+    /// The stream's tenant.
+    pub tenant_id: String,
+    /// The stream's aggregate id.
+    pub aggregate_id: String,
+    /// The events, with every store field set.
+    pub events: Vec<RecordedEvent>,
+    /// The idempotency key and what it maps to, when the append had one.
+    pub idempotency: Option<(String, IdempotencyRecord)>,
+}
+
+/// One page of a stream read.
+#[derive(Debug, Clone, Default)]
+pub struct StreamPage {
+    /// The events, in read order.
+    pub events: Vec<RecordedEvent>,
+    /// Whether more events exist in the read direction after this page.
+    pub more: bool,
+}
+
+/// One slice of a tenant's log, for subscriptions.
+#[derive(Debug, Clone, Default)]
+pub struct LogSlice {
+    /// Matching events, ascending by global nonce.
+    pub events: Vec<RecordedEvent>,
+    /// The global nonce to continue from.
+    pub next_global_nonce: u64,
+}
+
+/// A read of one stream.
+#[derive(Debug, Clone, Copy)]
+pub struct StreamRange<'a> {
+    /// The stream's tenant.
+    pub tenant_id: &'a str,
+    /// The stream's aggregate id.
+    pub aggregate_id: &'a str,
+    /// First nonce to return (the highest when backward); already resolved
+    /// by the engine, so never 0.
+    pub from: u64,
+    /// Ascending when true, descending when false.
+    pub forward: bool,
+    /// Most events to return.
+    pub max_count: usize,
+    /// Most encoded bytes to return; at least one event is always returned.
+    pub max_bytes: usize,
+    /// Events above this global nonce are not visible yet.
+    pub visible_upto: u64,
+}
+
+/// When a commit is durable.
+#[derive(Debug)]
+pub enum Durability {
+    /// Durable already (or the backend keeps nothing across restarts).
+    Done,
+    /// Durable when the receiver yields `Ok`; an `Err` means it never will be.
+    Pending(oneshot::Receiver<Result<(), StorageError>>),
+}
+
+/// A backend failure. The engine reports it as `INTERNAL` and acknowledges nothing.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct StorageError(pub String);
+
+/// A storage backend. Every method is called by the engine; none enforces
+/// the semantics.
+pub trait Storage: Send + Sync + std::fmt::Debug + 'static {
+    /// The last global nonce committed (0 for an empty store).
+    fn last_global_nonce(&self) -> u64;
+    /// The head of a stream, `None` when it has no event.
+    fn stream_head(
+        &self,
+        tenant_id: &str,
+        aggregate_id: &str,
+    ) -> Result<Option<StreamHead>, StorageError>;
+    /// The record of an idempotency key used on a stream.
+    fn idempotency(
+        &self,
+        tenant_id: &str,
+        aggregate_id: &str,
+        key: &str,
+    ) -> Result<Option<IdempotencyRecord>, StorageError>;
+    /// Whether an event id is used in a tenant.
+    fn event_id_exists(&self, tenant_id: &str, event_id: &str) -> Result<bool, StorageError>;
+    /// Stores a checked batch whose global nonces follow
+    /// [`Storage::last_global_nonce`]. Called under the engine's commit lock.
+    fn commit(&self, batch: CommitBatch) -> Result<Durability, StorageError>;
+    /// Reads a page of a stream. Cost proportional to the page.
+    fn read_stream(&self, range: StreamRange<'_>) -> Result<StreamPage, StorageError>;
+    /// Reads a tenant's events with `from <= global_nonce <= upto` whose
+    /// aggregate id starts with `prefix`: at most `max_events`, looking at
+    /// no more than `max_scan` events of the tenant. Cost proportional to
+    /// what it looks at, not to the log before `from`.
+    fn read_log(
+        &self,
+        tenant_id: &str,
+        prefix: &str,
+        from: u64,
+        upto: u64,
+        max_events: usize,
+        max_scan: usize,
+    ) -> Result<LogSlice, StorageError>;
+}

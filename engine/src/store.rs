@@ -1,0 +1,350 @@
+//! [`EventStore`]: the semantics of `spec/semantics.md` over a [`Storage`].
+//!
+//! An append is checked in two phases. The stateless checks run in the
+//! caller's task, in parallel with every other request. The stateful checks
+//! (idempotency, concurrency, nonces, event ids) and the numbering run under
+//! one short commit lock, because global nonces must be gap-free and follow
+//! commit order across all streams; the lock covers hash lookups and the
+//! hand-off to storage, never I/O waits. Durability is awaited after the
+//! lock is released, and only then is the batch published to readers.
+
+use crate::{
+    Error, Limits,
+    storage::{
+        CommitBatch, Durability, IdempotencyRecord, MemoryStorage, RecordedEvent, Storage,
+        StreamRange,
+    },
+    subscription::Subscription,
+    validate::{self, PreparedAppend},
+};
+use eventstore_proto::{
+    AppendRequest, AppendResponse, ConcurrencyErrorDetail, EventData, ReadStreamRequest,
+    ReadStreamResponse, SubscribeRequest,
+};
+use parking_lot::Mutex;
+use std::{
+    collections::HashMap,
+    sync::Arc,
+    time::{SystemTime, UNIX_EPOCH},
+};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+/// The event store engine. Cheap to clone: clones share one store.
+#[derive(Debug, Clone)]
+pub struct EventStore {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    storage: Arc<dyn Storage>,
+    limits: Limits,
+    /// Held while checking and numbering a batch.
+    commit: Mutex<CommitClock>,
+    /// The highest global nonce visible to readers; subscriptions wait on it.
+    visible: watch::Sender<u64>,
+    shutdown: CancellationToken,
+}
+
+/// Keeps `recorded_time_unix_ms` non-decreasing along the global log even
+/// if the wall clock steps back.
+#[derive(Debug, Default)]
+struct CommitClock {
+    last_recorded_ms: u64,
+}
+
+enum Outcome {
+    Committed(AppendResponse, Durability),
+    Replayed(AppendResponse),
+}
+
+impl EventStore {
+    /// A store on `storage` with `limits`; fails when the limits are inconsistent.
+    pub fn new(storage: impl Storage, limits: Limits) -> Result<Self, String> {
+        limits.validate()?;
+        let visible = watch::Sender::new(storage.last_global_nonce());
+        Ok(Self {
+            inner: Arc::new(Inner {
+                storage: Arc::new(storage),
+                limits,
+                commit: Mutex::new(CommitClock::default()),
+                visible,
+                shutdown: CancellationToken::new(),
+            }),
+        })
+    }
+
+    /// An empty in-memory store with the default limits.
+    pub fn in_memory() -> Self {
+        Self::in_memory_with_limits(Limits::default())
+            .unwrap_or_else(|_| unreachable!("default limits are valid"))
+    }
+
+    /// An empty in-memory store with `limits`.
+    pub fn in_memory_with_limits(limits: Limits) -> Result<Self, String> {
+        Self::new(MemoryStorage::new(), limits)
+    }
+
+    /// The limits this store enforces.
+    pub fn limits(&self) -> &Limits {
+        &self.inner.limits
+    }
+
+    /// The highest global nonce visible to readers (0 when empty).
+    pub fn last_global_nonce(&self) -> u64 {
+        *self.inner.visible.borrow()
+    }
+
+    /// Ends every subscription with `UNAVAILABLE` and refuses new requests.
+    /// Appends already past their checks still complete.
+    pub fn shutdown(&self) {
+        self.inner.shutdown.cancel();
+    }
+
+    /// Whether [`EventStore::shutdown`] was called.
+    pub fn is_shut_down(&self) -> bool {
+        self.inner.shutdown.is_cancelled()
+    }
+
+    /// Appends a batch to one stream, atomically (`spec/semantics.md`, Append).
+    pub async fn append(&self, request: AppendRequest) -> Result<AppendResponse, Error> {
+        self.refuse_after_shutdown()?;
+        let prepared = validate::prepare_append(request, &self.inner.limits)?;
+        match self.check_and_commit(prepared)? {
+            Outcome::Replayed(response) => {
+                // The original append may still be waiting for its fsync:
+                // a retry must not report success before the original could.
+                self.wait_visible(response.last_global_nonce).await?;
+                Ok(response)
+            }
+            Outcome::Committed(response, durability) => {
+                if let Durability::Pending(done) = durability {
+                    done.await
+                        .map_err(|_| Error::Storage("the storage dropped a pending commit".into()))?
+                        .map_err(|e| Error::Storage(e.0))?;
+                }
+                self.publish(response.last_global_nonce);
+                Ok(response)
+            }
+        }
+    }
+
+    /// Reads one page of a stream (`spec/semantics.md`, ReadStream).
+    pub async fn read_stream(
+        &self,
+        request: ReadStreamRequest,
+    ) -> Result<ReadStreamResponse, Error> {
+        self.refuse_after_shutdown()?;
+        validate::check_read(&request, &self.inner.limits)?;
+        let from = request.from_aggregate_nonce;
+        let resolved = match (request.forward, from) {
+            (true, _) => from.max(1),
+            (false, 0) => u64::MAX,
+            (false, _) => from,
+        };
+        let page = self
+            .inner
+            .storage
+            .read_stream(StreamRange {
+                tenant_id: &request.tenant_id,
+                aggregate_id: &request.aggregate_id,
+                from: resolved,
+                forward: request.forward,
+                max_count: self.inner.limits.page_size(request.max_count),
+                // Room for the response's own fields around the events.
+                max_bytes: self.inner.limits.max_response_bytes.saturating_sub(32),
+                visible_upto: self.last_global_nonce(),
+            })
+            .map_err(|e| Error::Storage(e.0))?;
+        let next_from_aggregate_nonce = match page.events.last().and_then(|e| e.meta.as_ref()) {
+            None => from,
+            Some(last) if request.forward => last.aggregate_nonce + 1,
+            Some(last) => last.aggregate_nonce - 1,
+        };
+        Ok(ReadStreamResponse {
+            events: page.events.iter().map(|e| EventData::clone(e)).collect(),
+            is_end: !page.more,
+            next_from_aggregate_nonce,
+        })
+    }
+
+    /// Subscribes to a tenant's log (`spec/semantics.md`, Subscribe): the
+    /// history from `from_global_nonce`, then live events, until dropped or
+    /// until the store shuts down.
+    pub fn subscribe(&self, request: SubscribeRequest) -> Result<Subscription, Error> {
+        self.refuse_after_shutdown()?;
+        validate::check_subscribe(&request, &self.inner.limits)?;
+        Ok(Subscription::new(
+            self.inner.storage.clone(),
+            self.inner.visible.subscribe(),
+            self.inner.shutdown.clone(),
+            request,
+        ))
+    }
+
+    fn refuse_after_shutdown(&self) -> Result<(), Error> {
+        if self.inner.shutdown.is_cancelled() {
+            return Err(Error::shutting_down());
+        }
+        Ok(())
+    }
+
+    /// Checks 4 to 8 and the commit, under the commit lock.
+    fn check_and_commit(&self, prepared: PreparedAppend) -> Result<Outcome, Error> {
+        let storage = &*self.inner.storage;
+        let storage_err = |e: crate::storage::StorageError| Error::Storage(e.0);
+        let mut clock = self.inner.commit.lock();
+        let PreparedAppend {
+            tenant_id,
+            aggregate_id,
+            expected_aggregate_nonce,
+            idempotency_key,
+            events,
+            fingerprint,
+            limit_error,
+        } = prepared;
+
+        // 4. Idempotency, before concurrency, so that a retry succeeds.
+        if let Some(key) = &idempotency_key
+            && let Some(record) = storage
+                .idempotency(&tenant_id, &aggregate_id, key)
+                .map_err(storage_err)?
+        {
+            if record.fingerprint == fingerprint {
+                return Ok(Outcome::Replayed(record.response));
+            }
+            return Err(Error::AlreadyExists(format!(
+                "idempotency_key \"{key}\" was already used on stream \"{aggregate_id}\" for a different batch"
+            )));
+        }
+
+        // 5. Optimistic concurrency.
+        let head = storage
+            .stream_head(&tenant_id, &aggregate_id)
+            .map_err(storage_err)?
+            .unwrap_or_default();
+        let actual = head.last_aggregate_nonce;
+        if expected_aggregate_nonce != actual {
+            let message = match (expected_aggregate_nonce, actual) {
+                (0, _) => format!(
+                    "expected_aggregate_nonce is 0 (stream must not exist) but stream \"{aggregate_id}\" exists with head at aggregate nonce {actual}"
+                ),
+                (_, 0) => format!(
+                    "expected_aggregate_nonce is {expected_aggregate_nonce} but stream \"{aggregate_id}\" does not exist (head 0)"
+                ),
+                _ => format!(
+                    "expected_aggregate_nonce is {expected_aggregate_nonce} but the head of stream \"{aggregate_id}\" is at aggregate nonce {actual}"
+                ),
+            };
+            return Err(Error::Concurrency {
+                message,
+                detail: ConcurrencyErrorDetail {
+                    tenant_id,
+                    aggregate_id,
+                    actual_last_aggregate_nonce: actual,
+                    actual_last_global_nonce: head.last_global_nonce,
+                },
+            });
+        }
+
+        // 6. Consecutive nonces after the head.
+        for (i, event) in events.iter().enumerate() {
+            let sent = event.meta.as_ref().map_or(0, |m| m.aggregate_nonce);
+            let expected = actual + i as u64 + 1;
+            if sent != expected {
+                return Err(Error::InvalidArgument(format!(
+                    "events[{i}].meta.aggregate_nonce is {sent}, expected {expected} (stream head {actual} + {})",
+                    i + 1
+                )));
+            }
+        }
+
+        // 7. Event ids unique in the tenant and in the batch.
+        let mut seen: HashMap<&str, usize> = HashMap::with_capacity(events.len());
+        for (i, event) in events.iter().enumerate() {
+            let id = event.meta.as_ref().map_or("", |m| m.event_id.as_str());
+            if let Some(first) = seen.insert(id, i) {
+                return Err(Error::AlreadyExists(format!(
+                    "events[{i}].meta.event_id \"{id}\" appears twice in the batch (also events[{first}])"
+                )));
+            }
+            if storage
+                .event_id_exists(&tenant_id, id)
+                .map_err(storage_err)?
+            {
+                return Err(Error::AlreadyExists(format!(
+                    "events[{i}].meta.event_id \"{id}\" already exists in tenant \"{tenant_id}\""
+                )));
+            }
+        }
+        drop(seen);
+
+        // 8. Limits, reported in the spec's order.
+        if let Some(error) = limit_error {
+            return Err(error);
+        }
+
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        clock.last_recorded_ms = clock.last_recorded_ms.max(now);
+        let recorded = clock.last_recorded_ms;
+        let first_global = storage.last_global_nonce() + 1;
+        let count = events.len() as u64;
+        let recorded_events: Vec<RecordedEvent> = events
+            .into_iter()
+            .zip(first_global..)
+            .map(|(mut event, global)| {
+                if let Some(meta) = event.meta.as_mut() {
+                    meta.global_nonce = global;
+                    meta.recorded_time_unix_ms = recorded;
+                }
+                Arc::new(event)
+            })
+            .collect();
+        let response = AppendResponse {
+            last_global_nonce: first_global + count - 1,
+            last_aggregate_nonce: actual + count,
+        };
+        let durability = storage
+            .commit(CommitBatch {
+                tenant_id,
+                aggregate_id,
+                events: recorded_events,
+                idempotency: idempotency_key.map(|key| {
+                    (
+                        key,
+                        IdempotencyRecord {
+                            fingerprint,
+                            response,
+                        },
+                    )
+                }),
+            })
+            .map_err(storage_err)?;
+        Ok(Outcome::Committed(response, durability))
+    }
+
+    /// Raises the visible watermark; commits may finish out of order, the
+    /// watermark only moves up.
+    fn publish(&self, global_nonce: u64) {
+        self.inner.visible.send_if_modified(|visible| {
+            let raise = global_nonce > *visible;
+            if raise {
+                *visible = global_nonce;
+            }
+            raise
+        });
+    }
+
+    async fn wait_visible(&self, global_nonce: u64) -> Result<(), Error> {
+        let mut visible = self.inner.visible.subscribe();
+        tokio::select! {
+            seen = visible.wait_for(|v| *v >= global_nonce) => {
+                seen.map(|_| ()).map_err(|_| Error::shutting_down())
+            }
+            () = self.inner.shutdown.cancelled() => Err(Error::shutting_down()),
+        }
+    }
+}

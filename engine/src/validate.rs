@@ -1,0 +1,225 @@
+//! Stateless checks and normalization, run before any lock is taken.
+//!
+//! Append checks 1 to 3 of `spec/semantics.md` fail here at once. A broken
+//! limit (check 8) is found here too but reported only after the stateful
+//! checks 4 to 7 pass, so that the first failing check in the spec's order
+//! decides the error. The one exception is the request size, which the
+//! transport must enforce before it can even decode the request.
+
+use crate::{Error, Limits};
+use eventstore_proto::{AppendRequest, EventData, ReadStreamRequest, SubscribeRequest};
+use prost::Message;
+use sha2::{Digest, Sha256};
+
+/// Content type the store records when an event carries none.
+pub const DEFAULT_CONTENT_TYPE: &str = "application/octet-stream";
+
+/// An append that passed the stateless checks, with its events normalized.
+#[derive(Debug, Clone)]
+pub struct PreparedAppend {
+    /// The stream's tenant.
+    pub tenant_id: String,
+    /// The stream's aggregate id.
+    pub aggregate_id: String,
+    /// `expected_aggregate_nonce` as sent: 0 means the stream must not exist.
+    pub expected_aggregate_nonce: u64,
+    /// The idempotency key, when one was sent.
+    pub idempotency_key: Option<String>,
+    /// The events with request fields filled in and store fields cleared.
+    pub events: Vec<EventData>,
+    /// SHA-256 over the normalized events: what "the same batch" means for
+    /// an idempotent retry.
+    pub fingerprint: [u8; 32],
+    /// A limit the request breaks, reported after the stateful checks.
+    pub limit_error: Option<Error>,
+}
+
+/// Checks and normalizes an append request (checks 1, 2, 3 and 8).
+pub fn prepare_append(request: AppendRequest, limits: &Limits) -> Result<PreparedAppend, Error> {
+    check_request_size(request.encoded_len(), limits)?;
+    let AppendRequest {
+        tenant_id,
+        aggregate_id,
+        aggregate_type,
+        expected_aggregate_nonce,
+        idempotency_key,
+        mut events,
+    } = request;
+    if tenant_id.is_empty() {
+        return Err(Error::tenant_required());
+    }
+    if aggregate_id.is_empty() {
+        return Err(invalid("aggregate_id is required"));
+    }
+    if aggregate_type.is_empty() {
+        return Err(invalid("aggregate_type is required"));
+    }
+    if events.is_empty() {
+        return Err(invalid(
+            "events must not be empty: an append needs at least one event",
+        ));
+    }
+
+    let mut hasher = Sha256::new();
+    for (i, event) in events.iter_mut().enumerate() {
+        let Some(meta) = event.meta.as_mut() else {
+            return Err(invalid(format!("events[{i}].meta is required")));
+        };
+        if meta.event_id.is_empty() {
+            return Err(invalid(format!("events[{i}].meta.event_id is required")));
+        }
+        if meta.aggregate_nonce == 0 {
+            return Err(invalid(format!(
+                "events[{i}].meta.aggregate_nonce must be at least 1 (nonces are 1-based), got 0"
+            )));
+        }
+        if meta.event_type.is_empty() {
+            return Err(invalid(format!("events[{i}].meta.event_type is required")));
+        }
+        fill_or_match(&mut meta.aggregate_id, &aggregate_id, i, "aggregate_id")
+            .map_err(Error::InvalidArgument)?;
+        fill_or_match(
+            &mut meta.aggregate_type,
+            &aggregate_type,
+            i,
+            "aggregate_type",
+        )
+        .map_err(Error::InvalidArgument)?;
+        fill_or_match(&mut meta.tenant_id, &tenant_id, i, "tenant_id")
+            .map_err(Error::PermissionDenied)?;
+        if meta.content_type.is_empty() {
+            meta.content_type = DEFAULT_CONTENT_TYPE.to_owned();
+        }
+        meta.global_nonce = 0;
+        meta.recorded_time_unix_ms = 0;
+
+        let encoded = event.encode_to_vec();
+        hasher.update((encoded.len() as u64).to_le_bytes());
+        hasher.update(&encoded);
+    }
+
+    let limit_error = append_limit_error(
+        &tenant_id,
+        &aggregate_id,
+        &aggregate_type,
+        &idempotency_key,
+        &events,
+        limits,
+    );
+    Ok(PreparedAppend {
+        tenant_id,
+        aggregate_id,
+        expected_aggregate_nonce,
+        idempotency_key: (!idempotency_key.is_empty()).then_some(idempotency_key),
+        events,
+        fingerprint: hasher.finalize().into(),
+        limit_error,
+    })
+}
+
+/// Checks a read request; the page size is applied by the store.
+pub fn check_read(request: &ReadStreamRequest, limits: &Limits) -> Result<(), Error> {
+    check_request_size(request.encoded_len(), limits)?;
+    if request.tenant_id.is_empty() {
+        return Err(Error::tenant_required());
+    }
+    if request.aggregate_id.is_empty() {
+        return Err(invalid("aggregate_id is required"));
+    }
+    check_len("tenant_id", &request.tenant_id, limits)?;
+    check_len("aggregate_id", &request.aggregate_id, limits)
+}
+
+/// Checks a subscribe request.
+pub fn check_subscribe(request: &SubscribeRequest, limits: &Limits) -> Result<(), Error> {
+    check_request_size(request.encoded_len(), limits)?;
+    if request.tenant_id.is_empty() {
+        return Err(Error::tenant_required());
+    }
+    check_len("tenant_id", &request.tenant_id, limits)?;
+    check_len("aggregate_id_prefix", &request.aggregate_id_prefix, limits)
+}
+
+fn check_request_size(len: usize, limits: &Limits) -> Result<(), Error> {
+    if len > limits.max_request_bytes {
+        return Err(Error::ResourceExhausted(format!(
+            "request is {len} bytes, more than the limit max_request_bytes = {}",
+            limits.max_request_bytes
+        )));
+    }
+    Ok(())
+}
+
+fn check_len(field: &str, value: &str, limits: &Limits) -> Result<(), Error> {
+    if value.len() > limits.max_id_length {
+        let shown: String = value.chars().take(32).collect();
+        return Err(invalid(format!(
+            "{field} is {} bytes long (\"{shown}...\"), more than the limit max_id_length = {}",
+            value.len(),
+            limits.max_id_length
+        )));
+    }
+    Ok(())
+}
+
+fn append_limit_error(
+    tenant_id: &str,
+    aggregate_id: &str,
+    aggregate_type: &str,
+    idempotency_key: &str,
+    events: &[EventData],
+    limits: &Limits,
+) -> Option<Error> {
+    if events.len() > limits.max_events_per_batch {
+        return Some(invalid(format!(
+            "events has {} events, more than the limit max_events_per_batch = {}",
+            events.len(),
+            limits.max_events_per_batch
+        )));
+    }
+    let request_ids = [
+        ("tenant_id", tenant_id),
+        ("aggregate_id", aggregate_id),
+        ("aggregate_type", aggregate_type),
+        ("idempotency_key", idempotency_key),
+    ];
+    for (field, value) in request_ids {
+        if let Err(e) = check_len(field, value, limits) {
+            return Some(e);
+        }
+    }
+    for (i, event) in events.iter().enumerate() {
+        let Some(meta) = &event.meta else { continue };
+        let ids = [
+            ("event_id", &meta.event_id),
+            ("event_type", &meta.event_type),
+            ("correlation_id", &meta.correlation_id),
+            ("causation_id", &meta.causation_id),
+            ("actor_id", &meta.actor_id),
+        ];
+        for (field, value) in ids {
+            if let Err(e) = check_len(&format!("events[{i}].meta.{field}"), value, limits) {
+                return Some(e);
+            }
+        }
+    }
+    None
+}
+
+/// Fills an empty event field from the request, or checks that it matches.
+fn fill_or_match(field: &mut String, request: &str, i: usize, name: &str) -> Result<(), String> {
+    if field.is_empty() {
+        request.clone_into(field);
+        Ok(())
+    } else if field == request {
+        Ok(())
+    } else {
+        Err(format!(
+            "events[{i}].meta.{name} is \"{field}\" but the request's {name} is \"{request}\""
+        ))
+    }
+}
+
+fn invalid(message: impl Into<String>) -> Error {
+    Error::InvalidArgument(message.into())
+}

@@ -1,0 +1,22 @@
+//! The `eventstore.v1` wire contract: prost message types and the tonic
+//! client and server for the `EventStore` service, generated at build time
+//! from `proto/eventstore/v1/eventstore.proto`.
+
+/// Generated code for the `eventstore.v1` protobuf package.
+pub mod v1 {
+    #![allow(missing_docs, missing_debug_implementations, clippy::all)]
+    tonic::include_proto!("eventstore.v1");
+}
+
+pub use v1::*;
+
+/// Encoded `FileDescriptorSet` of the contract, for gRPC server reflection.
+pub const FILE_DESCRIPTOR_SET: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/eventstore_descriptor.bin"));
+
+/// Type URL of [`ConcurrencyErrorDetail`] inside `google.rpc.Status.details`.
+pub const CONCURRENCY_ERROR_DETAIL_TYPE_URL: &str =
+    "type.googleapis.com/eventstore.v1.ConcurrencyErrorDetail";
+
+/// Name of the gRPC service, as used by the health service.
+pub const SERVICE_NAME: &str = "eventstore.v1.EventStore";

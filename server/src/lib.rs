@@ -1,0 +1,15 @@
+//! The real event store process: the engine served over gRPC.
+//!
+//! - [`config`]: the command line and its environment variables;
+//! - [`serve`]: binds, serves `eventstore.v1.EventStore` with the standard
+//!   health and reflection services, and shuts down gracefully.
+//!
+//! The binary (`src/main.rs`) only parses, sets up logging and calls
+//! [`serve::run`]; other crates (the container harness's in-process mode)
+//! call the same function.
+
+pub mod config;
+pub mod serve;
+
+pub use config::Config;
+pub use serve::{RunningServer, run};

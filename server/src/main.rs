@@ -1,0 +1,54 @@
+//! `eventstore-server`: parses the flags, sets up logging, serves until
+//! SIGTERM or SIGINT. See `eventstore-server --help`.
+
+use clap::Parser;
+use eventstore_server::{Config, run, serve::termination_signal};
+use std::{io::Write, process::ExitCode};
+use tracing_subscriber::EnvFilter;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let config = Config::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+
+    let server = match run(&config, termination_signal()).await {
+        Ok(server) => server,
+        Err(e) => {
+            eprintln!("eventstore-server: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    // The readiness line: harnesses wait for it and read the port from it.
+    let mut stdout = std::io::stdout().lock();
+    let printed = writeln!(
+        stdout,
+        "eventstore-server listening on {}",
+        server.local_addr
+    )
+    .and_then(|()| stdout.flush());
+    drop(stdout);
+    if let Err(e) = printed {
+        tracing::warn!("cannot print the readiness line: {e}");
+    }
+    tracing::info!(addr = %server.local_addr, limits = ?server.store.limits(), "serving eventstore.v1");
+
+    match server.task.await {
+        Ok(Ok(())) => {
+            tracing::info!("stopped");
+            ExitCode::SUCCESS
+        }
+        Ok(Err(e)) => {
+            eprintln!("eventstore-server: {e}");
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("eventstore-server: server task failed: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

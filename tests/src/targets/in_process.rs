@@ -1,0 +1,68 @@
+//! The engine in process, through its tonic service adapter.
+
+use crate::{Store, Target};
+use eventstore_engine::{EventStore, EventStoreService, Limits};
+use eventstore_proto::{
+    AppendRequest, AppendResponse, EventData, ReadStreamRequest, ReadStreamResponse,
+    SubscribeRequest, event_store_server::EventStore as _,
+};
+use futures::{StreamExt, stream::BoxStream};
+use tonic::{Request, Status};
+
+/// Target: the engine in process.
+#[derive(Debug)]
+pub struct InProcess;
+
+/// A store served by [`EventStoreService`] without a transport.
+#[derive(Debug, Clone)]
+pub struct InProcessStore {
+    service: EventStoreService,
+}
+
+impl InProcessStore {
+    /// The engine behind the service.
+    pub fn engine(&self) -> &EventStore {
+        self.service.store()
+    }
+}
+
+impl Target for InProcess {
+    type Store = InProcessStore;
+
+    async fn start(limits: Limits) -> InProcessStore {
+        let engine = EventStore::in_memory_with_limits(limits).expect("valid limits");
+        InProcessStore {
+            service: EventStoreService::new(engine),
+        }
+    }
+}
+
+impl Store for InProcessStore {
+    async fn append(&self, request: AppendRequest) -> Result<AppendResponse, Status> {
+        self.service
+            .append(Request::new(request))
+            .await
+            .map(|r| r.into_inner())
+    }
+
+    async fn read_stream(&self, request: ReadStreamRequest) -> Result<ReadStreamResponse, Status> {
+        self.service
+            .read_stream(Request::new(request))
+            .await
+            .map(|r| r.into_inner())
+    }
+
+    async fn subscribe(
+        &self,
+        request: SubscribeRequest,
+    ) -> Result<BoxStream<'static, Result<EventData, Status>>, Status> {
+        let stream = self
+            .service
+            .subscribe(Request::new(request))
+            .await?
+            .into_inner();
+        Ok(stream
+            .map(|item| item.map(|response| response.event.unwrap_or_default()))
+            .boxed())
+    }
+}

@@ -1,0 +1,163 @@
+//! The `eventstore-server` binary, spawned per case.
+
+use crate::{Store, Target};
+use eventstore_engine::Limits;
+use eventstore_proto::{
+    AppendRequest, AppendResponse, EventData, ReadStreamRequest, ReadStreamResponse,
+    SubscribeRequest, event_store_client::EventStoreClient,
+};
+use futures::{StreamExt, stream::BoxStream};
+use std::{path::PathBuf, process::Stdio, sync::Arc, time::Duration};
+use tokio::{
+    io::{AsyncBufReadExt, BufReader},
+    process::{Child, Command},
+};
+use tonic::{Status, transport::Channel};
+
+/// Target: the server binary over gRPC on loopback.
+#[derive(Debug)]
+pub struct ServerProcess;
+
+/// A gRPC client to a store, keeping the server process alive (if it owns one).
+#[derive(Debug, Clone)]
+pub struct GrpcStore {
+    client: EventStoreClient<Channel>,
+    /// The address the store listens on.
+    pub addr: String,
+    _process: Option<Arc<ServerGuard>>,
+}
+
+/// Kills the server process when the last clone of its store is dropped.
+#[derive(Debug)]
+struct ServerGuard(std::sync::Mutex<Child>);
+
+impl Drop for ServerGuard {
+    fn drop(&mut self) {
+        if let Ok(mut child) = self.0.lock() {
+            let _ = child.start_kill();
+        }
+    }
+}
+
+/// Path of the `eventstore-server` binary: `$EVENTSTORE_SERVER_BIN`, or the
+/// one cargo built next to this test binary (`target/<profile>/`).
+pub fn server_binary() -> PathBuf {
+    if let Some(path) = std::env::var_os("EVENTSTORE_SERVER_BIN") {
+        return PathBuf::from(path);
+    }
+    let exe = std::env::current_exe().expect("current test binary path");
+    // target/<profile>/deps/<test> -> target/<profile>/eventstore-server
+    let profile_dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("test binary lives in target/<profile>/deps");
+    let path = profile_dir.join("eventstore-server");
+    assert!(
+        path.exists(),
+        "{} not found: build it first (`cargo build -p eventstore-server`) or set EVENTSTORE_SERVER_BIN",
+        path.display()
+    );
+    path
+}
+
+impl GrpcStore {
+    /// A client to a store already listening at `addr` (`ip:port`).
+    pub async fn connect(addr: &str) -> Self {
+        let client = EventStoreClient::connect(format!("http://{addr}"))
+            .await
+            .unwrap_or_else(|e| panic!("cannot connect to {addr}: {e}"))
+            .max_decoding_message_size(64 * 1024 * 1024)
+            .max_encoding_message_size(64 * 1024 * 1024);
+        Self {
+            client,
+            addr: addr.to_owned(),
+            _process: None,
+        }
+    }
+
+    /// Spawns `eventstore-server` with `args` on a free port and waits for
+    /// its readiness line.
+    pub async fn spawn(args: &[String]) -> Self {
+        let mut child = Command::new(server_binary())
+            .args(["--listen", "127.0.0.1:0"])
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("spawn eventstore-server");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let line = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
+            .await
+            .expect("eventstore-server printed no readiness line within 20 s")
+            .expect("read eventstore-server stdout")
+            .expect("eventstore-server exited before it was ready");
+        let addr = line
+            .split("listening on ")
+            .nth(1)
+            .unwrap_or_else(|| panic!("unexpected readiness line: {line}"))
+            .trim()
+            .to_owned();
+        let mut store = Self::connect(&addr).await;
+        store._process = Some(Arc::new(ServerGuard(std::sync::Mutex::new(child))));
+        store
+    }
+}
+
+/// Command-line flags that set `limits` on `eventstore-server`.
+pub fn limit_flags(limits: &Limits) -> Vec<String> {
+    [
+        ("--max-request-bytes", limits.max_request_bytes.to_string()),
+        (
+            "--max-events-per-batch",
+            limits.max_events_per_batch.to_string(),
+        ),
+        ("--max-id-length", limits.max_id_length.to_string()),
+        ("--default-page-size", limits.default_page_size.to_string()),
+        ("--max-page-size", limits.max_page_size.to_string()),
+        (
+            "--max-response-bytes",
+            limits.max_response_bytes.to_string(),
+        ),
+    ]
+    .into_iter()
+    .flat_map(|(flag, value)| [flag.to_owned(), value])
+    .collect()
+}
+
+impl Target for ServerProcess {
+    type Store = GrpcStore;
+
+    async fn start(limits: Limits) -> GrpcStore {
+        GrpcStore::spawn(&limit_flags(&limits)).await
+    }
+}
+
+impl Store for GrpcStore {
+    async fn append(&self, request: AppendRequest) -> Result<AppendResponse, Status> {
+        self.client
+            .clone()
+            .append(request)
+            .await
+            .map(|r| r.into_inner())
+    }
+
+    async fn read_stream(&self, request: ReadStreamRequest) -> Result<ReadStreamResponse, Status> {
+        self.client
+            .clone()
+            .read_stream(request)
+            .await
+            .map(|r| r.into_inner())
+    }
+
+    async fn subscribe(
+        &self,
+        request: SubscribeRequest,
+    ) -> Result<BoxStream<'static, Result<EventData, Status>>, Status> {
+        let stream = self.client.clone().subscribe(request).await?.into_inner();
+        Ok(stream
+            .map(|item| item.map(|response| response.event.unwrap_or_default()))
+            .boxed())
+    }
+}
