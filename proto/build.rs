@@ -1,4 +1,4 @@
-//! Compiles `proto/eventstore/v1/eventstore.proto` with protox, a pure-Rust
+//! Compiles the `.proto` files under `proto/` with protox, a pure-Rust
 //! protobuf compiler, so building needs no system `protoc`. The descriptor
 //! set is also written to OUT_DIR for gRPC server reflection.
 
@@ -6,11 +6,26 @@ use prost::Message;
 use std::{env, error::Error, fs, path::PathBuf};
 
 fn main() -> Result<(), Box<dyn Error>> {
-    let proto = "proto/eventstore/v1/eventstore.proto";
-    println!("cargo:rerun-if-changed={proto}");
-    let fds = protox::compile([proto], ["proto"])?;
+    let protos = [
+        "proto/eventstore/v1/eventstore.proto",
+        "proto/eventstore/testing/v1/control.proto",
+    ];
+    for proto in protos {
+        println!("cargo:rerun-if-changed={proto}");
+    }
+    let fds = protox::compile(protos, ["proto"])?;
     let out = PathBuf::from(env::var("OUT_DIR")?);
-    fs::write(out.join("eventstore_descriptor.bin"), fds.encode_to_vec())?;
+    // The real server reflects eventstore.v1 only; the mock both packages.
+    let mut v1_only = fds.clone();
+    v1_only.file.retain(|f| f.package() == "eventstore.v1");
+    fs::write(
+        out.join("eventstore_descriptor.bin"),
+        v1_only.encode_to_vec(),
+    )?;
+    fs::write(
+        out.join("eventstore_testing_descriptor.bin"),
+        fds.encode_to_vec(),
+    )?;
     tonic_prost_build::configure()
         .build_client(true)
         .build_server(true)

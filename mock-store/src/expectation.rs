@@ -1,0 +1,365 @@
+//! Expectations: what calls to look for, how many, and how to answer them.
+//!
+//! ```ignore
+//! Mock::given(append())
+//!     .and(aggregate_id("order-1"))
+//!     .respond_with(Respond::status(Code::Unavailable, "try later"))
+//!     .on_nth_call(2)
+//!     .expect(1..)
+//!     .named("second append fails")
+//!     .mount(&mock);
+//! ```
+//!
+//! Every expectation a call matches counts it. The answer comes from the
+//! most recently mounted matching expectation that has a response (and whose
+//! `on_nth_call`, if any, is this call); with none, the engine answers, as
+//! the real store would.
+
+use crate::{MockEventStore, matchers::Matcher};
+use eventstore_proto::{AppendResponse, ConcurrencyErrorDetail, EventData, ReadStreamResponse};
+use std::{
+    fmt,
+    ops::{RangeFrom, RangeInclusive, RangeToInclusive},
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
+use tonic::Code;
+
+/// Identifies a mounted expectation (in the journal, the control API, reports).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ExpectationId(pub u64);
+
+impl fmt::Display for ExpectationId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "#{}", self.0)
+    }
+}
+
+/// How many matching calls an expectation wants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Times {
+    /// Any number, including none (the default: no count is verified).
+    Any,
+    /// Exactly n.
+    Exactly(u64),
+    /// n or more.
+    AtLeast(u64),
+    /// n or fewer.
+    AtMost(u64),
+    /// From min to max, both included.
+    Between(u64, u64),
+}
+
+impl Times {
+    /// Whether `count` calls satisfy it.
+    pub fn contains(self, count: u64) -> bool {
+        match self {
+            Times::Any => true,
+            Times::Exactly(n) => count == n,
+            Times::AtLeast(n) => count >= n,
+            Times::AtMost(n) => count <= n,
+            Times::Between(lo, hi) => (lo..=hi).contains(&count),
+        }
+    }
+}
+
+impl fmt::Display for Times {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let calls = |n: u64| if n == 1 { "call" } else { "calls" };
+        match *self {
+            Times::Any => f.write_str("any number of calls"),
+            Times::Exactly(0) => f.write_str("no call"),
+            Times::Exactly(n) => write!(f, "exactly {n} {}", calls(n)),
+            Times::AtLeast(n) => write!(f, "at least {n} {}", calls(n)),
+            Times::AtMost(n) => write!(f, "at most {n} {}", calls(n)),
+            Times::Between(lo, hi) => write!(f, "between {lo} and {hi} calls"),
+        }
+    }
+}
+
+impl From<u64> for Times {
+    fn from(n: u64) -> Self {
+        Times::Exactly(n)
+    }
+}
+
+impl From<RangeInclusive<u64>> for Times {
+    fn from(r: RangeInclusive<u64>) -> Self {
+        Times::Between(*r.start(), *r.end())
+    }
+}
+
+impl From<RangeFrom<u64>> for Times {
+    fn from(r: RangeFrom<u64>) -> Self {
+        Times::AtLeast(r.start)
+    }
+}
+
+impl From<RangeToInclusive<u64>> for Times {
+    fn from(r: RangeToInclusive<u64>) -> Self {
+        Times::AtMost(r.end)
+    }
+}
+
+/// What the mock answers.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Reply {
+    /// The engine answers, as the real store would.
+    PassThrough,
+    /// Fail with this status.
+    Status {
+        /// gRPC code.
+        code: Code,
+        /// Message.
+        message: String,
+        /// `grpc-status-details-bin` content (empty for none).
+        details: Vec<u8>,
+    },
+    /// Fail with `ABORTED` and this detail; empty tenant and aggregate ids
+    /// are filled from the request.
+    Conflict(ConcurrencyErrorDetail),
+    /// Answer an `Append` with this response, writing nothing.
+    Append(AppendResponse),
+    /// Answer a `ReadStream` with this response.
+    Read(ReadStreamResponse),
+    /// Answer a `Subscribe` with these events, then end the stream (OK).
+    Events(Vec<EventData>),
+    /// Close the client's connection without answering.
+    DropConnection,
+}
+
+/// Faults applied to the events a `Subscribe` delivers.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StreamFaults {
+    /// Wait this long before each event.
+    pub delay_each: Option<Duration>,
+    /// After this many events, end the stream with `status`.
+    pub fail_after: Option<(u64, Code, String)>,
+    /// After this many events, close the connection.
+    pub drop_after: Option<u64>,
+}
+
+/// A response: a [`Reply`], an optional delay before it, and for
+/// subscriptions, [`StreamFaults`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Respond {
+    /// What to answer.
+    pub reply: Reply,
+    /// Wait this long before answering.
+    pub delay: Option<Duration>,
+    /// Subscription faults.
+    pub stream: StreamFaults,
+}
+
+impl Respond {
+    fn new(reply: Reply) -> Self {
+        Self {
+            reply,
+            delay: None,
+            stream: StreamFaults::default(),
+        }
+    }
+
+    /// Let the engine answer (useful with a delay or stream faults).
+    pub fn pass_through() -> Self {
+        Self::new(Reply::PassThrough)
+    }
+
+    /// Fail with `code` and `message`.
+    pub fn status(code: Code, message: impl Into<String>) -> Self {
+        Self::new(Reply::Status {
+            code,
+            message: message.into(),
+            details: Vec::new(),
+        })
+    }
+
+    /// Fail with `code`, `message` and raw `grpc-status-details-bin` bytes.
+    pub fn status_with_details(code: Code, message: impl Into<String>, details: Vec<u8>) -> Self {
+        Self::new(Reply::Status {
+            code,
+            message: message.into(),
+            details,
+        })
+    }
+
+    /// A concurrency conflict (`ABORTED` with a `ConcurrencyErrorDetail`)
+    /// reporting the stream's head at `actual_last_aggregate_nonce` and
+    /// `actual_last_global_nonce`; tenant and aggregate come from the request.
+    pub fn conflict(actual_last_aggregate_nonce: u64, actual_last_global_nonce: u64) -> Self {
+        Self::conflict_with(ConcurrencyErrorDetail {
+            actual_last_aggregate_nonce,
+            actual_last_global_nonce,
+            ..ConcurrencyErrorDetail::default()
+        })
+    }
+
+    /// A concurrency conflict with a detail of your choosing.
+    pub fn conflict_with(detail: ConcurrencyErrorDetail) -> Self {
+        Self::new(Reply::Conflict(detail))
+    }
+
+    /// Answer an append with `response` without writing anything.
+    pub fn append_response(response: AppendResponse) -> Self {
+        Self::new(Reply::Append(response))
+    }
+
+    /// Answer a read with `response`.
+    pub fn read_response(response: ReadStreamResponse) -> Self {
+        Self::new(Reply::Read(response))
+    }
+
+    /// Answer a subscription with `events`, then end it.
+    pub fn events(events: Vec<EventData>) -> Self {
+        Self::new(Reply::Events(events))
+    }
+
+    /// Close the connection instead of answering.
+    pub fn drop_connection() -> Self {
+        Self::new(Reply::DropConnection)
+    }
+
+    /// Wait `delay` before answering.
+    pub fn with_delay(mut self, delay: Duration) -> Self {
+        self.delay = Some(delay);
+        self
+    }
+
+    /// Subscriptions: wait `delay` before each event.
+    pub fn delay_each(mut self, delay: Duration) -> Self {
+        self.stream.delay_each = Some(delay);
+        self
+    }
+
+    /// Subscriptions: after `events` events, end the stream with `code`.
+    pub fn fail_after(mut self, events: u64, code: Code, message: impl Into<String>) -> Self {
+        self.stream.fail_after = Some((events, code, message.into()));
+        self
+    }
+
+    /// Subscriptions: after `events` events, close the connection.
+    pub fn drop_after(mut self, events: u64) -> Self {
+        self.stream.drop_after = Some(events);
+        self
+    }
+}
+
+/// Orders expectations: every call matched by one must come before every
+/// call matched by the next one mounted in the same sequence.
+#[derive(Debug, Clone)]
+pub struct Sequence {
+    pub(crate) id: u64,
+    pub(crate) name: Arc<str>,
+}
+
+static NEXT_SEQUENCE: AtomicU64 = AtomicU64::new(1);
+
+impl Sequence {
+    /// A new, empty sequence.
+    pub fn new(name: &str) -> Self {
+        Self {
+            id: NEXT_SEQUENCE.fetch_add(1, Ordering::Relaxed),
+            name: name.into(),
+        }
+    }
+}
+
+/// An expectation being built; [`Mock::mount`] puts it on a mock.
+#[derive(Debug, Clone)]
+pub struct Mock {
+    pub(crate) matchers: Vec<Matcher>,
+    pub(crate) respond: Option<Respond>,
+    pub(crate) times: Times,
+    pub(crate) name: Option<String>,
+    pub(crate) nth: Option<u64>,
+    pub(crate) sequence: Option<Sequence>,
+}
+
+impl Mock {
+    /// An expectation on calls meeting `matcher`.
+    pub fn given(matcher: impl Into<Matcher>) -> Self {
+        Self {
+            matchers: vec![matcher.into()],
+            respond: None,
+            times: Times::Any,
+            name: None,
+            nth: None,
+            sequence: None,
+        }
+    }
+
+    /// An expectation on every call (add conditions with [`Mock::and`]).
+    pub fn any_call() -> Self {
+        Self {
+            matchers: Vec::new(),
+            ..Self::given(crate::matchers::append())
+        }
+    }
+
+    /// Adds a condition: the call must meet all of them.
+    pub fn and(mut self, matcher: impl Into<Matcher>) -> Self {
+        self.matchers.push(matcher.into());
+        self
+    }
+
+    /// Answers matching calls with `respond` instead of the engine.
+    pub fn respond_with(mut self, respond: Respond) -> Self {
+        self.respond = Some(respond);
+        self
+    }
+
+    /// Verifies the number of matching calls: `1`, `1..`, `..=2`, `1..=3`.
+    pub fn expect(mut self, times: impl Into<Times>) -> Self {
+        self.times = times.into();
+        self
+    }
+
+    /// Verifies that no call matches.
+    pub fn never(self) -> Self {
+        self.expect(0)
+    }
+
+    /// Names the expectation in reports.
+    pub fn named(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// Responds only to the `n`th matching call (1-based); the others pass
+    /// through (or go to other expectations).
+    pub fn on_nth_call(mut self, n: u64) -> Self {
+        self.nth = Some(n);
+        self
+    }
+
+    /// Puts the expectation in `sequence`, after those mounted before it.
+    pub fn in_sequence(mut self, sequence: &Sequence) -> Self {
+        self.sequence = Some(sequence.clone());
+        self
+    }
+
+    /// Mounts the expectation on `mock`.
+    pub fn mount(self, mock: &MockEventStore) -> ExpectationId {
+        mock.register(self)
+    }
+
+    /// How the expectation reads in reports: its name, or its conditions.
+    pub fn describe(&self) -> String {
+        let conditions = if self.matchers.is_empty() {
+            "any call".to_owned()
+        } else {
+            self.matchers
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(" and ")
+        };
+        match &self.name {
+            Some(name) => format!("{name:?} ({conditions})"),
+            None => conditions,
+        }
+    }
+}

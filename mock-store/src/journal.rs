@@ -1,0 +1,247 @@
+//! The call journal: every call, in arrival order, with what it asked, what
+//! it got and, for subscriptions, each event delivered and how it ended.
+
+use crate::{
+    expectation::ExpectationId,
+    view::{CallRequest, Rpc},
+};
+use eventstore_proto::{AppendResponse, EventData, ReadStreamResponse};
+use parking_lot::Mutex;
+use serde_json::Value;
+use std::{
+    collections::BTreeMap,
+    time::{Duration, Instant, SystemTime},
+};
+use tonic::Code;
+
+/// How a call ended (for a subscription: how it started; see `stream_end`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// `Append` succeeded.
+    Appended(AppendResponse),
+    /// `ReadStream` succeeded.
+    Read(ReadStreamResponse),
+    /// `Subscribe` was accepted and streams events.
+    Streaming,
+    /// The call failed with this status.
+    Status {
+        /// gRPC code.
+        code: Code,
+        /// Message.
+        message: String,
+    },
+    /// The mock closed the connection.
+    Dropped,
+}
+
+/// How a subscription stream ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StreamEnd {
+    /// The client cancelled it (or went away).
+    Cancelled,
+    /// It ended with this status (a fault, or the store shutting down).
+    Status {
+        /// gRPC code.
+        code: Code,
+        /// Message.
+        message: String,
+    },
+    /// A stubbed stream ran out of events and ended OK.
+    Completed,
+    /// The mock closed the connection.
+    Dropped,
+}
+
+impl std::fmt::Display for StreamEnd {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StreamEnd::Cancelled => f.write_str("cancelled by the client"),
+            StreamEnd::Status { code, message } => write!(f, "status {code:?}: {message}"),
+            StreamEnd::Completed => f.write_str("completed"),
+            StreamEnd::Dropped => f.write_str("connection dropped by the mock"),
+        }
+    }
+}
+
+/// One recorded call.
+#[derive(Debug, Clone)]
+pub struct CallRecord {
+    /// Position in the journal, from 1.
+    pub seq: u64,
+    /// The request as received.
+    pub request: CallRequest,
+    /// Its JSON view, as matchers saw it.
+    pub request_json: Value,
+    /// gRPC metadata (ASCII entries).
+    pub metadata: BTreeMap<String, String>,
+    /// When it arrived.
+    pub received_at: SystemTime,
+    /// Time to the answer (for a subscription: to the stream's end); `None`
+    /// while in flight.
+    pub latency: Option<Duration>,
+    /// The answer; `None` while in flight.
+    pub outcome: Option<Outcome>,
+    /// Subscribe: events delivered, in order.
+    pub delivered: Vec<EventData>,
+    /// Subscribe: how the stream ended; `None` while open.
+    pub stream_end: Option<StreamEnd>,
+    /// The expectations the call matched.
+    pub matched: Vec<ExpectationId>,
+    pub(crate) started: Instant,
+}
+
+impl CallRecord {
+    /// Which RPC.
+    pub fn rpc(&self) -> Rpc {
+        self.request.rpc()
+    }
+
+    /// Whether the call has finished (subscriptions: the stream has ended).
+    pub fn is_complete(&self) -> bool {
+        match self.request.rpc() {
+            Rpc::Subscribe => {
+                self.stream_end.is_some()
+                    || matches!(
+                        self.outcome,
+                        Some(Outcome::Status { .. } | Outcome::Dropped)
+                    )
+            }
+            _ => self.outcome.is_some(),
+        }
+    }
+
+    /// One line for reports, e.g.
+    /// `#3 Append t1/order-1 expected_aggregate_nonce=0, 2 events: OrderCreated, OrderShipped`.
+    pub fn summary(&self) -> String {
+        let seq = self.seq;
+        match &self.request {
+            CallRequest::Append(r) => {
+                let types: Vec<&str> = r
+                    .events
+                    .iter()
+                    .map(|e| e.meta.as_ref().map_or("?", |m| m.event_type.as_str()))
+                    .collect();
+                let noun = if r.events.len() == 1 {
+                    "event"
+                } else {
+                    "events"
+                };
+                format!(
+                    "#{seq} Append {}/{} expected_aggregate_nonce={}, {} {noun}: {}",
+                    r.tenant_id,
+                    r.aggregate_id,
+                    r.expected_aggregate_nonce,
+                    r.events.len(),
+                    types.join(", ")
+                )
+            }
+            CallRequest::ReadStream(r) => format!(
+                "#{seq} ReadStream {}/{} from_aggregate_nonce={} max_count={} {}",
+                r.tenant_id,
+                r.aggregate_id,
+                r.from_aggregate_nonce,
+                r.max_count,
+                if r.forward { "forward" } else { "backward" }
+            ),
+            CallRequest::Subscribe(r) => format!(
+                "#{seq} Subscribe {} aggregate_id_prefix={:?} from_global_nonce={}",
+                r.tenant_id, r.aggregate_id_prefix, r.from_global_nonce
+            ),
+        }
+    }
+}
+
+/// The journal; shared by the service and the mock's owner.
+#[derive(Debug, Default)]
+pub(crate) struct Journal {
+    inner: Mutex<Records>,
+}
+
+#[derive(Debug, Default)]
+struct Records {
+    calls: Vec<CallRecord>,
+    /// Numbers keep growing across resets, so a subscription opened before a
+    /// reset can never write into a newer call's record.
+    last_seq: u64,
+}
+
+impl Journal {
+    /// Records a call as it arrives; returns its sequence number.
+    pub(crate) fn begin(
+        &self,
+        request: CallRequest,
+        request_json: Value,
+        metadata: BTreeMap<String, String>,
+        matched: Vec<ExpectationId>,
+    ) -> u64 {
+        let mut records = self.inner.lock();
+        records.last_seq += 1;
+        let seq = records.last_seq;
+        records.calls.push(CallRecord {
+            seq,
+            request,
+            request_json,
+            metadata,
+            received_at: SystemTime::now(),
+            latency: None,
+            outcome: None,
+            delivered: Vec::new(),
+            stream_end: None,
+            matched,
+            started: Instant::now(),
+        });
+        seq
+    }
+
+    fn update(&self, seq: u64, f: impl FnOnce(&mut CallRecord)) {
+        let mut records = self.inner.lock();
+        // Sequence numbers are dense from the first record after a reset.
+        let first = records.calls.first().map_or(seq, |c| c.seq);
+        let index = seq.checked_sub(first).and_then(|i| usize::try_from(i).ok());
+        if let Some(call) = index.and_then(|i| records.calls.get_mut(i))
+            && call.seq == seq
+        {
+            f(call);
+        }
+    }
+
+    /// The report line of call `seq`, if it is still in the journal.
+    pub(crate) fn summary(&self, seq: u64) -> Option<String> {
+        let mut summary = None;
+        self.update(seq, |c| summary = Some(c.summary()));
+        summary
+    }
+
+    /// Records the answer of a call.
+    pub(crate) fn finish(&self, seq: u64, outcome: Outcome) {
+        self.update(seq, |c| {
+            if !matches!(outcome, Outcome::Streaming) {
+                c.latency = Some(c.started.elapsed());
+            }
+            c.outcome = Some(outcome);
+        });
+    }
+
+    /// Records an event delivered on a subscription.
+    pub(crate) fn delivered(&self, seq: u64, event: &EventData) {
+        self.update(seq, |c| c.delivered.push(event.clone()));
+    }
+
+    /// Records how a subscription ended (the first end recorded wins).
+    pub(crate) fn stream_ended(&self, seq: u64, end: StreamEnd) {
+        self.update(seq, |c| {
+            if c.stream_end.is_none() {
+                c.latency = Some(c.started.elapsed());
+                c.stream_end = Some(end);
+            }
+        });
+    }
+
+    pub(crate) fn snapshot(&self) -> Vec<CallRecord> {
+        self.inner.lock().calls.clone()
+    }
+
+    pub(crate) fn clear(&self) {
+        self.inner.lock().calls.clear();
+    }
+}

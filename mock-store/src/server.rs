@@ -1,0 +1,420 @@
+//! [`MockEventStore`]: one mock, its servers, and the API tests use.
+//!
+//! Each mock owns its engine, journal and expectations: mocks started in one
+//! test binary share nothing. It serves on an ephemeral `127.0.0.1` port
+//! (for clients in other processes) and over an in-process pipe (for
+//! clients in this process: no socket, no port).
+
+use crate::{
+    control::ControlService,
+    expectation::{ExpectationId, Mock},
+    journal::CallRecord,
+    service::MockService,
+    spec::{self, SpecError},
+    state::MockState,
+    transport::Cuttable,
+    verify::{VerificationError, verify},
+    view::Rpc,
+};
+use eventstore_engine::{EventStore, Limits, status::to_status};
+use eventstore_proto::{
+    AppendRequest, AppendResponse, EventData, EventMetadata, ReadStreamRequest,
+    event_store_client::EventStoreClient, event_store_server::EventStoreServer,
+    testing::v1::mock_control_server::MockControlServer,
+};
+use futures::StreamExt;
+use hyper_util::rt::TokioIo;
+use std::{
+    net::SocketAddr,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+};
+use tokio::{net::TcpListener, sync::mpsc};
+use tokio_stream::wrappers::{TcpListenerStream, UnboundedReceiverStream};
+use tokio_util::sync::CancellationToken;
+use tonic::{
+    Status,
+    transport::{Channel, Endpoint, Server},
+};
+
+/// Room for gRPC framing around the largest message.
+const MESSAGE_SLACK_BYTES: usize = 64 * 1024;
+/// Buffer of one in-process connection, each way.
+const PIPE_BYTES: usize = 1 << 20;
+
+/// Configures a [`MockEventStore`] before it starts.
+#[derive(Debug, Clone)]
+pub struct MockEventStoreBuilder {
+    limits: Limits,
+    strict: bool,
+    verify_on_drop: bool,
+    listen: SocketAddr,
+}
+
+impl Default for MockEventStoreBuilder {
+    fn default() -> Self {
+        Self {
+            limits: Limits::default(),
+            strict: false,
+            verify_on_drop: true,
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        }
+    }
+}
+
+impl MockEventStoreBuilder {
+    /// The engine's limits (default: [`Limits::default`]).
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Strict mode: a call that no expectation matches fails with
+    /// `FAILED_PRECONDITION` and is reported by [`MockEventStore::verify`].
+    pub fn strict(mut self, strict: bool) -> Self {
+        self.strict = strict;
+        self
+    }
+
+    /// Whether dropping the mock verifies it and panics on unmet
+    /// expectations (default `true`, like the `wiremock` crate).
+    pub fn verify_on_drop(mut self, verify: bool) -> Self {
+        self.verify_on_drop = verify;
+        self
+    }
+
+    /// Address to listen on (default `127.0.0.1:0`, a free port).
+    pub fn listen(mut self, addr: SocketAddr) -> Self {
+        self.listen = addr;
+        self
+    }
+
+    /// Starts the mock; panics with the reason if it cannot.
+    pub async fn start(self) -> MockEventStore {
+        self.try_start()
+            .await
+            .unwrap_or_else(|e| panic!("MockEventStore: {e}"))
+    }
+
+    /// Starts the mock.
+    pub async fn try_start(self) -> Result<MockEventStore, String> {
+        let state = Arc::new(MockState::new(self.limits.clone(), self.strict)?);
+        let listener = TcpListener::bind(self.listen)
+            .await
+            .map_err(|e| format!("cannot listen on {}: {e}", self.listen))?;
+        let addr = listener
+            .local_addr()
+            .map_err(|e| format!("cannot read the bound address: {e}"))?;
+        let shutdown = CancellationToken::new();
+
+        let tcp = TcpListenerStream::new(listener).map(|conn| {
+            conn.map(|stream| {
+                // Latency matters more than throughput for a test double.
+                let _ = stream.set_nodelay(true);
+                Cuttable::new(stream)
+            })
+        });
+        tokio::spawn(
+            router(&state, &self.limits)
+                .serve_with_incoming_shutdown(tcp, shutdown.clone().cancelled_owned()),
+        );
+
+        let (pipes, accepted) = mpsc::unbounded_channel();
+        let in_process = UnboundedReceiverStream::new(accepted)
+            .map(|io| Ok::<_, std::io::Error>(Cuttable::new(io)));
+        tokio::spawn(
+            router(&state, &self.limits)
+                .serve_with_incoming_shutdown(in_process, shutdown.clone().cancelled_owned()),
+        );
+        let channel = Endpoint::from_static("http://in-process.mock").connect_with_connector_lazy(
+            tower::service_fn(move |_: tonic::transport::Uri| {
+                let (client, server) = tokio::io::duplex(PIPE_BYTES);
+                let sent = pipes.send(server);
+                async move {
+                    sent.map_err(|_| {
+                        std::io::Error::new(
+                            std::io::ErrorKind::NotConnected,
+                            "the mock has stopped",
+                        )
+                    })?;
+                    Ok::<_, std::io::Error>(TokioIo::new(client))
+                }
+            }),
+        );
+
+        Ok(MockEventStore {
+            state,
+            addr,
+            channel,
+            shutdown,
+            verify_on_drop: AtomicBool::new(self.verify_on_drop),
+        })
+    }
+}
+
+fn router(state: &Arc<MockState>, limits: &Limits) -> tonic::transport::server::Router {
+    let max_message = limits.max_response_bytes.max(limits.max_request_bytes) + MESSAGE_SLACK_BYTES;
+    let store = EventStoreServer::new(MockService {
+        state: state.clone(),
+    })
+    .max_decoding_message_size(limits.max_request_bytes)
+    .max_encoding_message_size(max_message);
+    let control = MockControlServer::new(ControlService {
+        state: state.clone(),
+    })
+    .max_decoding_message_size(max_message)
+    .max_encoding_message_size(usize::MAX);
+    Server::builder().add_service(store).add_service(control)
+}
+
+/// A mock event store: a working in-memory store with a call journal,
+/// expectations, fault injection and verification.
+#[derive(Debug)]
+pub struct MockEventStore {
+    pub(crate) state: Arc<MockState>,
+    addr: SocketAddr,
+    channel: Channel,
+    shutdown: CancellationToken,
+    verify_on_drop: AtomicBool,
+}
+
+impl MockEventStore {
+    /// Starts a mock with the defaults: not strict, verified on drop.
+    pub async fn start() -> Self {
+        Self::builder().start().await
+    }
+
+    /// Configures a mock.
+    pub fn builder() -> MockEventStoreBuilder {
+        MockEventStoreBuilder::default()
+    }
+
+    /// `http://127.0.0.1:<port>`: for clients in other processes or runtimes.
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The bound socket address.
+    pub fn address(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// A channel to this mock through memory, no socket involved.
+    pub fn channel(&self) -> Channel {
+        self.channel.clone()
+    }
+
+    /// An `eventstore.v1` client over [`MockEventStore::channel`].
+    pub fn client(&self) -> EventStoreClient<Channel> {
+        EventStoreClient::new(self.channel())
+            .max_decoding_message_size(usize::MAX)
+            .max_encoding_message_size(usize::MAX)
+    }
+
+    /// The engine holding the mock's data (replaced by [`MockEventStore::reset_data`]).
+    pub fn engine(&self) -> EventStore {
+        self.state.engine()
+    }
+
+    pub(crate) fn register(&self, mock: Mock) -> ExpectationId {
+        self.state.mount(mock)
+    }
+
+    /// Mounts an expectation written as JSON (see [`crate::spec`]); the
+    /// error names the offending field.
+    pub fn mount_json(&self, json: &str) -> Result<ExpectationId, SpecError> {
+        let mock = spec::parse(json, |name| self.state.named_sequence(name))?;
+        Ok(self.state.mount(mock))
+    }
+
+    /// Mounts an expectation given as a JSON value (see [`crate::spec`]).
+    pub fn mount_value(&self, value: serde_json::Value) -> Result<ExpectationId, SpecError> {
+        let mock = spec::from_value(value, |name| self.state.named_sequence(name))?;
+        Ok(self.state.mount(mock))
+    }
+
+    /// Every call received, in order.
+    pub fn received_calls(&self) -> Vec<CallRecord> {
+        self.state.journal.snapshot()
+    }
+
+    /// The calls to one RPC, in order.
+    pub fn calls_to(&self, rpc: Rpc) -> Vec<CallRecord> {
+        self.received_calls()
+            .into_iter()
+            .filter(|c| c.rpc() == rpc)
+            .collect()
+    }
+
+    /// The calls no expectation matched.
+    pub fn unmatched_calls(&self) -> Vec<CallRecord> {
+        self.received_calls()
+            .into_iter()
+            .filter(|c| c.matched.is_empty())
+            .collect()
+    }
+
+    /// The calls an expectation matched.
+    pub fn calls_matching(&self, id: ExpectationId) -> Vec<CallRecord> {
+        self.received_calls()
+            .into_iter()
+            .filter(|c| c.matched.contains(&id))
+            .collect()
+    }
+
+    /// Checks every expectation; in strict mode, also that no call went unmatched.
+    pub fn verify(&self) -> Result<(), VerificationError> {
+        let expectations = self.state.expectations.lock();
+        let calls = self.state.journal.snapshot();
+        let strict = self.state.is_strict();
+        verify(&expectations.mounted, &calls, strict)
+    }
+
+    /// Turns strict mode on or off.
+    pub fn set_strict(&self, strict: bool) {
+        self.state.set_strict(strict);
+    }
+
+    /// Turns verification on drop on or off.
+    pub fn set_verify_on_drop(&self, verify: bool) {
+        self.verify_on_drop.store(verify, Ordering::Relaxed);
+    }
+
+    /// Forgets everything: calls, expectations and data.
+    pub fn reset(&self) {
+        self.reset_journal();
+        self.reset_expectations();
+        self.reset_data();
+    }
+
+    /// Forgets the recorded calls (and the counts of `on_nth_call`).
+    pub fn reset_journal(&self) {
+        self.state.reset_journal();
+    }
+
+    /// Unmounts every expectation.
+    pub fn reset_expectations(&self) {
+        self.state.reset_expectations();
+    }
+
+    /// Empties the store; open subscriptions end with `UNAVAILABLE`.
+    pub fn reset_data(&self) {
+        self.state.reset_data();
+    }
+
+    /// Preloads a stream through the engine, bypassing the journal and the
+    /// expectations. Events get the next aggregate nonces, a UUIDv7 event id
+    /// when they have none, and the request's tenant, aggregate id and type.
+    pub async fn seed(
+        &self,
+        tenant_id: &str,
+        aggregate_id: &str,
+        aggregate_type: &str,
+        events: Vec<EventData>,
+    ) -> Result<AppendResponse, Status> {
+        seed_stream(
+            &self.engine(),
+            tenant_id,
+            aggregate_id,
+            aggregate_type,
+            events,
+        )
+        .await
+    }
+
+    /// Every event of a stream, in order, read straight from the engine.
+    pub async fn read_all(
+        &self,
+        tenant_id: &str,
+        aggregate_id: &str,
+    ) -> Result<Vec<EventData>, Status> {
+        read_all(&self.engine(), tenant_id, aggregate_id).await
+    }
+}
+
+pub(crate) async fn seed_stream(
+    engine: &EventStore,
+    tenant_id: &str,
+    aggregate_id: &str,
+    aggregate_type: &str,
+    events: Vec<EventData>,
+) -> Result<AppendResponse, Status> {
+    let head = engine
+        .read_stream(ReadStreamRequest {
+            tenant_id: tenant_id.to_owned(),
+            aggregate_id: aggregate_id.to_owned(),
+            from_aggregate_nonce: 0,
+            max_count: 1,
+            forward: false,
+        })
+        .await
+        .map_err(to_status)?
+        .events
+        .first()
+        .and_then(|e| e.meta.as_ref())
+        .map_or(0, |m| m.aggregate_nonce);
+    let events = events
+        .into_iter()
+        .zip(head + 1..)
+        .map(|(mut event, nonce)| {
+            let meta = event.meta.get_or_insert_with(EventMetadata::default);
+            meta.aggregate_nonce = nonce;
+            if meta.event_id.is_empty() {
+                meta.event_id = uuid::Uuid::now_v7().to_string();
+            }
+            event
+        })
+        .collect();
+    engine
+        .append(AppendRequest {
+            tenant_id: tenant_id.to_owned(),
+            aggregate_id: aggregate_id.to_owned(),
+            aggregate_type: aggregate_type.to_owned(),
+            expected_aggregate_nonce: head,
+            idempotency_key: String::new(),
+            events,
+        })
+        .await
+        .map_err(to_status)
+}
+
+pub(crate) async fn read_all(
+    engine: &EventStore,
+    tenant_id: &str,
+    aggregate_id: &str,
+) -> Result<Vec<EventData>, Status> {
+    let mut events = Vec::new();
+    let mut from = 1;
+    loop {
+        let page = engine
+            .read_stream(ReadStreamRequest {
+                tenant_id: tenant_id.to_owned(),
+                aggregate_id: aggregate_id.to_owned(),
+                from_aggregate_nonce: from,
+                max_count: engine.limits().max_page_size,
+                forward: true,
+            })
+            .await
+            .map_err(to_status)?;
+        from = page.next_from_aggregate_nonce;
+        events.extend(page.events);
+        if page.is_end {
+            return Ok(events);
+        }
+    }
+}
+
+impl Drop for MockEventStore {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+        self.state.engine().shutdown();
+        if self.verify_on_drop.load(Ordering::Relaxed)
+            && !std::thread::panicking()
+            && let Err(e) = self.verify()
+        {
+            panic!("{e}");
+        }
+    }
+}

@@ -1,0 +1,340 @@
+//! The mock's `eventstore.v1.EventStore`: every call is journaled, matched
+//! against the expectations, and answered by the chosen response or by the
+//! engine, exactly as the real store would answer it.
+
+use crate::{
+    expectation::{Reply, Respond, StreamFaults},
+    journal::{Outcome, StreamEnd},
+    state::{MockState, Plan},
+    transport::ConnectionHandle,
+    view::CallRequest,
+};
+use eventstore_engine::{Error as EngineError, status::to_status};
+use eventstore_proto::{
+    AppendRequest, AppendResponse, EventData, ReadStreamRequest, ReadStreamResponse,
+    SubscribeRequest, SubscribeResponse, event_store_server::EventStore as EventStoreRpc,
+};
+use futures::{StreamExt, stream::BoxStream};
+use std::{collections::BTreeMap, sync::Arc};
+use tonic::{Request, Response, Status, metadata::KeyAndValueRef};
+
+/// Serves `eventstore.v1.EventStore` for one mock.
+#[derive(Debug, Clone)]
+pub(crate) struct MockService {
+    pub(crate) state: Arc<MockState>,
+}
+
+/// What to do with a call once the plan is known.
+enum Decision {
+    Engine,
+    Fail(Status),
+    Stub(Reply),
+    Drop,
+}
+
+fn metadata_map(metadata: &tonic::metadata::MetadataMap) -> BTreeMap<String, String> {
+    metadata
+        .iter()
+        .filter_map(|entry| match entry {
+            KeyAndValueRef::Ascii(k, v) => v
+                .to_str()
+                .ok()
+                .map(|v| (k.as_str().to_owned(), v.to_owned())),
+            KeyAndValueRef::Binary(..) => None,
+        })
+        .collect()
+}
+
+fn status_outcome(status: &Status) -> Outcome {
+    Outcome::Status {
+        code: status.code(),
+        message: status.message().to_owned(),
+    }
+}
+
+impl MockService {
+    fn begin<T>(
+        &self,
+        request: Request<T>,
+        wrap: impl FnOnce(T) -> CallRequest,
+    ) -> (Plan, CallRequest, Option<ConnectionHandle>) {
+        let handle = request.extensions().get::<ConnectionHandle>().cloned();
+        let (metadata, _, message) = request.into_parts();
+        let call = wrap(message);
+        let plan = self.state.plan(call.clone(), metadata_map(&metadata));
+        (plan, call, handle)
+    }
+
+    /// Applies strict mode, the delay and the chosen reply.
+    async fn decide(&self, plan: &Plan, call: &CallRequest) -> (Decision, StreamFaults) {
+        if plan.strict_reject {
+            let summary = self.state.journal.summary(plan.seq).unwrap_or_default();
+            return (
+                Decision::Fail(Status::failed_precondition(format!(
+                    "strict mock: no expectation matches call {summary}"
+                ))),
+                StreamFaults::default(),
+            );
+        }
+        let Some(Respond {
+            reply,
+            delay,
+            stream,
+        }) = plan.respond.clone()
+        else {
+            return (Decision::Engine, StreamFaults::default());
+        };
+        if let Some(delay) = delay {
+            tokio::time::sleep(delay).await;
+        }
+        let decision = match reply {
+            Reply::PassThrough => Decision::Engine,
+            Reply::Status {
+                code,
+                message,
+                details,
+            } => Decision::Fail(Status::with_details(code, message, details.into())),
+            Reply::Conflict(mut detail) => {
+                let (tenant, aggregate) = match call {
+                    CallRequest::Append(r) => (r.tenant_id.as_str(), r.aggregate_id.as_str()),
+                    CallRequest::ReadStream(r) => (r.tenant_id.as_str(), r.aggregate_id.as_str()),
+                    CallRequest::Subscribe(r) => (r.tenant_id.as_str(), ""),
+                };
+                if detail.tenant_id.is_empty() {
+                    tenant.clone_into(&mut detail.tenant_id);
+                }
+                if detail.aggregate_id.is_empty() {
+                    aggregate.clone_into(&mut detail.aggregate_id);
+                }
+                let message = format!(
+                    "concurrency conflict injected by the mock: the head of stream \"{}\" is at aggregate nonce {}",
+                    detail.aggregate_id, detail.actual_last_aggregate_nonce
+                );
+                Decision::Fail(to_status(EngineError::Concurrency { message, detail }))
+            }
+            Reply::DropConnection => Decision::Drop,
+            stub => Decision::Stub(stub),
+        };
+        (decision, stream)
+    }
+
+    fn mismatched_stub(&self, call: &CallRequest, reply: &Reply) -> Status {
+        Status::internal(format!(
+            "mock misconfigured: a {} call matched an expectation that answers with {reply:?}",
+            call.rpc()
+        ))
+    }
+
+    fn finish<T>(&self, seq: u64, result: &Result<T, Status>, outcome: impl FnOnce(&T) -> Outcome) {
+        let outcome = match result {
+            Ok(response) => outcome(response),
+            Err(status) => status_outcome(status),
+        };
+        self.state.journal.finish(seq, outcome);
+    }
+
+    fn drop_connection(&self, seq: u64, handle: Option<&ConnectionHandle>) -> Status {
+        if let Some(handle) = handle {
+            handle.cut();
+        }
+        self.state.journal.finish(seq, Outcome::Dropped);
+        Status::unavailable("connection dropped by the mock")
+    }
+}
+
+#[tonic::async_trait]
+impl EventStoreRpc for MockService {
+    async fn append(
+        &self,
+        request: Request<AppendRequest>,
+    ) -> Result<Response<AppendResponse>, Status> {
+        let (plan, call, handle) = self.begin(request, CallRequest::Append);
+        let (decision, _) = self.decide(&plan, &call).await;
+        let CallRequest::Append(message) = call else {
+            unreachable!("wrapped as Append")
+        };
+        let result = match decision {
+            Decision::Engine => self.state.engine().append(message).await.map_err(to_status),
+            Decision::Fail(status) => Err(status),
+            Decision::Stub(Reply::Append(response)) => Ok(response),
+            Decision::Stub(other) => {
+                Err(self.mismatched_stub(&CallRequest::Append(message), &other))
+            }
+            Decision::Drop => return Err(self.drop_connection(plan.seq, handle.as_ref())),
+        };
+        self.finish(plan.seq, &result, |r| Outcome::Appended(*r));
+        result.map(Response::new)
+    }
+
+    async fn read_stream(
+        &self,
+        request: Request<ReadStreamRequest>,
+    ) -> Result<Response<ReadStreamResponse>, Status> {
+        let (plan, call, handle) = self.begin(request, CallRequest::ReadStream);
+        let (decision, _) = self.decide(&plan, &call).await;
+        let CallRequest::ReadStream(message) = call else {
+            unreachable!("wrapped as ReadStream")
+        };
+        let result = match decision {
+            Decision::Engine => self
+                .state
+                .engine()
+                .read_stream(message)
+                .await
+                .map_err(to_status),
+            Decision::Fail(status) => Err(status),
+            Decision::Stub(Reply::Read(response)) => Ok(response),
+            Decision::Stub(other) => {
+                Err(self.mismatched_stub(&CallRequest::ReadStream(message), &other))
+            }
+            Decision::Drop => return Err(self.drop_connection(plan.seq, handle.as_ref())),
+        };
+        self.finish(plan.seq, &result, |r| Outcome::Read(r.clone()));
+        result.map(Response::new)
+    }
+
+    type SubscribeStream = BoxStream<'static, Result<SubscribeResponse, Status>>;
+
+    async fn subscribe(
+        &self,
+        request: Request<SubscribeRequest>,
+    ) -> Result<Response<Self::SubscribeStream>, Status> {
+        let (plan, call, handle) = self.begin(request, CallRequest::Subscribe);
+        let (decision, faults) = self.decide(&plan, &call).await;
+        let CallRequest::Subscribe(message) = call else {
+            unreachable!("wrapped as Subscribe")
+        };
+        let source: BoxStream<'static, Result<EventData, Status>> = match decision {
+            Decision::Engine => match self.state.engine().subscribe(message) {
+                Ok(subscription) => subscription
+                    .map(|item| item.map(Arc::unwrap_or_clone).map_err(to_status))
+                    .boxed(),
+                Err(e) => {
+                    let status = to_status(e);
+                    self.state.journal.finish(plan.seq, status_outcome(&status));
+                    return Err(status);
+                }
+            },
+            Decision::Fail(status) => {
+                self.state.journal.finish(plan.seq, status_outcome(&status));
+                return Err(status);
+            }
+            Decision::Stub(Reply::Events(events)) => {
+                futures::stream::iter(events.into_iter().map(Ok)).boxed()
+            }
+            Decision::Stub(other) => {
+                let status = self.mismatched_stub(&CallRequest::Subscribe(message), &other);
+                self.state.journal.finish(plan.seq, status_outcome(&status));
+                return Err(status);
+            }
+            Decision::Drop => return Err(self.drop_connection(plan.seq, handle.as_ref())),
+        };
+        self.state.journal.finish(plan.seq, Outcome::Streaming);
+        let feed = Feed {
+            source,
+            delivered: 0,
+            faults,
+            state: self.state.clone(),
+            seq: plan.seq,
+            handle,
+            done: false,
+            _guard: EndGuard {
+                state: self.state.clone(),
+                seq: plan.seq,
+            },
+        };
+        Ok(Response::new(
+            futures::stream::unfold(feed, Feed::next).boxed(),
+        ))
+    }
+}
+
+/// A subscription on its way out: journals each event, applies the faults.
+struct Feed {
+    source: BoxStream<'static, Result<EventData, Status>>,
+    delivered: u64,
+    faults: StreamFaults,
+    state: Arc<MockState>,
+    seq: u64,
+    handle: Option<ConnectionHandle>,
+    done: bool,
+    _guard: EndGuard,
+}
+
+impl Feed {
+    async fn next(mut self) -> Option<(Result<SubscribeResponse, Status>, Self)> {
+        if self.done {
+            return None;
+        }
+        if let Some((after, code, message)) = &self.faults.fail_after
+            && self.delivered >= *after
+        {
+            let status = Status::new(*code, message.clone());
+            return Some((
+                Err(self.end(
+                    StreamEnd::Status {
+                        code: *code,
+                        message: message.clone(),
+                    },
+                    status,
+                )),
+                self,
+            ));
+        }
+        if self
+            .faults
+            .drop_after
+            .is_some_and(|after| self.delivered >= after)
+        {
+            if let Some(handle) = &self.handle {
+                handle.cut();
+            }
+            let status = Status::unavailable("connection dropped by the mock");
+            return Some((Err(self.end(StreamEnd::Dropped, status)), self));
+        }
+        if let Some(delay) = self.faults.delay_each {
+            tokio::time::sleep(delay).await;
+        }
+        match self.source.next().await {
+            Some(Ok(event)) => {
+                self.delivered += 1;
+                self.state.journal.delivered(self.seq, &event);
+                Some((Ok(SubscribeResponse { event: Some(event) }), self))
+            }
+            Some(Err(status)) => {
+                let end = StreamEnd::Status {
+                    code: status.code(),
+                    message: status.message().to_owned(),
+                };
+                Some((Err(self.end(end, status)), self))
+            }
+            None => {
+                self.state
+                    .journal
+                    .stream_ended(self.seq, StreamEnd::Completed);
+                None
+            }
+        }
+    }
+
+    fn end(&mut self, end: StreamEnd, status: Status) -> Status {
+        self.done = true;
+        self.state.journal.stream_ended(self.seq, end);
+        status
+    }
+}
+
+/// Records "cancelled by the client" when a subscription is dropped before
+/// it ended any other way.
+struct EndGuard {
+    state: Arc<MockState>,
+    seq: u64,
+}
+
+impl Drop for EndGuard {
+    fn drop(&mut self) {
+        self.state
+            .journal
+            .stream_ended(self.seq, StreamEnd::Cancelled);
+    }
+}
