@@ -20,6 +20,7 @@
 pub mod error;
 pub mod limits;
 pub mod service;
+pub mod size_limit;
 pub mod status;
 pub mod storage;
 pub mod store;
@@ -29,6 +30,7 @@ pub mod validate;
 pub use error::Error;
 pub use limits::Limits;
 pub use service::EventStoreService;
+pub use size_limit::OversizedRequestLayer;
 pub use storage::{MemoryStorage, Storage};
 pub use store::EventStore;
 

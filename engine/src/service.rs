@@ -32,7 +32,8 @@ impl EventStoreService {
 
     /// The tonic server, with message size limits taken from the store's
     /// [`crate::Limits`]: a request over `max_request_bytes` is refused by
-    /// the transport with `RESOURCE_EXHAUSTED` before it is decoded.
+    /// the transport before it is decoded (wrap the router in
+    /// [`crate::OversizedRequestLayer`] so that refusal is `RESOURCE_EXHAUSTED`).
     pub fn into_server(self) -> EventStoreServer<Self> {
         let limits = self.store.limits().clone();
         EventStoreServer::new(self)

@@ -2,7 +2,7 @@
 //! API for other processes. Each RPC calls the same code as its Rust method.
 
 use crate::{
-    journal::{CallRecord, Outcome},
+    journal::{CallRecord, Outcome, StreamEnd},
     server::{read_all, seed_stream},
     spec,
     state::MockState,
@@ -27,7 +27,19 @@ fn call_message(c: CallRecord) -> Call {
     let (status_code, status_message, response_json) = match &c.outcome {
         Some(Outcome::Appended(r)) => (0, String::new(), append_response_json(r).to_string()),
         Some(Outcome::Read(r)) => (0, String::new(), read_response_json(r).to_string()),
-        Some(Outcome::Streaming) | None => (0, String::new(), String::new()),
+        // A subscription that ended with a status (a fault, a shutdown) reports it.
+        Some(Outcome::Streaming) => match &c.stream_end {
+            Some(StreamEnd::Status { code, message }) => {
+                (*code as u32, message.clone(), String::new())
+            }
+            Some(StreamEnd::Dropped) => (
+                tonic::Code::Unavailable as u32,
+                "connection dropped by the mock".to_owned(),
+                String::new(),
+            ),
+            _ => (0, String::new(), String::new()),
+        },
+        None => (0, String::new(), String::new()),
         Some(Outcome::Status { code, message }) => (*code as u32, message.clone(), String::new()),
         Some(Outcome::Dropped) => (
             tonic::Code::Unavailable as u32,

@@ -329,8 +329,9 @@ impl Mock {
     }
 
     /// Responds only to the `n`th matching call (1-based); the others pass
-    /// through (or go to other expectations).
+    /// through (or go to other expectations). Panics when `n` is 0.
     pub fn on_nth_call(mut self, n: u64) -> Self {
+        assert!(n > 0, "on_nth_call: calls are counted from 1, got 0");
         self.nth = Some(n);
         self
     }

@@ -38,6 +38,7 @@ pub mod expectation;
 pub mod journal;
 pub mod matchers;
 pub mod pattern;
+pub mod seed;
 mod server;
 mod service;
 pub mod spec;
@@ -48,6 +49,6 @@ pub mod view;
 
 pub use expectation::{ExpectationId, Mock, Reply, Respond, Sequence, StreamFaults, Times};
 pub use journal::{CallRecord, Outcome, StreamEnd};
-pub use server::{MockEventStore, MockEventStoreBuilder};
+pub use server::{MockEventStore, MockEventStoreBuilder, read_all, seed_stream};
 pub use verify::VerificationError;
 pub use view::{CallRequest, Rpc};

@@ -160,8 +160,8 @@ impl Pattern {
                     if items.len() != values.len() {
                         out.push(Mismatch {
                             path: path.to_owned(),
-                            expected: format!("{} items", items.len()),
-                            got: format!("{} items", values.len()),
+                            expected: count_items(items.len()),
+                            got: count_items(values.len()),
                         });
                     }
                     for (i, (pattern, value)) in items.iter().zip(values).enumerate() {
@@ -182,13 +182,10 @@ impl fmt::Display for Pattern {
             Pattern::Exact(v) => f.write_str(&show(v)),
             Pattern::Object(fields) => {
                 f.write_str("{")?;
-                for (i, (k, p)) in fields.iter().enumerate() {
-                    if i > 0 {
-                        f.write_str(", ")?;
-                    }
-                    write!(f, "{k:?}: {p}")?;
+                for (k, p) in fields {
+                    write!(f, "{k:?}: {p}, ")?;
                 }
-                f.write_str(", ..}")
+                f.write_str("..}")
             }
             Pattern::Array(items) => {
                 f.write_str("[")?;
@@ -268,6 +265,11 @@ impl fmt::Display for FieldPath {
     }
 }
 
+/// `1 item`, `3 items`.
+fn count_items(n: usize) -> String {
+    format!("{n} item{}", if n == 1 { "" } else { "s" })
+}
+
 /// Compact JSON for reports.
 pub fn show(value: &Value) -> String {
     value.to_string()
@@ -340,7 +342,18 @@ mod tests {
     fn arrays_need_the_same_length() {
         assert_eq!(
             diff(json!([1]), json!([1, 2])),
-            ["(request): expected 1 items, got 2 items"]
+            ["(request): expected 1 item, got 2 items"]
+        );
+    }
+
+    #[test]
+    fn objects_show_as_partial() {
+        let p = |v: Value| Pattern::from_json(&v).unwrap().to_string();
+        assert_eq!(p(json!({})), "{..}");
+        assert_eq!(p(json!({"a": 1, "b": {}})), r#"{"a": 1, "b": {..}, ..}"#);
+        assert_eq!(
+            diff(json!({"payload": {}}), json!({"payload": null})),
+            ["payload: expected {..}, got null"]
         );
     }
 

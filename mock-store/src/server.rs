@@ -118,6 +118,7 @@ impl MockEventStoreBuilder {
         });
         tokio::spawn(
             router(&state, &self.limits)
+                .await?
                 .serve_with_incoming_shutdown(tcp, shutdown.clone().cancelled_owned()),
         );
 
@@ -126,6 +127,7 @@ impl MockEventStoreBuilder {
             .map(|io| Ok::<_, std::io::Error>(Cuttable::new(io)));
         tokio::spawn(
             router(&state, &self.limits)
+                .await?
                 .serve_with_incoming_shutdown(in_process, shutdown.clone().cancelled_owned()),
         );
         let channel = Endpoint::from_static("http://in-process.mock").connect_with_connector_lazy(
@@ -154,7 +156,17 @@ impl MockEventStoreBuilder {
     }
 }
 
-fn router(state: &Arc<MockState>, limits: &Limits) -> tonic::transport::server::Router {
+/// The mock's services: `eventstore.v1.EventStore`, the control API, gRPC
+/// health (every service `SERVING`) and reflection.
+/// The mock's router: every service behind the oversized-request layer.
+type MockRouter = tonic::transport::server::Router<
+    tower::layer::util::Stack<
+        eventstore_engine::OversizedRequestLayer,
+        tower::layer::util::Identity,
+    >,
+>;
+
+async fn router(state: &Arc<MockState>, limits: &Limits) -> Result<MockRouter, String> {
     let max_message = limits.max_response_bytes.max(limits.max_request_bytes) + MESSAGE_SLACK_BYTES;
     let store = EventStoreServer::new(MockService {
         state: state.clone(),
@@ -166,7 +178,29 @@ fn router(state: &Arc<MockState>, limits: &Limits) -> tonic::transport::server::
     })
     .max_decoding_message_size(max_message)
     .max_encoding_message_size(usize::MAX);
-    Server::builder().add_service(store).add_service(control)
+    let (reporter, health) = tonic_health::server::health_reporter();
+    for service in [
+        "",
+        eventstore_proto::SERVICE_NAME,
+        "eventstore.testing.v1.MockControl",
+    ] {
+        reporter
+            .set_service_status(service, tonic_health::ServingStatus::Serving)
+            .await;
+    }
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(eventstore_proto::TESTING_FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .map_err(|e| format!("cannot build the reflection service: {e}"))?;
+    Ok(Server::builder()
+        .layer(eventstore_engine::OversizedRequestLayer::new(
+            limits.max_request_bytes,
+        ))
+        .add_service(store)
+        .add_service(control)
+        .add_service(health)
+        .add_service(reflection))
 }
 
 /// A mock event store: a working in-memory store with a call journal,
@@ -334,7 +368,8 @@ impl MockEventStore {
     }
 }
 
-pub(crate) async fn seed_stream(
+/// Preloads a stream of `engine` (see [`MockEventStore::seed`]).
+pub async fn seed_stream(
     engine: &EventStore,
     tenant_id: &str,
     aggregate_id: &str,
@@ -380,7 +415,8 @@ pub(crate) async fn seed_stream(
         .map_err(to_status)
 }
 
-pub(crate) async fn read_all(
+/// Every event of a stream of `engine`, in order.
+pub async fn read_all(
     engine: &EventStore,
     tenant_id: &str,
     aggregate_id: &str,

@@ -15,7 +15,7 @@ use eventstore_proto::{
     SubscribeRequest, SubscribeResponse, event_store_server::EventStore as EventStoreRpc,
 };
 use futures::{StreamExt, stream::BoxStream};
-use std::{collections::BTreeMap, sync::Arc};
+use std::{collections::BTreeMap, sync::Arc, time::Duration};
 use tonic::{Request, Response, Status, metadata::KeyAndValueRef};
 
 /// Serves `eventstore.v1.EventStore` for one mock.
@@ -23,6 +23,10 @@ use tonic::{Request, Response, Status, metadata::KeyAndValueRef};
 pub(crate) struct MockService {
     pub(crate) state: Arc<MockState>,
 }
+
+/// How long a subscription waits, before cutting its connection, for the
+/// events it already delivered to be written out.
+const DROP_GRACE: Duration = Duration::from_millis(50);
 
 /// What to do with a call once the plan is known.
 enum Decision {
@@ -286,17 +290,23 @@ impl Feed {
             .drop_after
             .is_some_and(|after| self.delivered >= after)
         {
+            // The events delivered so far (and the response headers) are
+            // still in the transport's buffers: let them reach the client,
+            // or it would see fewer than `drop_after` events.
+            tokio::time::sleep(DROP_GRACE).await;
             if let Some(handle) = &self.handle {
                 handle.cut();
             }
             let status = Status::unavailable("connection dropped by the mock");
             return Some((Err(self.end(StreamEnd::Dropped, status)), self));
         }
-        if let Some(delay) = self.faults.delay_each {
-            tokio::time::sleep(delay).await;
-        }
         match self.source.next().await {
             Some(Ok(event)) => {
+                // From the moment the event is there: a live event is
+                // delayed too, not only the history.
+                if let Some(delay) = self.faults.delay_each {
+                    tokio::time::sleep(delay).await;
+                }
                 self.delivered += 1;
                 self.state.journal.delivered(self.seq, &event);
                 Some((Ok(SubscribeResponse { event: Some(event) }), self))

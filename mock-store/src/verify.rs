@@ -122,7 +122,13 @@ fn near_misses(m: &Mounted, calls: &[CallRecord], text: &mut String) {
         .collect();
     if scored.is_empty() {
         let what = rpc.map_or("call".to_owned(), |r| format!("{r} call"));
-        let _ = write!(text, "\n   No other {what} was received.");
+        // "other" only when some calls did match (too few of them).
+        let other = if calls.iter().any(|c| c.matched.contains(&m.id)) {
+            "other "
+        } else {
+            ""
+        };
+        let _ = write!(text, "\n   No {other}{what} was received.");
         return;
     }
     scored.sort_by_key(|(diffs, c)| (diffs.len(), c.seq));
@@ -149,19 +155,17 @@ fn sequence_problems(mounted: &[Mounted], calls: &[CallRecord]) -> Vec<String> {
         }
     }
     for (_, name, members) in sequences {
-        for pair in members.windows(2) {
-            let [before, after] = pair else { continue };
-            let last_before = calls
-                .iter()
-                .filter(|c| c.matched.contains(&before.id))
-                .map(|c| c.seq)
-                .max();
-            let first_after = calls
-                .iter()
-                .filter(|c| c.matched.contains(&after.id))
-                .map(|c| c.seq)
-                .min();
-            if let (Some(b), Some(a)) = (last_before, first_after)
+        // The latest call matched by any earlier member, and that member: a
+        // member with no calls must not hide an order violation around it.
+        let mut latest: Option<(u64, &Mounted)> = None;
+        for after in members {
+            let seqs = || {
+                calls
+                    .iter()
+                    .filter(|c| c.matched.contains(&after.id))
+                    .map(|c| c.seq)
+            };
+            if let (Some(a), Some((b, before))) = (seqs().min(), latest)
                 && a < b
             {
                 problems.push(format!(
@@ -169,6 +173,11 @@ fn sequence_problems(mounted: &[Mounted], calls: &[CallRecord]) -> Vec<String> {
                     after.mock.describe(),
                     before.mock.describe()
                 ));
+            }
+            if let Some(last) = seqs().max()
+                && latest.is_none_or(|(b, _)| last > b)
+            {
+                latest = Some((last, after));
             }
         }
     }

@@ -15,7 +15,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let addr = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:50051".into());
+    let addr = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "127.0.0.1:50051".into());
     let mut client = EventStoreClient::connect(format!("http://{addr}")).await?;
 
     // A fresh stream per run, so the example can run against a store again.
@@ -41,8 +43,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             expected_aggregate_nonce: 0,
             idempotency_key: String::new(),
             events: vec![
-                event(1, "com.myco.order.OrderCreated", r#"{"order_id":"1","amount":99.99}"#),
-                event(2, "com.myco.order.OrderShipped", r#"{"tracking_number":"TRK123456"}"#),
+                event(
+                    1,
+                    "com.myco.order.OrderCreated",
+                    r#"{"order_id":"1","amount":99.99}"#,
+                ),
+                event(
+                    2,
+                    "com.myco.order.OrderShipped",
+                    r#"{"tracking_number":"TRK123456"}"#,
+                ),
             ],
         })
         .await?
@@ -84,7 +94,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         match tokio::time::timeout(Duration::from_secs(5), events.message()).await?? {
             Some(r) => {
                 let meta = r.event.and_then(|e| e.meta).unwrap_or_default();
-                println!("subscription: global #{} {}", meta.global_nonce, meta.event_type);
+                println!(
+                    "subscription: global #{} {}",
+                    meta.global_nonce, meta.event_type
+                );
             }
             None => break,
         }

@@ -1,7 +1,7 @@
 //! Binding, serving and shutting down.
 
 use crate::Config;
-use eventstore_engine::{EventStore, EventStoreService};
+use eventstore_engine::{EventStore, EventStoreService, OversizedRequestLayer};
 use std::{future::Future, net::SocketAddr, time::Duration};
 use tokio::{net::TcpListener, task::JoinHandle};
 use tonic::transport::{Server, server::TcpIncoming};
@@ -26,7 +26,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<RunningServer, String> {
     let limits = config.limits()?;
-    let store = EventStore::in_memory_with_limits(limits)?;
+    let store = EventStore::in_memory_with_limits(limits.clone())?;
     let listener = TcpListener::bind(config.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
@@ -64,6 +64,7 @@ pub async fn run(
     };
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
     let server = Server::builder()
+        .layer(OversizedRequestLayer::new(limits.max_request_bytes))
         .add_service(health_service)
         .add_service(reflection)
         .add_service(EventStoreService::new(store.clone()).into_server())

@@ -4,9 +4,13 @@
 //!   (no socket): the semantics and the status mapping, nothing else.
 //! - [`ServerProcess`]: the `eventstore-server` binary, spawned per case on
 //!   a free port and spoken to over gRPC.
+//! - [`MockGrpc`] and [`MockInProcess`]: `MockEventStore` with no
+//!   expectations, over TCP and over its in-process channel.
 
 mod in_process;
+mod mock;
 mod server_process;
 
 pub use in_process::{InProcess, InProcessStore};
+pub use mock::{MockGrpc, MockInProcess};
 pub use server_process::{GrpcStore, ServerProcess, limit_flags, server_binary};

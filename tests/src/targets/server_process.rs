@@ -18,13 +18,24 @@ use tonic::{Status, transport::Channel};
 #[derive(Debug)]
 pub struct ServerProcess;
 
-/// A gRPC client to a store, keeping the server process alive (if it owns one).
-#[derive(Debug, Clone)]
+/// Whatever must live as long as the store's clients (a server process, a mock).
+type KeepAlive = Arc<dyn std::any::Any + Send + Sync>;
+
+/// A gRPC client to a store, keeping the store alive (if it owns one).
+#[derive(Clone)]
 pub struct GrpcStore {
     client: EventStoreClient<Channel>,
     /// The address the store listens on.
     pub addr: String,
-    _process: Option<Arc<ServerGuard>>,
+    _keep_alive: Option<KeepAlive>,
+}
+
+impl std::fmt::Debug for GrpcStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GrpcStore")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Kills the server process when the last clone of its store is dropped.
@@ -68,10 +79,19 @@ impl GrpcStore {
             .unwrap_or_else(|e| panic!("cannot connect to {addr}: {e}"))
             .max_decoding_message_size(64 * 1024 * 1024)
             .max_encoding_message_size(64 * 1024 * 1024);
+        Self::with_client(client, addr, None)
+    }
+
+    /// A store reached through `client`, keeping `keep_alive` alive as long as it.
+    pub fn with_client(
+        client: EventStoreClient<Channel>,
+        addr: &str,
+        keep_alive: Option<KeepAlive>,
+    ) -> Self {
         Self {
             client,
             addr: addr.to_owned(),
-            _process: None,
+            _keep_alive: keep_alive,
         }
     }
 
@@ -100,7 +120,7 @@ impl GrpcStore {
             .trim()
             .to_owned();
         let mut store = Self::connect(&addr).await;
-        store._process = Some(Arc::new(ServerGuard(std::sync::Mutex::new(child))));
+        store._keep_alive = Some(Arc::new(ServerGuard(std::sync::Mutex::new(child))));
         store
     }
 }

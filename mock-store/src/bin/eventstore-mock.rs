@@ -1,0 +1,212 @@
+//! `eventstore-mock`: the mock event store as a standalone server, for tests
+//! in other processes and languages. See `eventstore-mock --help`.
+
+use clap::Parser;
+use eventstore_engine::Limits;
+use eventstore_mock::{MockEventStore, seed};
+use std::{io::Write, net::SocketAddr, path::PathBuf, process::ExitCode};
+use tracing_subscriber::EnvFilter;
+
+/// The mock event store: a working in-memory eventstore.v1 server with a call
+/// journal, expectations, fault injection and verification.
+///
+/// Appends, reads and subscriptions behave exactly as the real store's. The
+/// control API, gRPC service `eventstore.testing.v1.MockControl` on the same
+/// port, mounts expectations (JSON), reads the call journal, verifies,
+/// resets, seeds and reads streams, and turns strict mode on or off. gRPC
+/// health (`grpc.health.v1.Health`, SERVING) and server reflection are
+/// served there too.
+///
+/// Prints one line `eventstore-mock listening on <ip:port>` to stdout once it
+/// accepts requests (after --seed is loaded); logs go to stderr, filtered by
+/// RUST_LOG (default `info`). SIGTERM or SIGINT stops it and it exits 0.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "eventstore-mock", version)]
+struct Config {
+    /// Address to listen on; port 0 picks a free port (the readiness line
+    /// shows the real one).
+    #[arg(
+        long,
+        env = "EVENTSTORE_MOCK_LISTEN",
+        default_value = "127.0.0.1:50051"
+    )]
+    listen: SocketAddr,
+
+    /// JSON fixture file of streams to preload before accepting requests
+    /// (format: {"streams": [{"tenant_id", "aggregate_id", "aggregate_type",
+    /// "events": [{"event_type", "payload", ...}]}]}; see the
+    /// `eventstore_mock::seed` docs). A file that is not valid stops the mock
+    /// with an error naming the line and the field.
+    #[arg(long, env = "EVENTSTORE_MOCK_SEED", value_name = "FILE")]
+    seed: Option<PathBuf>,
+
+    /// Strict mode: a call no expectation matches fails with
+    /// FAILED_PRECONDITION (and is reported by Verify). The control API's
+    /// SetStrict changes it at run time.
+    #[arg(long, env = "EVENTSTORE_MOCK_STRICT")]
+    strict: bool,
+
+    /// On shutdown, verify the expectations: print the report to stderr and
+    /// exit 1 if any is unmet.
+    #[arg(long, env = "EVENTSTORE_MOCK_VERIFY_ON_EXIT")]
+    verify_on_exit: bool,
+
+    /// Largest request accepted, in bytes; larger gets RESOURCE_EXHAUSTED.
+    #[arg(long, env = "EVENTSTORE_MOCK_MAX_REQUEST_BYTES", default_value_t = Limits::DEFAULT_MAX_REQUEST_BYTES)]
+    max_request_bytes: usize,
+
+    /// Most events in one append; more gets INVALID_ARGUMENT.
+    #[arg(long, env = "EVENTSTORE_MOCK_MAX_EVENTS_PER_BATCH", default_value_t = Limits::DEFAULT_MAX_EVENTS_PER_BATCH)]
+    max_events_per_batch: usize,
+
+    /// Longest id (tenant, aggregate, event, type, correlation...) in bytes;
+    /// longer gets INVALID_ARGUMENT.
+    #[arg(long, env = "EVENTSTORE_MOCK_MAX_ID_LENGTH", default_value_t = Limits::DEFAULT_MAX_ID_LENGTH)]
+    max_id_length: usize,
+
+    /// Page size of a read whose max_count is 0.
+    #[arg(long, env = "EVENTSTORE_MOCK_DEFAULT_PAGE_SIZE", default_value_t = Limits::DEFAULT_PAGE_SIZE)]
+    default_page_size: u32,
+
+    /// Largest page a read returns; a larger max_count is capped to it.
+    #[arg(long, env = "EVENTSTORE_MOCK_MAX_PAGE_SIZE", default_value_t = Limits::DEFAULT_MAX_PAGE_SIZE)]
+    max_page_size: u32,
+
+    /// Largest read response in bytes; a page stops early (is_end = false)
+    /// rather than grow past it.
+    #[arg(long, env = "EVENTSTORE_MOCK_MAX_RESPONSE_BYTES", default_value_t = Limits::DEFAULT_MAX_RESPONSE_BYTES)]
+    max_response_bytes: usize,
+}
+
+impl Config {
+    fn limits(&self) -> Result<Limits, String> {
+        let limits = Limits {
+            max_request_bytes: self.max_request_bytes,
+            max_events_per_batch: self.max_events_per_batch,
+            max_id_length: self.max_id_length,
+            default_page_size: self.default_page_size,
+            max_page_size: self.max_page_size,
+            max_response_bytes: self.max_response_bytes,
+        };
+        limits
+            .validate()
+            .map_err(|e| format!("invalid limits: {e}"))?;
+        Ok(limits)
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let config = Config::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match run(config).await {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("eventstore-mock: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(config: Config) -> Result<ExitCode, String> {
+    let limits = config.limits()?;
+    // Parse the fixtures before binding: a bad file never looks ready.
+    let fixtures = match &config.seed {
+        Some(path) => Some(seed::read_fixtures(path).map_err(|e| format!("--seed: {e}"))?),
+        None => None,
+    };
+    let mock = MockEventStore::builder()
+        .listen(config.listen)
+        .strict(config.strict)
+        .limits(limits.clone())
+        .verify_on_drop(false)
+        .try_start()
+        .await?;
+    if let (Some(streams), Some(path)) = (fixtures, &config.seed) {
+        let count = streams.len();
+        seed::load(&mock, streams)
+            .await
+            .map_err(|e| format!("--seed: {}: {e}", path.display()))?;
+        tracing::info!(streams = count, file = %path.display(), "seeded");
+    }
+
+    let termination = Termination::listen()?;
+    // The readiness line: harnesses wait for it and read the port from it.
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "eventstore-mock listening on {}", mock.address())
+        .and_then(|()| stdout.flush())
+        .map_err(|e| format!("cannot print the readiness line: {e}"))?;
+    drop(stdout);
+    tracing::info!(
+        addr = %mock.address(),
+        strict = config.strict,
+        ?limits,
+        "serving eventstore.v1 and eventstore.testing.v1.MockControl"
+    );
+
+    termination.wait().await;
+    tracing::info!("shutting down");
+    let code = if config.verify_on_exit {
+        match mock.verify() {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(report) => {
+                eprintln!("{report}");
+                ExitCode::FAILURE
+            }
+        }
+    } else {
+        ExitCode::SUCCESS
+    };
+    // Stops accepting, ends open subscriptions.
+    drop(mock);
+    tracing::info!("stopped");
+    Ok(code)
+}
+
+/// SIGTERM and SIGINT (Ctrl-C), listened for from creation on: a signal
+/// sent right after the readiness line still stops the mock cleanly.
+#[derive(Debug)]
+struct Termination {
+    #[cfg(unix)]
+    signals: Vec<tokio::signal::unix::Signal>,
+}
+
+impl Termination {
+    fn listen() -> Result<Self, String> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let signals = [SignalKind::terminate(), SignalKind::interrupt()]
+                .into_iter()
+                .map(signal)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| format!("cannot listen for SIGTERM and SIGINT: {e}"))?;
+            Ok(Self { signals })
+        }
+        #[cfg(not(unix))]
+        {
+            Ok(Self {})
+        }
+    }
+
+    /// Resolves when either signal arrives.
+    async fn wait(self) {
+        #[cfg(unix)]
+        {
+            let waits = self
+                .signals
+                .into_iter()
+                .map(|mut s| Box::pin(async move { s.recv().await }));
+            futures::future::select_all(waits).await;
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}

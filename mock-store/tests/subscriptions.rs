@@ -1,0 +1,390 @@
+//! Subscribe: pass through, stubbed streams and streaming faults.
+
+mod common;
+
+use common::{
+    TENANT, append_req, ev, eventually, next_item, subscribe_req, take_events, tcp_client, types,
+};
+use eventstore_mock::{Mock, MockEventStore, Outcome, Respond, Rpc, StreamEnd, matchers::*};
+use eventstore_proto::{EventData, event_store_client::EventStoreClient};
+use serde_json::json;
+use std::time::{Duration, Instant};
+use tonic::{Code, transport::Channel};
+
+/// Seeds `t1/order-1` with `n` events `E1`..`En`.
+async fn seed(mock: &MockEventStore, n: usize) {
+    let events = (1..=n)
+        .map(|i| ev(&format!("e{i}"), &format!("E{i}"), json!({"i": i})))
+        .collect();
+    mock.seed(TENANT, "order-1", "Order", events)
+        .await
+        .expect("the events are valid");
+}
+
+/// The journal's record of the only subscription, once it has ended.
+async fn ended_subscription(mock: &MockEventStore) -> eventstore_mock::CallRecord {
+    eventually("the subscription's end to be journaled", || {
+        mock.calls_to(Rpc::Subscribe)
+            .pop()
+            .filter(|c| c.stream_end.is_some())
+    })
+    .await
+}
+
+async fn clients(mock: &MockEventStore) -> [EventStoreClient<Channel>; 2] {
+    [mock.client(), tcp_client(mock).await]
+}
+
+#[tokio::test]
+async fn passes_history_then_live_events_through() {
+    let mock = MockEventStore::start().await;
+    seed(&mock, 2).await;
+    for mut client in clients(&mock).await {
+        let mut stream = client
+            .subscribe(subscribe_req())
+            .await
+            .unwrap()
+            .into_inner();
+        let history = take_events(&mut stream, 2).await;
+        assert_eq!(types(&history), ["E1", "E2"]);
+        let live = mock.read_all(TENANT, "order-1").await.unwrap().len() as u64;
+        client
+            .append(append_req(
+                "order-1",
+                live,
+                vec![ev(&format!("live-{live}"), "Live", json!({}))],
+            ))
+            .await
+            .unwrap();
+        let events = take_events(&mut stream, (live - 1) as usize).await;
+        assert_eq!(types(&events).last().map(String::as_str), Some("Live"));
+    }
+    let subs = mock.calls_to(Rpc::Subscribe);
+    assert_eq!(subs.len(), 2);
+    assert_eq!(types(&subs[0].delivered), ["E1", "E2", "Live"]);
+}
+
+#[tokio::test]
+async fn stubbed_events_then_the_stream_ends_ok() {
+    let mock = MockEventStore::start().await;
+    seed(&mock, 3).await;
+    let stub = vec![ev("s1", "Stub1", json!({})), ev("s2", "Stub2", json!({}))];
+    Mock::given(subscribe())
+        .respond_with(Respond::events(stub.clone()))
+        .mount(&mock);
+    for mut client in clients(&mock).await {
+        let mut stream = client
+            .subscribe(subscribe_req())
+            .await
+            .unwrap()
+            .into_inner();
+        let got = take_events(&mut stream, 2).await;
+        assert_eq!(got, stub, "the stub replaces the engine's events");
+        assert!(next_item(&mut stream).await.is_none(), "then ends with OK");
+    }
+    let call = ended_subscription(&mock).await;
+    assert_eq!(call.outcome, Some(Outcome::Streaming));
+    assert_eq!(call.delivered, stub);
+    assert_eq!(call.stream_end, Some(StreamEnd::Completed));
+}
+
+#[tokio::test]
+async fn fail_after_n_events_ends_with_the_status() {
+    let mock = MockEventStore::start().await;
+    seed(&mock, 5).await;
+    Mock::given(subscribe())
+        .respond_with(Respond::pass_through().fail_after(2, Code::Unavailable, "leader changed"))
+        .mount(&mock);
+    for mut client in clients(&mock).await {
+        let mut stream = client
+            .subscribe(subscribe_req())
+            .await
+            .unwrap()
+            .into_inner();
+        let got = take_events(&mut stream, 2).await;
+        assert_eq!(types(&got), ["E1", "E2"]);
+        let status = next_item(&mut stream)
+            .await
+            .expect("an item after the 2nd event")
+            .expect_err("exactly 2 events, then the status");
+        assert_eq!(status.code(), Code::Unavailable);
+        assert_eq!(status.message(), "leader changed");
+        assert!(next_item(&mut stream).await.is_none());
+    }
+    let call = ended_subscription(&mock).await;
+    assert_eq!(types(&call.delivered), ["E1", "E2"]);
+    assert_eq!(
+        call.stream_end,
+        Some(StreamEnd::Status {
+            code: Code::Unavailable,
+            message: "leader changed".into()
+        })
+    );
+}
+
+#[tokio::test]
+async fn fail_after_zero_and_on_stubbed_streams() {
+    let mock = MockEventStore::start().await;
+    seed(&mock, 1).await;
+    Mock::given(subscribe())
+        .and(field("aggregate_id_prefix", "none"))
+        .respond_with(Respond::pass_through().fail_after(0, Code::DataLoss, "at once"))
+        .mount(&mock);
+    Mock::given(subscribe())
+        .and(field("aggregate_id_prefix", "stub"))
+        .respond_with(
+            Respond::events(vec![ev("a", "A", json!({})), ev("b", "B", json!({}))]).fail_after(
+                1,
+                Code::Internal,
+                "after one",
+            ),
+        )
+        .mount(&mock);
+    let mut client = mock.client();
+
+    let mut request = subscribe_req();
+    request.aggregate_id_prefix = "none".into();
+    let mut stream = client.subscribe(request).await.unwrap().into_inner();
+    let status = next_item(&mut stream).await.unwrap().unwrap_err();
+    assert_eq!(
+        (status.code(), status.message()),
+        (Code::DataLoss, "at once")
+    );
+
+    let mut request = subscribe_req();
+    request.aggregate_id_prefix = "stub".into();
+    let mut stream = client.subscribe(request).await.unwrap().into_inner();
+    assert_eq!(types(&take_events(&mut stream, 1).await), ["A"]);
+    let status = next_item(&mut stream).await.unwrap().unwrap_err();
+    assert_eq!(
+        (status.code(), status.message()),
+        (Code::Internal, "after one")
+    );
+}
+
+#[tokio::test]
+async fn drop_after_n_events_cuts_the_connection() {
+    let mock = MockEventStore::start().await;
+    seed(&mock, 5).await;
+    Mock::given(subscribe())
+        .respond_with(Respond::pass_through().drop_after(3))
+        .mount(&mock);
+    for mut client in clients(&mock).await {
+        let mut stream = client
+            .subscribe(subscribe_req())
+            .await
+            .unwrap()
+            .into_inner();
+        let got = take_events(&mut stream, 3).await;
+        assert_eq!(types(&got), ["E1", "E2", "E3"]);
+        let err = next_item(&mut stream)
+            .await
+            .expect("an error, not a clean end")
+            .expect_err("exactly 3 events, then a transport error");
+        assert!(
+            std::error::Error::source(&err).is_some(),
+            "a transport error, got {err:?}"
+        );
+        assert_ne!(err.message(), "connection dropped by the mock", "{err:?}");
+        // The client reconnects: a later call goes through (the first may
+        // still find the dead connection, as with a real crash).
+        let mut reconnected = false;
+        for _ in 0..50 {
+            if client
+                .read_stream(common::read_req("order-1"))
+                .await
+                .is_ok()
+            {
+                reconnected = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(reconnected, "the client reconnects after the drop");
+    }
+    let ends: Vec<_> = mock
+        .calls_to(Rpc::Subscribe)
+        .into_iter()
+        .map(|c| (c.delivered.len(), c.stream_end))
+        .collect();
+    assert_eq!(
+        ends,
+        [(3, Some(StreamEnd::Dropped)), (3, Some(StreamEnd::Dropped))]
+    );
+}
+
+#[tokio::test]
+async fn drop_after_zero_events_cuts_after_the_headers() {
+    let mock = MockEventStore::start().await;
+    seed(&mock, 2).await;
+    Mock::given(subscribe())
+        .respond_with(Respond::pass_through().drop_after(0))
+        .mount(&mock);
+    let mut stream = mock
+        .client()
+        .subscribe(subscribe_req())
+        .await
+        .expect("the stream opens")
+        .into_inner();
+    let err = next_item(&mut stream).await.unwrap().unwrap_err();
+    assert!(std::error::Error::source(&err).is_some(), "{err:?}");
+    let call = ended_subscription(&mock).await;
+    assert!(call.delivered.is_empty());
+    assert_eq!(call.stream_end, Some(StreamEnd::Dropped));
+}
+
+#[tokio::test]
+async fn delay_each_spaces_the_events() {
+    let mock = MockEventStore::start().await;
+    seed(&mock, 3).await;
+    let gap = Duration::from_millis(40);
+    Mock::given(subscribe())
+        .respond_with(Respond::pass_through().delay_each(gap))
+        .mount(&mock);
+    let started = Instant::now();
+    let mut stream = mock
+        .client()
+        .subscribe(subscribe_req())
+        .await
+        .unwrap()
+        .into_inner();
+    let mut arrivals = Vec::new();
+    for _ in 0..3 {
+        take_events(&mut stream, 1).await;
+        arrivals.push(started.elapsed());
+    }
+    assert!(arrivals[0] >= gap, "{arrivals:?}");
+    assert!(arrivals[2] >= gap * 3, "{arrivals:?}");
+}
+
+#[tokio::test]
+async fn delay_each_delays_live_events_too() {
+    let mock = MockEventStore::start().await;
+    let gap = Duration::from_millis(100);
+    Mock::given(subscribe())
+        .respond_with(Respond::pass_through().delay_each(gap))
+        .mount(&mock);
+    let mut client = mock.client();
+    let mut stream = client
+        .subscribe(subscribe_req())
+        .await
+        .unwrap()
+        .into_inner();
+    // Longer than the gap: the delay must count from the event, not from
+    // when the subscription started waiting for it.
+    tokio::time::sleep(gap * 2).await;
+    let appended = Instant::now();
+    client
+        .append(append_req("order-1", 0, vec![ev("e1", "Live", json!({}))]))
+        .await
+        .unwrap();
+    take_events(&mut stream, 1).await;
+    assert!(appended.elapsed() >= gap, "{:?}", appended.elapsed());
+}
+
+#[tokio::test]
+async fn delay_before_the_stream_starts() {
+    let mock = MockEventStore::start().await;
+    seed(&mock, 1).await;
+    let delay = Duration::from_millis(100);
+    Mock::given(subscribe())
+        .respond_with(Respond::pass_through().with_delay(delay))
+        .mount(&mock);
+    let started = Instant::now();
+    let mut stream = tcp_client(&mock)
+        .await
+        .subscribe(subscribe_req())
+        .await
+        .unwrap()
+        .into_inner();
+    take_events(&mut stream, 1).await;
+    assert!(started.elapsed() >= delay, "{:?}", started.elapsed());
+}
+
+#[tokio::test]
+async fn status_and_drop_instead_of_a_stream() {
+    let mock = MockEventStore::start().await;
+    Mock::given(subscribe())
+        .respond_with(Respond::status(Code::PermissionDenied, "not yours"))
+        .on_nth_call(1)
+        .mount(&mock);
+    Mock::given(subscribe())
+        .respond_with(Respond::drop_connection())
+        .on_nth_call(2)
+        .mount(&mock);
+    let mut client = mock.client();
+    let err = client.subscribe(subscribe_req()).await.unwrap_err();
+    assert_eq!(
+        (err.code(), err.message()),
+        (Code::PermissionDenied, "not yours")
+    );
+    let err = client.subscribe(subscribe_req()).await.unwrap_err();
+    assert!(std::error::Error::source(&err).is_some(), "{err:?}");
+
+    let calls = mock.calls_to(Rpc::Subscribe);
+    assert_eq!(
+        calls[0].outcome,
+        Some(Outcome::Status {
+            code: Code::PermissionDenied,
+            message: "not yours".into()
+        })
+    );
+    assert_eq!(calls[1].outcome, Some(Outcome::Dropped));
+    assert!(calls.iter().all(|c| c.is_complete() && c.latency.is_some()));
+}
+
+#[tokio::test]
+async fn conflict_on_a_subscription_names_the_tenant() {
+    let mock = MockEventStore::start().await;
+    Mock::given(subscribe())
+        .respond_with(Respond::conflict(1, 2))
+        .mount(&mock);
+    let err = mock.client().subscribe(subscribe_req()).await.unwrap_err();
+    let detail = eventstore_engine::status::concurrency_detail(&err).unwrap();
+    assert_eq!(
+        (detail.tenant_id.as_str(), detail.aggregate_id.as_str()),
+        (TENANT, "")
+    );
+}
+
+#[tokio::test]
+async fn engine_errors_end_the_call_before_streaming() {
+    let mock = MockEventStore::start().await;
+    let mut request = subscribe_req();
+    request.tenant_id = String::new();
+    let err = mock.client().subscribe(request).await.unwrap_err();
+    assert_eq!(err.code(), Code::Unauthenticated);
+    let call = mock.calls_to(Rpc::Subscribe).remove(0);
+    assert!(matches!(
+        call.outcome,
+        Some(Outcome::Status {
+            code: Code::Unauthenticated,
+            ..
+        })
+    ));
+}
+
+#[tokio::test]
+async fn reset_data_ends_open_subscriptions_with_unavailable() {
+    let mock = MockEventStore::start().await;
+    seed(&mock, 1).await;
+    let mut stream = mock
+        .client()
+        .subscribe(subscribe_req())
+        .await
+        .unwrap()
+        .into_inner();
+    take_events(&mut stream, 1).await;
+    mock.reset_data();
+    let status = next_item(&mut stream).await.unwrap().unwrap_err();
+    assert_eq!(status.code(), Code::Unavailable);
+    let call = ended_subscription(&mock).await;
+    assert!(matches!(
+        call.stream_end,
+        Some(StreamEnd::Status {
+            code: Code::Unavailable,
+            ..
+        })
+    ));
+    let _: Vec<EventData> = call.delivered;
+}

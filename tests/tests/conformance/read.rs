@@ -1,0 +1,283 @@
+//! ReadStream: errors, page sizes, both directions, paging, tenants, and
+//! pages cut short by the response size limit.
+
+use crate::support::{expect_error, meta, read_all};
+use eventstore_conformance::{Store, Target, append, read};
+use eventstore_engine::Limits;
+use eventstore_proto::ReadStreamResponse;
+use tonic::Code;
+
+fn nonces(page: &ReadStreamResponse) -> Vec<u64> {
+    page.events
+        .iter()
+        .map(|e| meta(e).aggregate_nonce)
+        .collect()
+}
+
+/// A store holding `t1`/`s` with `count` events, appended in batches of up to 4.
+async fn store_with_stream<T: Target>(limits: Limits, count: u64) -> T::Store {
+    let store = T::start(limits).await;
+    let mut head = 0;
+    while head < count {
+        let n = (count - head).min(4);
+        store
+            .append(append("t1", "s", head, n))
+            .await
+            .expect("append");
+        head += n;
+    }
+    store
+}
+
+/// Reads one page and checks its nonces, `is_end` and `next_from`.
+async fn expect_page<S: Store>(
+    store: &S,
+    (from, max_count, forward): (u64, u32, bool),
+    want: &[u64],
+    is_end: bool,
+    next_from: u64,
+) {
+    let page = store
+        .read_stream(read("t1", "s", from, max_count, forward))
+        .await
+        .expect("read");
+    let what = format!("read from {from}, max_count {max_count}, forward {forward}");
+    assert_eq!(nonces(&page), want, "{what}: nonces");
+    assert_eq!(page.is_end, is_end, "{what}: is_end");
+    assert_eq!(
+        page.next_from_aggregate_nonce, next_from,
+        "{what}: next_from"
+    );
+}
+
+pub async fn read_without_tenant_is_unauthenticated<T: Target>() {
+    let store = store_with_stream::<T>(Limits::default(), 2).await;
+    let status = expect_error(
+        store.read_stream(read("", "s", 0, 0, true)).await,
+        Code::Unauthenticated,
+        &[],
+    );
+    assert_eq!(status.message(), "tenant_id is required");
+    // Before the aggregate id check.
+    expect_error(
+        store.read_stream(read("", "", 0, 0, false)).await,
+        Code::Unauthenticated,
+        &["tenant_id is required"],
+    );
+}
+
+pub async fn read_without_aggregate_id_is_invalid<T: Target>() {
+    let store = store_with_stream::<T>(Limits::default(), 2).await;
+    for forward in [true, false] {
+        expect_error(
+            store.read_stream(read("t1", "", 0, 0, forward)).await,
+            Code::InvalidArgument,
+            &["aggregate_id"],
+        );
+    }
+}
+
+pub async fn read_ids_longer_than_the_limit_are_invalid<T: Target>() {
+    let limits = Limits {
+        // Room for the UUIDv7 event ids of the builders (36 bytes).
+        max_id_length: 36,
+        ..Limits::default()
+    };
+    let store = store_with_stream::<T>(limits, 1).await;
+    let long = "x".repeat(37);
+    expect_error(
+        store.read_stream(read("t1", &long, 0, 0, true)).await,
+        Code::InvalidArgument,
+        &["aggregate_id", "max_id_length", "36"],
+    );
+    expect_error(
+        store.read_stream(read(&long, "s", 0, 0, true)).await,
+        Code::InvalidArgument,
+        &["tenant_id", "max_id_length", "36"],
+    );
+}
+
+pub async fn missing_stream_reads_empty_with_is_end<T: Target>() {
+    let store = store_with_stream::<T>(Limits::default(), 3).await;
+    for (from, forward) in [(0, true), (1, true), (5, true), (0, false), (7, false)] {
+        let page = store
+            .read_stream(read("t1", "missing", from, 0, forward))
+            .await
+            .expect("a missing stream is not an error");
+        assert!(page.events.is_empty(), "from {from} forward {forward}");
+        assert!(page.is_end, "from {from} forward {forward}");
+        assert_eq!(page.next_from_aggregate_nonce, from);
+    }
+}
+
+pub async fn max_count_zero_is_the_default_and_large_is_capped<T: Target>() {
+    let limits = Limits {
+        default_page_size: 2,
+        max_page_size: 5,
+        ..Limits::default()
+    };
+    let store = store_with_stream::<T>(limits, 12).await;
+    expect_page(&store, (0, 0, true), &[1, 2], false, 3).await;
+    expect_page(&store, (0, 0, false), &[12, 11], false, 10).await;
+    expect_page(&store, (0, 3, true), &[1, 2, 3], false, 4).await;
+    expect_page(&store, (0, 5, true), &[1, 2, 3, 4, 5], false, 6).await;
+    expect_page(&store, (0, 6, true), &[1, 2, 3, 4, 5], false, 6).await;
+    expect_page(&store, (3, u32::MAX, true), &[3, 4, 5, 6, 7], false, 8).await;
+    expect_page(&store, (0, 1000, false), &[12, 11, 10, 9, 8], false, 7).await;
+    // Default page size with paging: every event once.
+    let forward = read_all(&store, "t1", "s", true, 0).await;
+    assert_eq!(forward.len(), 12);
+    let backward = read_all(&store, "t1", "s", false, 1000).await;
+    assert_eq!(backward.len(), 12);
+}
+
+pub async fn forward_reads_start_at_from<T: Target>() {
+    let store = store_with_stream::<T>(Limits::default(), 6).await;
+    expect_page(&store, (0, 3, true), &[1, 2, 3], false, 4).await;
+    expect_page(&store, (1, 3, true), &[1, 2, 3], false, 4).await;
+    expect_page(&store, (4, 2, true), &[4, 5], false, 6).await;
+    expect_page(&store, (4, 0, true), &[4, 5, 6], true, 7).await;
+    expect_page(&store, (6, 10, true), &[6], true, 7).await;
+    // Nothing at or after `from`: empty, the end, continue from `from`.
+    expect_page(&store, (7, 10, true), &[], true, 7).await;
+    expect_page(&store, (100, 10, true), &[], true, 100).await;
+}
+
+pub async fn backward_reads_descend_from_from<T: Target>() {
+    let store = store_with_stream::<T>(Limits::default(), 6).await;
+    expect_page(&store, (4, 2, false), &[4, 3], false, 2).await;
+    expect_page(&store, (2, 2, false), &[2, 1], true, 0).await;
+    expect_page(&store, (1, 5, false), &[1], true, 0).await;
+    expect_page(&store, (6, 6, false), &[6, 5, 4, 3, 2, 1], true, 0).await;
+}
+
+pub async fn backward_from_zero_starts_at_the_head<T: Target>() {
+    let store = store_with_stream::<T>(Limits::default(), 5).await;
+    expect_page(&store, (0, 2, false), &[5, 4], false, 3).await;
+    expect_page(&store, (0, 0, false), &[5, 4, 3, 2, 1], true, 0).await;
+    // The head moves with appends.
+    store.append(append("t1", "s", 5, 2)).await.expect("append");
+    expect_page(&store, (0, 1, false), &[7], false, 6).await;
+}
+
+pub async fn backward_from_beyond_the_head_starts_at_the_head<T: Target>() {
+    let store = store_with_stream::<T>(Limits::default(), 5).await;
+    expect_page(&store, (6, 2, false), &[5, 4], false, 3).await;
+    expect_page(&store, (1000, 3, false), &[5, 4, 3], false, 2).await;
+    expect_page(&store, (u64::MAX, 10, false), &[5, 4, 3, 2, 1], true, 0).await;
+}
+
+pub async fn is_end_is_true_exactly_when_nothing_follows<T: Target>() {
+    let store = store_with_stream::<T>(Limits::default(), 4).await;
+    // A page that ends exactly at the last event is the end.
+    expect_page(&store, (1, 4, true), &[1, 2, 3, 4], true, 5).await;
+    expect_page(&store, (1, 3, true), &[1, 2, 3], false, 4).await;
+    expect_page(&store, (3, 2, true), &[3, 4], true, 5).await;
+    expect_page(&store, (4, 2, false), &[4, 3], false, 2).await;
+    expect_page(&store, (0, 4, false), &[4, 3, 2, 1], true, 0).await;
+    expect_page(&store, (0, 3, false), &[4, 3, 2], false, 1).await;
+}
+
+pub async fn paging_visits_every_event_once_in_both_directions<T: Target>() {
+    let store = store_with_stream::<T>(Limits::default(), 23).await;
+    let all: Vec<u64> = (1..=23).collect();
+    for page_size in [5, 1, 23, 22, 24] {
+        let forward = read_all(&store, "t1", "s", true, page_size).await;
+        let got: Vec<u64> = forward.iter().map(|e| meta(e).aggregate_nonce).collect();
+        assert_eq!(got, all, "forward, page {page_size}");
+        let backward = read_all(&store, "t1", "s", false, page_size).await;
+        let mut got: Vec<u64> = backward.iter().map(|e| meta(e).aggregate_nonce).collect();
+        assert!(
+            got.windows(2).all(|w| w[0] > w[1]),
+            "backward order {got:?}"
+        );
+        got.reverse();
+        assert_eq!(got, all, "backward, page {page_size}");
+    }
+    // Exact pages of 5, backward from the head.
+    let mut from = 0;
+    let mut pages = Vec::new();
+    loop {
+        let page = store
+            .read_stream(read("t1", "s", from, 5, false))
+            .await
+            .expect("read");
+        pages.push(nonces(&page));
+        if page.is_end {
+            break;
+        }
+        from = page.next_from_aggregate_nonce;
+    }
+    assert_eq!(
+        pages,
+        vec![
+            vec![23, 22, 21, 20, 19],
+            vec![18, 17, 16, 15, 14],
+            vec![13, 12, 11, 10, 9],
+            vec![8, 7, 6, 5, 4],
+            vec![3, 2, 1],
+        ]
+    );
+}
+
+pub async fn streams_are_isolated_by_tenant<T: Target>() {
+    let store = T::start(Limits::default()).await;
+    store.append(append("t1", "acc", 0, 3)).await.expect("t1");
+    store.append(append("t2", "acc", 0, 2)).await.expect("t2");
+    let t1 = read_all(&store, "t1", "acc", true, 0).await;
+    let t2 = read_all(&store, "t2", "acc", true, 0).await;
+    assert_eq!(t1.len(), 3);
+    assert_eq!(t2.len(), 2);
+    assert!(t1.iter().all(|e| meta(e).tenant_id == "t1"));
+    assert!(t2.iter().all(|e| meta(e).tenant_id == "t2"));
+    let t1_globals: Vec<u64> = t1.iter().map(|e| meta(e).global_nonce).collect();
+    let t2_globals: Vec<u64> = t2.iter().map(|e| meta(e).global_nonce).collect();
+    assert_eq!(t1_globals, [1, 2, 3]);
+    assert_eq!(t2_globals, [4, 5]);
+    let backward = store
+        .read_stream(read("t2", "acc", 0, 0, false))
+        .await
+        .expect("read");
+    assert_eq!(nonces(&backward), [2, 1]);
+    assert!(read_all(&store, "t3", "acc", true, 0).await.is_empty());
+}
+
+pub async fn page_stops_early_under_the_response_size_limit<T: Target>() {
+    let max_response_bytes = 2048;
+    let store = T::start(Limits {
+        max_response_bytes,
+        ..Limits::default()
+    })
+    .await;
+    for head in 0..10 {
+        let mut request = append("t1", "s", head, 1);
+        request.events[0].payload = vec![b'p'; 500];
+        store.append(request).await.expect("append");
+    }
+    for forward in [true, false] {
+        let page = store
+            .read_stream(read("t1", "s", 0, 1000, forward))
+            .await
+            .expect("read");
+        let n = page.events.len();
+        assert!((1..10).contains(&n), "forward {forward}: {n} events");
+        assert!(!page.is_end, "a page cut short is not the end");
+        let payload: usize = page.events.iter().map(|e| e.payload.len()).sum();
+        assert!(payload <= max_response_bytes, "{payload} payload bytes");
+        let want: Vec<u64> = if forward {
+            (1..=n as u64).collect()
+        } else {
+            (11 - n as u64..=10).rev().collect()
+        };
+        assert_eq!(nonces(&page), want, "forward {forward}");
+        let next = if forward { n as u64 + 1 } else { 10 - n as u64 };
+        assert_eq!(page.next_from_aggregate_nonce, next);
+
+        let all = read_all(&store, "t1", "s", forward, 1000).await;
+        let mut got: Vec<u64> = all.iter().map(|e| meta(e).aggregate_nonce).collect();
+        if !forward {
+            got.reverse();
+        }
+        assert_eq!(got, (1..=10).collect::<Vec<_>>(), "forward {forward}");
+    }
+}
