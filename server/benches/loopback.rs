@@ -1,0 +1,671 @@
+//! Loopback benchmark of the release `eventstore-server` binary.
+//!
+//! Spawns the server on `127.0.0.1:0`, connects tonic clients over loopback
+//! and prints one line per figure, with its unit, its target and PASS/MISS:
+//!
+//! 1. `append`: sequential single-event append latency, p50/p99;
+//! 2. `concurrent`: append throughput of 64 tasks on 64 streams;
+//! 3. `read`: latency of a 100-event forward page at random positions in a
+//!    1k and a 1M-event stream, and their ratio;
+//! 4. `subscribe`: catch-up rate of a subscription over the 1M events.
+//!
+//! Run all: `cargo bench -p eventstore-server --bench loopback`. Run a subset
+//! by naming sections after `--` (or in `BENCH_ONLY`, comma-separated):
+//! `cargo bench -p eventstore-server --bench loopback -- read subscribe`.
+//! Sizes come from environment variables (defaults in brackets):
+//!
+//! | variable | meaning |
+//! | --- | --- |
+//! | `BENCH_SEQ` [5000] | sequential appends measured |
+//! | `BENCH_SEQ_WARMUP` [500] | sequential appends before measuring |
+//! | `BENCH_STREAMS` [64] | concurrent tasks, one stream each |
+//! | `BENCH_CHANNELS` [4] | HTTP/2 connections shared round-robin by them |
+//! | `BENCH_CONC_SECS` [3] | measured seconds of concurrent appends |
+//! | `BENCH_CONC_WARMUP_SECS` [1] | seconds of concurrent appends before measuring |
+//! | `BENCH_SMALL` [1000] | events in the small stream |
+//! | `BENCH_LARGE` [1000000] | events in the large stream (and subscribed to) |
+//! | `BENCH_BATCH` [1000] | events per append when populating |
+//! | `BENCH_PAYLOAD` [100] | payload bytes of a populated event |
+//! | `BENCH_PAGE` [100] | events per read page |
+//! | `BENCH_READS` [2000] | measured reads per stream |
+//! | `BENCH_READ_WARMUP` [200] | reads per stream before measuring |
+//!
+//! Run without cargo's `--bench` flag (e.g. by `cargo test --all-targets`),
+//! the defaults shrink to a quick smoke run.
+//!
+//! The server gets `--max-events-per-batch` / `--max-page-size` /
+//! `--max-request-bytes` flags only when a size above asks for more than its
+//! defaults allow.
+
+use eventstore_proto::{
+    AppendRequest, EventData, EventMetadata, ReadStreamRequest, SubscribeRequest,
+    event_store_client::EventStoreClient,
+};
+use std::{
+    error::Error,
+    process::Stdio,
+    time::{Duration, Instant},
+};
+use tokio::{
+    io::{AsyncBufReadExt, BufReader},
+    process::{Child, Command},
+    task::JoinSet,
+};
+use tonic::transport::{Channel, Endpoint};
+
+type BoxError = Box<dyn Error + Send + Sync>;
+type Result<T, E = BoxError> = std::result::Result<T, E>;
+type Client = EventStoreClient<Channel>;
+
+/// Targets the figures are judged against.
+const TARGET_CONCURRENT_EVENTS_PER_SEC: f64 = 20_000.0;
+const TARGET_LARGE_OVER_SMALL_PAGE: f64 = 1.5;
+const TARGET_CATCH_UP_EVENTS_PER_SEC: f64 = 200_000.0;
+
+/// The server's default limits, so the bench only raises what it must.
+const SERVER_DEFAULT_MAX_BATCH: usize = 1_000;
+const SERVER_DEFAULT_MAX_PAGE: usize = 1_000;
+const SERVER_DEFAULT_MAX_REQUEST_BYTES: usize = 4 * 1024 * 1024;
+
+const SECTIONS: [&str; 4] = ["append", "concurrent", "read", "subscribe"];
+
+#[derive(Debug)]
+struct Settings {
+    seq: usize,
+    seq_warmup: usize,
+    streams: usize,
+    channels: usize,
+    conc_secs: f64,
+    conc_warmup_secs: f64,
+    small: usize,
+    large: usize,
+    batch: usize,
+    payload: usize,
+    page: usize,
+    reads: usize,
+    read_warmup: usize,
+}
+
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> Result<T> {
+    match std::env::var(name) {
+        Ok(value) => value
+            .trim()
+            .replace('_', "")
+            .parse()
+            .map_err(|_| format!("{name}={value:?} is not a valid number").into()),
+        Err(_) => Ok(default),
+    }
+}
+
+impl Settings {
+    /// The sizes from the environment; `smoke` shrinks the defaults.
+    fn from_env(smoke: bool) -> Result<Self> {
+        let pick = |full: usize, small: usize| if smoke { small } else { full };
+        let s = Self {
+            seq: env_or("BENCH_SEQ", pick(5_000, 200))?,
+            seq_warmup: env_or("BENCH_SEQ_WARMUP", pick(500, 20))?,
+            streams: env_or("BENCH_STREAMS", 64)?,
+            channels: env_or("BENCH_CHANNELS", 4)?,
+            conc_secs: env_or("BENCH_CONC_SECS", if smoke { 0.5 } else { 3.0 })?,
+            conc_warmup_secs: env_or("BENCH_CONC_WARMUP_SECS", if smoke { 0.2 } else { 1.0 })?,
+            small: env_or("BENCH_SMALL", 1_000)?,
+            large: env_or("BENCH_LARGE", pick(1_000_000, 10_000))?,
+            batch: env_or("BENCH_BATCH", 1_000)?,
+            payload: env_or("BENCH_PAYLOAD", 100)?,
+            page: env_or("BENCH_PAGE", 100)?,
+            reads: env_or("BENCH_READS", pick(2_000, 100))?,
+            read_warmup: env_or("BENCH_READ_WARMUP", pick(200, 10))?,
+        };
+        let positive = [
+            ("BENCH_SEQ", s.seq),
+            ("BENCH_STREAMS", s.streams),
+            ("BENCH_CHANNELS", s.channels),
+            ("BENCH_SMALL", s.small),
+            ("BENCH_LARGE", s.large),
+            ("BENCH_BATCH", s.batch),
+            ("BENCH_PAGE", s.page),
+            ("BENCH_READS", s.reads),
+        ];
+        if let Some((name, _)) = positive.iter().find(|(_, v)| *v == 0) {
+            return Err(format!("{name} must be at least 1").into());
+        }
+        if s.conc_secs <= 0.0 || s.conc_warmup_secs < 0.0 {
+            return Err("BENCH_CONC_SECS must be > 0 and BENCH_CONC_WARMUP_SECS >= 0".into());
+        }
+        Ok(s)
+    }
+
+    /// Extra server flags for sizes beyond the server's defaults.
+    fn server_flags(&self) -> Vec<String> {
+        let mut flags = Vec::new();
+        if self.batch > SERVER_DEFAULT_MAX_BATCH {
+            flags.push("--max-events-per-batch".to_owned());
+            flags.push(self.batch.to_string());
+        }
+        if self.page > SERVER_DEFAULT_MAX_PAGE {
+            flags.push("--max-page-size".to_owned());
+            flags.push(self.page.to_string());
+        }
+        // A populate batch: ~150 bytes of metadata per event plus the payload.
+        let batch_bytes = self.batch * (self.payload + 256);
+        if batch_bytes > SERVER_DEFAULT_MAX_REQUEST_BYTES {
+            flags.push("--max-request-bytes".to_owned());
+            flags.push((batch_bytes * 2).to_string());
+        }
+        flags
+    }
+}
+
+/// The spawned server; killed when dropped.
+struct Server {
+    child: Child,
+    addr: String,
+}
+
+impl Server {
+    async fn spawn(flags: &[String]) -> Result<Self> {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_eventstore-server"))
+            .args(["--listen", "127.0.0.1:0"])
+            .args(flags)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()?;
+        let stdout = child.stdout.take().ok_or("no piped stdout")?;
+        let mut lines = BufReader::new(stdout).lines();
+        let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+            .await
+            .map_err(|_| "no readiness line within 30 s")??
+            .ok_or("eventstore-server exited before it was ready")?;
+        let addr = line
+            .strip_prefix("eventstore-server listening on ")
+            .ok_or_else(|| format!("unexpected readiness line: {line}"))?
+            .trim()
+            .to_owned();
+        Ok(Self { child, addr })
+    }
+
+    /// `n` clients, each on its own HTTP/2 connection.
+    async fn connect(&self, n: usize) -> Result<Vec<Client>> {
+        let mut clients = Vec::with_capacity(n);
+        for _ in 0..n {
+            let channel = Endpoint::from_shared(format!("http://{}", self.addr))?
+                .tcp_nodelay(true)
+                .connect()
+                .await?;
+            clients.push(
+                EventStoreClient::new(channel)
+                    .max_decoding_message_size(64 * 1024 * 1024)
+                    .max_encoding_message_size(64 * 1024 * 1024),
+            );
+        }
+        Ok(clients)
+    }
+
+    /// CPU time the server process has used so far (Linux only).
+    fn cpu_time(&self) -> Option<Duration> {
+        cpu_time_of(&self.child.id()?.to_string())
+    }
+
+    async fn stop(mut self) {
+        let _ = self.child.start_kill();
+        let _ = self.child.wait().await;
+    }
+}
+
+/// User plus system CPU time of process `pid` ("self" for this one), from
+/// `/proc/<pid>/stat`; `None` where there is no procfs.
+fn cpu_time_of(pid: &str) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the parenthesized command name; utime and stime are the
+    // 14th and 15th fields of the line, in clock ticks (100 per second on Linux).
+    let rest = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(Duration::from_millis(ticks * 10))
+}
+
+/// CPU used by the server and by this client between two snapshots.
+struct CpuMeter {
+    server: Option<Duration>,
+    client: Option<Duration>,
+}
+
+impl CpuMeter {
+    fn start(server: &Server) -> Self {
+        Self {
+            server: server.cpu_time(),
+            client: cpu_time_of("self"),
+        }
+    }
+
+    /// "server X us/event, client Y us/event" for `events` events.
+    fn per_event(&self, server: &Server, events: f64) -> String {
+        let per = |before: Option<Duration>, after: Option<Duration>| match (before, after) {
+            (Some(b), Some(a)) if events > 0.0 => {
+                format!("{:.1} us/event", (a - b).as_secs_f64() * 1e6 / events)
+            }
+            _ => "n/a".to_owned(),
+        };
+        format!(
+            "CPU: server {}, client {}",
+            per(self.server, server.cpu_time()),
+            per(self.client, cpu_time_of("self"))
+        )
+    }
+}
+
+fn event(aggregate_nonce: u64, payload: Vec<u8>) -> EventData {
+    EventData {
+        meta: Some(EventMetadata {
+            event_id: uuid::Uuid::now_v7().to_string(),
+            aggregate_nonce,
+            event_type: "bench.Event".into(),
+            event_version: 1,
+            content_type: "application/octet-stream".into(),
+            ..EventMetadata::default()
+        }),
+        payload,
+    }
+}
+
+/// An append of `count` events after `head`, each with a `payload`-byte body.
+fn append_request(
+    tenant: &str,
+    aggregate_id: &str,
+    head: u64,
+    count: usize,
+    payload: usize,
+) -> AppendRequest {
+    AppendRequest {
+        tenant_id: tenant.into(),
+        aggregate_id: aggregate_id.into(),
+        aggregate_type: "Bench".into(),
+        expected_aggregate_nonce: head,
+        idempotency_key: String::new(),
+        events: (1..=count as u64)
+            .map(|i| event(head + i, vec![b'x'; payload]))
+            .collect(),
+    }
+}
+
+/// Appends `total` events to a new stream in batches of `batch`.
+async fn populate(
+    client: &mut Client,
+    s: &Settings,
+    tenant: &str,
+    aggregate_id: &str,
+    total: usize,
+) -> Result<()> {
+    let started = Instant::now();
+    let mut head = 0u64;
+    while (head as usize) < total {
+        let count = s.batch.min(total - head as usize);
+        let response = client
+            .append(append_request(tenant, aggregate_id, head, count, s.payload))
+            .await?
+            .into_inner();
+        head = response.last_aggregate_nonce;
+    }
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "    (populated {tenant}/{aggregate_id}: {} events of {} payload bytes in batches of {} in {:.2} s = {} events/s)",
+        thousands(total as f64),
+        s.payload,
+        s.batch,
+        secs,
+        thousands(total as f64 / secs)
+    );
+    Ok(())
+}
+
+/// Sorted latencies with percentile lookup.
+struct Latencies(Vec<Duration>);
+
+impl Latencies {
+    fn new(mut samples: Vec<Duration>) -> Self {
+        samples.sort_unstable();
+        Self(samples)
+    }
+
+    fn percentile(&self, p: f64) -> Duration {
+        if self.0.is_empty() {
+            return Duration::ZERO;
+        }
+        let rank = ((p / 100.0) * self.0.len() as f64).ceil() as usize;
+        self.0[rank.clamp(1, self.0.len()) - 1]
+    }
+
+    fn p50(&self) -> Duration {
+        self.percentile(50.0)
+    }
+
+    fn p99(&self) -> Duration {
+        self.percentile(99.0)
+    }
+}
+
+fn us(d: Duration) -> String {
+    format!("{:.1} us", d.as_secs_f64() * 1e6)
+}
+
+/// `1234567.8` as `1,234,568`.
+fn thousands(value: f64) -> String {
+    let digits = format!("{:.0}", value.max(0.0));
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn verdict(pass: bool) -> &'static str {
+    if pass { "PASS" } else { "MISS" }
+}
+
+/// A small deterministic generator for read positions (xorshift64*).
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) % n.max(1)
+    }
+}
+
+/// 1. Sequential single-event appends to one stream.
+async fn bench_append(s: &Settings) -> Result<()> {
+    let server = Server::spawn(&s.server_flags()).await?;
+    let mut client = server.connect(1).await?.remove(0);
+    let (tenant, stream) = ("bench-seq", "seq-0");
+    let mut head = 0u64;
+    let mut samples = Vec::with_capacity(s.seq);
+    for i in 0..s.seq_warmup + s.seq {
+        let request = append_request(tenant, stream, head, 1, 64);
+        let started = Instant::now();
+        let response = client.append(request).await?.into_inner();
+        let took = started.elapsed();
+        head = response.last_aggregate_nonce;
+        if i >= s.seq_warmup {
+            samples.push(took);
+        }
+    }
+    let lat = Latencies::new(samples);
+    println!(
+        "[1] sequential append latency (1 stream, 1 event/append, 64-byte payload, {} appends after {} warm-up): p50 {}, p99 {}  (no target)",
+        s.seq,
+        s.seq_warmup,
+        us(lat.p50()),
+        us(lat.p99())
+    );
+    server.stop().await;
+    Ok(())
+}
+
+/// 2. Concurrent single-event appends, one task and one stream each.
+async fn bench_concurrent(s: &Settings) -> Result<()> {
+    let server = Server::spawn(&s.server_flags()).await?;
+    let clients = server.connect(s.channels).await?;
+    let cpu = CpuMeter::start(&server);
+    let start = Instant::now();
+    let measure_from = start + Duration::from_secs_f64(s.conc_warmup_secs);
+    let end = measure_from + Duration::from_secs_f64(s.conc_secs);
+    let mut tasks = JoinSet::new();
+    for i in 0..s.streams {
+        let mut client = clients[i % clients.len()].clone();
+        tasks.spawn(async move {
+            let stream = format!("conc-{i}");
+            let mut head = 0u64;
+            let mut samples = Vec::new();
+            let mut appended = 0u64;
+            loop {
+                let request = append_request("bench-conc", &stream, head, 1, 64);
+                let sent = Instant::now();
+                let response = client.append(request).await?.into_inner();
+                let done = Instant::now();
+                head = response.last_aggregate_nonce;
+                appended += 1;
+                if done > end {
+                    break;
+                }
+                if sent >= measure_from {
+                    samples.push(done - sent);
+                }
+            }
+            Ok::<_, tonic::Status>((samples, appended))
+        });
+    }
+    let mut samples = Vec::new();
+    let mut appended = 0u64;
+    while let Some(result) = tasks.join_next().await {
+        let (task_samples, task_appended) = result??;
+        samples.extend(task_samples);
+        appended += task_appended;
+    }
+    let cpu = cpu.per_event(&server, appended as f64);
+    let events = samples.len() as f64;
+    let rate = events / s.conc_secs;
+    let lat = Latencies::new(samples);
+    println!(
+        "[2] concurrent append throughput ({} tasks x 1 stream each, 1 event/append, {} HTTP/2 connections round-robin, {:.1} s after {:.1} s warm-up): {} events/s  (target >= {} events/s: {})  [latency under load p50 {}, p99 {}; {cpu}]",
+        s.streams,
+        s.channels,
+        s.conc_secs,
+        s.conc_warmup_secs,
+        thousands(rate),
+        thousands(TARGET_CONCURRENT_EVENTS_PER_SEC),
+        verdict(rate >= TARGET_CONCURRENT_EVENTS_PER_SEC),
+        us(lat.p50()),
+        us(lat.p99()),
+    );
+    server.stop().await;
+    Ok(())
+}
+
+/// 3. Page reads from a small and a large stream, interleaved.
+async fn bench_read(s: &Settings, client: &mut Client) -> Result<()> {
+    let targets = [
+        ("bench-small", "small-0", s.small),
+        ("bench-large", "large-0", s.large),
+    ];
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    let mut samples = [Vec::with_capacity(s.reads), Vec::with_capacity(s.reads)];
+    for i in 0..s.read_warmup + s.reads {
+        for (k, (tenant, stream, len)) in targets.iter().enumerate() {
+            let span = (*len as u64).saturating_sub(s.page as u64) + 1;
+            let from = 1 + rng.below(span);
+            let request = ReadStreamRequest {
+                tenant_id: (*tenant).into(),
+                aggregate_id: (*stream).into(),
+                from_aggregate_nonce: from,
+                max_count: s.page as u32,
+                forward: true,
+            };
+            let started = Instant::now();
+            let page = client.read_stream(request).await?.into_inner();
+            let took = started.elapsed();
+            let expected = s.page.min(*len);
+            if page.events.len() != expected {
+                return Err(format!(
+                    "read of {stream} from {from} returned {} events, expected {expected}",
+                    page.events.len()
+                )
+                .into());
+            }
+            if i >= s.read_warmup {
+                samples[k].push(took);
+            }
+        }
+    }
+    let [small, large] = samples.map(Latencies::new);
+    let ratio_p50 = large.p50().as_secs_f64() / small.p50().as_secs_f64();
+    let ratio_p99 = large.p99().as_secs_f64() / small.p99().as_secs_f64();
+    println!(
+        "[3] read {}-event page, forward, random positions ({} reads each, interleaved, after {} warm-up):",
+        s.page, s.reads, s.read_warmup
+    );
+    println!(
+        "    {:>9}-event stream: p50 {}, p99 {}",
+        thousands(s.small as f64),
+        us(small.p50()),
+        us(small.p99())
+    );
+    println!(
+        "    {:>9}-event stream: p50 {}, p99 {}",
+        thousands(s.large as f64),
+        us(large.p50()),
+        us(large.p99())
+    );
+    println!(
+        "    ratio large/small: p50 {:.2}x, p99 {:.2}x  (target p50 <= {:.1}x: {})",
+        ratio_p50,
+        ratio_p99,
+        TARGET_LARGE_OVER_SMALL_PAGE,
+        verdict(ratio_p50 <= TARGET_LARGE_OVER_SMALL_PAGE)
+    );
+    Ok(())
+}
+
+/// 4. A subscription from the start of the large stream's tenant.
+async fn bench_subscribe(s: &Settings, server: &Server, client: &mut Client) -> Result<()> {
+    let cpu = CpuMeter::start(server);
+    let started = Instant::now();
+    let mut stream = client
+        .subscribe(SubscribeRequest {
+            tenant_id: "bench-large".into(),
+            aggregate_id_prefix: String::new(),
+            from_global_nonce: 0,
+        })
+        .await?
+        .into_inner();
+    let mut received = 0usize;
+    let mut last_global = 0u64;
+    let mut first_event = None;
+    while received < s.large {
+        let Some(response) = stream.message().await? else {
+            return Err(format!("subscription ended after {received} events").into());
+        };
+        let global = response
+            .event
+            .as_ref()
+            .and_then(|e| e.meta.as_ref())
+            .map_or(0, |m| m.global_nonce);
+        if global <= last_global {
+            return Err(format!("global nonce {global} after {last_global}").into());
+        }
+        last_global = global;
+        received += 1;
+        first_event.get_or_insert_with(|| started.elapsed());
+    }
+    let secs = started.elapsed().as_secs_f64();
+    drop(stream);
+    let cpu = cpu.per_event(server, received as f64);
+    let rate = received as f64 / secs;
+    println!(
+        "[4] subscription catch-up (from 0, {} events, 1 connection): {} events/s, {:.2} s total, first event after {}  (target >= {} events/s: {})  [{cpu}]",
+        thousands(received as f64),
+        thousands(rate),
+        secs,
+        us(first_event.unwrap_or_default()),
+        thousands(TARGET_CATCH_UP_EVENTS_PER_SEC),
+        verdict(rate >= TARGET_CATCH_UP_EVENTS_PER_SEC)
+    );
+    Ok(())
+}
+
+/// 3 and 4 share one server and its populated streams.
+async fn bench_read_and_subscribe(s: &Settings, read: bool, subscribe: bool) -> Result<()> {
+    let server = Server::spawn(&s.server_flags()).await?;
+    let mut client = server.connect(1).await?.remove(0);
+    if read {
+        populate(&mut client, s, "bench-small", "small-0", s.small).await?;
+    }
+    populate(&mut client, s, "bench-large", "large-0", s.large).await?;
+    if read {
+        bench_read(s, &mut client).await?;
+    }
+    if subscribe {
+        // A fresh connection, so the subscription has it to itself.
+        let mut client = server.connect(1).await?.remove(0);
+        bench_subscribe(s, &server, &mut client).await?;
+    }
+    server.stop().await;
+    Ok(())
+}
+
+fn selected_sections() -> Result<Vec<String>> {
+    // cargo passes `--bench`; every other word names a section.
+    let mut chosen: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    if let Ok(only) = std::env::var("BENCH_ONLY") {
+        chosen.extend(
+            only.split(',')
+                .map(str::trim)
+                .filter(|w| !w.is_empty())
+                .map(str::to_owned),
+        );
+    }
+    if let Some(unknown) = chosen.iter().find(|w| !SECTIONS.contains(&w.as_str())) {
+        return Err(format!("unknown section {unknown:?}; sections are {SECTIONS:?}").into());
+    }
+    if chosen.is_empty() {
+        chosen = SECTIONS.iter().map(|s| (*s).to_owned()).collect();
+    }
+    Ok(chosen)
+}
+
+fn main() -> Result<()> {
+    // The client's runtime: `BENCH_CLIENT_THREADS` workers, 0 for a
+    // current-thread runtime; the server runs its own (one worker per CPU).
+    let threads: usize = env_or("BENCH_CLIENT_THREADS", 2)?;
+    let runtime = if threads == 0 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads)
+            .enable_all()
+            .build()?
+    };
+    runtime.block_on(run(threads))
+}
+
+async fn run(client_threads: usize) -> Result<()> {
+    let sections = selected_sections()?;
+    // `cargo bench` passes `--bench`; without it (`cargo test --all-targets`,
+    // a debug build) the run is a quick smoke test of the same code.
+    let smoke = !std::env::args().any(|a| a == "--bench");
+    if smoke {
+        println!("smoke run (no --bench flag): small default sizes; figures are not meaningful");
+    }
+    let s = Settings::from_env(smoke)?;
+    let on = |name: &str| sections.iter().any(|w| w == name);
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    println!(
+        "eventstore-server loopback benchmark: sections {sections:?}; client and server share {workers} CPUs; client runtime {}; server flags {:?}",
+        match client_threads {
+            0 => "current-thread".to_owned(),
+            n => format!("{n} worker threads"),
+        },
+        s.server_flags()
+    );
+    if on("append") {
+        bench_append(&s).await?;
+    }
+    if on("concurrent") {
+        bench_concurrent(&s).await?;
+    }
+    if on("read") || on("subscribe") {
+        bench_read_and_subscribe(&s, on("read"), on("subscribe")).await?;
+    }
+    Ok(())
+}
