@@ -12,7 +12,7 @@
 //!   (idempotency, concurrency, nonces, event ids) and commits in global
 //!   order;
 //! - [`storage`]: where committed events live, behind the [`Storage`] trait
-//!   ([`MemoryStorage`] here; the durable backend implements the same trait);
+//!   ([`MemoryStorage`], and [`DurableStorage`] on redb with group commit);
 //! - [`subscription`]: history then live delivery pulled from the log;
 //! - [`service`]: the tonic adapter that serves `eventstore.v1.EventStore`
 //!   and maps [`Error`] to gRPC status codes.
@@ -31,7 +31,7 @@ pub use error::Error;
 pub use limits::Limits;
 pub use service::EventStoreService;
 pub use size_limit::OversizedRequestLayer;
-pub use storage::{MemoryStorage, Storage};
+pub use storage::{DurableStorage, MemoryStorage, Storage};
 pub use store::EventStore;
 
 /// The generated wire types, re-exported so users of the engine need one import.

@@ -86,6 +86,13 @@ impl EventStore {
         Self::new(MemoryStorage::new(), limits)
     }
 
+    /// A durable store in `dir` (created if missing) with `limits`: see
+    /// [`crate::DurableStorage`].
+    pub fn durable(dir: &std::path::Path, limits: Limits) -> Result<Self, String> {
+        let storage = crate::DurableStorage::open(dir).map_err(|e| e.0)?;
+        Self::new(storage, limits)
+    }
+
     /// The limits this store enforces.
     pub fn limits(&self) -> &Limits {
         &self.inner.limits

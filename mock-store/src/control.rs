@@ -118,11 +118,7 @@ impl MockControl for ControlService {
     async fn verify(&self, _: Request<VerifyRequest>) -> Result<Response<VerifyResponse>, Status> {
         let result = {
             let expectations = self.state.expectations.lock();
-            verify(
-                &expectations.mounted,
-                &self.state.journal.snapshot(),
-                self.state.is_strict(),
-            )
+            verify(&expectations.mounted, &self.state.journal.snapshot())
         };
         Ok(Response::new(match result {
             Ok(()) => VerifyResponse {

@@ -125,7 +125,8 @@ pub enum Reply {
     Append(AppendResponse),
     /// Answer a `ReadStream` with this response.
     Read(ReadStreamResponse),
-    /// Answer a `Subscribe` with these events, then end the stream (OK).
+    /// Answer a `Subscribe` with these events, then keep the stream open
+    /// (with no further event) until the client cancels it.
     Events(Vec<EventData>),
     /// Close the client's connection without answering.
     DropConnection,
@@ -212,7 +213,7 @@ impl Respond {
         Self::new(Reply::Read(response))
     }
 
-    /// Answer a subscription with `events`, then end it.
+    /// Answer a subscription with `events`, then stay open.
     pub fn events(events: Vec<EventData>) -> Self {
         Self::new(Reply::Events(events))
     }

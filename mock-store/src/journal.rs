@@ -87,6 +87,8 @@ pub struct CallRecord {
     pub stream_end: Option<StreamEnd>,
     /// The expectations the call matched.
     pub matched: Vec<ExpectationId>,
+    /// Strict mode refused the call (it matched no expectation).
+    pub rejected_by_strict_mode: bool,
     pub(crate) started: Instant,
 }
 
@@ -173,6 +175,7 @@ impl Journal {
         request_json: Value,
         metadata: BTreeMap<String, String>,
         matched: Vec<ExpectationId>,
+        rejected_by_strict_mode: bool,
     ) -> u64 {
         let mut records = self.inner.lock();
         records.last_seq += 1;
@@ -188,6 +191,7 @@ impl Journal {
             delivered: Vec::new(),
             stream_end: None,
             matched,
+            rejected_by_strict_mode,
             started: Instant::now(),
         });
         seq

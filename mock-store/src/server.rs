@@ -302,8 +302,7 @@ impl MockEventStore {
     pub fn verify(&self) -> Result<(), VerificationError> {
         let expectations = self.state.expectations.lock();
         let calls = self.state.journal.snapshot();
-        let strict = self.state.is_strict();
-        verify(&expectations.mounted, &calls, strict)
+        verify(&expectations.mounted, &calls)
     }
 
     /// Turns strict mode on or off.

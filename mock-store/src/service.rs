@@ -223,8 +223,12 @@ impl EventStoreRpc for MockService {
                 self.state.journal.finish(plan.seq, status_outcome(&status));
                 return Err(status);
             }
+            // Like the real store, a subscription stays open after the events
+            // it has: a client would otherwise take the end for a failure.
             Decision::Stub(Reply::Events(events)) => {
-                futures::stream::iter(events.into_iter().map(Ok)).boxed()
+                futures::stream::iter(events.into_iter().map(Ok))
+                    .chain(futures::stream::pending())
+                    .boxed()
             }
             Decision::Stub(other) => {
                 let status = self.mismatched_stub(&CallRequest::Subscribe(message), &other);

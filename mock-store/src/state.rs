@@ -148,7 +148,9 @@ impl MockState {
         }
         matched.reverse();
         let strict_reject = matched.is_empty() && self.is_strict();
-        let seq = self.journal.begin(request, json, metadata, matched);
+        let seq = self
+            .journal
+            .begin(request, json, metadata, matched, strict_reject);
         drop(expectations);
         Plan {
             seq,

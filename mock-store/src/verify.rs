@@ -22,13 +22,9 @@ pub struct VerificationError {
     pub problems: usize,
 }
 
-/// Checks `mounted` against the journal `calls`; in `strict` mode a call
-/// that matched no expectation is a problem too.
-pub(crate) fn verify(
-    mounted: &[Mounted],
-    calls: &[CallRecord],
-    strict: bool,
-) -> Result<(), VerificationError> {
+/// Checks `mounted` against the journal `calls`; a call that strict mode
+/// refused is a problem too.
+pub(crate) fn verify(mounted: &[Mounted], calls: &[CallRecord]) -> Result<(), VerificationError> {
     let mut problems: Vec<String> = Vec::new();
     for m in mounted {
         let hits: Vec<&CallRecord> = calls.iter().filter(|c| c.matched.contains(&m.id)).collect();
@@ -50,8 +46,9 @@ pub(crate) fn verify(
         problems.push(text);
     }
     problems.extend(sequence_problems(mounted, calls));
-    if strict {
-        let unmatched: Vec<&CallRecord> = calls.iter().filter(|c| c.matched.is_empty()).collect();
+    {
+        let unmatched: Vec<&CallRecord> =
+            calls.iter().filter(|c| c.rejected_by_strict_mode).collect();
         if !unmatched.is_empty() {
             let mut text = format!(
                 "strict mode: {} call{} matched no expectation (and failed with FAILED_PRECONDITION):",

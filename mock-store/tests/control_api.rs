@@ -464,13 +464,20 @@ async fn mounted_events_stub_a_subscription() {
     assert_eq!(meta(&first).global_nonce, 41);
     assert_eq!(first.payload, br#"{"n":1}"#);
     assert_eq!(next_event(&mut stream).await.payload, [0, 1]);
-    assert!(within("the end", stream.next()).await.is_none());
+    // Like the real store, the subscription then stays open with nothing more.
+    assert!(
+        tokio::time::timeout(Duration::from_millis(200), stream.next())
+            .await
+            .is_err(),
+        "a stubbed subscription stays open after its events"
+    );
+    drop(stream);
     let calls = h
         .journal_until("the stream's end", |c| {
             c.first().is_some_and(|c| c.completed)
         })
         .await;
-    assert_eq!(calls[0].stream_end, "completed");
+    assert_eq!(calls[0].stream_end, "cancelled by the client");
     assert_eq!(calls[0].delivered.len(), 2);
 }
 
@@ -972,5 +979,15 @@ async fn set_strict_rejects_unmatched_calls_until_turned_off() {
         h.append(create("order-2", json!({}))).await.unwrap(),
         (1, 2)
     );
-    assert!(h.verify().await.ok, "not strict: unmatched calls are fine");
+    // Not strict any more: the new unmatched call is fine, the refused one still counts.
+    let verdict = h.verify().await;
+    assert!(!verdict.ok);
+    assert!(
+        verdict
+            .report
+            .contains("strict mode: 1 call matched no expectation"),
+        "{}",
+        verdict.report
+    );
+    assert!(!verdict.report.contains("- #2 "), "{}", verdict.report);
 }

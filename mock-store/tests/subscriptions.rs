@@ -65,7 +65,7 @@ async fn passes_history_then_live_events_through() {
 }
 
 #[tokio::test]
-async fn stubbed_events_then_the_stream_ends_ok() {
+async fn stubbed_events_then_the_stream_stays_open() {
     let mock = MockEventStore::start().await;
     seed(&mock, 3).await;
     let stub = vec![ev("s1", "Stub1", json!({})), ev("s2", "Stub2", json!({}))];
@@ -80,12 +80,17 @@ async fn stubbed_events_then_the_stream_ends_ok() {
             .into_inner();
         let got = take_events(&mut stream, 2).await;
         assert_eq!(got, stub, "the stub replaces the engine's events");
-        assert!(next_item(&mut stream).await.is_none(), "then ends with OK");
+        assert!(
+            tokio::time::timeout(std::time::Duration::from_millis(200), stream.message())
+                .await
+                .is_err(),
+            "then stays open, like the real store"
+        );
     }
     let call = ended_subscription(&mock).await;
     assert_eq!(call.outcome, Some(Outcome::Streaming));
     assert_eq!(call.delivered, stub);
-    assert_eq!(call.stream_end, Some(StreamEnd::Completed));
+    assert_eq!(call.stream_end, Some(StreamEnd::Cancelled));
 }
 
 #[tokio::test]

@@ -3,9 +3,10 @@
 
 use clap::Parser;
 use eventstore_engine::Limits;
-use std::net::SocketAddr;
+use std::{net::SocketAddr, path::PathBuf};
 
-/// The real event store: the eventstore.v1 gRPC API over an in-memory log.
+/// The real event store: the eventstore.v1 gRPC API, in memory or durable
+/// (--data-dir), with optional username/password and TLS or mutual TLS.
 ///
 /// Prints one line `eventstore-server listening on <ip:port>` to stdout once
 /// it accepts requests; logs go to stderr, filtered by RUST_LOG (default
@@ -48,9 +49,52 @@ pub struct Config {
     /// Seconds to wait for requests in flight at shutdown before exiting anyway.
     #[arg(long, env = "EVENTSTORE_SHUTDOWN_GRACE_SECS", default_value_t = 10)]
     pub shutdown_grace_secs: u64,
+
+    /// Keep the data in this directory (created if missing): every
+    /// acknowledged append survives a crash. Without it the store is in memory.
+    #[arg(long, env = "EVENTSTORE_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+
+    /// Require this username (with --password) as `authorization: Basic`
+    /// on every eventstore.v1 call; missing or wrong gets UNAUTHENTICATED.
+    #[arg(long, env = "EVENTSTORE_USERNAME", requires = "password")]
+    pub username: Option<String>,
+
+    /// The password that goes with --username.
+    #[arg(
+        long,
+        env = "EVENTSTORE_PASSWORD",
+        requires = "username",
+        hide_env_values = true
+    )]
+    pub password: Option<String>,
+
+    /// Serve TLS with this PEM certificate chain (with --tls-key).
+    #[arg(long, env = "EVENTSTORE_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// The PEM private key of --tls-cert.
+    #[arg(long, env = "EVENTSTORE_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
+    /// Mutual TLS: require client certificates signed by this PEM CA.
+    #[arg(long, env = "EVENTSTORE_TLS_CLIENT_CA", requires = "tls_cert")]
+    pub tls_client_ca: Option<PathBuf>,
+
+    /// Health probe: ask the server at --listen (0.0.0.0 means this host)
+    /// whether it is SERVING, then exit 0 (serving) or 1. The image's
+    /// health check. With TLS it trusts --tls-client-ca, else --tls-cert,
+    /// and presents --tls-cert as its client certificate.
+    #[arg(long)]
+    pub probe: bool,
 }
 
 impl Config {
+    /// Whether TLS is configured.
+    pub fn tls_enabled(&self) -> bool {
+        self.tls_cert.is_some()
+    }
+
     /// The engine limits these flags set, checked for consistency.
     pub fn limits(&self) -> Result<Limits, String> {
         let limits = Limits {

@@ -1,6 +1,8 @@
 //! The real event store process: the engine served over gRPC.
 //!
 //! - [`config`]: the command line and its environment variables;
+//! - [`auth`]: optional username/password on every eventstore.v1 call;
+//! - [`probe`]: `--probe`, the health check the container image runs;
 //! - [`serve`]: binds, serves `eventstore.v1.EventStore` with the standard
 //!   health and reflection services, and shuts down gracefully.
 //!
@@ -8,7 +10,9 @@
 //! [`serve::run`]; other crates (the container harness's in-process mode)
 //! call the same function.
 
+pub mod auth;
 pub mod config;
+pub mod probe;
 pub mod serve;
 
 pub use config::Config;

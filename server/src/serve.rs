@@ -1,10 +1,13 @@
 //! Binding, serving and shutting down.
 
-use crate::Config;
+use crate::{Config, auth::BasicAuth};
 use eventstore_engine::{EventStore, EventStoreService, OversizedRequestLayer};
 use std::{future::Future, net::SocketAddr, time::Duration};
 use tokio::{net::TcpListener, task::JoinHandle};
-use tonic::transport::{Server, server::TcpIncoming};
+use tonic::{
+    service::interceptor::InterceptedService,
+    transport::{Certificate, Identity, Server, ServerTlsConfig, server::TcpIncoming},
+};
 use tonic_health::ServingStatus;
 
 /// A server that is accepting requests.
@@ -26,7 +29,15 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<RunningServer, String> {
     let limits = config.limits()?;
-    let store = EventStore::in_memory_with_limits(limits.clone())?;
+    let store = match &config.data_dir {
+        Some(dir) => EventStore::durable(dir, limits.clone())?,
+        None => EventStore::in_memory_with_limits(limits.clone())?,
+    };
+    let auth = match (&config.username, &config.password) {
+        (Some(user), Some(password)) => BasicAuth::required(user, password),
+        _ => BasicAuth::disabled(),
+    };
+    let tls = tls_config(config)?;
     let listener = TcpListener::bind(config.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
@@ -63,11 +74,18 @@ pub async fn run(
         let _ = stopping_tx.send(());
     };
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
-    let server = Server::builder()
+    let mut builder = Server::builder();
+    if let Some(tls) = tls {
+        builder = builder
+            .tls_config(tls)
+            .map_err(|e| format!("invalid TLS configuration: {e}"))?;
+    }
+    let events = InterceptedService::new(EventStoreService::new(store.clone()).into_server(), auth);
+    let server = builder
         .layer(OversizedRequestLayer::new(limits.max_request_bytes))
         .add_service(health_service)
         .add_service(reflection)
-        .add_service(EventStoreService::new(store.clone()).into_server())
+        .add_service(events)
         .serve_with_incoming_shutdown(incoming, signal);
     let task = tokio::spawn(async move {
         tokio::pin!(server);
@@ -91,6 +109,23 @@ pub async fn run(
         store,
         task,
     })
+}
+
+fn read_pem(flag: &str, path: &std::path::Path) -> Result<Vec<u8>, String> {
+    std::fs::read(path).map_err(|e| format!("{flag} {}: {e}", path.display()))
+}
+
+/// The server's TLS settings, or `None` without --tls-cert.
+fn tls_config(config: &Config) -> Result<Option<ServerTlsConfig>, String> {
+    let (Some(cert), Some(key)) = (&config.tls_cert, &config.tls_key) else {
+        return Ok(None);
+    };
+    let identity = Identity::from_pem(read_pem("--tls-cert", cert)?, read_pem("--tls-key", key)?);
+    let mut tls = ServerTlsConfig::new().identity(identity);
+    if let Some(ca) = &config.tls_client_ca {
+        tls = tls.client_ca_root(Certificate::from_pem(read_pem("--tls-client-ca", ca)?));
+    }
+    Ok(Some(tls))
 }
 
 /// Resolves on SIGTERM or SIGINT (Ctrl-C).

@@ -42,6 +42,26 @@ impl MemoryStorage {
     pub fn new() -> Self {
         Self::default()
     }
+
+    /// Puts back an idempotency record read from durable storage.
+    pub(crate) fn restore_idempotency(
+        &self,
+        tenant_id: &str,
+        aggregate_id: &str,
+        key: &str,
+        record: IdempotencyRecord,
+    ) {
+        self.state
+            .write()
+            .tenants
+            .entry(tenant_id.to_owned())
+            .or_default()
+            .streams
+            .entry(aggregate_id.to_owned())
+            .or_default()
+            .idempotency
+            .insert(key.to_owned(), record);
+    }
 }
 
 fn global(event: &RecordedEvent) -> u64 {

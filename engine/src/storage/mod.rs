@@ -8,8 +8,10 @@
 //! returned [`Durability`] outside the lock, so a durable backend can group
 //! the fsyncs of concurrent appends.
 
+mod durable;
 mod memory;
 
+pub use durable::{DATA_FILE, DurableStorage};
 pub use memory::MemoryStorage;
 
 use eventstore_proto::{AppendResponse, EventData};

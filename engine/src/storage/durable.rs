@@ -1,0 +1,311 @@
+//! The durable backend: a redb file holding every committed batch, with
+//! group commit.
+//!
+//! Reads are served from a [`MemoryStorage`] index that is rebuilt from the
+//! file at open, so the semantics code sees exactly the backend the mock
+//! uses. Writes go to one writer thread: it takes every batch waiting in its
+//! queue, writes them in one redb transaction and commits with
+//! `Durability::Immediate` (fsync), so concurrent appends share an fsync.
+//! The engine acknowledges an append only after that commit, and a redb
+//! transaction is all-or-nothing, so after a crash every acknowledged batch
+//! is there and no batch is ever partly there. Keys are global nonces, so
+//! the global order and each stream's order survive restarts.
+//!
+//! If a commit fails the store is poisoned: that batch and every later one
+//! fail, and the store must be restarted (it then holds exactly what was
+//! acknowledged). The whole log is also held in memory as the read index,
+//! so the data a store can hold is bounded by memory.
+
+use super::{
+    CommitBatch, Durability, IdempotencyRecord, LogSlice, MemoryStorage, Storage, StorageError,
+    StreamHead, StreamPage, StreamRange,
+};
+use eventstore_proto::{AppendResponse, EventData};
+use parking_lot::Mutex;
+use prost::Message;
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use std::{
+    path::{Path, PathBuf},
+    sync::{Arc, mpsc},
+};
+use tokio::sync::oneshot;
+
+/// Global nonce -> encoded `EventData`.
+const EVENTS: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("events");
+/// (tenant, aggregate id, key) -> fingerprint (32 bytes), last global, last aggregate nonce.
+const IDEMPOTENCY: TableDefinition<'_, (&str, &str, &str), &[u8]> =
+    TableDefinition::new("idempotency");
+
+/// Name of the database file inside the data directory.
+pub const DATA_FILE: &str = "eventstore.redb";
+
+/// Most batches written in one transaction.
+const MAX_GROUP: usize = 4096;
+
+struct Job {
+    events: Vec<(u64, Vec<u8>)>,
+    idempotency: Option<(String, String, String, Vec<u8>)>,
+    done: oneshot::Sender<Result<(), StorageError>>,
+}
+
+/// Events in a redb file under a data directory.
+#[derive(Debug)]
+pub struct DurableStorage {
+    index: MemoryStorage,
+    writer: Mutex<mpsc::Sender<Job>>,
+    poisoned: Arc<Mutex<Option<StorageError>>>,
+    path: PathBuf,
+}
+
+fn err(context: &str) -> impl Fn(String) -> StorageError + '_ {
+    move |e| StorageError(format!("{context}: {e}"))
+}
+
+impl DurableStorage {
+    /// Opens (or creates) the store in `dir`, replaying its log into memory.
+    pub fn open(dir: &Path) -> Result<Self, StorageError> {
+        std::fs::create_dir_all(dir).map_err(|e| {
+            StorageError(format!(
+                "cannot create the data directory {}: {e}",
+                dir.display()
+            ))
+        })?;
+        let path = dir.join(DATA_FILE);
+        let db = Database::create(&path)
+            .map_err(|e| StorageError(format!("cannot open {}: {e}", path.display())))?;
+        let txn = db.begin_write().map_err(|e| err("begin")(e.to_string()))?;
+        txn.open_table(EVENTS)
+            .map_err(|e| err("open events")(e.to_string()))?;
+        txn.open_table(IDEMPOTENCY)
+            .map_err(|e| err("open idempotency")(e.to_string()))?;
+        txn.commit().map_err(|e| err("commit")(e.to_string()))?;
+
+        let index = MemoryStorage::new();
+        replay(&db, &index, &path)?;
+
+        let (tx, rx) = mpsc::channel::<Job>();
+        let poisoned = Arc::new(Mutex::new(None));
+        let writer_poison = poisoned.clone();
+        std::thread::Builder::new()
+            .name("eventstore-redb-writer".into())
+            .spawn(move || write_loop(db, rx, writer_poison))
+            .map_err(|e| StorageError(format!("cannot start the writer thread: {e}")))?;
+        Ok(Self {
+            index,
+            writer: Mutex::new(tx),
+            poisoned,
+            path,
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+fn replay(db: &Database, index: &MemoryStorage, path: &Path) -> Result<(), StorageError> {
+    let corrupt = |what: String| StorageError(format!("{} is corrupt: {what}", path.display()));
+    let read = db
+        .begin_read()
+        .map_err(|e| err("begin read")(e.to_string()))?;
+    let events = read
+        .open_table(EVENTS)
+        .map_err(|e| err("open events")(e.to_string()))?;
+    let entries = events
+        .iter()
+        .map_err(|e| err("scan events")(e.to_string()))?;
+    for (expected, entry) in (1u64..).zip(entries) {
+        let (key, value) = entry.map_err(|e| err("read event")(e.to_string()))?;
+        let global = key.value();
+        if global != expected {
+            return Err(corrupt(format!(
+                "global nonce {global} follows {}",
+                expected - 1
+            )));
+        }
+        let event = EventData::decode(value.value())
+            .map_err(|e| corrupt(format!("event {global}: {e}")))?;
+        let meta = event
+            .meta
+            .as_ref()
+            .ok_or_else(|| corrupt(format!("event {global} has no metadata")))?;
+        let (tenant_id, aggregate_id) = (meta.tenant_id.clone(), meta.aggregate_id.clone());
+        index.commit(CommitBatch {
+            tenant_id,
+            aggregate_id,
+            events: vec![Arc::new(event)],
+            idempotency: None,
+        })?;
+    }
+    let keys = read
+        .open_table(IDEMPOTENCY)
+        .map_err(|e| err("open idempotency")(e.to_string()))?;
+    for entry in keys
+        .iter()
+        .map_err(|e| err("scan idempotency")(e.to_string()))?
+    {
+        let (key, value) = entry.map_err(|e| err("read idempotency")(e.to_string()))?;
+        let (tenant, aggregate, k) = key.value();
+        let record = decode_record(value.value())
+            .ok_or_else(|| corrupt(format!("idempotency record {k:?}")))?;
+        index.restore_idempotency(tenant, aggregate, k, record);
+    }
+    Ok(())
+}
+
+fn encode_record(record: &IdempotencyRecord) -> Vec<u8> {
+    let mut out = Vec::with_capacity(48);
+    out.extend_from_slice(&record.fingerprint);
+    out.extend_from_slice(&record.response.last_global_nonce.to_le_bytes());
+    out.extend_from_slice(&record.response.last_aggregate_nonce.to_le_bytes());
+    out
+}
+
+fn decode_record(bytes: &[u8]) -> Option<IdempotencyRecord> {
+    let fingerprint: [u8; 32] = bytes.get(..32)?.try_into().ok()?;
+    let global = u64::from_le_bytes(bytes.get(32..40)?.try_into().ok()?);
+    let aggregate = u64::from_le_bytes(bytes.get(40..48)?.try_into().ok()?);
+    Some(IdempotencyRecord {
+        fingerprint,
+        response: AppendResponse {
+            last_global_nonce: global,
+            last_aggregate_nonce: aggregate,
+        },
+    })
+}
+
+/// The writer thread: one transaction (one fsync) per group of batches.
+fn write_loop(db: Database, jobs: mpsc::Receiver<Job>, poisoned: Arc<Mutex<Option<StorageError>>>) {
+    while let Ok(first) = jobs.recv() {
+        let mut group = vec![first];
+        while group.len() < MAX_GROUP {
+            match jobs.try_recv() {
+                Ok(job) => group.push(job),
+                Err(_) => break,
+            }
+        }
+        let failed = poisoned.lock().clone();
+        let result = match failed {
+            Some(e) => Err(e),
+            None => write_group(&db, &group),
+        };
+        if let Err(e) = &result {
+            tracing::error!("durable commit failed, refusing further writes: {e}");
+            poisoned.lock().get_or_insert_with(|| e.clone());
+        }
+        for job in group {
+            let _ = job.done.send(result.clone());
+        }
+    }
+}
+
+fn write_group(db: &Database, group: &[Job]) -> Result<(), StorageError> {
+    let txn = db
+        .begin_write()
+        .map_err(|e| err("begin write")(e.to_string()))?;
+    {
+        let mut events = txn
+            .open_table(EVENTS)
+            .map_err(|e| err("open events")(e.to_string()))?;
+        let mut keys = txn
+            .open_table(IDEMPOTENCY)
+            .map_err(|e| err("open idempotency")(e.to_string()))?;
+        for job in group {
+            for (global, bytes) in &job.events {
+                events
+                    .insert(*global, bytes.as_slice())
+                    .map_err(|e| err("write event")(e.to_string()))?;
+            }
+            if let Some((tenant, aggregate, key, record)) = &job.idempotency {
+                keys.insert(
+                    (tenant.as_str(), aggregate.as_str(), key.as_str()),
+                    record.as_slice(),
+                )
+                .map_err(|e| err("write idempotency key")(e.to_string()))?;
+            }
+        }
+    }
+    txn.commit().map_err(|e| err("commit")(e.to_string()))
+}
+
+impl Storage for DurableStorage {
+    fn last_global_nonce(&self) -> u64 {
+        self.index.last_global_nonce()
+    }
+
+    fn stream_head(
+        &self,
+        tenant_id: &str,
+        aggregate_id: &str,
+    ) -> Result<Option<StreamHead>, StorageError> {
+        self.index.stream_head(tenant_id, aggregate_id)
+    }
+
+    fn idempotency(
+        &self,
+        tenant_id: &str,
+        aggregate_id: &str,
+        key: &str,
+    ) -> Result<Option<IdempotencyRecord>, StorageError> {
+        self.index.idempotency(tenant_id, aggregate_id, key)
+    }
+
+    fn event_id_exists(&self, tenant_id: &str, event_id: &str) -> Result<bool, StorageError> {
+        self.index.event_id_exists(tenant_id, event_id)
+    }
+
+    fn commit(&self, batch: CommitBatch) -> Result<Durability, StorageError> {
+        if let Some(e) = self.poisoned.lock().clone() {
+            return Err(StorageError(format!(
+                "the store refuses writes after a failed commit ({e}); restart it"
+            )));
+        }
+        let events = batch
+            .events
+            .iter()
+            .map(|e| {
+                (
+                    e.meta.as_ref().map_or(0, |m| m.global_nonce),
+                    e.encode_to_vec(),
+                )
+            })
+            .collect();
+        let idempotency = batch.idempotency.as_ref().map(|(key, record)| {
+            (
+                batch.tenant_id.clone(),
+                batch.aggregate_id.clone(),
+                key.clone(),
+                encode_record(record),
+            )
+        });
+        let (done, durable) = oneshot::channel();
+        self.writer
+            .lock()
+            .send(Job {
+                events,
+                idempotency,
+                done,
+            })
+            .map_err(|_| StorageError("the writer thread has stopped".into()))?;
+        self.index.commit(batch)?;
+        Ok(Durability::Pending(durable))
+    }
+
+    fn read_stream(&self, range: StreamRange<'_>) -> Result<StreamPage, StorageError> {
+        self.index.read_stream(range)
+    }
+
+    fn read_log(
+        &self,
+        tenant_id: &str,
+        prefix: &str,
+        from: u64,
+        upto: u64,
+        max_events: usize,
+        max_scan: usize,
+    ) -> Result<LogSlice, StorageError> {
+        self.index
+            .read_log(tenant_id, prefix, from, upto, max_events, max_scan)
+    }
+}
