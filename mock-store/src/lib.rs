@@ -43,6 +43,8 @@ mod server;
 mod service;
 pub mod spec;
 mod state;
+#[cfg(feature = "proptest")]
+pub mod strategies;
 pub mod transport;
 pub mod verify;
 pub mod view;
