@@ -4,13 +4,21 @@
 //!   (no socket): the semantics and the status mapping, nothing else.
 //! - [`ServerProcess`]: the `eventstore-server` binary, spawned per case on
 //!   a free port and spoken to over gRPC.
+//! - [`DurableServer`]: the same binary with `--data-dir` on a fresh
+//!   temporary directory (the durable backend).
 //! - [`MockGrpc`] and [`MockInProcess`]: `MockEventStore` with no
 //!   expectations, over TCP and over its in-process channel.
+//! - [`Container`]: `EventStoreContainer`, the server image in Docker,
+//!   one container per case.
 
+mod container;
+mod durable;
 mod in_process;
 mod mock;
 mod server_process;
 
+pub use container::{Container, limit_env};
+pub use durable::DurableServer;
 pub use in_process::{InProcess, InProcessStore};
 pub use mock::{MockGrpc, MockInProcess};
 pub use server_process::{GrpcStore, ServerProcess, limit_flags, server_binary};

@@ -8,6 +8,8 @@ mod read;
 mod subscribe;
 mod support;
 
+use eventstore_conformance::targets::Container;
+use eventstore_conformance::targets::DurableServer;
 use eventstore_conformance::targets::{InProcess, MockGrpc, MockInProcess, ServerProcess};
 
 /// One `#[tokio::test]` per case for `$target`.
@@ -95,6 +97,11 @@ mod server_process {
     all_cases!(ServerProcess);
 }
 
+mod durable_server {
+    use super::*;
+    all_cases!(DurableServer);
+}
+
 mod mock_grpc {
     use super::*;
     all_cases!(MockGrpc);
@@ -103,4 +110,9 @@ mod mock_grpc {
 mod mock_in_process {
     use super::*;
     all_cases!(MockInProcess);
+}
+
+mod container {
+    use super::*;
+    all_cases!(Container);
 }

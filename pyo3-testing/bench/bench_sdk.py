@@ -1,0 +1,406 @@
+"""Benchmark: the eventstore SDK against a plain grpc.aio stub.
+
+One process, one MockEventStore, both clients over loopback TCP to its
+endpoint. Prints one table:
+
+* sequential single-event append, p50 latency      (target: no worse than grpc.aio)
+* concurrent single-event appends, 64 in flight, ops/s   (target: >= 2x grpc.aio)
+* subscription catch-up of 100,000 events, events/s  (target: >= 5x grpc.aio)
+* MockEventStore() construction to ready, p50        (target: < 5 ms)
+
+The grpc.aio stubs are generated at run time (grpc_tools.protoc) into a
+temporary directory from proto/proto/eventstore/v1/eventstore.proto.
+
+Sizes: ``python bench/bench_sdk.py [--quick] [--seq N] [--concurrent N]
+[--in-flight N] [--events N] [--mock-starts N] [--rounds N]``, or the
+environment variables BENCH_SEQ, BENCH_CONCURRENT, BENCH_IN_FLIGHT,
+BENCH_EVENTS, BENCH_MOCK_STARTS, BENCH_ROUNDS. Each measurement runs
+``rounds`` times, alternating which client goes first; the best round of
+each client is kept (the machine's other load only ever slows a round).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import importlib
+import json
+import os
+import pathlib
+import platform
+import shutil
+import socket
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from eventstore import EventStoreClient, NewEvent
+from eventstore.testing import MockEventStore
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+PROTO = ROOT / "proto" / "proto" / "eventstore" / "v1" / "eventstore.proto"
+CATCH_UP_TENANT = "bench-catch-up"
+
+
+# -- the grpc.aio side ------------------------------------------------------
+
+
+def generate_stubs(workdir: pathlib.Path) -> tuple[Any, Any]:
+    """``(eventstore_pb2, eventstore_pb2_grpc)``, generated into ``workdir``.
+
+    The proto is copied under a package of its own (``esbench``) so that
+    the generated modules do not collide with the ``eventstore`` package;
+    the wire names (``eventstore.v1.EventStore``) are unchanged.
+    """
+    from grpc_tools import protoc
+
+    package = workdir / "esbench"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    shutil.copy(PROTO, package / "eventstore.proto")
+    include = pathlib.Path(protoc.__file__).parent / "_proto"
+    code = protoc.main(
+        [
+            "grpc_tools.protoc",
+            f"-I{workdir}",
+            f"-I{include}",
+            f"--python_out={workdir}",
+            f"--grpc_python_out={workdir}",
+            str(package / "eventstore.proto"),
+        ]
+    )
+    if code != 0:
+        raise SystemExit(f"grpc_tools.protoc failed with exit code {code}")
+    sys.path.insert(0, str(workdir))
+    return importlib.import_module("esbench.eventstore_pb2"), importlib.import_module("esbench.eventstore_pb2_grpc")
+
+
+class GrpcSide:
+    """What a hand-written grpc.aio client does for the same calls."""
+
+    name = "grpc.aio"
+
+    def __init__(self, endpoint: str, pb2: Any, pb2_grpc: Any) -> None:
+        import grpc
+
+        self.pb2 = pb2
+        self.channel = grpc.aio.insecure_channel(endpoint)
+        self.stub = pb2_grpc.EventStoreStub(self.channel)
+
+    async def append(self, aggregate_id: str, expected: int, n: int) -> int:
+        pb2 = self.pb2
+        meta = pb2.EventMetadata(
+            event_id=str(uuid.uuid4()),
+            aggregate_nonce=expected + 1,
+            event_type="BenchEvent",
+            event_version=1,
+            content_type="application/json",
+            timestamp_unix_ms=int(time.time() * 1000),
+        )
+        payload = json.dumps({"n": n}, separators=(",", ":")).encode()
+        response = await self.stub.Append(
+            pb2.AppendRequest(
+                tenant_id="default",
+                aggregate_id=aggregate_id,
+                aggregate_type="Bench",
+                expected_aggregate_nonce=expected,
+                events=[pb2.EventData(meta=meta, payload=payload)],
+            )
+        )
+        return int(response.last_aggregate_nonce)
+
+    async def catch_up(self, count: int) -> int:
+        call = self.stub.Subscribe(self.pb2.SubscribeRequest(tenant_id=CATCH_UP_TENANT, from_global_nonce=0))
+        seen = 0
+        last = 0
+        async for response in call:
+            last = response.event.meta.global_nonce
+            seen += 1
+            if seen >= count:
+                break
+        call.cancel()
+        return last
+
+    async def close(self) -> None:
+        await self.channel.close()
+
+
+class OurSide:
+    """The eventstore SDK."""
+
+    name = "eventstore"
+
+    def __init__(self, endpoint: str, max_connections: int | None = None) -> None:
+        options = {} if max_connections is None else {"max_connections": max_connections}
+        self.client = EventStoreClient(endpoint=endpoint, **options)
+
+    async def append(self, aggregate_id: str, expected: int, n: int) -> int:
+        result = await self.client.append_events(
+            aggregate_id=aggregate_id,
+            aggregate_type="Bench",
+            expected_aggregate_nonce=expected,
+            events=[NewEvent("BenchEvent", {"n": n})],
+        )
+        return result.last_aggregate_nonce
+
+    async def catch_up(self, count: int) -> int:
+        seen = 0
+        last = 0
+        async with await self.client.subscribe(tenant_id=CATCH_UP_TENANT, from_global_nonce=0) as subscription:
+            async for event in subscription:
+                last = event.global_nonce
+                seen += 1
+                if seen >= count:
+                    break
+        return last
+
+    async def close(self) -> None:
+        await self.client.close()
+
+
+Side = Any  # OurSide | GrpcSide
+
+
+# -- measurements -------------------------------------------------------------
+
+
+async def sequential_p50_us(side: Side, calls: int, run: str) -> float:
+    stream = f"seq-{side.name}-{run}"
+    expected = 0
+    warmup = max(calls // 10, 20)
+    for i in range(warmup):
+        expected = await side.append(stream + "-warm", expected, i)
+    expected = 0
+    latencies = []
+    clock = time.perf_counter
+    for i in range(calls):
+        start = clock()
+        expected = await side.append(stream, expected, i)
+        latencies.append(clock() - start)
+    return statistics.median(latencies) * 1e6
+
+
+async def concurrent_ops_per_s(side: Side, total: int, in_flight: int, run: str) -> float:
+    per_worker = max(total // in_flight, 1)
+
+    async def worker(w: int, calls: int, tag: str) -> None:
+        stream = f"conc-{side.name}-{run}-{tag}-{w}"
+        expected = 0
+        for i in range(calls):
+            expected = await side.append(stream, expected, i)
+
+    await asyncio.gather(*(worker(w, max(per_worker // 10, 5), "warm") for w in range(in_flight)))
+    start = time.perf_counter()
+    await asyncio.gather(*(worker(w, per_worker, "run") for w in range(in_flight)))
+    elapsed = time.perf_counter() - start
+    return per_worker * in_flight / elapsed
+
+
+async def catch_up_events_per_s(side: Side, events: int) -> float:
+    start = time.perf_counter()
+    last = await side.catch_up(events)
+    elapsed = time.perf_counter() - start
+    if last != events:
+        raise SystemExit(f"{side.name}: catch-up ended at global nonce {last}, expected {events}")
+    return events / elapsed
+
+
+def seed(mock: MockEventStore, events: int) -> None:
+    batch = 1_000
+    done = 0
+    stream = 0
+    while done < events:
+        n = min(batch, events - done)
+        mock.seed(
+            f"catch-up-{stream}",
+            [NewEvent("Seeded", {"i": done + i, "note": "catch-up benchmark event"}) for i in range(n)],
+            tenant_id=CATCH_UP_TENANT,
+            aggregate_type="Bench",
+        )
+        done += n
+        stream += 1
+
+
+def mock_start_p50_ms(starts: int) -> tuple[float, float]:
+    """``(p50, max)`` of MockEventStore() construction until its endpoint
+    accepts a TCP connection, in ms."""
+    times = []
+    for _ in range(starts):
+        start = time.perf_counter()
+        mock = MockEventStore()
+        host, port = mock.endpoint.rsplit(":", 1)
+        socket.create_connection((host, int(port)), timeout=5).close()
+        times.append(time.perf_counter() - start)
+        mock.close()
+    return statistics.median(times) * 1e3, max(times) * 1e3
+
+
+# -- the table ------------------------------------------------------------------
+
+
+@dataclass
+class Row:
+    metric: str
+    ours: float
+    theirs: float | None
+    unit: str
+    higher_is_better: bool
+    target: str
+    passed: bool
+
+    @property
+    def ratio(self) -> float | None:
+        """How many times better ours is (> 1: ours is better)."""
+        if self.theirs is None or self.ours == 0 or self.theirs == 0:
+            return None
+        return self.ours / self.theirs if self.higher_is_better else self.theirs / self.ours
+
+
+def fmt(value: float | None, unit: str) -> str:
+    if value is None:
+        return "-"
+    if value >= 1000:
+        return f"{value:,.0f} {unit}"
+    return f"{value:.3g} {unit}" if value < 10 else f"{value:.1f} {unit}"
+
+
+def print_table(rows: list[Row]) -> None:
+    header = ("metric", "eventstore", "grpc.aio", "ratio", "target", "result")
+    lines = [
+        (
+            r.metric,
+            fmt(r.ours, r.unit),
+            fmt(r.theirs, r.unit),
+            "-" if r.ratio is None else f"{r.ratio:.2f}x",
+            r.target,
+            "PASS" if r.passed else "MISS",
+        )
+        for r in rows
+    ]
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *lines, strict=True)]
+    sep = "  "
+    print(sep.join(h.ljust(w) for h, w in zip(header, widths, strict=True)))
+    print(sep.join("-" * w for w in widths))
+    for line in lines:
+        print(sep.join(str(x).ljust(w) for x, w in zip(line, widths, strict=True)))
+    print("ratio: how many times better eventstore is (latency: grpc.aio / ours; rates: ours / grpc.aio)")
+
+
+# -- main --------------------------------------------------------------------------
+
+
+def options() -> argparse.Namespace:
+    env = os.environ.get
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
+    parser.add_argument("--seq", type=int, default=int(env("BENCH_SEQ", "3000")), help="sequential appends")
+    parser.add_argument(
+        "--concurrent", type=int, default=int(env("BENCH_CONCURRENT", "30000")), help="concurrent appends in total"
+    )
+    parser.add_argument("--in-flight", type=int, default=int(env("BENCH_IN_FLIGHT", "64")), help="appends in flight")
+    parser.add_argument("--events", type=int, default=int(env("BENCH_EVENTS", "100000")), help="catch-up events")
+    parser.add_argument(
+        "--mock-starts", type=int, default=int(env("BENCH_MOCK_STARTS", "50")), help="MockEventStore() starts"
+    )
+    parser.add_argument(
+        "--max-connections", type=int, default=None, help="eventstore's max_connections (default: the client's)"
+    )
+    parser.add_argument("--rounds", type=int, default=int(env("BENCH_ROUNDS", "3")), help="rounds; best one kept")
+    args = parser.parse_args()
+    if args.quick:
+        args.seq, args.concurrent, args.events, args.mock_starts, args.rounds = 300, 3000, 10_000, 10, 1
+    return args
+
+
+def settle(mock: MockEventStore) -> None:
+    """Between measurements: the mock journals every call and every event
+    it delivers; forget that (memory), and collect garbage."""
+    mock.reset(journal=True)
+    gc.collect()
+
+
+async def bench(args: argparse.Namespace, mock: MockEventStore, pb2: Any, pb2_grpc: Any) -> list[Row]:
+    ours = OurSide(mock.endpoint, args.max_connections)
+    theirs = GrpcSide(mock.endpoint, pb2, pb2_grpc)
+    sides = (ours, theirs)
+    seq: dict[str, list[float]] = {s.name: [] for s in sides}
+    conc: dict[str, list[float]] = {s.name: [] for s in sides}
+    catch: dict[str, list[float]] = {s.name: [] for s in sides}
+    for r in range(args.rounds):
+        # Alternate who goes first, so neither always gets the warmer process.
+        order = sides if r % 2 == 0 else sides[::-1]
+        for side in order:
+            settle(mock)
+            seq[side.name].append(await sequential_p50_us(side, args.seq, f"r{r}"))
+        for side in order:
+            settle(mock)
+            conc[side.name].append(await concurrent_ops_per_s(side, args.concurrent, args.in_flight, f"r{r}"))
+        for side in order:
+            settle(mock)
+            catch[side.name].append(await catch_up_events_per_s(side, args.events))
+    for side in sides:
+        await side.close()
+
+    seq_ours, seq_theirs = min(seq[ours.name]), min(seq[theirs.name])
+    conc_ours, conc_theirs = max(conc[ours.name]), max(conc[theirs.name])
+    catch_ours, catch_theirs = max(catch[ours.name]), max(catch[theirs.name])
+    return [
+        Row("sequential append p50", seq_ours, seq_theirs, "us", False, "<= grpc.aio", seq_ours <= seq_theirs),
+        Row(
+            f"concurrent appends ({args.in_flight} in flight)",
+            conc_ours,
+            conc_theirs,
+            "ops/s",
+            True,
+            ">= 2x",
+            conc_ours >= 2 * conc_theirs,
+        ),
+        Row(
+            f"catch-up {args.events:,} events",
+            catch_ours,
+            catch_theirs,
+            "ev/s",
+            True,
+            ">= 5x",
+            catch_ours >= 5 * catch_theirs,
+        ),
+    ]
+
+
+def main() -> None:
+    args = options()
+    import grpc
+
+    print(
+        f"python {platform.python_version()}, grpcio {grpc.__version__}, {os.cpu_count()} cpus, "
+        f"load {os.getloadavg()[0]:.2f}; sequential {args.seq}, concurrent {args.concurrent} "
+        f"({args.in_flight} in flight), catch-up {args.events:,}, rounds {args.rounds} (best kept)"
+    )
+    with tempfile.TemporaryDirectory(prefix="eventstore-bench-") as tmp:
+        pb2, pb2_grpc = generate_stubs(pathlib.Path(tmp))
+        first_start = time.perf_counter()
+        mock = MockEventStore()
+        cold_ms = (time.perf_counter() - first_start) * 1e3
+        start_p50, start_max = mock_start_p50_ms(args.mock_starts)
+        t = time.perf_counter()
+        seed(mock, args.events)
+        print(f"seeded {args.events:,} events in {time.perf_counter() - t:.2f} s")
+        rows = asyncio.run(bench(args, mock, pb2, pb2_grpc))
+        rows.append(Row("MockEventStore() to ready, p50", start_p50, None, "ms", False, "< 5 ms", start_p50 < 5.0))
+        mock.close()
+    print()
+    print_table(rows)
+    print(f"MockEventStore(): first (runtime start) {cold_ms:.2f} ms, max of {args.mock_starts} {start_max:.2f} ms")
+    import resource
+
+    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"load average at the end: {os.getloadavg()[0]:.2f}; peak RSS {peak_mib:.0f} MiB")
+
+
+if __name__ == "__main__":
+    main()

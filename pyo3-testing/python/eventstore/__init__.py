@@ -1,0 +1,116 @@
+"""The Python SDK of the event store.
+
+>>> from eventstore import EventStoreClient, event
+
+All I/O runs in a Rust core (``eventstore._native``) on its own threads;
+this package is the typed Python face of it.
+
+Names are imported on first use, so importing ``eventstore`` (as the pytest
+plugin ``eventstore.testing.pytest_plugin`` does in every pytest run) stays
+cheap and loads no native code.
+"""
+
+from __future__ import annotations
+
+import atexit
+import importlib
+import sys
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from eventstore._client import DEFAULT_TENANT, EventStoreClient, Subscription
+    from eventstore._context import MessageContext
+    from eventstore._errors import (
+        AuthenticationError,
+        AuthorizationError,
+        ConcurrencyError,
+        ConnectionError,
+        ContainerError,
+        DuplicateEventError,
+        EventStoreError,
+        TimeoutError,
+        ValidationError,
+    )
+    from eventstore._events import EventDefinition, EventRegistry, default_registry, event
+    from eventstore._models import AppendRequest, AppendResult, NewEvent, RecordedEvent, StreamPage
+
+    __version__: str
+
+# Public name -> the module defining it.
+_EXPORTS: dict[str, str] = {
+    "DEFAULT_TENANT": "eventstore._client",
+    "EventStoreClient": "eventstore._client",
+    "Subscription": "eventstore._client",
+    "MessageContext": "eventstore._context",
+    "AuthenticationError": "eventstore._errors",
+    "AuthorizationError": "eventstore._errors",
+    "ConcurrencyError": "eventstore._errors",
+    "ConnectionError": "eventstore._errors",
+    "ContainerError": "eventstore._errors",
+    "DuplicateEventError": "eventstore._errors",
+    "EventStoreError": "eventstore._errors",
+    "TimeoutError": "eventstore._errors",
+    "ValidationError": "eventstore._errors",
+    "EventDefinition": "eventstore._events",
+    "EventRegistry": "eventstore._events",
+    "default_registry": "eventstore._events",
+    "event": "eventstore._events",
+    "AppendRequest": "eventstore._models",
+    "AppendResult": "eventstore._models",
+    "NewEvent": "eventstore._models",
+    "RecordedEvent": "eventstore._models",
+    "StreamPage": "eventstore._models",
+}
+
+__all__ = [
+    "DEFAULT_TENANT",
+    "AppendRequest",
+    "AppendResult",
+    "AuthenticationError",
+    "AuthorizationError",
+    "ConcurrencyError",
+    "ConnectionError",
+    "ContainerError",
+    "DuplicateEventError",
+    "EventDefinition",
+    "EventRegistry",
+    "EventStoreClient",
+    "EventStoreError",
+    "MessageContext",
+    "NewEvent",
+    "RecordedEvent",
+    "StreamPage",
+    "Subscription",
+    "TimeoutError",
+    "ValidationError",
+    "default_registry",
+    "event",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "__version__":
+        from eventstore import _native
+
+        return _native.__version__
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'eventstore' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__, "__version__"})
+
+
+def _shutdown() -> None:
+    # Stop the Rust runtime before the interpreter finalizes, so no native
+    # thread touches Python while it shuts down (if it was ever loaded).
+    native = sys.modules.get("eventstore._native")
+    if native is not None:
+        native.shutdown()
+
+
+atexit.register(_shutdown)

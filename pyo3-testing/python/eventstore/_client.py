@@ -1,0 +1,554 @@
+"""``EventStoreClient``: the async client."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+import json
+import os
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Mapping, Sequence
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from eventstore import _native
+from eventstore._context import MessageContext
+from eventstore._errors import ConnectionError, ValidationError
+from eventstore._events import EventRegistry, default_registry, definition_of
+from eventstore._models import AppendRequest, AppendResult, NewEvent, RecordedEvent, StreamPage
+
+if TYPE_CHECKING:
+    from eventstore.testing import MockEventStore
+
+__all__ = ["DEFAULT_TENANT", "EventStoreClient", "Subscription", "encode_event"]
+
+DEFAULT_TENANT = "default"
+"""The tenant used when neither the call nor the client names one."""
+
+_APPEND_KEYS = frozenset(
+    {"tenant_id", "aggregate_id", "aggregate_type", "expected_aggregate_nonce", "events", "idempotency_key"}
+)
+
+
+_IDEMPOTENT_MEMORY = 4096
+"""How many idempotency keys a client remembers the generated ids of."""
+
+_U64_MAX = 2**64 - 1
+_U32_MAX = 2**32 - 1
+
+
+def _uuid7() -> str:
+    """A UUIDv7 (RFC 9562): 48-bit Unix ms timestamp, version 7, variant 10, random bits."""
+    value = (time.time_ns() // 1_000_000) << 80 | int.from_bytes(os.urandom(10), "big")
+    value = (value & ~(0xF << 76)) | (0x7 << 76)
+    value = (value & ~(0x3 << 62)) | (0x2 << 62)
+    return str(uuid.UUID(int=value))
+
+
+def _check_uint(name: str, value: Any, maximum: int = _U64_MAX) -> None:
+    """Raises ValidationError unless ``value`` is an int in ``[0, maximum]``."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= maximum:
+        raise ValidationError(f"{name} must be an integer from 0 to {maximum}, got {value!r}")
+
+
+def _check_optional_str(name: str, value: Any) -> None:
+    if value is not None and not isinstance(value, str):
+        raise ValidationError(f"{name} must be a str, got {type(value).__name__} {value!r}")
+
+
+def _check_new_event(item: NewEvent, where: str) -> None:
+    if not isinstance(item.event_type, str) or not item.event_type:
+        raise ValidationError(
+            f"{where}.event_type must be a non-empty str (e.g. 'com.myco.order.OrderCreated'), got {item.event_type!r}"
+        )
+    _check_uint(f"{where}.event_version", item.event_version, _U32_MAX)
+    for name in ("content_type", "event_id", "correlation_id", "causation_id", "actor_id"):
+        _check_optional_str(f"{where}.{name}", getattr(item, name))
+    if not isinstance(item.content_schema, str):
+        raise ValidationError(f"{where}.content_schema must be a str, got {item.content_schema!r}")
+    if not isinstance(item.headers, Mapping) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in item.headers.items()
+    ):
+        raise ValidationError(f"{where}.headers must be a dict of str to str, got {item.headers!r}")
+    if item.timestamp is not None and not isinstance(item.timestamp, dt.datetime):
+        raise ValidationError(f"{where}.timestamp must be a datetime, got {type(item.timestamp).__name__}")
+
+
+def _pem(value: Any, name: str) -> bytes | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value.encode()
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value)
+    raise ValidationError(f"tls.{name} must be PEM bytes or str, got {type(value).__name__}")
+
+
+def encode_event(item: Any, index: int, nonce: int, ids: Mapping[str, str | None], now_ms: int) -> dict[str, Any]:
+    """The native layer's dict for one event to append; errors name ``events[index]``."""
+    where = f"events[{index}]"
+    out: dict[str, Any] = {"aggregate_nonce": nonce, "timestamp_unix_ms": now_ms}
+    definition = definition_of(item)
+    if definition is not None and not isinstance(item, type):
+        try:
+            payload = definition.encode(item)
+        except (TypeError, ValueError) as e:
+            raise ValidationError(f"{where}: cannot encode {type(item).__name__}: {e}") from e
+        out.update(
+            event_type=definition.type,
+            event_version=definition.revision,
+            content_type=definition.content_type,
+            payload=payload,
+        )
+    else:
+        if isinstance(item, Mapping):
+            known = {f.name for f in dataclasses.fields(NewEvent)}
+            unknown = sorted(str(k) for k in item if k not in known)
+            if unknown:
+                raise ValidationError(f"{where}: unknown key(s) {unknown}; an event dict takes {sorted(known)}")
+            if "event_type" not in item:
+                raise ValidationError(f"{where}.event_type is required (e.g. 'com.myco.order.OrderCreated')")
+            item = NewEvent(**item)
+        if not isinstance(item, NewEvent):
+            if isinstance(item, type):
+                hint = f"got the class {item.__name__}, pass an instance of it"
+            elif dataclasses.is_dataclass(item):
+                hint = f"{type(item).__name__} is not an @event class: decorate it with @event(type=..., revision=...)"
+            else:
+                hint = f"expected an @event instance, a NewEvent or a dict, got {type(item).__name__}"
+            raise ValidationError(f"{where}: {hint}")
+        _check_new_event(item, where)
+        payload, content_type = item.payload, item.content_type
+        if not isinstance(payload, (bytes, bytearray)):
+            try:
+                payload = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+            except TypeError as e:
+                raise ValidationError(f"{where}.payload: {e}") from None
+            content_type = content_type or "application/json"
+        out.update(
+            event_type=item.event_type,
+            event_version=item.event_version,
+            content_type=content_type or "",
+            payload=bytes(payload),
+            event_id=item.event_id,
+            content_schema=item.content_schema,
+            headers=dict(item.headers),
+        )
+        if item.timestamp is not None:
+            out["timestamp_unix_ms"] = int(item.timestamp.timestamp() * 1000)
+        ids = {
+            "correlation_id": item.correlation_id or ids["correlation_id"],
+            "causation_id": item.causation_id or ids["causation_id"],
+            "actor_id": item.actor_id or ids["actor_id"],
+        }
+    out.update({k: v for k, v in ids.items() if v})
+    out["payload_sha256"] = hashlib.sha256(out["payload"]).digest()
+    return out
+
+
+class EventStoreClient:
+    """An async client of the event store.
+
+    It can be built outside an event loop; connections open on first use.
+    Use it as ``async with EventStoreClient(...) as client`` or call
+    :meth:`close` when done.
+
+    ``endpoint`` is ``host:port`` (``http://`` / ``https://`` also accepted),
+    or ``"mock"`` with ``store=`` a :class:`~eventstore.testing.MockEventStore`
+    to talk to it in process. ``credentials`` is ``{"username", "password"}``;
+    ``tls`` is ``True`` (system roots) or ``{"ca_certificate",
+    "client_certificate", "client_key"}`` as PEM (plus ``"server_name"`` to
+    override the name checked). Timeouts are in seconds (``None``: none);
+    ``max_connections`` HTTP/2 connections are used round-robin; ``tenant_id``
+    is the tenant of calls that name none (default ``"default"``).
+    """
+
+    def __init__(
+        self,
+        endpoint: str = "localhost:50051",
+        *,
+        credentials: Mapping[str, str] | tuple[str, str] | None = None,
+        tls: Mapping[str, Any] | bool | None = None,
+        connection_timeout: float | None = 5.0,
+        request_timeout: float | None = 30.0,
+        max_connections: int = 4,
+        tenant_id: str = DEFAULT_TENANT,
+        store: MockEventStore | None = None,
+        registry: EventRegistry | None = None,
+    ) -> None:
+        if not isinstance(endpoint, str):
+            raise ValidationError(f"endpoint must be a str like 'localhost:50051', got {endpoint!r}")
+        if not isinstance(tenant_id, str) or not tenant_id:
+            raise ValidationError(f"tenant_id must be a non-empty str, got {tenant_id!r}")
+        username = password = None
+        if credentials is not None:
+            if isinstance(credentials, Mapping):
+                try:
+                    username, password = credentials["username"], credentials["password"]
+                except KeyError as e:
+                    raise ValidationError(f"credentials needs a {e.args[0]!r} key") from None
+            elif isinstance(credentials, tuple) and len(credentials) == 2:
+                username, password = credentials
+            else:
+                raise ValidationError(
+                    "credentials must be {'username': ..., 'password': ...} or a (username, password) pair, "
+                    f"got {type(credentials).__name__}"
+                )
+            if not isinstance(username, str) or not isinstance(password, str):
+                raise ValidationError("credentials: username and password must be str")
+        for name, value in (("connection_timeout", connection_timeout), ("request_timeout", request_timeout)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+                raise ValidationError(f"{name} must be a number of seconds or None, got {value!r}")
+        if isinstance(max_connections, bool) or not isinstance(max_connections, int) or max_connections < 1:
+            raise ValidationError(f"max_connections must be an integer >= 1, got {max_connections!r}")
+        tls_options: dict[str, Any] = {}
+        use_tls = False
+        if isinstance(tls, Mapping):
+            unknown = set(tls) - {"ca_certificate", "client_certificate", "client_key", "server_name"}
+            if unknown:
+                raise ValidationError(f"tls: unknown key(s) {sorted(unknown)}")
+            use_tls = True
+            tls_options = {
+                "ca_certificate": _pem(tls.get("ca_certificate"), "ca_certificate"),
+                "client_certificate": _pem(tls.get("client_certificate"), "client_certificate"),
+                "client_key": _pem(tls.get("client_key"), "client_key"),
+                "tls_domain": tls.get("server_name"),
+            }
+        elif tls:
+            use_tls = True
+        native_mock = None
+        if store is not None:
+            if endpoint not in ("mock", store.endpoint):
+                raise ValidationError(
+                    f"store= is given, so endpoint must be 'mock' (in process), got {endpoint!r}; "
+                    "to use the network instead, pass endpoint=store.endpoint and no store"
+                )
+            native_mock = store._native
+        elif endpoint == "mock":
+            raise ValidationError("endpoint 'mock' needs store=MockEventStore()")
+        try:
+            self._native = _native.NativeClient(
+                endpoint,
+                username=username,
+                password=password,
+                tls=use_tls,
+                connection_timeout=connection_timeout,
+                request_timeout=request_timeout,
+                max_connections=max_connections,
+                mock=native_mock,
+                **tls_options,
+            )
+        except ValueError as e:
+            raise ValidationError(str(e)) from None
+        self.endpoint = endpoint
+        self.tenant_id = tenant_id
+        self.registry = default_registry if registry is None else registry
+        # (tenant, aggregate, idempotency key) -> the generated (event_id, timestamp) of each event
+        self._idempotent: OrderedDict[tuple[str, str, str], list[tuple[str | None, int | None]]] = OrderedDict()
+
+    def _stable_ids(self, tenant: str, aggregate_id: str, key: str, encoded: list[dict[str, Any]], now_ms: int) -> None:
+        """Gives a retried append (same idempotency key, from this client) the
+        event ids and timestamps generated the first time, so the store sees
+        the same batch and answers with the original result instead of
+        ``ALREADY_EXISTS``. Ids and timestamps given explicitly are kept."""
+        slot = (tenant, aggregate_id, key)
+        generated = self._idempotent.get(slot)
+        if generated is None or len(generated) != len(encoded):
+            generated = [
+                (None if e.get("event_id") else _uuid7(), now_ms if e["timestamp_unix_ms"] == now_ms else None)
+                for e in encoded
+            ]
+        for e, (event_id, timestamp) in zip(encoded, generated, strict=True):
+            if event_id is not None and not e.get("event_id"):
+                e["event_id"] = event_id
+            if timestamp is not None and e["timestamp_unix_ms"] == now_ms:
+                e["timestamp_unix_ms"] = timestamp
+        self._idempotent[slot] = generated
+        self._idempotent.move_to_end(slot)
+        while len(self._idempotent) > _IDEMPOTENT_MEMORY:
+            self._idempotent.popitem(last=False)
+
+    async def __aenter__(self) -> EventStoreClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Closes the client: calls in flight fail, subscriptions end."""
+        self._native.close()
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called."""
+        return self._native.closed
+
+    def _check_open(self) -> None:
+        if self._native.closed:
+            raise ConnectionError("the client is closed")
+
+    def _tenant(self, tenant_id: Any) -> str:
+        # Only None means "the client's tenant": an explicit "" is sent as is
+        # (the store answers UNAUTHENTICATED), never silently replaced.
+        if tenant_id is None:
+            return self.tenant_id
+        if not isinstance(tenant_id, str):
+            raise ValidationError(f"tenant_id must be a str, got {type(tenant_id).__name__} {tenant_id!r}")
+        return tenant_id
+
+    async def append_events(
+        self,
+        request: AppendRequest | Mapping[str, Any] | None = None,
+        /,
+        *,
+        tenant_id: str | None = None,
+        aggregate_id: str | None = None,
+        aggregate_type: str | None = None,
+        expected_aggregate_nonce: int | None = None,
+        events: Sequence[Any] | None = None,
+        idempotency_key: str | None = None,
+        correlation_id: str | None = None,
+        causation_id: str | None = None,
+        actor_id: str | None = None,
+    ) -> AppendResult:
+        """Appends ``events`` to one stream, atomically.
+
+        Takes keywords, or a request (an :class:`AppendRequest` or a dict
+        with the same keys; keywords given too override it). Event ``i`` gets
+        aggregate nonce ``expected_aggregate_nonce + i + 1``, a UUIDv7 event
+        id, the client's clock as timestamp, the SHA-256 of its payload, and
+        the correlation, causation and actor ids given here, else those of
+        :class:`MessageContext`. ``tenant_id`` ``None`` (not given) is the
+        client's tenant; an empty string is sent as is and rejected by the
+        store (:class:`~eventstore.AuthenticationError`).
+        ``expected_aggregate_nonce`` 0 (the default) means "the stream must
+        not exist yet".
+        """
+        fields: dict[str, Any] = {}
+        if isinstance(request, AppendRequest):
+            fields = {f.name: getattr(request, f.name) for f in dataclasses.fields(request)}
+        elif isinstance(request, Mapping):
+            unknown = set(request) - _APPEND_KEYS
+            if unknown:
+                raise ValidationError(f"append request: unknown key(s) {sorted(unknown)}")
+            fields = dict(request)
+        elif request is not None:
+            raise ValidationError(
+                f"append_events takes an AppendRequest, a dict or keywords, got {type(request).__name__}"
+            )
+        given = {
+            "tenant_id": tenant_id,
+            "aggregate_id": aggregate_id,
+            "aggregate_type": aggregate_type,
+            "expected_aggregate_nonce": expected_aggregate_nonce,
+            "events": events,
+            "idempotency_key": idempotency_key,
+        }
+        fields.update({k: v for k, v in given.items() if v is not None})
+        tenant = self._tenant(fields.get("tenant_id"))
+        expected = fields.get("expected_aggregate_nonce") or 0
+        batch = fields.get("events")
+        if batch is None:
+            raise ValidationError("events is required: the events to append")
+        if isinstance(batch, (str, bytes)) or not isinstance(batch, Sequence):
+            raise ValidationError(f"events must be a list of events, got {type(batch).__name__}")
+        _check_uint("expected_aggregate_nonce", expected)
+        for name in ("aggregate_id", "aggregate_type", "idempotency_key"):
+            _check_optional_str(name, fields.get(name))
+        for name, value in (("correlation_id", correlation_id), ("causation_id", causation_id), ("actor_id", actor_id)):
+            _check_optional_str(name, value)
+        self._check_open()
+        context = MessageContext.get()
+        ids = {
+            "correlation_id": correlation_id or context.correlation_id,
+            "causation_id": causation_id or context.causation_id,
+            "actor_id": actor_id or context.actor_id,
+        }
+        now_ms = int(time.time() * 1000)
+        encoded = [encode_event(e, i, expected + i + 1, ids, now_ms) for i, e in enumerate(batch)]
+        if fields.get("idempotency_key"):
+            self._stable_ids(tenant, fields.get("aggregate_id") or "", fields["idempotency_key"], encoded, now_ms)
+        last_global, last_nonce = await self._native.append(
+            tenant,
+            fields.get("aggregate_id") or "",
+            fields.get("aggregate_type") or "",
+            expected,
+            fields.get("idempotency_key") or "",
+            encoded,
+        )
+        return AppendResult(last_global_nonce=last_global, last_aggregate_nonce=last_nonce)
+
+    async def read_stream(
+        self,
+        aggregate_id: str,
+        *,
+        tenant_id: str | None = None,
+        from_aggregate_nonce: int = 0,
+        forward: bool = True,
+        max_count: int = 0,
+    ) -> StreamPage:
+        """Reads one page of a stream.
+
+        Forward from ``from_aggregate_nonce`` (0 or 1: the first event), or
+        backward from it (0: the head). ``max_count`` 0 is the server's
+        default page size. A stream that does not exist reads as empty.
+        """
+        for name, value in (("from_aggregate_nonce", from_aggregate_nonce), ("max_count", max_count)):
+            _check_uint(name, value)
+        if not isinstance(aggregate_id, str):
+            raise ValidationError(f"aggregate_id must be a str, got {type(aggregate_id).__name__} {aggregate_id!r}")
+        tenant = self._tenant(tenant_id)
+        self._check_open()
+        raw, is_end, next_from = await self._native.read_stream(
+            tenant, aggregate_id, from_aggregate_nonce, min(max_count, 0xFFFF_FFFF), bool(forward)
+        )
+        registry = self.registry
+        return StreamPage([RecordedEvent(r, registry) for r in raw], is_end, next_from)
+
+    async def read_stream_pages(
+        self,
+        aggregate_id: str,
+        *,
+        tenant_id: str | None = None,
+        from_aggregate_nonce: int = 0,
+        forward: bool = True,
+        page_size: int = 0,
+    ) -> AsyncIterator[StreamPage]:
+        """Every page of a stream, in order, until its end."""
+        next_from = from_aggregate_nonce
+        while True:
+            page = await self.read_stream(
+                aggregate_id, tenant_id=tenant_id, from_aggregate_nonce=next_from, forward=forward, max_count=page_size
+            )
+            if page.events:
+                yield page
+            if page.is_end or not page.events:
+                return
+            next_from = page.next_from_aggregate_nonce
+
+    async def read_stream_events(
+        self,
+        aggregate_id: str,
+        *,
+        tenant_id: str | None = None,
+        from_aggregate_nonce: int = 0,
+        forward: bool = True,
+        page_size: int = 0,
+    ) -> AsyncIterator[RecordedEvent]:
+        """Every event of a stream, one by one, read page by page."""
+        async for page in self.read_stream_pages(
+            aggregate_id,
+            tenant_id=tenant_id,
+            from_aggregate_nonce=from_aggregate_nonce,
+            forward=forward,
+            page_size=page_size,
+        ):
+            for e in page.events:
+                yield e
+
+    async def subscribe(
+        self,
+        tenant_id: str | None = None,
+        aggregate_id_prefix: str = "",
+        from_global_nonce: int = 0,
+        *,
+        batch_size: int = 512,
+        max_reconnect_attempts: int = 10,
+    ) -> Subscription:
+        """Subscribes to a tenant's events in global order: history from
+        ``from_global_nonce`` (0: the beginning), then live.
+
+        Iterate it with ``async for``. After a transient failure it
+        reconnects with backoff and resumes after the last event passed to
+        :meth:`Subscription.ack` (at-least-once: events not acknowledged
+        may come again); after ``max_reconnect_attempts`` failures in a row
+        the iteration raises :class:`~eventstore.ConnectionError`.
+        """
+        _check_uint("from_global_nonce", from_global_nonce)
+        if not isinstance(aggregate_id_prefix, str):
+            raise ValidationError(f"aggregate_id_prefix must be a str, got {aggregate_id_prefix!r}")
+        for name, value, low in (("batch_size", batch_size, 1), ("max_reconnect_attempts", max_reconnect_attempts, 0)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise ValidationError(f"{name} must be an integer >= {low}, got {value!r}")
+        tenant = self._tenant(tenant_id)
+        self._check_open()
+        native = self._native.subscribe(
+            tenant,
+            aggregate_id_prefix,
+            from_global_nonce,
+            max_reconnect_attempts=max_reconnect_attempts,
+            buffer=max(batch_size * 4, 1024),
+        )
+        return Subscription(native, self.registry, batch_size)
+
+
+class Subscription:
+    """An open subscription: ``async for event in subscription``.
+
+    Events arrive in batches from the native layer and are handed out one by
+    one. Call :meth:`ack` after processing an event so that a reconnect
+    resumes after it. :meth:`close` (or leaving ``async with``) ends it.
+    """
+
+    def __init__(self, native: _native.NativeSubscription, registry: EventRegistry, batch_size: int) -> None:
+        self._native = native
+        self._registry = registry
+        self._batch_size = batch_size
+        self._buffer: list[_native.RawEvent] = []
+        self._index = 0
+        self._closed = False
+
+    def __aiter__(self) -> Subscription:
+        return self
+
+    async def __anext__(self) -> RecordedEvent:
+        if self._index >= len(self._buffer):
+            if self._closed:
+                raise StopAsyncIteration
+            self._buffer = await self._native.next_batch(self._batch_size)
+            self._index = 0
+            if not self._buffer:
+                self._closed = True
+                raise StopAsyncIteration
+        raw = self._buffer[self._index]
+        self._index += 1
+        return RecordedEvent(raw, self._registry)
+
+    async def ack(self, global_nonce: int) -> None:
+        """Marks events up to ``global_nonce`` as processed."""
+        self._native.ack(global_nonce)
+
+    @property
+    def acknowledged(self) -> int:
+        """The highest acknowledged global nonce (0: none)."""
+        return self._native.acknowledged
+
+    @property
+    def reconnects(self) -> int:
+        """How many times the subscription has reconnected."""
+        return self._native.reconnects
+
+    async def close(self) -> None:
+        """Ends the subscription."""
+        self._closed = True
+        self._buffer = []
+        self._native.close()
+
+    async def __aenter__(self) -> Subscription:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()

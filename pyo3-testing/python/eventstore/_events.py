@@ -1,0 +1,179 @@
+"""``@event``: dataclasses as event types, and the registry that maps a
+stored ``(event_type, event_version)`` back to its class."""
+
+from __future__ import annotations
+
+import builtins
+import dataclasses
+import json
+import sys
+import threading
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from eventstore._codec import check_type, decode_value, encode_value, field_types
+
+__all__ = ["EventDefinition", "EventRegistry", "default_registry", "definition_of", "event", "is_json"]
+
+T = TypeVar("T")
+
+JSON = "application/json"
+
+
+def is_json(content_type: str) -> bool:
+    """Whether a content type is JSON (``application/json`` or ``...+json``)."""
+    base = content_type.split(";", 1)[0].strip().lower()
+    return base == JSON or base.endswith("+json")
+
+
+@dataclass(frozen=True)
+class EventDefinition:
+    """How one event class is stored."""
+
+    cls: type
+    type: str
+    revision: int
+    content_type: str
+    serializer: Callable[[Any], bytes] | None = None
+    deserializer: Callable[[bytes], Any] | None = None
+    fields: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    def encode(self, instance: Any) -> bytes:
+        """The payload bytes of ``instance``."""
+        if self.serializer is not None:
+            data = self.serializer(instance)
+            if not isinstance(data, (bytes, bytearray)):
+                raise TypeError(f"the serializer of {self.cls.__name__} returned {type(data).__name__}, expected bytes")
+            return bytes(data)
+        # allow_nan=False: NaN and infinities are not JSON, and other readers reject them.
+        return json.dumps(encode_value(instance), separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+
+    def decode(self, payload: bytes) -> Any:
+        """An instance of the class from payload bytes."""
+        if self.deserializer is not None:
+            return self.deserializer(payload)
+        data = json.loads(payload) if payload else {}
+        return decode_value(data, self.cls, self.cls.__name__)
+
+
+class EventRegistry:
+    """Event classes by ``(type, revision)``. Thread-safe."""
+
+    def __init__(self) -> None:
+        self._by_key: dict[tuple[str, int], EventDefinition] = {}
+        self._lock = threading.Lock()
+
+    def register(self, definition: EventDefinition) -> None:
+        """Adds a definition; the same ``(type, revision)`` on another class is an error."""
+        key = (definition.type, definition.revision)
+        with self._lock:
+            existing = self._by_key.get(key)
+            if existing is not None and _name(existing.cls) != _name(definition.cls):
+                raise ValueError(
+                    f"event type {definition.type!r} revision {definition.revision} is already "
+                    f"registered by {_name(existing.cls)}; cannot register {_name(definition.cls)} "
+                    "(give the new class another revision)"
+                )
+            # The same class defined again (a module reloaded) replaces the old one.
+            self._by_key[key] = definition
+
+    def resolve(self, event_type: str, revision: int) -> EventDefinition | None:
+        """The definition of a stored event, if its type and revision are registered."""
+        return self._by_key.get((event_type, revision))
+
+    def unregister(self, cls: type) -> None:
+        """Forgets a class (for tests that define throwaway event types)."""
+        with self._lock:
+            for key, d in list(self._by_key.items()):
+                if d.cls is cls:
+                    del self._by_key[key]
+
+    def __len__(self) -> int:
+        return len(self._by_key)
+
+
+default_registry = EventRegistry()
+
+
+def _name(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def definition_of(value: Any) -> EventDefinition | None:
+    """The definition of an event class or instance, if it is decorated."""
+    cls = value if isinstance(value, type) else type(value)
+    definition = cls.__dict__.get("__eventstore_event__")
+    return definition if isinstance(definition, EventDefinition) else None
+
+
+def event(
+    *,
+    type: str,
+    revision: int = 1,
+    content_type: str = JSON,
+    serializer: Callable[[Any], bytes] | None = None,
+    deserializer: Callable[[bytes], Any] | None = None,
+    registry: EventRegistry | None = None,
+) -> Callable[[builtins.type[T]], builtins.type[T]]:
+    """Declares a dataclass as an event type.
+
+    ``type`` is the stored ``event_type`` (e.g. ``"com.myco.order.OrderCreated"``)
+    and ``revision`` its ``event_version``. Payloads are JSON by default; for
+    another ``content_type`` give ``serializer`` (instance -> bytes) and
+    ``deserializer`` (bytes -> instance).
+
+    Put ``@event(...)`` above ``@dataclass``. Mistakes fail here, at
+    decoration time: a class that is not a dataclass, a field whose type
+    cannot be encoded, a ``(type, revision)`` already taken by another class.
+    """
+    if not isinstance(type, str) or not type.strip():
+        raise ValueError(f"@event: type must be a non-empty string, got {type!r}")
+    if isinstance(revision, bool) or not isinstance(revision, int) or not 0 <= revision <= 0xFFFF_FFFF:
+        raise ValueError(f"@event: revision must be an integer from 0 to 4294967295, got {revision!r}")
+    if not isinstance(content_type, str) or not content_type.strip():
+        raise ValueError(f"@event: content_type must be a non-empty string, got {content_type!r}")
+    if (serializer is None) != (deserializer is None):
+        raise ValueError("@event: give both serializer= and deserializer=, or neither")
+    target = default_registry if registry is None else registry
+    caller_locals = sys._getframe(1).f_locals
+
+    def decorate(cls: builtins.type[T]) -> builtins.type[T]:
+        if not isinstance(cls, builtins.type) or not dataclasses.is_dataclass(cls):
+            what = cls.__name__ if isinstance(cls, builtins.type) else repr(cls)
+            raise TypeError(
+                f"@event(type={type!r}) must decorate a dataclass, and {what} is not one (put @event above @dataclass)"
+            )
+        # The caller's names, and the class's own (a recursive class defined in a function).
+        localns = {**caller_locals, cls.__name__: cls}
+        try:
+            fields = field_types(cls, localns=localns)
+        except NameError as e:
+            raise TypeError(f"@event on {cls.__name__}: cannot resolve a field's type: {e}") from None
+        if serializer is None:
+            if not is_json(content_type):
+                warnings.warn(
+                    f"@event on {cls.__name__}: content_type {content_type!r} without serializer= "
+                    "and deserializer=; the payload is encoded with the JSON codec",
+                    stacklevel=2,
+                )
+            for name, tp in fields.items():
+                try:
+                    check_type(tp, f"{cls.__name__}.{name}", localns=localns)
+                except TypeError as e:
+                    raise TypeError(f"@event(type={type!r}): {e}") from None
+        definition = EventDefinition(
+            cls=cls,
+            type=type,
+            revision=revision,
+            content_type=content_type,
+            serializer=serializer,
+            deserializer=deserializer,
+            fields=fields,
+        )
+        target.register(definition)
+        cls.__eventstore_event__ = definition  # type: ignore[attr-defined]
+        return cls
+
+    return decorate

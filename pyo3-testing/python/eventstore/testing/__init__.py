@@ -1,0 +1,45 @@
+"""Test doubles for code that uses the event store.
+
+- :class:`MockEventStore`: an in-memory store in this process, with
+  expectations, faults, a call journal and verification.
+- :class:`EventStoreContainer`: the real store in a local ``FROM scratch``
+  Docker image built from the server binary this package carries (or, with
+  no Docker engine, the real server in this process).
+- pytest fixtures (plugin ``eventstore.testing.pytest_plugin``, loaded
+  automatically): ``event_store_mock``, ``event_store_client`` and the
+  session-scoped ``event_store_container``.
+
+Names are imported on first use: the pytest plugin imports this package in
+every pytest run, and must not load the native extension for that.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from eventstore.testing._container import EventStoreContainer
+    from eventstore.testing._mock import Expectation, MockEventStore, RecordedCall
+
+_EXPORTS: dict[str, str] = {
+    "EventStoreContainer": "eventstore.testing._container",
+    "Expectation": "eventstore.testing._mock",
+    "MockEventStore": "eventstore.testing._mock",
+    "RecordedCall": "eventstore.testing._mock",
+}
+
+__all__ = ["EventStoreContainer", "Expectation", "MockEventStore", "RecordedCall"]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'eventstore.testing' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -1,0 +1,223 @@
+"""``EventStoreContainer``: the real event store for integration tests.
+
+It runs the store's ``FROM scratch`` image in the local Docker engine; the
+image is built on first use from the static server binary this package
+carries, so nothing is pulled and nothing is to be installed. Without a
+Docker engine (``mode="auto"``, the default) it runs the same server in this
+process instead, with one warning. The store is durable (its data survives
+:meth:`EventStoreContainer.restart`) and is removed by :meth:`stop`, by
+``async with``, or at interpreter exit if it is still running.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import os
+import weakref
+from collections.abc import Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from eventstore import _native
+from eventstore._errors import ContainerError, ValidationError
+
+if TYPE_CHECKING:
+    from eventstore._client import EventStoreClient
+
+__all__ = ["EventStoreContainer"]
+
+_running: weakref.WeakSet[EventStoreContainer] = weakref.WeakSet()
+
+
+def _pem(value: Any, name: str) -> bytes | None:
+    """PEM content from bytes, a PEM string, or a path to a PEM file."""
+    if value is None:
+        return None
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value)
+    if isinstance(value, str) and "-----BEGIN" in value:
+        return value.encode()
+    if isinstance(value, (str, os.PathLike)):
+        try:
+            return Path(value).read_bytes()
+        except OSError as e:
+            raise ValidationError(f"tls.{name}: cannot read {value!s}: {e}") from None
+    raise ValidationError(f"tls.{name} must be PEM bytes, a PEM string or a path, got {type(value).__name__}")
+
+
+class EventStoreContainer:
+    """The real event store, started for a test.
+
+    >>> container = EventStoreContainer()
+    >>> await container.start()
+    >>> client = EventStoreClient(endpoint=container.get_endpoint())
+    >>> await container.stop()
+
+    ``image`` (``"name:tag"``) runs another image that speaks the API instead
+    of the built-in one; ``env`` sets ``EVENTSTORE_*`` variables of the store;
+    ``credentials`` (``{"username", "password"}``) and ``tls``
+    (``{"certificate", "key", "client_ca"}``, PEM bytes, strings or paths)
+    configure its security; ``mode`` is ``"auto"`` (Docker, else in
+    process), ``"docker"``, ``"process"`` or ``"in-process"``; ``reuse``
+    shares one container across a test session.
+    """
+
+    def __init__(
+        self,
+        image: str | None = None,
+        *,
+        env: Mapping[str, str] | None = None,
+        credentials: Mapping[str, str] | tuple[str, str] | None = None,
+        tls: Mapping[str, Any] | None = None,
+        mode: str | None = None,
+        reuse: bool = False,
+        startup_timeout: float = 60.0,
+    ) -> None:
+        self._image: tuple[str, str] | None = None
+        if image is not None:
+            name, sep, tag = image.rpartition(":")
+            if not sep or not name or "/" in tag:
+                name, tag = image, "latest"
+            self._image = (name, tag)
+        self._env = {str(k): str(v) for k, v in (env or {}).items()}
+        self._username: str | None = None
+        self._password: str | None = None
+        if credentials is not None:
+            if isinstance(credentials, Mapping):
+                try:
+                    self._username, self._password = credentials["username"], credentials["password"]
+                except KeyError as e:
+                    raise ValidationError(f"credentials needs a {e.args[0]!r} key") from None
+            else:
+                self._username, self._password = credentials
+        self._tls: dict[str, bytes | None] = {}
+        if tls is not None:
+            unknown = set(tls) - {"certificate", "key", "client_ca"}
+            if unknown:
+                raise ValidationError(f"tls: unknown key(s) {sorted(unknown)} (known: certificate, key, client_ca)")
+            self._tls = {k: _pem(tls.get(k), k) for k in ("certificate", "key", "client_ca")}
+        self._mode = mode
+        self._reuse = reuse
+        self._startup_timeout = startup_timeout
+        self._native: _native.NativeContainer | None = None
+
+    def _start_kwargs(self) -> dict[str, Any]:
+        return {
+            "image": self._image,
+            "env": self._env,
+            "username": self._username,
+            "password": self._password,
+            "tls_cert": self._tls.get("certificate"),
+            "tls_key": self._tls.get("key"),
+            "tls_client_ca": self._tls.get("client_ca"),
+            "mode": self._mode,
+            "reuse": self._reuse,
+            "startup_timeout": self._startup_timeout,
+        }
+
+    async def start(self) -> EventStoreContainer:
+        """Starts the store and waits until its health service says SERVING."""
+        if self._native is not None:
+            return self
+        try:
+            self._native = await _native.NativeContainer.start(**self._start_kwargs())
+        except ValueError as e:
+            raise ValidationError(str(e)) from None
+        _running.add(self)
+        return self
+
+    def start_blocking(self) -> EventStoreContainer:
+        """:meth:`start` for code without an event loop (sync fixtures)."""
+        if self._native is None:
+            try:
+                native = _native.NativeContainer.start(**self._start_kwargs(), blocking=True)
+            except ValueError as e:
+                raise ValidationError(str(e)) from None
+            self._native = native  # type: ignore[assignment]
+            _running.add(self)
+        return self
+
+    def _started(self) -> _native.NativeContainer:
+        if self._native is None:
+            raise ContainerError("the store is not started: await container.start() first")
+        return self._native
+
+    def get_endpoint(self) -> str:
+        """``127.0.0.1:<port>``, for ``EventStoreClient(endpoint=...)``."""
+        return self._started().endpoint
+
+    @property
+    def endpoint(self) -> str:
+        """Same as :meth:`get_endpoint`."""
+        return self.get_endpoint()
+
+    @property
+    def mode(self) -> str:
+        """Where the store runs: ``"docker"``, ``"process"`` or ``"in-process"``."""
+        return self._started().mode
+
+    @property
+    def container_id(self) -> str | None:
+        """The Docker container's id (``None`` when not in Docker)."""
+        return self._started().id
+
+    def client(self, **options: Any) -> EventStoreClient:
+        """A client of this store, with its credentials and TLS set up."""
+        from eventstore._client import EventStoreClient
+
+        if self._username is not None:
+            options.setdefault("credentials", {"username": self._username, "password": self._password})
+        if self._tls.get("certificate"):
+            ca = self._tls.get("client_ca") or self._tls["certificate"]
+            tls: dict[str, Any] = {"ca_certificate": ca, "server_name": "localhost"}
+            if self._tls.get("client_ca"):
+                tls.update(client_certificate=self._tls["certificate"], client_key=self._tls["key"])
+            options.setdefault("tls", tls)
+        return EventStoreClient(endpoint=self.get_endpoint(), **options)
+
+    async def restart(self) -> None:
+        """Restarts the store; its data is kept."""
+        await self._started().restart()
+
+    async def logs(self) -> str:
+        """The store's output so far."""
+        return await self._started().logs()
+
+    async def stop(self) -> None:
+        """Stops and removes the store. Idempotent."""
+        if self._native is not None:
+            native, self._native = self._native, None
+            _running.discard(self)
+            await native.stop()
+
+    def stop_blocking(self) -> None:
+        """:meth:`stop` for code without an event loop."""
+        if self._native is not None:
+            native, self._native = self._native, None
+            _running.discard(self)
+            native.stop_blocking()
+
+    async def __aenter__(self) -> EventStoreContainer:
+        return await self.start()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    def __repr__(self) -> str:
+        state = f"{self._native.mode} at {self._native.endpoint}" if self._native else "not started"
+        return f"EventStoreContainer({state})"
+
+
+@atexit.register
+def _stop_forgotten() -> None:
+    # Registered after eventstore's runtime shutdown, so it runs before it.
+    for container in list(_running):
+        with contextlib.suppress(Exception):  # best effort at exit
+            container.stop_blocking()

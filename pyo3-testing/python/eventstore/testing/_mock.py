@@ -1,0 +1,678 @@
+"""``MockEventStore``: the Rust mock, in this process, with a Pythonic
+expectation API.
+
+By default it is a working event store (appends succeed, reads return what
+was appended, subscriptions stream), exactly like the real one.
+Expectations are layered on top: they count matching calls, can answer
+them with a fault or a stub, and :meth:`MockEventStore.verify` checks them.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any
+
+from eventstore import _native
+from eventstore._client import DEFAULT_TENANT, encode_event
+from eventstore._codec import encode_value
+from eventstore._errors import (
+    AuthenticationError,
+    AuthorizationError,
+    ConcurrencyError,
+    ConnectionError,
+    DuplicateEventError,
+    EventStoreError,
+    TimeoutError,
+    ValidationError,
+)
+from eventstore._events import default_registry, definition_of
+from eventstore._models import AppendResult, NewEvent, RecordedEvent
+
+__all__ = ["Expectation", "MockEventStore", "RecordedCall"]
+
+_ERROR_CODES: list[tuple[type[EventStoreError], str]] = [
+    (ConcurrencyError, "ABORTED"),
+    (ConnectionError, "UNAVAILABLE"),
+    (TimeoutError, "DEADLINE_EXCEEDED"),
+    (ValidationError, "INVALID_ARGUMENT"),
+    (AuthenticationError, "UNAUTHENTICATED"),
+    (AuthorizationError, "PERMISSION_DENIED"),
+    (DuplicateEventError, "ALREADY_EXISTS"),
+    (EventStoreError, "INTERNAL"),
+]
+
+# encode_event's ids when none apply (seeded and stubbed events carry no context).
+_NO_IDS: dict[str, str | None] = {"correlation_id": None, "causation_id": None, "actor_id": None}
+
+_META_KEYS = frozenset(
+    {
+        "event_id",
+        "aggregate_id",
+        "aggregate_type",
+        "aggregate_nonce",
+        "event_type",
+        "event_version",
+        "content_type",
+        "content_schema",
+        "correlation_id",
+        "causation_id",
+        "actor_id",
+        "tenant_id",
+        "timestamp_unix_ms",
+        "recorded_time_unix_ms",
+        "headers",
+        "global_nonce",
+    }
+)
+
+
+@dataclass(frozen=True)
+class RecordedCall:
+    """One call the mock received."""
+
+    seq: int
+    """Position in the journal, from 1."""
+    rpc: str
+    """``"append"``, ``"read_stream"`` or ``"subscribe"``."""
+    request: dict[str, Any]
+    """The request as a dict (payloads decoded when JSON)."""
+    metadata: dict[str, str]
+    """gRPC metadata."""
+    status: str
+    """``"OK"`` or the gRPC code's name (``""`` while in flight)."""
+    message: str
+    """The error message, if any."""
+    response: dict[str, Any] | None
+    """The response of a successful unary call."""
+    received_at: dt.datetime
+    latency: float | None
+    """Seconds to the answer (subscriptions: to the end); ``None`` in flight."""
+    delivered: list[dict[str, Any]] = field(default_factory=list)
+    """Subscriptions: events delivered, in order."""
+    stream_end: str | None = None
+    """Subscriptions: how the stream ended (``None`` while open)."""
+    matched: list[int] = field(default_factory=list)
+    """Ids of the expectations this call matched."""
+
+    @property
+    def events(self) -> list[dict[str, Any]]:
+        """An append's events (``{"meta": {...}, "payload": ...}``)."""
+        events: list[dict[str, Any]] = self.request.get("events", [])
+        return events
+
+    @property
+    def aggregate_id(self) -> str | None:
+        """The request's aggregate id (``None`` for subscriptions)."""
+        value = self.request.get("aggregate_id")
+        return value if isinstance(value, str) else None
+
+
+class Expectation:
+    """A mounted expectation: its matching calls, for assertions."""
+
+    def __init__(self, mock: MockEventStore, expectation_id: int, description: str) -> None:
+        self._mock = mock
+        self.id = expectation_id
+        self.description = description
+
+    @property
+    def calls(self) -> list[RecordedCall]:
+        """The calls it matched, in order."""
+        return [c for c in self._mock.calls if self.id in c.matched]
+
+    @property
+    def call_count(self) -> int:
+        """How many calls it matched."""
+        return len(self.calls)
+
+    def __repr__(self) -> str:
+        return f"Expectation(id={self.id}, {self.description}, call_count={self.call_count})"
+
+
+_REQUEST_KEYS: dict[str, frozenset[str]] = {
+    "append": frozenset(
+        {"tenant_id", "aggregate_id", "aggregate_type", "expected_aggregate_nonce", "idempotency_key", "events"}
+    ),
+    "read_stream": frozenset({"tenant_id", "aggregate_id", "from_aggregate_nonce", "max_count", "forward"}),
+    "subscribe": frozenset({"tenant_id", "aggregate_id_prefix", "from_global_nonce"}),
+}
+
+
+def _payload_view(payload: bytes) -> Any:
+    """A payload as the mock shows it (see ``view::payload_json``): JSON when
+    it parses as JSON, whatever the content type, else ``{"$base64": ...}``."""
+    if not payload:
+        return None
+    try:
+        return _literal(json.loads(payload))
+    except ValueError:
+        return {"$base64": base64.b64encode(payload).decode()}
+
+
+def _literal(value: Any) -> Any:
+    """``value`` as a pattern that means itself: objects with ``$`` keys
+    (which would read as operators) are wrapped in ``$eq``."""
+    if isinstance(value, dict):
+        if any(isinstance(k, str) and k.startswith("$") for k in value):
+            return {"$eq": value}
+        return {k: _literal(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_literal(v) for v in value]
+    return value
+
+
+def _event_pattern(item: Any, where: str) -> dict[str, Any]:
+    """The pattern an expected event stands for: only the fields it gives."""
+    definition = definition_of(item)
+    if definition is not None and not isinstance(item, type):
+        try:
+            payload = definition.encode(item)
+        except (TypeError, ValueError) as e:
+            raise ValidationError(f"{where}: cannot encode {type(item).__name__}: {e}") from e
+        return {
+            "meta": {"event_type": definition.type, "event_version": definition.revision},
+            "payload": _payload_view(payload),
+        }
+    if isinstance(item, NewEvent):
+        meta: dict[str, Any] = {"event_type": item.event_type, "event_version": item.event_version}
+        pattern: dict[str, Any] = {"meta": meta}
+        if item.payload is not None:
+            if isinstance(item.payload, (bytes, bytearray)):
+                pattern["payload"] = _payload_view(bytes(item.payload))
+            else:
+                pattern["payload"] = _literal(item.payload)
+        return pattern
+    if isinstance(item, Mapping):
+        pattern = {}
+        meta = dict(item.get("meta", {}))
+        for key, value in item.items():
+            if key == "meta":
+                continue
+            if key == "payload":
+                pattern["payload"] = value
+            elif key == "revision":
+                meta["event_version"] = value
+            elif key in _META_KEYS:
+                meta[key] = value
+            else:
+                raise ValidationError(f"{where}: unknown event field {key!r}")
+        if meta:
+            pattern["meta"] = meta
+        return pattern
+    raise ValidationError(
+        f"{where}: expected an @event instance, a NewEvent or a dict pattern, got {type(item).__name__}"
+    )
+
+
+def _status_for(error: Any) -> dict[str, Any]:
+    """The ``respond`` JSON for ``fail_with``: an exception class or instance,
+    or a ``(code, message)`` pair."""
+    if isinstance(error, tuple) and len(error) == 2:
+        return {"status": {"code": error[0], "message": error[1]}}
+    cls = error if isinstance(error, type) else type(error)
+    instance = None if isinstance(error, type) else error
+    if isinstance(cls, type) and issubclass(cls, ConcurrencyError):
+        detail: dict[str, Any] = {}
+        if isinstance(instance, ConcurrencyError):
+            detail = {
+                "tenant_id": instance.tenant_id,
+                "aggregate_id": instance.aggregate_id,
+                "actual_last_aggregate_nonce": instance.actual_last_aggregate_nonce,
+                "actual_last_global_nonce": instance.actual_last_global_nonce,
+            }
+        return {"conflict": detail}
+    for base, code in _ERROR_CODES:
+        if isinstance(cls, type) and issubclass(cls, base):
+            message = str(instance) if instance is not None else f"{cls.__name__} injected by MockEventStore"
+            return {"status": {"code": getattr(instance, "code", None) or code, "message": message}}
+    raise ValidationError(
+        f"fail_with must be an eventstore error class or instance, or a (code, message) pair; got {error!r}"
+    )
+
+
+class MockEventStore:
+    """An in-memory event store for tests, with expectations and a journal.
+
+    ``MockEventStore()`` starts it (in about a millisecond); it needs no
+    event loop. Clients reach it in process with
+    ``EventStoreClient(endpoint="mock", store=mock)``, or over the network at
+    :attr:`endpoint` (``listen="127.0.0.1:50051"`` picks the address; the
+    default is a free port). ``strict=True`` makes calls that no expectation
+    matches fail (``FAILED_PRECONDITION``) and :meth:`verify` report them.
+    """
+
+    def __init__(
+        self,
+        *,
+        strict: bool = False,
+        listen: str | None = None,
+        max_events_per_batch: int | None = None,
+        max_page_size: int | None = None,
+        default_page_size: int | None = None,
+    ) -> None:
+        try:
+            self._native = _native.NativeMock(
+                strict=strict,
+                listen=listen,
+                max_events_per_batch=max_events_per_batch,
+                max_page_size=max_page_size,
+                default_page_size=default_page_size,
+            )
+        except ValueError as e:
+            raise ValidationError(str(e)) from None
+        self._strict = strict
+
+    @property
+    def endpoint(self) -> str:
+        """``127.0.0.1:<port>``, for clients that connect over the network."""
+        return self._native.endpoint
+
+    # -- expectations -----------------------------------------------------
+
+    def _mount(
+        self,
+        rpc: str,
+        request: dict[str, Any],
+        *,
+        metadata: Mapping[str, str] | None,
+        times: int | None,
+        at_least: int | None,
+        at_most: int | None,
+        never: bool,
+        respond: dict[str, Any] | None,
+        delay: float | None,
+        nth: int | None,
+        name: str | None,
+    ) -> Expectation:
+        unknown = sorted(set(request) - _REQUEST_KEYS[rpc])
+        if unknown:
+            raise ValidationError(
+                f"expect_{rpc}: unknown request field(s) {unknown} (known: {sorted(_REQUEST_KEYS[rpc])})"
+            )
+        spec: dict[str, Any] = {"rpc": rpc}
+        if request:
+            spec["request"] = request
+        if metadata:
+            spec["metadata"] = dict(metadata)
+        if times is not None and (at_least is not None or at_most is not None):
+            raise ValidationError("times cannot be combined with at_least or at_most")
+        if never:
+            if times not in (None, 0) or at_least is not None or at_most is not None:
+                raise ValidationError("never=True cannot be combined with times, at_least or at_most")
+            spec["times"] = 0
+        elif times is not None:
+            spec["times"] = times
+        elif at_least is not None or at_most is not None:
+            if at_least is not None:
+                spec["at_least"] = at_least
+            if at_most is not None:
+                spec["at_most"] = at_most
+        elif nth is not None:
+            # Answering the nth call needs at least n calls.
+            spec["at_least"] = nth
+        else:
+            spec["times"] = 1
+        respond = dict(respond or {})
+        if delay is not None:
+            respond["delay_ms"] = round(delay * 1000)
+        if respond:
+            spec["respond"] = respond
+        if nth is not None:
+            spec["nth"] = nth
+        if name is not None:
+            spec["name"] = name
+        try:
+            # Values the JSON codec writes (Decimal, datetime, UUID, Enum...)
+            # stand for their JSON form, as in a stored payload.
+            text = json.dumps(spec, default=encode_value, allow_nan=False)
+        except (TypeError, ValueError) as e:
+            raise ValidationError(f"expect_{rpc}: a value cannot be matched: {e}") from None
+        try:
+            expectation_id = self._native.mount(text)
+        except ValueError as e:
+            raise ValidationError(str(e)) from None
+        description = name or f"{rpc} {json.dumps(request, default=str)}"
+        return Expectation(self, expectation_id, description)
+
+    def expect_append(
+        self,
+        request: Mapping[str, Any] | None = None,
+        /,
+        *,
+        tenant_id: str | None = None,
+        aggregate_id: str | None = None,
+        aggregate_type: str | None = None,
+        expected_aggregate_nonce: int | None = None,
+        events: Sequence[Any] | None = None,
+        idempotency_key: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+        times: int | None = None,
+        at_least: int | None = None,
+        at_most: int | None = None,
+        never: bool = False,
+        fail_with: Any = None,
+        returns: AppendResult | Mapping[str, int] | None = None,
+        drop_connection: bool = False,
+        delay: float | None = None,
+        nth: int | None = None,
+        name: str | None = None,
+    ) -> Expectation:
+        """Expects appends matching the fields given (others are ignored).
+
+        ``events`` lists ``@event`` instances (matched by type, revision and
+        payload), :class:`~eventstore.NewEvent` objects or dict patterns;
+        the batch must have exactly that many events. Counts: exactly once
+        by default, or ``times=``, ``at_least=``/``at_most=``, ``never=True``.
+        ``fail_with`` an error class or instance (``ConcurrencyError``,
+        ``ConnectionError``...) or a ``(code, message)`` pair answers with
+        that failure, only on the ``nth`` matching call if given (which
+        makes the default count "at least n"); ``returns``
+        answers with a stubbed result without writing; ``delay`` (seconds)
+        waits first; ``drop_connection`` cuts the client's connection.
+        Values may be ``{"$regex": "..."}`` patterns.
+        """
+        fields: dict[str, Any] = dict(request or {})
+        given = {
+            "tenant_id": tenant_id,
+            "aggregate_id": aggregate_id,
+            "aggregate_type": aggregate_type,
+            "expected_aggregate_nonce": expected_aggregate_nonce,
+            "events": events,
+            "idempotency_key": idempotency_key,
+        }
+        fields.update({k: v for k, v in given.items() if v is not None})
+        if "events" in fields:
+            batch = fields["events"]
+            if isinstance(batch, (str, bytes, Mapping)) or not isinstance(batch, Sequence):
+                raise ValidationError(f"expect_append: events must be a list of expected events, got {batch!r}")
+            fields["events"] = [_event_pattern(e, f"events[{i}]") for i, e in enumerate(batch)]
+        respond: dict[str, Any] = {}
+        if fail_with is not None:
+            respond.update(_status_for(fail_with))
+        if returns is not None:
+            r = returns if isinstance(returns, Mapping) else vars(returns)
+            respond["append_response"] = {
+                "last_global_nonce": r["last_global_nonce"],
+                "last_aggregate_nonce": r["last_aggregate_nonce"],
+            }
+        if drop_connection:
+            respond["drop_connection"] = True
+        return self._mount(
+            "append",
+            fields,
+            metadata=metadata,
+            times=times,
+            at_least=at_least,
+            at_most=at_most,
+            never=never,
+            respond=respond,
+            delay=delay,
+            nth=nth,
+            name=name,
+        )
+
+    def expect_read_stream(
+        self,
+        request: Mapping[str, Any] | None = None,
+        /,
+        *,
+        tenant_id: str | None = None,
+        aggregate_id: str | None = None,
+        from_aggregate_nonce: int | None = None,
+        max_count: int | None = None,
+        forward: bool | None = None,
+        metadata: Mapping[str, str] | None = None,
+        times: int | None = None,
+        at_least: int | None = None,
+        at_most: int | None = None,
+        never: bool = False,
+        fail_with: Any = None,
+        returns: Sequence[Any] | None = None,
+        drop_connection: bool = False,
+        delay: float | None = None,
+        nth: int | None = None,
+        name: str | None = None,
+    ) -> Expectation:
+        """Expects reads matching the fields given. ``returns`` answers with
+        a page holding these events (``@event`` instances or NewEvents,
+        numbered 1..n) instead of the store's; other options as
+        :meth:`expect_append`."""
+        fields: dict[str, Any] = dict(request or {})
+        given = {
+            "tenant_id": tenant_id,
+            "aggregate_id": aggregate_id,
+            "from_aggregate_nonce": from_aggregate_nonce,
+            "max_count": max_count,
+            "forward": forward,
+        }
+        fields.update({k: v for k, v in given.items() if v is not None})
+        respond: dict[str, Any] = {}
+        if fail_with is not None:
+            respond.update(_status_for(fail_with))
+        if returns is not None:
+            respond["read_response"] = {
+                "events": self._stub_events(returns, fields),
+                "is_end": True,
+                "next_from_aggregate_nonce": len(returns) + 1,
+            }
+        if drop_connection:
+            respond["drop_connection"] = True
+        return self._mount(
+            "read_stream",
+            fields,
+            metadata=metadata,
+            times=times,
+            at_least=at_least,
+            at_most=at_most,
+            never=never,
+            respond=respond,
+            delay=delay,
+            nth=nth,
+            name=name,
+        )
+
+    def expect_subscribe(
+        self,
+        request: Mapping[str, Any] | None = None,
+        /,
+        *,
+        tenant_id: str | None = None,
+        aggregate_id_prefix: str | None = None,
+        from_global_nonce: int | None = None,
+        metadata: Mapping[str, str] | None = None,
+        times: int | None = None,
+        at_least: int | None = None,
+        at_most: int | None = None,
+        never: bool = False,
+        fail_with: Any = None,
+        fail_after: int | None = None,
+        drop_after: int | None = None,
+        delay_each: float | None = None,
+        returns: Sequence[Any] | None = None,
+        delay: float | None = None,
+        nth: int | None = None,
+        name: str | None = None,
+    ) -> Expectation:
+        """Expects subscriptions matching the fields given.
+
+        Stream faults: ``fail_after=n`` ends the stream after ``n`` events
+        with ``fail_with`` (default ``ConnectionError``, i.e. UNAVAILABLE);
+        ``drop_after=n`` cuts the connection after ``n`` events;
+        ``delay_each`` (seconds) slows every event. Without ``fail_after``,
+        ``fail_with`` refuses the subscription. ``returns`` streams these
+        events instead of the store's, then ends.
+        """
+        fields: dict[str, Any] = dict(request or {})
+        given = {
+            "tenant_id": tenant_id,
+            "aggregate_id_prefix": aggregate_id_prefix,
+            "from_global_nonce": from_global_nonce,
+        }
+        fields.update({k: v for k, v in given.items() if v is not None})
+        respond: dict[str, Any] = {}
+        if fail_after is not None:
+            status = _status_for(fail_with if fail_with is not None else ConnectionError)
+            if "status" not in status:
+                raise ValidationError("fail_after: a subscription can fail with a status, not a conflict")
+            respond["fail_after"] = {"events": fail_after, **status["status"]}
+        elif fail_with is not None:
+            respond.update(_status_for(fail_with))
+        if drop_after is not None:
+            respond["drop_after"] = drop_after
+        if delay_each is not None:
+            respond["delay_each_ms"] = round(delay_each * 1000)
+        if returns is not None:
+            respond["events"] = self._stub_events(returns, fields)
+        return self._mount(
+            "subscribe",
+            fields,
+            metadata=metadata,
+            times=times,
+            at_least=at_least,
+            at_most=at_most,
+            never=never,
+            respond=respond,
+            delay=delay,
+            nth=nth,
+            name=name,
+        )
+
+    def _stub_events(self, items: Sequence[Any], request: Mapping[str, Any]) -> list[dict[str, Any]]:
+        now = int(time.time() * 1000)
+        out = []
+        for i, item in enumerate(items):
+            e = encode_event(item, i, i + 1, _NO_IDS, now)
+            payload = e.pop("payload", b"")
+            e.pop("headers", None)
+            meta = {k: v for k, v in e.items() if v is not None and k in _META_KEYS}
+            meta.setdefault("event_id", f"stub-{i + 1}")
+            meta.update(global_nonce=i + 1, recorded_time_unix_ms=now)
+            for key in ("tenant_id", "aggregate_id"):
+                if isinstance(request.get(key), str):
+                    meta[key] = request[key]
+            out.append({"meta": meta, "payload": {"$base64": base64.b64encode(payload).decode()}})
+        return out
+
+    # -- verification and journal -----------------------------------------
+
+    def verify(self) -> None:
+        """Raises :class:`AssertionError` with a report (each unmet
+        expectation, the nearest calls, a field-by-field diff) unless every
+        expectation is met."""
+        report = self._native.verify()
+        if report is not None:
+            raise AssertionError(report)
+
+    @property
+    def calls(self) -> list[RecordedCall]:
+        """Every call received, in order."""
+        out = []
+        for c in json.loads(self._native.journal()):
+            out.append(
+                RecordedCall(
+                    seq=c["seq"],
+                    rpc=c["rpc"],
+                    request=c["request"],
+                    metadata=c["metadata"],
+                    status=c["status"],
+                    message=c["message"],
+                    response=c["response"],
+                    received_at=dt.datetime.fromtimestamp(c["received_unix_micros"] / 1e6, tz=dt.timezone.utc),
+                    latency=None if c["latency_micros"] is None else c["latency_micros"] / 1e6,
+                    delivered=c["delivered"],
+                    stream_end=c["stream_end"],
+                    matched=c["matched"],
+                )
+            )
+        return out
+
+    @property
+    def appends(self) -> list[RecordedCall]:
+        """The ``Append`` calls received."""
+        return [c for c in self.calls if c.rpc == "append"]
+
+    @property
+    def reads(self) -> list[RecordedCall]:
+        """The ``ReadStream`` calls received."""
+        return [c for c in self.calls if c.rpc == "read_stream"]
+
+    @property
+    def subscriptions(self) -> list[RecordedCall]:
+        """The ``Subscribe`` calls received."""
+        return [c for c in self.calls if c.rpc == "subscribe"]
+
+    @property
+    def unmatched_calls(self) -> list[RecordedCall]:
+        """The calls no expectation matched."""
+        return [c for c in self.calls if not c.matched]
+
+    # -- state --------------------------------------------------------------
+
+    def reset(self, *, journal: bool = False, expectations: bool = False, data: bool = False) -> None:
+        """Forgets calls, expectations and/or data; with no argument, all three."""
+        if not (journal or expectations or data):
+            journal = expectations = data = True
+        self._native.reset(journal=journal, expectations=expectations, data=data)
+
+    @property
+    def strict(self) -> bool:
+        """Strict mode (see the class docs); settable."""
+        return self._strict
+
+    @strict.setter
+    def strict(self, value: bool) -> None:
+        self._native.set_strict(bool(value))
+        self._strict = bool(value)
+
+    def seed(
+        self,
+        aggregate_id: str,
+        events: Sequence[Any],
+        *,
+        tenant_id: str = DEFAULT_TENANT,
+        aggregate_type: str = "Aggregate",
+    ) -> AppendResult:
+        """Preloads a stream without going through the journal or the
+        expectations: events get the next nonces, fresh event ids and global
+        positions, as the store assigns them."""
+        now = int(time.time() * 1000)
+        encoded = [encode_event(e, i, 0, _NO_IDS, now) for i, e in enumerate(events)]
+        last_global, last_nonce = self._native.seed(tenant_id, aggregate_id, aggregate_type, encoded)
+        return AppendResult(last_global_nonce=last_global, last_aggregate_nonce=last_nonce)
+
+    def read(self, aggregate_id: str, *, tenant_id: str = DEFAULT_TENANT) -> list[RecordedEvent]:
+        """Every event of a stream, read directly (not journaled)."""
+        return [RecordedEvent(r, default_registry) for r in self._native.read_all(tenant_id, aggregate_id)]
+
+    def close(self) -> None:
+        """Stops the mock; open subscriptions end. Idempotent."""
+        self._native.close()
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called."""
+        return self._native.closed
+
+    def __enter__(self) -> MockEventStore:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            if exc_type is None:
+                self.verify()
+        finally:
+            self.close()
+
+    def __iter__(self) -> Iterator[RecordedCall]:
+        return iter(self.calls)

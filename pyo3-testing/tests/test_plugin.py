@@ -1,0 +1,268 @@
+"""The pytest plugin (``eventstore.testing.pytest_plugin``), run from the
+outside: small test files executed by pytest in a subprocess."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from importlib.metadata import entry_points
+
+import pytest
+
+pytest_plugins = ["pytester"]
+
+TIMEOUT = 60  # seconds, per inner pytest run
+
+# Inner runs: no cache, and an explicit loop scope (silences pytest-asyncio's warning).
+INI = """
+[pytest]
+asyncio_default_fixture_loop_scope = function
+"""
+
+EVENTS = """
+from dataclasses import dataclass
+from eventstore import event
+
+@event(type="plugin.OrderCreated", revision=1)
+@dataclass
+class OrderCreated:
+    order_id: str
+    amount: float
+"""
+
+
+def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
+    pytester.makeini(INI)
+    return pytester.runpytest_subprocess("-p", "no:cacheprovider", *args, timeout=TIMEOUT)
+
+
+def test_the_plugin_is_a_pytest11_entry_point() -> None:
+    found = [ep for ep in entry_points(group="pytest11") if ep.value == "eventstore.testing.pytest_plugin"]
+    assert [ep.name for ep in found] == ["eventstore"]
+
+
+def test_fixtures_are_registered_through_the_entry_point(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_empty="def test_nothing(): pass")
+    result = run(pytester, "--fixtures")
+    assert result.ret == 0
+    result.stdout.fnmatch_lines(
+        [
+            "event_store_mock -- *eventstore*testing*pytest_plugin.py:*",
+            "*A fresh MockEventStore, verified when the test ends.*",
+            "event_store_client -- *eventstore*testing*pytest_plugin.py:*",
+        ]
+    )
+    traced = run(pytester, "--trace-config", "-q")
+    traced.stdout.fnmatch_lines(["PLUGIN registered: <module 'eventstore.testing.pytest_plugin'*"])
+    # Disabled by its entry point's name, the fixtures are gone.
+    disabled = run(pytester, "-p", "no:eventstore", "--fixtures")
+    assert "event_store_mock" not in disabled.stdout.str()
+
+
+def test_importing_the_plugin_does_not_load_the_native_extension() -> None:
+    code = "import sys, eventstore.testing.pytest_plugin; print('eventstore._native' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=TIMEOUT, check=True)
+    assert out.stdout.strip() == "False", out.stderr
+
+
+def test_a_pytest_run_that_uses_no_fixture_loads_no_native_code(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_light="""
+        import sys
+
+        def test_light():
+            assert "eventstore.testing.pytest_plugin" in sys.modules
+            assert "eventstore._native" not in sys.modules
+        """
+    )
+    result = run(pytester)
+    result.assert_outcomes(passed=1)
+
+
+def test_fixtures_with_pytest_asyncio(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        events=EVENTS,
+        test_asyncio=textwrap.dedent(
+            """
+            import asyncio
+            import pytest
+            from eventstore import EventStoreClient
+            from eventstore.testing import MockEventStore
+            from events import OrderCreated
+
+            @pytest.mark.asyncio
+            async def test_append_and_read(event_store_mock, event_store_client):
+                assert isinstance(event_store_mock, MockEventStore)
+                assert isinstance(event_store_client, EventStoreClient)
+                event_store_mock.expect_append(aggregate_id="order-1", events=[OrderCreated("order-1", 10)])
+                await event_store_client.append_events(
+                    aggregate_id="order-1", aggregate_type="Order", events=[OrderCreated("order-1", 10)]
+                )
+                page = await event_store_client.read_stream("order-1")
+                assert [e.payload for e in page.events] == [OrderCreated("order-1", 10.0)]
+                sub = await event_store_client.subscribe()
+                first = await asyncio.wait_for(sub.__anext__(), 5)
+                await sub.close()
+                assert first.global_nonce == 1
+
+            def test_sync_test_can_use_the_mock(event_store_mock):
+                event_store_mock.expect_read_stream(never=True)
+                event_store_mock.seed("s", [OrderCreated("s", 1)])
+                assert len(event_store_mock.read("s")) == 1
+            """
+        ),
+    )
+    result = run(pytester, "-v")
+    result.assert_outcomes(passed=2)
+
+
+def test_fixtures_with_pytest_asyncio_auto_mode(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_auto="""
+        async def test_auto(event_store_mock, event_store_client):
+            event_store_mock.expect_read_stream(aggregate_id="x")
+            page = await event_store_client.read_stream("x")
+            assert page.events == []
+        """
+    )
+    result = run(pytester, "-o", "asyncio_mode=auto")
+    result.assert_outcomes(passed=1)
+
+
+def test_fixtures_with_anyio(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        events=EVENTS,
+        test_anyio=textwrap.dedent(
+            """
+            import anyio
+            import pytest
+            from eventstore import ConcurrencyError
+            from events import OrderCreated
+
+            @pytest.fixture
+            def anyio_backend():
+                return "asyncio"
+
+            @pytest.mark.anyio
+            async def test_with_anyio(event_store_mock, event_store_client):
+                import asyncio
+                asyncio.get_running_loop()  # run by anyio on its asyncio backend
+                event_store_mock.expect_append(aggregate_id="order-1", nth=2, fail_with=ConcurrencyError)
+                with anyio.fail_after(10):
+                    await event_store_client.append_events(
+                        aggregate_id="order-1", aggregate_type="Order", events=[OrderCreated("order-1", 1)]
+                    )
+                    with pytest.raises(ConcurrencyError):
+                        await event_store_client.append_events(
+                            aggregate_id="order-1",
+                            aggregate_type="Order",
+                            expected_aggregate_nonce=1,
+                            events=[OrderCreated("order-1", 2)],
+                        )
+                assert [c.status for c in event_store_mock.appends] == ["OK", "ABORTED"]
+            """
+        ),
+    )
+    result = run(pytester, "-v")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*test_with_anyio PASSED*"])
+
+
+def test_unmet_expectation_fails_at_teardown(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        events=EVENTS,
+        test_unmet=textwrap.dedent(
+            """
+            import pytest
+            from events import OrderCreated
+
+            @pytest.mark.asyncio
+            async def test_wrong_amount(event_store_mock, event_store_client):
+                event_store_mock.expect_append(events=[{"payload": {"amount": 10}}])
+                await event_store_client.append_events(
+                    aggregate_id="order-1", aggregate_type="Order", events=[OrderCreated("order-1", 12)]
+                )
+
+            def test_never_called(event_store_mock):
+                event_store_mock.expect_read_stream(aggregate_id="order-1")
+
+            def test_met(event_store_mock):
+                event_store_mock.expect_read_stream(never=True)
+
+            def test_closed_by_the_test(event_store_mock):
+                event_store_mock.close()
+            """
+        ),
+    )
+    result = run(pytester)
+    # The test bodies pass; verification fails them at teardown.
+    result.assert_outcomes(passed=4, errors=2)
+    result.stdout.fnmatch_lines(
+        [
+            "*ERROR at teardown of test_wrong_amount*",
+            "*MockEventStore verification failed: 1 problem.*",
+            "*events[[]0[]].payload.amount: expected 10, got 12*",
+            "*ERROR at teardown of test_never_called*",
+            "*expected exactly 1 call, received 0*",
+        ]
+    )
+    assert "ERROR at teardown of test_met" not in result.stdout.str()
+    assert "ERROR at teardown of test_closed_by_the_test" not in result.stdout.str()
+
+
+def test_the_mock_is_closed_after_the_test(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_closed="""
+        kept = []
+
+        def test_one(event_store_mock):
+            kept.append(event_store_mock)
+            assert not event_store_mock.closed
+
+        def test_two(event_store_mock):
+            assert kept[0].closed
+            assert kept[0] is not event_store_mock
+            assert event_store_mock.calls == []
+        """
+    )
+    run(pytester).assert_outcomes(passed=2)
+
+
+def test_xdist_workers_are_isolated(pytester: pytest.Pytester) -> None:
+    # Every test writes the same stream from nonce 0 and expects exactly its
+    # own call: any shared state between tests or workers would fail them.
+    tests = "\n".join(
+        textwrap.dedent(
+            f"""
+            @pytest.mark.asyncio
+            async def test_isolated_{i}(event_store_mock, event_store_client):
+                assert event_store_mock.calls == []
+                assert event_store_mock.read("order-1") == []
+                event_store_mock.expect_append(aggregate_id="order-1", events=[OrderCreated("order-1", {i})])
+                result = await event_store_client.append_events(
+                    aggregate_id="order-1", aggregate_type="Order", events=[OrderCreated("order-1", {i})]
+                )
+                assert (result.last_global_nonce, result.last_aggregate_nonce) == (1, 1)
+                await asyncio.sleep(0.05)
+                page = await event_store_client.read_stream("order-1")
+                assert [e.payload.amount for e in page.events] == [{i}]
+                assert len(event_store_mock.calls) == 2
+                workers.add(os.environ.get("PYTEST_XDIST_WORKER"))
+                with open(os.path.join(OUT, f"{{os.environ['PYTEST_XDIST_WORKER']}}-{i}"), "w") as f:
+                    f.write(event_store_mock.endpoint)
+            """
+        )
+        for i in range(8)
+    )
+    out = pytester.mkdir("out")
+    pytester.makepyfile(
+        events=EVENTS,
+        test_xdist=f"import asyncio, os\nimport pytest\nfrom events import OrderCreated\n"
+        f"OUT = {str(out)!r}\nworkers = set()\n{tests}",
+    )
+    result = run(pytester, "-n", "2")
+    result.assert_outcomes(passed=8)
+    written = sorted(p.name for p in out.iterdir())
+    assert len(written) == 8
+    assert {name.split("-")[0] for name in written} == {"gw0", "gw1"}
