@@ -20,6 +20,7 @@
 //! | `BENCH_SEQ_WARMUP` [500] | sequential appends before measuring |
 //! | `BENCH_STREAMS` [64] | concurrent tasks, one stream each |
 //! | `BENCH_CHANNELS` [4] | HTTP/2 connections shared round-robin by them |
+//! | `BENCH_CLIENT_THREADS` [0] | client runtime workers; 0 = current-thread |
 //! | `BENCH_CONC_SECS` [3] | measured seconds of concurrent appends |
 //! | `BENCH_CONC_WARMUP_SECS` [1] | seconds of concurrent appends before measuring |
 //! | `BENCH_SMALL` [1000] | events in the small stream |
@@ -29,6 +30,13 @@
 //! | `BENCH_PAGE` [100] | events per read page |
 //! | `BENCH_READS` [2000] | measured reads per stream |
 //! | `BENCH_READ_WARMUP` [200] | reads per stream before measuring |
+//!
+//! The client runs on a current-thread runtime by default: on a small
+//! machine it costs about half the CPU per append of a multi-thread one
+//! (cross-thread wake-ups), leaving the CPUs to the server being measured.
+//! Each figure also shows the CPU the server and the client spent on it,
+//! and how many CPUs other processes used meanwhile: a busy machine shows
+//! there, not as a mystery.
 //!
 //! Run without cargo's `--bench` flag (e.g. by `cargo test --all-targets`),
 //! the defaults shrink to a quick smoke run.
@@ -226,32 +234,71 @@ fn cpu_time_of(pid: &str) -> Option<Duration> {
     Some(Duration::from_millis(ticks * 10))
 }
 
-/// CPU used by the server and by this client between two snapshots.
+/// Busy CPU time of the whole machine, from the first line of `/proc/stat`
+/// (user, nice, system, irq, softirq, steal).
+fn machine_busy_time() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let fields: Vec<u64> = stat
+        .lines()
+        .next()?
+        .split_whitespace()
+        .skip(1)
+        .map(|f| f.parse().ok())
+        .collect::<Option<_>>()?;
+    let ticks: u64 = [0, 1, 2, 5, 6, 7]
+        .iter()
+        .map(|&i| fields.get(i).copied().unwrap_or(0))
+        .sum();
+    Some(Duration::from_millis(ticks * 10))
+}
+
+/// CPU used by the server, by this client and by every other process of the
+/// machine between two snapshots: what a figure cost, and whether something
+/// else competed for the CPUs meanwhile.
 struct CpuMeter {
+    wall: Instant,
     server: Option<Duration>,
     client: Option<Duration>,
+    machine: Option<Duration>,
 }
 
 impl CpuMeter {
     fn start(server: &Server) -> Self {
         Self {
+            wall: Instant::now(),
             server: server.cpu_time(),
             client: cpu_time_of("self"),
+            machine: machine_busy_time(),
         }
     }
 
-    /// "server X us/event, client Y us/event" for `events` events.
-    fn per_event(&self, server: &Server, events: f64) -> String {
-        let per = |before: Option<Duration>, after: Option<Duration>| match (before, after) {
-            (Some(b), Some(a)) if events > 0.0 => {
-                format!("{:.1} us/event", (a - b).as_secs_f64() * 1e6 / events)
+    /// "CPU: server X us/`unit`, client Y us/`unit`; other processes Z CPUs"
+    /// for `count` units of work.
+    fn per(&self, server: &Server, count: f64, unit: &str) -> String {
+        let wall = self.wall.elapsed().as_secs_f64();
+        let delta = |before: Option<Duration>, after: Option<Duration>| {
+            Some(after?.checked_sub(before?)?.as_secs_f64())
+        };
+        let server_cpu = delta(self.server, server.cpu_time());
+        let client_cpu = delta(self.client, cpu_time_of("self"));
+        let per = |cpu: Option<f64>| match cpu {
+            Some(cpu) if count > 0.0 => format!("{:.1} us/{unit}", cpu * 1e6 / count),
+            _ => "n/a".to_owned(),
+        };
+        let others = match (
+            delta(self.machine, machine_busy_time()),
+            server_cpu,
+            client_cpu,
+        ) {
+            (Some(all), Some(s), Some(c)) if wall > 0.0 => {
+                format!("{:.2} CPUs", ((all - s - c) / wall).max(0.0))
             }
             _ => "n/a".to_owned(),
         };
         format!(
-            "CPU: server {}, client {}",
-            per(self.server, server.cpu_time()),
-            per(self.client, cpu_time_of("self"))
+            "CPU: server {}, client {}; other processes {others}",
+            per(server_cpu),
+            per(client_cpu)
         )
     }
 }
@@ -386,7 +433,11 @@ async fn bench_append(s: &Settings) -> Result<()> {
     let (tenant, stream) = ("bench-seq", "seq-0");
     let mut head = 0u64;
     let mut samples = Vec::with_capacity(s.seq);
+    let mut cpu = None;
     for i in 0..s.seq_warmup + s.seq {
+        if i == s.seq_warmup {
+            cpu = Some(CpuMeter::start(&server));
+        }
         let request = append_request(tenant, stream, head, 1, 64);
         let started = Instant::now();
         let response = client.append(request).await?.into_inner();
@@ -396,9 +447,10 @@ async fn bench_append(s: &Settings) -> Result<()> {
             samples.push(took);
         }
     }
+    let cpu = cpu.map_or_else(String::new, |c| c.per(&server, s.seq as f64, "append"));
     let lat = Latencies::new(samples);
     println!(
-        "[1] sequential append latency (1 stream, 1 event/append, 64-byte payload, {} appends after {} warm-up): p50 {}, p99 {}  (no target)",
+        "[1] sequential append latency (1 stream, 1 event/append, 64-byte payload, {} appends after {} warm-up): p50 {}, p99 {}  (no target)  [{cpu}]",
         s.seq,
         s.seq_warmup,
         us(lat.p50()),
@@ -448,7 +500,7 @@ async fn bench_concurrent(s: &Settings) -> Result<()> {
         samples.extend(task_samples);
         appended += task_appended;
     }
-    let cpu = cpu.per_event(&server, appended as f64);
+    let cpu = cpu.per(&server, appended as f64, "append");
     let events = samples.len() as f64;
     let rate = events / s.conc_secs;
     let lat = Latencies::new(samples);
@@ -469,14 +521,18 @@ async fn bench_concurrent(s: &Settings) -> Result<()> {
 }
 
 /// 3. Page reads from a small and a large stream, interleaved.
-async fn bench_read(s: &Settings, client: &mut Client) -> Result<()> {
+async fn bench_read(s: &Settings, server: &Server, client: &mut Client) -> Result<()> {
     let targets = [
         ("bench-small", "small-0", s.small),
         ("bench-large", "large-0", s.large),
     ];
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
     let mut samples = [Vec::with_capacity(s.reads), Vec::with_capacity(s.reads)];
+    let mut cpu = None;
     for i in 0..s.read_warmup + s.reads {
+        if i == s.read_warmup {
+            cpu = Some(CpuMeter::start(server));
+        }
         for (k, (tenant, stream, len)) in targets.iter().enumerate() {
             let span = (*len as u64).saturating_sub(s.page as u64) + 1;
             let from = 1 + rng.below(span);
@@ -503,11 +559,12 @@ async fn bench_read(s: &Settings, client: &mut Client) -> Result<()> {
             }
         }
     }
+    let cpu = cpu.map_or_else(String::new, |c| c.per(server, (2 * s.reads) as f64, "read"));
     let [small, large] = samples.map(Latencies::new);
     let ratio_p50 = large.p50().as_secs_f64() / small.p50().as_secs_f64();
     let ratio_p99 = large.p99().as_secs_f64() / small.p99().as_secs_f64();
     println!(
-        "[3] read {}-event page, forward, random positions ({} reads each, interleaved, after {} warm-up):",
+        "[3] read {}-event page, forward, random positions ({} reads each, interleaved, after {} warm-up)  [{cpu}]:",
         s.page, s.reads, s.read_warmup
     );
     println!(
@@ -565,7 +622,7 @@ async fn bench_subscribe(s: &Settings, server: &Server, client: &mut Client) -> 
     }
     let secs = started.elapsed().as_secs_f64();
     drop(stream);
-    let cpu = cpu.per_event(server, received as f64);
+    let cpu = cpu.per(server, received as f64, "event");
     let rate = received as f64 / secs;
     println!(
         "[4] subscription catch-up (from 0, {} events, 1 connection): {} events/s, {:.2} s total, first event after {}  (target >= {} events/s: {})  [{cpu}]",
@@ -588,7 +645,7 @@ async fn bench_read_and_subscribe(s: &Settings, read: bool, subscribe: bool) -> 
     }
     populate(&mut client, s, "bench-large", "large-0", s.large).await?;
     if read {
-        bench_read(s, &mut client).await?;
+        bench_read(s, &server, &mut client).await?;
     }
     if subscribe {
         // A fresh connection, so the subscription has it to itself.
@@ -625,7 +682,7 @@ fn selected_sections() -> Result<Vec<String>> {
 fn main() -> Result<()> {
     // The client's runtime: `BENCH_CLIENT_THREADS` workers, 0 for a
     // current-thread runtime; the server runs its own (one worker per CPU).
-    let threads: usize = env_or("BENCH_CLIENT_THREADS", 2)?;
+    let threads: usize = env_or("BENCH_CLIENT_THREADS", 0)?;
     let runtime = if threads == 0 {
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
