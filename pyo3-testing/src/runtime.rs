@@ -330,6 +330,14 @@ mod wake {
     }
 }
 
+/// `asyncio.get_running_loop()`.
+fn running_loop(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
+    static GET_RUNNING_LOOP: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+    GET_RUNNING_LOOP
+        .import(py, "asyncio", "get_running_loop")?
+        .call0()
+}
+
 /// An asyncio awaitable for `future`, run on the runtime. Cancelling the
 /// awaitable cancels the future; so does interpreter exit.
 pub(crate) fn future_into_py<'py, F, T>(py: Python<'py>, future: F) -> PyResult<Bound<'py, PyAny>>
@@ -337,11 +345,8 @@ where
     F: Future<Output = NativeResult<T>> + Send + 'static,
     T: for<'a> IntoPyObject<'a> + Send + 'static,
 {
-    static GET_RUNNING_LOOP: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
     let handle = handle()?;
-    let event_loop = GET_RUNNING_LOOP
-        .import(py, "asyncio", "get_running_loop")?
-        .call0()?;
+    let event_loop = running_loop(py)?;
     let py_future = event_loop.call_method0(intern!(py, "create_future"))?;
     let cancel = CancellationToken::new();
     let on_cancel = Bound::new(
@@ -387,20 +392,6 @@ where
         });
     });
     Ok(py_future)
-}
-
-/// An asyncio future of the running loop, already resolved to `value`.
-pub(crate) fn ready_future<'py, T>(py: Python<'py>, value: T) -> PyResult<Bound<'py, PyAny>>
-where
-    T: IntoPyObject<'py>,
-{
-    static GET_RUNNING_LOOP: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
-    let event_loop = GET_RUNNING_LOOP
-        .import(py, "asyncio", "get_running_loop")?
-        .call0()?;
-    let future = event_loop.call_method0(intern!(py, "create_future"))?;
-    future.call_method1(intern!(py, "set_result"), (value,))?;
-    Ok(future)
 }
 
 /// Stops the runtime: refuses new work, cancels work in flight, waits up to

@@ -12,7 +12,7 @@ use crate::{
     client::Connections,
     convert::RawEvent,
     errors::{Kind, NativeError, NativeResult},
-    runtime::{InFlight, future_into_py, handle, ready_future, shutdown_token},
+    runtime::{InFlight, future_into_py, handle, shutdown_token},
 };
 use eventstore_proto::{EventData, SubscribeRequest};
 use parking_lot::Mutex;
@@ -80,18 +80,6 @@ impl NativeSubscription {
     /// Resolves to the next events (1 to `max`), waiting for at least one;
     /// to `[]` when the subscription has ended; raises on a fatal error.
     fn next_batch<'py>(&self, py: Python<'py>, max: usize) -> PyResult<Bound<'py, PyAny>> {
-        let max = max.max(1);
-        // Events already buffered (catching up): hand them over at once, in
-        // a done future, without a round trip through the runtime's threads.
-        if self.pending.lock().is_none()
-            && let Ok(mut rx) = self.events.try_lock()
-        {
-            let mut batch = Vec::new();
-            fill(&mut rx, &mut batch, max, &self.pending);
-            if !batch.is_empty() {
-                return ready_future(py, batch);
-            }
-        }
         let events = self.events.clone();
         let pending = self.pending.clone();
         future_into_py(py, async move {
@@ -104,7 +92,16 @@ impl NativeSubscription {
                 Some(item) => item?,
             };
             let mut batch = vec![RawEvent::new(first)];
-            fill(&mut rx, &mut batch, max, &pending);
+            while batch.len() < max.max(1) {
+                match rx.try_recv() {
+                    Ok(Ok(event)) => batch.push(RawEvent::new(event)),
+                    Ok(Err(error)) => {
+                        *pending.lock() = Some(error);
+                        break;
+                    }
+                    Err(_) => break,
+                }
+            }
             Ok(batch)
         })
     }
@@ -130,21 +127,6 @@ impl NativeSubscription {
     /// Ends the subscription; pending `next_batch` calls resolve to `[]`.
     fn close(&self) {
         self.cancel.cancel();
-    }
-}
-
-/// Moves buffered events into `batch`, up to `max`, without waiting; an
-/// error stops the batch and is kept for the next call.
-fn fill(rx: &mut mpsc::Receiver<Item>, batch: &mut Vec<RawEvent>, max: usize, pending: &Mutex<Option<NativeError>>) {
-    while batch.len() < max {
-        match rx.try_recv() {
-            Ok(Ok(event)) => batch.push(RawEvent::new(event)),
-            Ok(Err(error)) => {
-                *pending.lock() = Some(error);
-                break;
-            }
-            Err(_) => break,
-        }
     }
 }
 
