@@ -11,6 +11,7 @@ process instead, with one warning. The store is durable (its data survives
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import contextlib
 import os
@@ -186,11 +187,16 @@ class EventStoreContainer:
         return await self._started().logs()
 
     async def stop(self) -> None:
-        """Stops and removes the store. Idempotent."""
+        """Stops and removes the store. Idempotent.
+
+        The removal runs in a worker thread: cancelling the caller (a
+        timeout around a fixture's teardown) does not abandon it half-way,
+        and the interpreter waits for it at exit.
+        """
         if self._native is not None:
             native, self._native = self._native, None
             _running.discard(self)
-            await native.stop()
+            await asyncio.to_thread(native.stop_blocking)
 
     def stop_blocking(self) -> None:
         """:meth:`stop` for code without an event loop."""
