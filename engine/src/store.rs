@@ -64,11 +64,16 @@ impl EventStore {
     pub fn new(storage: impl Storage, limits: Limits) -> Result<Self, String> {
         limits.validate()?;
         let visible = watch::Sender::new(storage.last_global_nonce());
+        // A reopened store goes on from its last recorded time, so the
+        // recorded times stay non-decreasing across a restart too.
+        let clock = CommitClock {
+            last_recorded_ms: storage.last_recorded_time_ms(),
+        };
         Ok(Self {
             inner: Arc::new(Inner {
                 storage: Arc::new(storage),
                 limits,
-                commit: Mutex::new(CommitClock::default()),
+                commit: Mutex::new(clock),
                 visible,
                 shutdown: CancellationToken::new(),
             }),
@@ -353,5 +358,78 @@ impl EventStore {
             }
             () = self.inner.shutdown.cancelled() => Err(Error::shutting_down()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use eventstore_proto::EventMetadata;
+
+    fn event(nonce: u64) -> EventData {
+        EventData {
+            meta: Some(EventMetadata {
+                event_id: format!("e-{nonce}"),
+                aggregate_nonce: nonce,
+                event_type: "test.Event".into(),
+                ..EventMetadata::default()
+            }),
+            payload: Vec::new(),
+        }
+    }
+
+    /// A store reopened on a log recorded by a clock ahead of this one (a
+    /// clock stepped back across a restart) keeps recorded times
+    /// non-decreasing along the global log.
+    #[tokio::test]
+    async fn recorded_time_never_decreases_across_a_reopen() {
+        let ahead = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64)
+            + 86_400_000;
+        let storage = MemoryStorage::new();
+        let mut first = event(1);
+        if let Some(meta) = first.meta.as_mut() {
+            meta.tenant_id = "t".into();
+            meta.aggregate_id = "a".into();
+            meta.global_nonce = 1;
+            meta.recorded_time_unix_ms = ahead;
+        }
+        storage
+            .commit(CommitBatch {
+                tenant_id: "t".into(),
+                aggregate_id: "a".into(),
+                events: vec![Arc::new(first)],
+                idempotency: None,
+            })
+            .expect("seed the log");
+        let store = EventStore::new(storage, Limits::default()).expect("valid limits");
+        let response = store
+            .append(AppendRequest {
+                tenant_id: "t".into(),
+                aggregate_id: "a".into(),
+                aggregate_type: "A".into(),
+                expected_aggregate_nonce: 1,
+                idempotency_key: String::new(),
+                events: vec![event(2)],
+            })
+            .await
+            .expect("append after the reopen");
+        assert_eq!(response.last_global_nonce, 2);
+        let page = store
+            .read_stream(ReadStreamRequest {
+                tenant_id: "t".into(),
+                aggregate_id: "a".into(),
+                from_aggregate_nonce: 2,
+                max_count: 1,
+                forward: true,
+            })
+            .await
+            .expect("read");
+        let recorded = page.events[0]
+            .meta
+            .as_ref()
+            .map(|m| m.recorded_time_unix_ms);
+        assert_eq!(recorded, Some(ahead));
     }
 }

@@ -59,16 +59,26 @@ fn builder(
     match (username, password) {
         (Some(u), Some(p)) => b = b.credentials(u, p),
         (None, None) => {}
-        _ => return Err(PyValueError::new_err("credentials: give both username and password")),
+        _ => {
+            return Err(PyValueError::new_err(
+                "credentials: give both username and password",
+            ));
+        }
     }
     match (tls_cert, tls_key) {
         (Some(cert), Some(key)) => b = b.tls(cert, key, tls_client_ca),
         (None, None) if tls_client_ca.is_none() => {}
-        _ => return Err(PyValueError::new_err("tls: give both certificate and key (and optionally client_ca)")),
+        _ => {
+            return Err(PyValueError::new_err(
+                "tls: give both certificate and key (and optionally client_ca)",
+            ));
+        }
     }
     if let Some(mode) = mode {
         let parsed = Mode::parse(mode).ok_or_else(|| {
-            PyValueError::new_err(format!("mode {mode:?}: expected 'auto', 'docker', 'process' or 'in-process'"))
+            PyValueError::new_err(format!(
+                "mode {mode:?}: expected 'auto', 'docker', 'process' or 'in-process'"
+            ))
         })?;
         b = b.mode(parsed);
     }
@@ -113,9 +123,23 @@ impl NativeContainer {
         blocking: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
         let b = builder(
-            image, env, username, password, tls_cert, tls_key, tls_client_ca, mode, reuse, startup_timeout,
+            image,
+            env,
+            username,
+            password,
+            tls_cert,
+            tls_key,
+            tls_client_ca,
+            mode,
+            reuse,
+            startup_timeout,
         )?;
-        let start = async move { b.start().await.map(NativeContainer::wrap).map_err(container_error) };
+        let start = async move {
+            b.start()
+                .await
+                .map(NativeContainer::wrap)
+                .map_err(container_error)
+        };
         if blocking {
             let container = block_on(py, start)?;
             return Ok(Bound::new(py, container)?.into_any());

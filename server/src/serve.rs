@@ -76,9 +76,20 @@ pub async fn run(
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
     let mut builder = Server::builder();
     if let Some(tls) = tls {
-        builder = builder
-            .tls_config(tls)
-            .map_err(|e| format!("invalid TLS configuration: {e}"))?;
+        builder = builder.tls_config(tls).map_err(|e| {
+            let files = |flag: &str, path: &Option<std::path::PathBuf>| {
+                path.as_ref()
+                    .map(|p| format!(" {flag} {}", p.display()))
+                    .unwrap_or_default()
+            };
+            format!(
+                "invalid TLS configuration ({}{}{}): {}",
+                files("--tls-cert", &config.tls_cert).trim_start(),
+                files("--tls-key", &config.tls_key),
+                files("--tls-client-ca", &config.tls_client_ca),
+                error_chain(&e)
+            )
+        })?;
     }
     let events = InterceptedService::new(EventStoreService::new(store.clone()).into_server(), auth);
     let server = builder
@@ -111,8 +122,39 @@ pub async fn run(
     })
 }
 
-fn read_pem(flag: &str, path: &std::path::Path) -> Result<Vec<u8>, String> {
-    std::fs::read(path).map_err(|e| format!("{flag} {}: {e}", path.display()))
+/// Reads a PEM file given by `flag`, which must hold a block whose
+/// `BEGIN` line ends with `label` (`CERTIFICATE`, `PRIVATE KEY`): the TLS
+/// library's own error would name neither the flag nor the file.
+fn read_pem(flag: &str, path: &std::path::Path, label: &str) -> Result<Vec<u8>, String> {
+    let pem = std::fs::read(path).map_err(|e| format!("{flag} {}: {e}", path.display()))?;
+    let text = String::from_utf8_lossy(&pem);
+    let found = text.lines().any(|line| {
+        line.trim()
+            .strip_prefix("-----BEGIN ")
+            .and_then(|rest| rest.strip_suffix("-----"))
+            .is_some_and(|kind| kind.ends_with(label))
+    });
+    if !found {
+        return Err(format!(
+            "{flag} {}: no PEM {} in the file",
+            path.display(),
+            label.to_lowercase()
+        ));
+    }
+    Ok(pem)
+}
+
+/// An error and its sources, `: `-separated (tonic's transport error alone
+/// says only "transport error").
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 /// The server's TLS settings, or `None` without --tls-cert.
@@ -120,10 +162,17 @@ fn tls_config(config: &Config) -> Result<Option<ServerTlsConfig>, String> {
     let (Some(cert), Some(key)) = (&config.tls_cert, &config.tls_key) else {
         return Ok(None);
     };
-    let identity = Identity::from_pem(read_pem("--tls-cert", cert)?, read_pem("--tls-key", key)?);
+    let identity = Identity::from_pem(
+        read_pem("--tls-cert", cert, "CERTIFICATE")?,
+        read_pem("--tls-key", key, "PRIVATE KEY")?,
+    );
     let mut tls = ServerTlsConfig::new().identity(identity);
     if let Some(ca) = &config.tls_client_ca {
-        tls = tls.client_ca_root(Certificate::from_pem(read_pem("--tls-client-ca", ca)?));
+        tls = tls.client_ca_root(Certificate::from_pem(read_pem(
+            "--tls-client-ca",
+            ca,
+            "CERTIFICATE",
+        )?));
     }
     Ok(Some(tls))
 }

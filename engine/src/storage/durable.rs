@@ -71,7 +71,12 @@ impl DurableStorage {
             ))
         })?;
         let path = dir.join(DATA_FILE);
-        let db = Database::create(&path)
+        // Every page's checksum is verified at open (the replay below reads
+        // the whole log anyway): a damaged file is then an error naming it,
+        // where a plain open trusts it and may panic on the first bad page.
+        let db = redb::Builder::new()
+            .set_check_integrity_on_open(true)
+            .create(&path)
             .map_err(|e| StorageError(format!("cannot open {}: {e}", path.display())))?;
         let txn = db.begin_write().map_err(|e| err("begin")(e.to_string()))?;
         txn.open_table(EVENTS)
@@ -232,6 +237,10 @@ fn write_group(db: &Database, group: &[Job]) -> Result<(), StorageError> {
 impl Storage for DurableStorage {
     fn last_global_nonce(&self) -> u64 {
         self.index.last_global_nonce()
+    }
+
+    fn last_recorded_time_ms(&self) -> u64 {
+        self.index.last_recorded_time_ms()
     }
 
     fn stream_head(

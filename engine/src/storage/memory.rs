@@ -19,6 +19,7 @@ pub struct MemoryStorage {
 #[derive(Debug, Default)]
 struct State {
     last_global_nonce: u64,
+    last_recorded_ms: u64,
     tenants: HashMap<String, Tenant>,
 }
 
@@ -83,6 +84,10 @@ impl Storage for MemoryStorage {
         self.state.read().last_global_nonce
     }
 
+    fn last_recorded_time_ms(&self) -> u64 {
+        self.state.read().last_recorded_ms
+    }
+
     fn stream_head(
         &self,
         tenant_id: &str,
@@ -130,6 +135,9 @@ impl Storage for MemoryStorage {
             return Ok(Durability::Done);
         };
         state.last_global_nonce = global(last);
+        if let Some(meta) = &last.meta {
+            state.last_recorded_ms = state.last_recorded_ms.max(meta.recorded_time_unix_ms);
+        }
         let tenant = state.tenants.entry(batch.tenant_id).or_default();
         for event in &batch.events {
             if let Some(meta) = &event.meta {

@@ -109,6 +109,10 @@ pub struct StorageError(pub String);
 pub trait Storage: Send + Sync + std::fmt::Debug + 'static {
     /// The last global nonce committed (0 for an empty store).
     fn last_global_nonce(&self) -> u64;
+    /// The `recorded_time_unix_ms` of the last event committed (0 for an
+    /// empty store): the engine never records an earlier time after it,
+    /// even across a restart onto a clock that is behind.
+    fn last_recorded_time_ms(&self) -> u64;
     /// The head of a stream, `None` when it has no event.
     fn stream_head(
         &self,
