@@ -1,7 +1,7 @@
 """The user guide's quick start, plus a read-back: run it against a store.
 
-    python examples/quickstart.py            # the store at localhost:50051
-    EVENTSTORE_ENDPOINT=host:port python examples/quickstart.py
+python examples/quickstart.py            # the store at localhost:50051
+EVENTSTORE_ENDPOINT=host:port python examples/quickstart.py
 """
 
 from __future__ import annotations
