@@ -11,12 +11,12 @@ use eventstore_proto::{
 };
 use std::{
     net::SocketAddr,
-    process::{ExitStatus, Stdio},
+    process::ExitStatus,
     time::{Duration, Instant},
 };
 use tokio::{
     io::{AsyncBufReadExt, AsyncReadExt, BufReader, Lines},
-    process::{Child, ChildStdout, Command},
+    process::{Child, ChildStdout},
     task::JoinHandle,
 };
 use tonic::{Code, transport::Channel};
@@ -28,11 +28,9 @@ use tonic_reflection::pb::v1::{
     server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,
 };
 
-const BIN: &str = env!("CARGO_BIN_EXE_eventstore-server");
-/// Longest wait for the readiness line (or for a failing run to exit).
-const STARTUP: Duration = Duration::from_secs(15);
-/// Longest wait for one RPC.
-const RPC: Duration = Duration::from_secs(5);
+mod support;
+
+use support::{RPC, STARTUP, command, run};
 /// How soon after SIGTERM/SIGINT the process must have exited ("~2 s").
 const SHUTDOWN: Duration = Duration::from_millis(2_500);
 
@@ -46,35 +44,6 @@ const FLAGS: [(&str, &str); 8] = [
     ("--max-response-bytes", "EVENTSTORE_MAX_RESPONSE_BYTES"),
     ("--shutdown-grace-secs", "EVENTSTORE_SHUTDOWN_GRACE_SECS"),
 ];
-
-/// The binary with a clean environment: no `EVENTSTORE_*` variable leaks in
-/// from the caller's, logs at `info`.
-fn command(args: &[&str], envs: &[(&str, &str)]) -> Command {
-    let mut command = Command::new(BIN);
-    for (name, _) in std::env::vars_os() {
-        if name.to_string_lossy().starts_with("EVENTSTORE_") {
-            command.env_remove(name);
-        }
-    }
-    command
-        .env("RUST_LOG", "info")
-        .envs(envs.iter().copied())
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    command
-}
-
-/// Runs the binary to completion (bounded by [`STARTUP`]).
-async fn run(args: &[&str], envs: &[(&str, &str)]) -> std::process::Output {
-    let output = command(args, envs).output();
-    tokio::time::timeout(STARTUP, output)
-        .await
-        .unwrap_or_else(|_| panic!("eventstore-server {args:?} did not exit within {STARTUP:?}"))
-        .expect("run eventstore-server")
-}
 
 /// A running server that printed its readiness line.
 struct Server {
