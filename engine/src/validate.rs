@@ -197,10 +197,13 @@ fn append_limit_error(
             ("causation_id", &meta.causation_id),
             ("actor_id", &meta.actor_id),
         ];
-        for (field, value) in ids {
-            if let Err(e) = check_len(&format!("events[{i}].meta.{field}"), value, limits) {
-                return Some(e);
-            }
+        // The field's path is only spelled out for an error: this runs for
+        // every event of every append.
+        if let Some((field, value)) = ids
+            .into_iter()
+            .find(|(_, v)| v.len() > limits.max_id_length)
+        {
+            return check_len(&format!("events[{i}].meta.{field}"), value, limits).err();
         }
     }
     None

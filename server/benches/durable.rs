@@ -22,26 +22,17 @@
 //! Without cargo's `--bench` flag (as under `cargo test --all-targets`) it is
 //! a quick smoke run with small sizes.
 
-use eventstore_proto::{
-    AppendRequest, EventData, EventMetadata, event_store_client::EventStoreClient,
-};
+use eventstore_proto::{AppendRequest, EventData, EventMetadata};
 use std::{
-    error::Error,
     io::Write,
     path::Path,
-    process::Stdio,
     time::{Duration, Instant},
 };
-use tokio::{
-    io::{AsyncBufReadExt, BufReader},
-    process::{Child, Command},
-    task::JoinSet,
-};
-use tonic::transport::{Channel, Endpoint};
+use tokio::task::JoinSet;
 
-type BoxError = Box<dyn Error + Send + Sync>;
-type Result<T, E = BoxError> = std::result::Result<T, E>;
-type Client = EventStoreClient<Channel>;
+mod support;
+
+use support::{Latencies, Result, Server, env_or, thousands, us, verdict};
 
 const TARGET_SEQUENTIAL_PER_SEC: f64 = 1_000.0;
 const TARGET_CONCURRENT_EVENTS_PER_SEC: f64 = 20_000.0;
@@ -55,17 +46,6 @@ struct Settings {
     conc_secs: f64,
     conc_warmup_secs: f64,
     fsyncs: usize,
-}
-
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> Result<T> {
-    match std::env::var(name) {
-        Ok(value) => value
-            .trim()
-            .replace('_', "")
-            .parse()
-            .map_err(|_| format!("{name}={value:?} is not a valid number").into()),
-        Err(_) => Ok(default),
-    }
 }
 
 impl Settings {
@@ -90,51 +70,6 @@ impl Settings {
 }
 
 /// Sorted latencies with percentile lookup.
-struct Latencies(Vec<Duration>);
-
-impl Latencies {
-    fn new(mut samples: Vec<Duration>) -> Self {
-        samples.sort_unstable();
-        Self(samples)
-    }
-
-    fn percentile(&self, p: f64) -> Duration {
-        if self.0.is_empty() {
-            return Duration::ZERO;
-        }
-        let rank = ((p / 100.0) * self.0.len() as f64).ceil() as usize;
-        self.0[rank.clamp(1, self.0.len()) - 1]
-    }
-
-    fn mean(&self) -> Duration {
-        if self.0.is_empty() {
-            return Duration::ZERO;
-        }
-        self.0.iter().sum::<Duration>() / self.0.len() as u32
-    }
-}
-
-fn us(d: Duration) -> String {
-    format!("{:.0} us", d.as_secs_f64() * 1e6)
-}
-
-/// `1234567.8` as `1,234,568`.
-fn thousands(value: f64) -> String {
-    let digits = format!("{:.0}", value.max(0.0));
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
-fn verdict(pass: bool) -> &'static str {
-    if pass { "PASS" } else { "MISS" }
-}
-
 /// write(4 KiB) + fsync, and overwrite + fdatasync, on a file in `dir`.
 fn fsync_latency(dir: &Path, rounds: usize) -> Result<(Latencies, Latencies)> {
     let path = dir.join("fsync-probe");
@@ -163,66 +98,6 @@ fn fsync_latency(dir: &Path, rounds: usize) -> Result<(Latencies, Latencies)> {
     drop(file);
     std::fs::remove_file(&path)?;
     Ok((Latencies::new(append), Latencies::new(overwrite)))
-}
-
-/// The spawned server; killed when dropped.
-struct Server {
-    child: Child,
-    addr: String,
-}
-
-impl Server {
-    async fn spawn(flags: &[String]) -> Result<Self> {
-        // `EVENTSTORE_SERVER_BIN` runs another build (e.g. to compare a change).
-        let bin = std::env::var_os("EVENTSTORE_SERVER_BIN")
-            .unwrap_or_else(|| env!("CARGO_BIN_EXE_eventstore-server").into());
-        let mut child = Command::new(bin)
-            .args(["--listen", "127.0.0.1:0"])
-            .args(flags)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true)
-            .spawn()?;
-        let stdout = child.stdout.take().ok_or("no piped stdout")?;
-        let mut lines = BufReader::new(stdout).lines();
-        let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
-            .await
-            .map_err(|_| "no readiness line within 30 s")??
-            .ok_or("eventstore-server exited before it was ready")?;
-        let addr = line
-            .strip_prefix("eventstore-server listening on ")
-            .ok_or_else(|| format!("unexpected readiness line: {line}"))?
-            .trim()
-            .to_owned();
-        Ok(Self { child, addr })
-    }
-
-    async fn connect(&self, n: usize) -> Result<Vec<Client>> {
-        let mut clients = Vec::with_capacity(n);
-        for _ in 0..n {
-            let channel = Endpoint::from_shared(format!("http://{}", self.addr))?
-                .tcp_nodelay(true)
-                .connect()
-                .await?;
-            clients.push(EventStoreClient::new(channel));
-        }
-        Ok(clients)
-    }
-
-    /// User + system CPU time of the server so far (Linux; else `None`).
-    fn cpu_time(&self) -> Option<Duration> {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id()?)).ok()?;
-        // utime and stime: fields 14 and 15, in clock ticks (100/s on Linux).
-        let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
-        let ticks = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
-        Some(Duration::from_millis(ticks * 10))
-    }
-
-    async fn stop(mut self) {
-        let _ = self.child.start_kill();
-        let _ = self.child.wait().await;
-    }
 }
 
 fn append_request(aggregate_id: &str, head: u64) -> AppendRequest {

@@ -47,23 +47,13 @@
 
 use eventstore_proto::{
     AppendRequest, EventData, EventMetadata, ReadStreamRequest, SubscribeRequest,
-    event_store_client::EventStoreClient,
 };
-use std::{
-    error::Error,
-    process::Stdio,
-    time::{Duration, Instant},
-};
-use tokio::{
-    io::{AsyncBufReadExt, BufReader},
-    process::{Child, Command},
-    task::JoinSet,
-};
-use tonic::transport::{Channel, Endpoint};
+use std::time::{Duration, Instant};
+use tokio::task::JoinSet;
 
-type BoxError = Box<dyn Error + Send + Sync>;
-type Result<T, E = BoxError> = std::result::Result<T, E>;
-type Client = EventStoreClient<Channel>;
+mod support;
+
+use support::{Client, Latencies, Result, Server, cpu_time_of, env_or, thousands, us, verdict};
 
 /// Targets the figures are judged against.
 const TARGET_CONCURRENT_EVENTS_PER_SEC: f64 = 20_000.0;
@@ -92,17 +82,6 @@ struct Settings {
     page: usize,
     reads: usize,
     read_warmup: usize,
-}
-
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> Result<T> {
-    match std::env::var(name) {
-        Ok(value) => value
-            .trim()
-            .replace('_', "")
-            .parse()
-            .map_err(|_| format!("{name}={value:?} is not a valid number").into()),
-        Err(_) => Ok(default),
-    }
 }
 
 impl Settings {
@@ -162,76 +141,6 @@ impl Settings {
         }
         flags
     }
-}
-
-/// The spawned server; killed when dropped.
-struct Server {
-    child: Child,
-    addr: String,
-}
-
-impl Server {
-    async fn spawn(flags: &[String]) -> Result<Self> {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_eventstore-server"))
-            .args(["--listen", "127.0.0.1:0"])
-            .args(flags)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true)
-            .spawn()?;
-        let stdout = child.stdout.take().ok_or("no piped stdout")?;
-        let mut lines = BufReader::new(stdout).lines();
-        let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
-            .await
-            .map_err(|_| "no readiness line within 30 s")??
-            .ok_or("eventstore-server exited before it was ready")?;
-        let addr = line
-            .strip_prefix("eventstore-server listening on ")
-            .ok_or_else(|| format!("unexpected readiness line: {line}"))?
-            .trim()
-            .to_owned();
-        Ok(Self { child, addr })
-    }
-
-    /// `n` clients, each on its own HTTP/2 connection.
-    async fn connect(&self, n: usize) -> Result<Vec<Client>> {
-        let mut clients = Vec::with_capacity(n);
-        for _ in 0..n {
-            let channel = Endpoint::from_shared(format!("http://{}", self.addr))?
-                .tcp_nodelay(true)
-                .connect()
-                .await?;
-            clients.push(
-                EventStoreClient::new(channel)
-                    .max_decoding_message_size(64 * 1024 * 1024)
-                    .max_encoding_message_size(64 * 1024 * 1024),
-            );
-        }
-        Ok(clients)
-    }
-
-    /// CPU time the server process has used so far (Linux only).
-    fn cpu_time(&self) -> Option<Duration> {
-        cpu_time_of(&self.child.id()?.to_string())
-    }
-
-    async fn stop(mut self) {
-        let _ = self.child.start_kill();
-        let _ = self.child.wait().await;
-    }
-}
-
-/// User plus system CPU time of process `pid` ("self" for this one), from
-/// `/proc/<pid>/stat`; `None` where there is no procfs.
-fn cpu_time_of(pid: &str) -> Option<Duration> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // Fields after the parenthesized command name; utime and stime are the
-    // 14th and 15th fields of the line, in clock ticks (100 per second on Linux).
-    let rest = stat.rsplit_once(')')?.1;
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
-    Some(Duration::from_millis(ticks * 10))
 }
 
 /// Busy CPU time of the whole machine, from the first line of `/proc/stat`
@@ -368,52 +277,6 @@ async fn populate(
 }
 
 /// Sorted latencies with percentile lookup.
-struct Latencies(Vec<Duration>);
-
-impl Latencies {
-    fn new(mut samples: Vec<Duration>) -> Self {
-        samples.sort_unstable();
-        Self(samples)
-    }
-
-    fn percentile(&self, p: f64) -> Duration {
-        if self.0.is_empty() {
-            return Duration::ZERO;
-        }
-        let rank = ((p / 100.0) * self.0.len() as f64).ceil() as usize;
-        self.0[rank.clamp(1, self.0.len()) - 1]
-    }
-
-    fn p50(&self) -> Duration {
-        self.percentile(50.0)
-    }
-
-    fn p99(&self) -> Duration {
-        self.percentile(99.0)
-    }
-}
-
-fn us(d: Duration) -> String {
-    format!("{:.1} us", d.as_secs_f64() * 1e6)
-}
-
-/// `1234567.8` as `1,234,568`.
-fn thousands(value: f64) -> String {
-    let digits = format!("{:.0}", value.max(0.0));
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
-fn verdict(pass: bool) -> &'static str {
-    if pass { "PASS" } else { "MISS" }
-}
-
 /// A small deterministic generator for read positions (xorshift64*).
 struct Rng(u64);
 

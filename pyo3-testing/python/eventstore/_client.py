@@ -87,6 +87,10 @@ def _pem(value: Any, name: str) -> bytes | None:
     raise ValidationError(f"tls.{name} must be PEM bytes or str, got {type(value).__name__}")
 
 
+_NEW_EVENT_KEYS = frozenset(f.name for f in dataclasses.fields(NewEvent))
+"""The keys an event dict may have: :class:`NewEvent`'s fields."""
+
+
 def encode_event(item: Any, index: int, nonce: int, ids: Mapping[str, str | None], now_ms: int) -> dict[str, Any]:
     """The native layer's dict for one event to append; errors name ``events[index]``."""
     where = f"events[{index}]"
@@ -105,10 +109,11 @@ def encode_event(item: Any, index: int, nonce: int, ids: Mapping[str, str | None
         )
     else:
         if isinstance(item, Mapping):
-            known = {f.name for f in dataclasses.fields(NewEvent)}
-            unknown = sorted(str(k) for k in item if k not in known)
+            unknown = sorted(str(k) for k in item if k not in _NEW_EVENT_KEYS)
             if unknown:
-                raise ValidationError(f"{where}: unknown key(s) {unknown}; an event dict takes {sorted(known)}")
+                raise ValidationError(
+                    f"{where}: unknown key(s) {unknown}; an event dict takes {sorted(_NEW_EVENT_KEYS)}"
+                )
             if "event_type" not in item:
                 raise ValidationError(f"{where}.event_type is required (e.g. 'com.myco.order.OrderCreated')")
             item = NewEvent(**item)
