@@ -2,7 +2,7 @@
 //! SIGTERM or SIGINT. See `eventstore-server --help`.
 
 use clap::Parser;
-use eventstore_server::{Config, run, serve::termination_signal};
+use eventstore_server::{Config, run, serve::Termination};
 use std::{io::Write, process::ExitCode};
 use tracing_subscriber::EnvFilter;
 
@@ -25,7 +25,16 @@ async fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
 
-    let server = match run(&config, termination_signal()).await {
+    // Before anything can print the readiness line: a SIGTERM sent right
+    // after it must already find the handler.
+    let termination = match Termination::listen() {
+        Ok(termination) => termination,
+        Err(e) => {
+            eprintln!("eventstore-server: cannot listen for SIGTERM and SIGINT: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let server = match run(&config, termination.wait()).await {
         Ok(server) => server,
         Err(e) => {
             eprintln!("eventstore-server: {e}");

@@ -177,26 +177,48 @@ fn tls_config(config: &Config) -> Result<Option<ServerTlsConfig>, String> {
     Ok(Some(tls))
 }
 
-/// Resolves on SIGTERM or SIGINT (Ctrl-C).
-pub async fn termination_signal() {
+/// SIGTERM and SIGINT (Ctrl-C), listened for from the moment this is
+/// created. Create it before the readiness line: a signal that arrives
+/// between "listening" and the first poll of an `async fn` handler would
+/// otherwise meet the default disposition and kill the process, so "ready"
+/// would not yet mean "stops gracefully".
+#[derive(Debug)]
+pub struct Termination {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = term.recv() => {}
-                    _ = tokio::signal::ctrl_c() => {}
-                }
-            }
-            Err(e) => {
-                tracing::warn!("cannot listen for SIGTERM ({e}); only Ctrl-C stops the server");
-                let _ = tokio::signal::ctrl_c().await;
-            }
+    signals: Vec<tokio::signal::unix::Signal>,
+}
+
+impl Termination {
+    /// Installs the handlers now. Must be called inside a tokio runtime.
+    pub fn listen() -> std::io::Result<Self> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let signals = [SignalKind::terminate(), SignalKind::interrupt()]
+                .into_iter()
+                .map(signal)
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(Self { signals })
+        }
+        #[cfg(not(unix))]
+        {
+            Ok(Self {})
         }
     }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
+
+    /// Resolves when either signal arrives.
+    pub async fn wait(self) {
+        #[cfg(unix)]
+        {
+            let waits = self
+                .signals
+                .into_iter()
+                .map(|mut s| Box::pin(async move { s.recv().await }));
+            futures::future::select_all(waits).await;
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
