@@ -3,8 +3,8 @@
 
 use crate::{EventStore, status::to_status};
 use eventstore_proto::{
-    AppendRequest, AppendResponse, ReadStreamRequest, ReadStreamResponse, SubscribeRequest,
-    SubscribeResponse,
+    AppendRequest, AppendResponse, GetServerInfoRequest, GetServerInfoResponse, ReadAllRequest,
+    ReadAllResponse, ReadStreamRequest, ReadStreamResponse, SubscribeRequest, SubscribeResponse,
     event_store_server::{EventStore as EventStoreRpc, EventStoreServer},
 };
 use futures::{StreamExt, stream::BoxStream};
@@ -87,5 +87,20 @@ impl EventStoreRpc for EventStoreService {
             .map_err(to_status)
         });
         Ok(Response::new(responses.boxed()))
+    }
+    async fn read_all(
+        &self,
+        _request: Request<ReadAllRequest>,
+    ) -> Result<Response<ReadAllResponse>, Status> {
+        Err(Status::unimplemented("ReadAll is not implemented yet"))
+    }
+
+    async fn get_server_info(
+        &self,
+        _request: Request<GetServerInfoRequest>,
+    ) -> Result<Response<GetServerInfoResponse>, Status> {
+        Err(Status::unimplemented(
+            "GetServerInfo is not implemented yet",
+        ))
     }
 }

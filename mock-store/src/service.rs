@@ -11,8 +11,9 @@ use crate::{
 };
 use eventstore_engine::{Error as EngineError, status::to_status};
 use eventstore_proto::{
-    AppendRequest, AppendResponse, EventData, ReadStreamRequest, ReadStreamResponse,
-    SubscribeRequest, SubscribeResponse, event_store_server::EventStore as EventStoreRpc,
+    AppendRequest, AppendResponse, EventData, GetServerInfoRequest, GetServerInfoResponse,
+    ReadAllRequest, ReadAllResponse, ReadStreamRequest, ReadStreamResponse, SubscribeRequest,
+    SubscribeResponse, event_store_server::EventStore as EventStoreRpc,
 };
 use futures::{StreamExt, stream::BoxStream};
 use std::{collections::BTreeMap, sync::Arc, time::Duration};
@@ -253,6 +254,21 @@ impl EventStoreRpc for MockService {
         };
         Ok(Response::new(
             futures::stream::unfold(feed, Feed::next).boxed(),
+        ))
+    }
+    async fn read_all(
+        &self,
+        _request: Request<ReadAllRequest>,
+    ) -> Result<Response<ReadAllResponse>, Status> {
+        Err(Status::unimplemented("ReadAll is not implemented yet"))
+    }
+
+    async fn get_server_info(
+        &self,
+        _request: Request<GetServerInfoRequest>,
+    ) -> Result<Response<GetServerInfoResponse>, Status> {
+        Err(Status::unimplemented(
+            "GetServerInfo is not implemented yet",
         ))
     }
 }
