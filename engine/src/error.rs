@@ -2,6 +2,7 @@
 //! what a person reads, so it names the field, the value sent and what was
 //! expected.
 
+use crate::storage::StorageError;
 use eventstore_proto::ConcurrencyErrorDetail;
 
 /// An error from the engine. The message is final: adapters pass it through.
@@ -36,7 +37,7 @@ pub enum Error {
     Unavailable(String),
     /// `INTERNAL`: the storage failed; nothing was acknowledged.
     #[error("storage failure: {0}")]
-    Storage(String),
+    Storage(#[from] StorageError),
 }
 
 impl Error {
@@ -47,4 +48,17 @@ impl Error {
     pub(crate) fn shutting_down() -> Self {
         Self::Unavailable("the event store is shutting down".into())
     }
+}
+
+/// Why a store could not be opened ([`crate::EventStore::new`] and the
+/// constructors built on it). Not a request error: it happens before the
+/// store serves anything, so it has no gRPC code.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OpenError {
+    /// The limits are inconsistent; the message names the field.
+    #[error(transparent)]
+    Limits(#[from] crate::limits::LimitsError),
+    /// The storage could not be opened (locked, corrupt, unreadable).
+    #[error(transparent)]
+    Storage(#[from] StorageError),
 }

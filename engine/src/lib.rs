@@ -27,11 +27,11 @@ pub mod store;
 pub mod subscription;
 pub mod validate;
 
-pub use error::Error;
-pub use limits::Limits;
+pub use error::{Error, OpenError};
+pub use limits::{Limits, LimitsError};
 pub use service::EventStoreService;
 pub use size_limit::OversizedRequestLayer;
-pub use storage::{DurableStorage, MemoryStorage, Storage};
+pub use storage::{DurableStorage, MemoryStorage, Storage, StorageError};
 pub use store::EventStore;
 
 /// The generated wire types, re-exported so users of the engine need one import.

@@ -37,8 +37,8 @@ impl Limits {
     /// Default of [`Limits::max_response_bytes`].
     pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
 
-    /// Checks that the limits make sense together; the message names the field.
-    pub fn validate(&self) -> Result<(), String> {
+    /// Checks that the limits make sense together; the error names the field.
+    pub fn validate(&self) -> Result<(), LimitsError> {
         let positive = [
             ("max_request_bytes", self.max_request_bytes),
             ("max_events_per_batch", self.max_events_per_batch),
@@ -47,14 +47,14 @@ impl Limits {
             ("max_page_size", self.max_page_size as usize),
             ("max_response_bytes", self.max_response_bytes),
         ];
-        if let Some((name, _)) = positive.iter().find(|(_, v)| *v == 0) {
-            return Err(format!("{name} must be at least 1, got 0"));
+        if let Some((field, _)) = positive.iter().find(|(_, v)| *v == 0) {
+            return Err(LimitsError::Zero { field });
         }
         if self.default_page_size > self.max_page_size {
-            return Err(format!(
-                "default_page_size ({}) must not exceed max_page_size ({})",
-                self.default_page_size, self.max_page_size
-            ));
+            return Err(LimitsError::PageSizeAboveMax {
+                default_page_size: self.default_page_size,
+                max_page_size: self.max_page_size,
+            });
         }
         Ok(())
     }
@@ -66,6 +66,29 @@ impl Limits {
             n => n.min(self.max_page_size) as usize,
         }
     }
+}
+
+/// Limits that do not make sense together. The message names the field
+/// (as the `Limits` field; the CLI flags and the Python keyword arguments
+/// use the same names).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LimitsError {
+    /// A limit is 0, which would refuse every request or page.
+    #[error("{field} must be at least 1, got 0")]
+    Zero {
+        /// The `Limits` field.
+        field: &'static str,
+    },
+    /// `default_page_size` is larger than the cap it must respect.
+    #[error(
+        "default_page_size ({default_page_size}) must not exceed max_page_size ({max_page_size})"
+    )]
+    PageSizeAboveMax {
+        /// The default page size given.
+        default_page_size: u32,
+        /// The cap given.
+        max_page_size: u32,
+    },
 }
 
 impl Default for Limits {
@@ -99,15 +122,27 @@ mod tests {
             max_events_per_batch: 0,
             ..Limits::default()
         };
+        let error = l.validate().unwrap_err();
         assert_eq!(
-            l.validate(),
-            Err("max_events_per_batch must be at least 1, got 0".to_string())
+            error,
+            LimitsError::Zero {
+                field: "max_events_per_batch"
+            }
+        );
+        assert_eq!(
+            error.to_string(),
+            "max_events_per_batch must be at least 1, got 0"
         );
         let l = Limits {
             default_page_size: 50,
             max_page_size: 10,
             ..Limits::default()
         };
-        assert!(l.validate().unwrap_err().contains("default_page_size (50)"));
+        assert!(
+            l.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("default_page_size (50)")
+        );
     }
 }

@@ -9,10 +9,10 @@
 //! lock is released, and only then is the batch published to readers.
 
 use crate::{
-    Error, Limits,
+    Error, Limits, OpenError,
     storage::{
         CommitBatch, Durability, IdempotencyRecord, MemoryStorage, RecordedEvent, Storage,
-        StreamRange,
+        StorageError, StreamRange,
     },
     subscription::Subscription,
     validate::{self, PreparedAppend},
@@ -61,7 +61,7 @@ enum Outcome {
 
 impl EventStore {
     /// A store on `storage` with `limits`; fails when the limits are inconsistent.
-    pub fn new(storage: impl Storage, limits: Limits) -> Result<Self, String> {
+    pub fn new(storage: impl Storage, limits: Limits) -> Result<Self, OpenError> {
         limits.validate()?;
         let visible = watch::Sender::new(storage.last_global_nonce());
         // A reopened store goes on from its last recorded time, so the
@@ -87,14 +87,14 @@ impl EventStore {
     }
 
     /// An empty in-memory store with `limits`.
-    pub fn in_memory_with_limits(limits: Limits) -> Result<Self, String> {
+    pub fn in_memory_with_limits(limits: Limits) -> Result<Self, OpenError> {
         Self::new(MemoryStorage::new(), limits)
     }
 
     /// A durable store in `dir` (created if missing) with `limits`: see
     /// [`crate::DurableStorage`].
-    pub fn durable(dir: &std::path::Path, limits: Limits) -> Result<Self, String> {
-        let storage = crate::DurableStorage::open(dir).map_err(|e| e.0)?;
+    pub fn durable(dir: &std::path::Path, limits: Limits) -> Result<Self, OpenError> {
+        let storage = crate::DurableStorage::open(dir)?;
         Self::new(storage, limits)
     }
 
@@ -133,8 +133,8 @@ impl EventStore {
             Outcome::Committed(response, durability) => {
                 if let Durability::Pending(done) = durability {
                     done.await
-                        .map_err(|_| Error::Storage("the storage dropped a pending commit".into()))?
-                        .map_err(|e| Error::Storage(e.0))?;
+                        .map_err(|_| Error::Storage(StorageError::WriterStopped))?
+                        .map_err(Error::Storage)?;
                 }
                 self.publish(response.last_global_nonce);
                 Ok(response)
@@ -168,7 +168,7 @@ impl EventStore {
                 max_bytes: self.inner.limits.max_response_bytes.saturating_sub(32),
                 visible_upto: self.last_global_nonce(),
             })
-            .map_err(|e| Error::Storage(e.0))?;
+            .map_err(Error::Storage)?;
         let next_from_aggregate_nonce = match page.events.last().and_then(|e| e.meta.as_ref()) {
             None => from,
             Some(last) if request.forward => last.aggregate_nonce + 1,
@@ -205,7 +205,7 @@ impl EventStore {
     /// Checks 4 to 8 and the commit, under the commit lock.
     fn check_and_commit(&self, prepared: PreparedAppend) -> Result<Outcome, Error> {
         let storage = &*self.inner.storage;
-        let storage_err = |e: crate::storage::StorageError| Error::Storage(e.0);
+        let storage_err = Error::Storage;
         let mut clock = self.inner.commit.lock();
         let PreparedAppend {
             tenant_id,

@@ -103,7 +103,7 @@ impl Cursor {
                         PAGE_EVENTS,
                         PAGE_SCAN,
                     )
-                    .map_err(|e| Error::Storage(e.0))?;
+                    .map_err(Error::Storage)?;
                 self.next = slice.next_global_nonce;
                 self.page.extend(slice.events);
                 continue;

@@ -56,7 +56,9 @@ pub(crate) struct MockState {
 impl MockState {
     pub(crate) fn new(limits: Limits, strict: bool) -> Result<Self, String> {
         Ok(Self {
-            engine: RwLock::new(EventStore::in_memory_with_limits(limits.clone())?),
+            engine: RwLock::new(
+                EventStore::in_memory_with_limits(limits.clone()).map_err(|e| e.to_string())?,
+            ),
             limits,
             journal: Journal::default(),
             expectations: Mutex::new(Expectations::default()),

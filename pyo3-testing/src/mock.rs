@@ -100,7 +100,9 @@ impl NativeMock {
             default_page_size: default_page_size.unwrap_or(defaults.default_page_size),
             ..defaults
         };
-        limits.validate().map_err(PyValueError::new_err)?;
+        limits
+            .validate()
+            .map_err(|e| PyValueError::new_err(e.to_string()))?;
         let listen: std::net::SocketAddr =
             listen.unwrap_or("127.0.0.1:0").parse().map_err(|e| {
                 PyValueError::new_err(format!("listen: {listen:?} is not an ip:port address: {e}"))

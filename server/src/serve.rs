@@ -30,8 +30,8 @@ pub async fn run(
 ) -> Result<RunningServer, String> {
     let limits = config.limits()?;
     let store = match &config.data_dir {
-        Some(dir) => EventStore::durable(dir, limits.clone())?,
-        None => EventStore::in_memory_with_limits(limits.clone())?,
+        Some(dir) => EventStore::durable(dir, limits.clone()).map_err(|e| e.to_string())?,
+        None => EventStore::in_memory_with_limits(limits.clone()).map_err(|e| e.to_string())?,
     };
     let auth = match (&config.username, &config.password) {
         (Some(user), Some(password)) => BasicAuth::required(user, password),

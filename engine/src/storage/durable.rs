@@ -57,19 +57,45 @@ pub struct DurableStorage {
     path: PathBuf,
 }
 
-fn err(context: &str) -> impl Fn(String) -> StorageError + '_ {
-    move |e| StorageError(format!("{context}: {e}"))
+/// Maps a redb failure while doing `action` on `path` to the variant a
+/// caller can act on: the lock, a damaged file and a full disk each have
+/// their own, the rest keeps redb's text.
+fn backend<E: Into<redb::Error>>(path: &Path, action: &'static str) -> impl Fn(E) -> StorageError {
+    move |e| {
+        let path = path.to_path_buf();
+        match e.into() {
+            redb::Error::DatabaseAlreadyOpen | redb::Error::LockProtocolMismatch => {
+                StorageError::Locked { path }
+            }
+            redb::Error::Corrupted(what) => StorageError::Corrupt { path, what },
+            redb::Error::Io(io) => io_error(path, action, &io),
+            other => StorageError::Backend {
+                path,
+                action,
+                reason: other.to_string(),
+            },
+        }
+    }
+}
+
+/// An OS error on `path`: a full disk is [`StorageError::Full`].
+fn io_error(path: PathBuf, action: &'static str, io: &std::io::Error) -> StorageError {
+    if io.kind() == std::io::ErrorKind::StorageFull {
+        StorageError::Full { path, action }
+    } else {
+        StorageError::Io {
+            path,
+            action,
+            reason: io.to_string(),
+        }
+    }
 }
 
 impl DurableStorage {
     /// Opens (or creates) the store in `dir`, replaying its log into memory.
     pub fn open(dir: &Path) -> Result<Self, StorageError> {
-        std::fs::create_dir_all(dir).map_err(|e| {
-            StorageError(format!(
-                "cannot create the data directory {}: {e}",
-                dir.display()
-            ))
-        })?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| io_error(dir.to_path_buf(), "create the data directory", &e))?;
         let path = dir.join(DATA_FILE);
         // Every page's checksum is verified at open (the replay below reads
         // the whole log anyway): a damaged file is then an error naming it,
@@ -77,13 +103,14 @@ impl DurableStorage {
         let db = redb::Builder::new()
             .set_check_integrity_on_open(true)
             .create(&path)
-            .map_err(|e| StorageError(format!("cannot open {}: {e}", path.display())))?;
-        let txn = db.begin_write().map_err(|e| err("begin")(e.to_string()))?;
+            .map_err(backend(&path, "open"))?;
+        let txn = db.begin_write().map_err(backend(&path, "begin writing"))?;
         txn.open_table(EVENTS)
-            .map_err(|e| err("open events")(e.to_string()))?;
+            .map_err(backend(&path, "open the events table of"))?;
         txn.open_table(IDEMPOTENCY)
-            .map_err(|e| err("open idempotency")(e.to_string()))?;
-        txn.commit().map_err(|e| err("commit")(e.to_string()))?;
+            .map_err(backend(&path, "open the idempotency table of"))?;
+        txn.commit()
+            .map_err(backend(&path, "commit the tables of"))?;
 
         let index = MemoryStorage::new();
         replay(&db, &index, &path)?;
@@ -91,10 +118,11 @@ impl DurableStorage {
         let (tx, rx) = mpsc::channel::<Job>();
         let poisoned = Arc::new(Mutex::new(None));
         let writer_poison = poisoned.clone();
+        let writer_path = path.clone();
         std::thread::Builder::new()
             .name("eventstore-redb-writer".into())
-            .spawn(move || write_loop(db, rx, writer_poison))
-            .map_err(|e| StorageError(format!("cannot start the writer thread: {e}")))?;
+            .spawn(move || write_loop(db, writer_path, rx, writer_poison))
+            .map_err(|e| io_error(path.clone(), "start the writer thread for", &e))?;
         Ok(Self {
             index,
             writer: Mutex::new(tx),
@@ -110,18 +138,17 @@ impl DurableStorage {
 }
 
 fn replay(db: &Database, index: &MemoryStorage, path: &Path) -> Result<(), StorageError> {
-    let corrupt = |what: String| StorageError(format!("{} is corrupt: {what}", path.display()));
-    let read = db
-        .begin_read()
-        .map_err(|e| err("begin read")(e.to_string()))?;
+    let corrupt = |what: String| StorageError::Corrupt {
+        path: path.to_path_buf(),
+        what,
+    };
+    let read = db.begin_read().map_err(backend(path, "begin reading"))?;
     let events = read
         .open_table(EVENTS)
-        .map_err(|e| err("open events")(e.to_string()))?;
-    let entries = events
-        .iter()
-        .map_err(|e| err("scan events")(e.to_string()))?;
+        .map_err(backend(path, "open the events table of"))?;
+    let entries = events.iter().map_err(backend(path, "scan the events of"))?;
     for (expected, entry) in (1u64..).zip(entries) {
-        let (key, value) = entry.map_err(|e| err("read event")(e.to_string()))?;
+        let (key, value) = entry.map_err(backend(path, "read an event of"))?;
         let global = key.value();
         if global != expected {
             return Err(corrupt(format!(
@@ -145,12 +172,12 @@ fn replay(db: &Database, index: &MemoryStorage, path: &Path) -> Result<(), Stora
     }
     let keys = read
         .open_table(IDEMPOTENCY)
-        .map_err(|e| err("open idempotency")(e.to_string()))?;
+        .map_err(backend(path, "open the idempotency table of"))?;
     for entry in keys
         .iter()
-        .map_err(|e| err("scan idempotency")(e.to_string()))?
+        .map_err(backend(path, "scan the idempotency keys of"))?
     {
-        let (key, value) = entry.map_err(|e| err("read idempotency")(e.to_string()))?;
+        let (key, value) = entry.map_err(backend(path, "read an idempotency key of"))?;
         let (tenant, aggregate, k) = key.value();
         let record = decode_record(value.value())
             .ok_or_else(|| corrupt(format!("idempotency record {k:?}")))?;
@@ -181,7 +208,12 @@ fn decode_record(bytes: &[u8]) -> Option<IdempotencyRecord> {
 }
 
 /// The writer thread: one transaction (one fsync) per group of batches.
-fn write_loop(db: Database, jobs: mpsc::Receiver<Job>, poisoned: Arc<Mutex<Option<StorageError>>>) {
+fn write_loop(
+    db: Database,
+    path: PathBuf,
+    jobs: mpsc::Receiver<Job>,
+    poisoned: Arc<Mutex<Option<StorageError>>>,
+) {
     while let Ok(first) = jobs.recv() {
         let mut group = vec![first];
         while group.len() < MAX_GROUP {
@@ -193,7 +225,7 @@ fn write_loop(db: Database, jobs: mpsc::Receiver<Job>, poisoned: Arc<Mutex<Optio
         let failed = poisoned.lock().clone();
         let result = match failed {
             Some(e) => Err(e),
-            None => write_group(&db, &group),
+            None => write_group(&db, &path, &group),
         };
         if let Err(e) = &result {
             tracing::error!("durable commit failed, refusing further writes: {e}");
@@ -205,33 +237,31 @@ fn write_loop(db: Database, jobs: mpsc::Receiver<Job>, poisoned: Arc<Mutex<Optio
     }
 }
 
-fn write_group(db: &Database, group: &[Job]) -> Result<(), StorageError> {
-    let txn = db
-        .begin_write()
-        .map_err(|e| err("begin write")(e.to_string()))?;
+fn write_group(db: &Database, path: &Path, group: &[Job]) -> Result<(), StorageError> {
+    let txn = db.begin_write().map_err(backend(path, "begin writing"))?;
     {
         let mut events = txn
             .open_table(EVENTS)
-            .map_err(|e| err("open events")(e.to_string()))?;
+            .map_err(backend(path, "open the events table of"))?;
         let mut keys = txn
             .open_table(IDEMPOTENCY)
-            .map_err(|e| err("open idempotency")(e.to_string()))?;
+            .map_err(backend(path, "open the idempotency table of"))?;
         for job in group {
             for (global, bytes) in &job.events {
                 events
                     .insert(*global, bytes.as_slice())
-                    .map_err(|e| err("write event")(e.to_string()))?;
+                    .map_err(backend(path, "write an event to"))?;
             }
             if let Some((tenant, aggregate, key, record)) = &job.idempotency {
                 keys.insert(
                     (tenant.as_str(), aggregate.as_str(), key.as_str()),
                     record.as_slice(),
                 )
-                .map_err(|e| err("write idempotency key")(e.to_string()))?;
+                .map_err(backend(path, "write an idempotency key to"))?;
             }
         }
     }
-    txn.commit().map_err(|e| err("commit")(e.to_string()))
+    txn.commit().map_err(backend(path, "commit to"))
 }
 
 impl Storage for DurableStorage {
@@ -266,9 +296,7 @@ impl Storage for DurableStorage {
 
     fn commit(&self, batch: CommitBatch) -> Result<Durability, StorageError> {
         if let Some(e) = self.poisoned.lock().clone() {
-            return Err(StorageError(format!(
-                "the store refuses writes after a failed commit ({e}); restart it"
-            )));
+            return Err(StorageError::Poisoned { cause: Box::new(e) });
         }
         let events = batch
             .events
@@ -296,7 +324,7 @@ impl Storage for DurableStorage {
                 idempotency,
                 done,
             })
-            .map_err(|_| StorageError("the writer thread has stopped".into()))?;
+            .map_err(|_| StorageError::WriterStopped)?;
         self.index.commit(batch)?;
         Ok(Durability::Pending(durable))
     }

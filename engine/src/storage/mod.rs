@@ -15,7 +15,7 @@ pub use durable::{DATA_FILE, DurableStorage};
 pub use memory::MemoryStorage;
 
 use eventstore_proto::{AppendResponse, EventData};
-use std::sync::Arc;
+use std::{path::PathBuf, sync::Arc};
 use tokio::sync::oneshot;
 
 /// A committed event, shared between the log, the stream index and readers.
@@ -99,10 +99,71 @@ pub enum Durability {
     Pending(oneshot::Receiver<Result<(), StorageError>>),
 }
 
-/// A backend failure. The engine reports it as `INTERNAL` and acknowledges nothing.
+/// A backend failure. The engine reports it as `INTERNAL` and acknowledges
+/// nothing. Callers that open a store match the variant (a harness retries
+/// on [`StorageError::Locked`], an operator reads the path); the reason an
+/// OS or redb gave is kept as text because those error types are neither
+/// `Clone` nor comparable, and a failed commit's error is handed to every
+/// batch waiting on it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct StorageError(pub String);
+#[non_exhaustive]
+pub enum StorageError {
+    /// The operating system refused an operation on `path` (permissions, a
+    /// missing mount, an I/O error).
+    #[error("cannot {action} {}: {reason}", path.display())]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// What was being done, e.g. "create the data directory".
+        action: &'static str,
+        /// What the OS said.
+        reason: String,
+    },
+    /// Another store (in this process or another) holds the file's lock;
+    /// it is released when that store is dropped or its process exits.
+    #[error("cannot open {}: Database already open. Cannot acquire lock.", path.display())]
+    Locked {
+        /// The database file.
+        path: PathBuf,
+    },
+    /// The file's content is damaged or not a log this engine wrote.
+    #[error("{} is corrupt: {what}", path.display())]
+    Corrupt {
+        /// The database file.
+        path: PathBuf,
+        /// What was found wrong.
+        what: String,
+    },
+    /// The disk holding `path` is full.
+    #[error("cannot {action} {}: no space left on device", path.display())]
+    Full {
+        /// The database file.
+        path: PathBuf,
+        /// What was being done.
+        action: &'static str,
+    },
+    /// The storage library failed in a way that is none of the above.
+    #[error("cannot {action} {}: {reason}", path.display())]
+    Backend {
+        /// The database file.
+        path: PathBuf,
+        /// What was being done.
+        action: &'static str,
+        /// What the library said.
+        reason: String,
+    },
+    /// An earlier commit failed, so no later one is accepted: the store
+    /// must be restarted, and then holds exactly what was acknowledged.
+    #[error("the store refuses writes after a failed commit ({cause}); restart it")]
+    Poisoned {
+        /// The failure that poisoned the store.
+        cause: Box<StorageError>,
+    },
+    /// The background writer has stopped (or dropped a pending commit), so
+    /// the commit's durability is unknown and it is not acknowledged.
+    #[error("the writer thread has stopped")]
+    WriterStopped,
+}
 
 /// A storage backend. Every method is called by the engine; none enforces
 /// the semantics.
