@@ -15,8 +15,12 @@
 //!   ([`MemoryStorage`], and [`DurableStorage`] on redb with group commit);
 //! - [`subscription`]: history then live delivery pulled from the log;
 //! - [`service`]: the tonic adapter that serves `eventstore.v1.EventStore`
-//!   and maps [`Error`] to gRPC status codes.
+//!   and maps [`Error`] to gRPC status codes;
+//! - [`assembly`]: what every process serves around its services (the
+//!   oversized-request layer, health, reflection, the limit flags, the
+//!   SIGTERM listener), shared by `eventstore-server` and `eventstore-mock`.
 
+pub mod assembly;
 pub mod error;
 pub mod limits;
 pub mod service;

@@ -16,7 +16,7 @@ use crate::{
     verify::{VerificationError, verify},
     view::Rpc,
 };
-use eventstore_engine::{EventStore, Limits, status::to_status};
+use eventstore_engine::{EventStore, Limits, assembly, status::to_status};
 use eventstore_proto::{
     AppendRequest, AppendResponse, EventData, EventMetadata, ReadStreamRequest,
     event_store_client::EventStoreClient, event_store_server::EventStoreServer,
@@ -36,11 +36,9 @@ use tokio_stream::wrappers::{TcpListenerStream, UnboundedReceiverStream};
 use tokio_util::sync::CancellationToken;
 use tonic::{
     Status,
-    transport::{Channel, Endpoint, Server},
+    transport::{Channel, Endpoint},
 };
 
-/// Room for gRPC framing around the largest message.
-const MESSAGE_SLACK_BYTES: usize = 64 * 1024;
 /// Buffer of one in-process connection, each way.
 const PIPE_BYTES: usize = 1 << 20;
 
@@ -157,17 +155,13 @@ impl MockEventStoreBuilder {
 }
 
 /// The mock's services: `eventstore.v1.EventStore`, the control API, gRPC
-/// health (every service `SERVING`) and reflection.
-/// The mock's router: every service behind the oversized-request layer.
-type MockRouter = tonic::transport::server::Router<
-    tower::layer::util::Stack<
-        eventstore_engine::OversizedRequestLayer,
-        tower::layer::util::Identity,
-    >,
->;
-
-async fn router(state: &Arc<MockState>, limits: &Limits) -> Result<MockRouter, String> {
-    let max_message = limits.max_response_bytes.max(limits.max_request_bytes) + MESSAGE_SLACK_BYTES;
+/// health (every service `SERVING`) and reflection, behind the
+/// oversized-request layer: the same assembly as the real server's.
+async fn router(
+    state: &Arc<MockState>,
+    limits: &Limits,
+) -> Result<assembly::LimitedRouter, String> {
+    let max_message = assembly::max_message_bytes(limits);
     let store = EventStoreServer::new(MockService {
         state: state.clone(),
     })
@@ -178,25 +172,14 @@ async fn router(state: &Arc<MockState>, limits: &Limits) -> Result<MockRouter, S
     })
     .max_decoding_message_size(max_message)
     .max_encoding_message_size(usize::MAX);
-    let (reporter, health) = tonic_health::server::health_reporter();
-    for service in [
-        "",
+    let (_reporter, health) = assembly::health(&[
         eventstore_proto::SERVICE_NAME,
         "eventstore.testing.v1.MockControl",
-    ] {
-        reporter
-            .set_service_status(service, tonic_health::ServingStatus::Serving)
-            .await;
-    }
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(eventstore_proto::TESTING_FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1()
-        .map_err(|e| format!("cannot build the reflection service: {e}"))?;
-    Ok(Server::builder()
-        .layer(eventstore_engine::OversizedRequestLayer::new(
-            limits.max_request_bytes,
-        ))
+    ])
+    .await;
+    let reflection = assembly::reflection(&[eventstore_proto::TESTING_FILE_DESCRIPTOR_SET])
+        .map_err(|e| e.to_string())?;
+    Ok(assembly::server_builder(limits)
         .add_service(store)
         .add_service(control)
         .add_service(health)

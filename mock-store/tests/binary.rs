@@ -566,3 +566,49 @@ async fn help_documents_every_flag_and_the_control_api() {
         );
     }
 }
+
+/// "Ready" includes "stops gracefully": SIGTERM sent the moment the
+/// readiness line is read must end the mock with exit 0, never with the
+/// signal's default action (the same check as the server's
+/// `sigterm_right_after_the_readiness_line_exits_0`). A shell sends it with
+/// its builtin `kill` right after `read`, fast enough to hit a handler
+/// installed after the line.
+#[tokio::test]
+async fn sigterm_right_after_the_readiness_line_exits_0() {
+    const SCRIPT: &str = r#"
+bin=$1; shift
+fifo=$(mktemp -u) && mkfifo "$fifo" || exit 90
+failed=0; i=0
+while [ $i -lt 40 ]; do
+  "$bin" --listen 127.0.0.1:0 "$@" >"$fifo" 2>/dev/null &
+  pid=$!
+  exec 3<"$fifo"
+  read -r line <&3 || { echo "start $i: no readiness line"; exit 91; }
+  kill -TERM "$pid"
+  wait "$pid"; rc=$?
+  exec 3<&-
+  if [ "$rc" -ne 0 ]; then failed=$((failed+1)); echo "start $i: exit status $rc"; fi
+  i=$((i+1))
+done
+rm -f "$fifo"
+echo "$failed of 40 starts did not exit 0"
+[ "$failed" -eq 0 ]
+"#;
+    let mut shell = Command::new("sh");
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("EVENTSTORE_") {
+            shell.env_remove(name);
+        }
+    }
+    shell.args(["-c", SCRIPT, "sh", BIN]).kill_on_drop(true);
+    let output = tokio::time::timeout(Duration::from_secs(120), shell.output())
+        .await
+        .expect("40 starts and stops within 120 s")
+        .expect("run sh");
+    assert!(
+        output.status.success(),
+        "SIGTERM right after the readiness line:\n{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}

@@ -1,10 +1,13 @@
 //! The real event store process: the engine served over gRPC.
 //!
-//! - [`config`]: the command line and its environment variables;
+//! - [`config`]: the command line and its environment variables (the limit
+//!   flags come from `eventstore_engine::limit_flags!`, shared with the mock);
 //! - [`auth`]: optional username/password on every eventstore.v1 call;
 //! - [`probe`]: `--probe`, the health check the container image runs;
 //! - [`serve`]: binds, serves `eventstore.v1.EventStore` with the standard
-//!   health and reflection services, and shuts down gracefully.
+//!   health and reflection services (`eventstore_engine::assembly`), and
+//!   shuts down gracefully;
+//! - [`error`]: [`ServeError`], why the server did not start.
 //!
 //! The binary (`src/main.rs`) only parses, sets up logging and calls
 //! [`serve::run`]; other crates (the container harness's in-process mode)
@@ -12,8 +15,10 @@
 
 pub mod auth;
 pub mod config;
+pub mod error;
 pub mod probe;
 pub mod serve;
 
 pub use config::Config;
+pub use error::ServeError;
 pub use serve::{RunningServer, run};

@@ -1,14 +1,18 @@
 //! Binding, serving and shutting down.
 
-use crate::{Config, auth::BasicAuth};
-use eventstore_engine::{EventStore, EventStoreService, OversizedRequestLayer};
+use crate::{Config, ServeError, auth::BasicAuth};
+use eventstore_engine::{
+    EventStore, EventStoreService,
+    assembly::{self, error_chain},
+};
 use std::{future::Future, net::SocketAddr, time::Duration};
 use tokio::{net::TcpListener, task::JoinHandle};
 use tonic::{
     service::interceptor::InterceptedService,
-    transport::{Certificate, Identity, Server, ServerTlsConfig, server::TcpIncoming},
+    transport::{Certificate, Identity, ServerTlsConfig, server::TcpIncoming},
 };
-use tonic_health::ServingStatus;
+
+pub use eventstore_engine::assembly::Termination;
 
 /// A server that is accepting requests.
 #[derive(Debug)]
@@ -27,36 +31,28 @@ pub struct RunningServer {
 pub async fn run(
     config: &Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) -> Result<RunningServer, String> {
+) -> Result<RunningServer, ServeError> {
     let limits = config.limits()?;
     let store = match &config.data_dir {
-        Some(dir) => EventStore::durable(dir, limits.clone()).map_err(|e| e.to_string())?,
-        None => EventStore::in_memory_with_limits(limits.clone()).map_err(|e| e.to_string())?,
+        Some(dir) => EventStore::durable(dir, limits.clone())?,
+        None => EventStore::in_memory_with_limits(limits.clone())?,
     };
     let auth = match (&config.username, &config.password) {
         (Some(user), Some(password)) => BasicAuth::required(user, password),
         _ => BasicAuth::disabled(),
     };
-    let tls = tls_config(config)?;
+    let tls = tls_config(config).map_err(ServeError::Tls)?;
     let listener = TcpListener::bind(config.listen)
         .await
-        .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
-    let local_addr = listener
-        .local_addr()
-        .map_err(|e| format!("cannot read the bound address: {e}"))?;
+        .map_err(|source| ServeError::Listen {
+            addr: config.listen,
+            source,
+        })?;
+    let local_addr = listener.local_addr().map_err(ServeError::LocalAddr)?;
 
-    let (health_reporter, health_service) = tonic_health::server::health_reporter();
-    health_reporter
-        .set_service_status(eventstore_proto::SERVICE_NAME, ServingStatus::Serving)
-        .await;
-    health_reporter
-        .set_service_status("", ServingStatus::Serving)
-        .await;
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(eventstore_proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1()
-        .map_err(|e| format!("cannot build the reflection service: {e}"))?;
+    const SERVICES: &[&str] = &[eventstore_proto::SERVICE_NAME];
+    let (health_reporter, health_service) = assembly::health(SERVICES).await;
+    let reflection = assembly::reflection(&[eventstore_proto::FILE_DESCRIPTOR_SET])?;
 
     let engine = store.clone();
     let grace = Duration::from_secs(config.shutdown_grace_secs);
@@ -64,17 +60,12 @@ pub async fn run(
     let signal = async move {
         shutdown.await;
         tracing::info!("shutting down: no new connections, ending subscriptions");
-        health_reporter
-            .set_service_status("", ServingStatus::NotServing)
-            .await;
-        health_reporter
-            .set_service_status(eventstore_proto::SERVICE_NAME, ServingStatus::NotServing)
-            .await;
+        assembly::not_serving(&health_reporter, SERVICES).await;
         engine.shutdown();
         let _ = stopping_tx.send(());
     };
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
-    let mut builder = Server::builder();
+    let mut builder = assembly::server_builder(&limits);
     if let Some(tls) = tls {
         builder = builder.tls_config(tls).map_err(|e| {
             let files = |flag: &str, path: &Option<std::path::PathBuf>| {
@@ -82,18 +73,17 @@ pub async fn run(
                     .map(|p| format!(" {flag} {}", p.display()))
                     .unwrap_or_default()
             };
-            format!(
+            ServeError::Tls(format!(
                 "invalid TLS configuration ({}{}{}): {}",
                 files("--tls-cert", &config.tls_cert).trim_start(),
                 files("--tls-key", &config.tls_key),
                 files("--tls-client-ca", &config.tls_client_ca),
                 error_chain(&e)
-            )
+            ))
         })?;
     }
     let events = InterceptedService::new(EventStoreService::new(store.clone()).into_server(), auth);
     let server = builder
-        .layer(OversizedRequestLayer::new(limits.max_request_bytes))
         .add_service(health_service)
         .add_service(reflection)
         .add_service(events)
@@ -144,19 +134,6 @@ fn read_pem(flag: &str, path: &std::path::Path, label: &str) -> Result<Vec<u8>, 
     Ok(pem)
 }
 
-/// An error and its sources, `: `-separated (tonic's transport error alone
-/// says only "transport error").
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
-
 /// The server's TLS settings, or `None` without --tls-cert.
 fn tls_config(config: &Config) -> Result<Option<ServerTlsConfig>, String> {
     let (Some(cert), Some(key)) = (&config.tls_cert, &config.tls_key) else {
@@ -175,50 +152,4 @@ fn tls_config(config: &Config) -> Result<Option<ServerTlsConfig>, String> {
         )?));
     }
     Ok(Some(tls))
-}
-
-/// SIGTERM and SIGINT (Ctrl-C), listened for from the moment this is
-/// created. Create it before the readiness line: a signal that arrives
-/// between "listening" and the first poll of an `async fn` handler would
-/// otherwise meet the default disposition and kill the process, so "ready"
-/// would not yet mean "stops gracefully".
-#[derive(Debug)]
-pub struct Termination {
-    #[cfg(unix)]
-    signals: Vec<tokio::signal::unix::Signal>,
-}
-
-impl Termination {
-    /// Installs the handlers now. Must be called inside a tokio runtime.
-    pub fn listen() -> std::io::Result<Self> {
-        #[cfg(unix)]
-        {
-            use tokio::signal::unix::{SignalKind, signal};
-            let signals = [SignalKind::terminate(), SignalKind::interrupt()]
-                .into_iter()
-                .map(signal)
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(Self { signals })
-        }
-        #[cfg(not(unix))]
-        {
-            Ok(Self {})
-        }
-    }
-
-    /// Resolves when either signal arrives.
-    pub async fn wait(self) {
-        #[cfg(unix)]
-        {
-            let waits = self
-                .signals
-                .into_iter()
-                .map(|mut s| Box::pin(async move { s.recv().await }));
-            futures::future::select_all(waits).await;
-        }
-        #[cfg(not(unix))]
-        {
-            let _ = tokio::signal::ctrl_c().await;
-        }
-    }
 }

@@ -2,10 +2,16 @@
 //! in other processes and languages. See `eventstore-mock --help`.
 
 use clap::Parser;
-use eventstore_engine::Limits;
+use eventstore_engine::assembly::Termination;
 use eventstore_mock::{MockEventStore, seed};
 use std::{io::Write, net::SocketAddr, path::PathBuf, process::ExitCode};
 use tracing_subscriber::EnvFilter;
+
+eventstore_engine::limit_flags!(
+    /// The engine's limits as flags, each with its `EVENTSTORE_MOCK_*` variable.
+    struct LimitFlags,
+    env_prefix = "EVENTSTORE_MOCK_"
+);
 
 /// The mock event store: a working in-memory eventstore.v1 server with a call
 /// journal, expectations, fault injection and verification.
@@ -51,48 +57,9 @@ struct Config {
     #[arg(long, env = "EVENTSTORE_MOCK_VERIFY_ON_EXIT")]
     verify_on_exit: bool,
 
-    /// Largest request accepted, in bytes; larger gets RESOURCE_EXHAUSTED.
-    #[arg(long, env = "EVENTSTORE_MOCK_MAX_REQUEST_BYTES", default_value_t = Limits::DEFAULT_MAX_REQUEST_BYTES)]
-    max_request_bytes: usize,
-
-    /// Most events in one append; more gets INVALID_ARGUMENT.
-    #[arg(long, env = "EVENTSTORE_MOCK_MAX_EVENTS_PER_BATCH", default_value_t = Limits::DEFAULT_MAX_EVENTS_PER_BATCH)]
-    max_events_per_batch: usize,
-
-    /// Longest id (tenant, aggregate, event, type, correlation...) in bytes;
-    /// longer gets INVALID_ARGUMENT.
-    #[arg(long, env = "EVENTSTORE_MOCK_MAX_ID_LENGTH", default_value_t = Limits::DEFAULT_MAX_ID_LENGTH)]
-    max_id_length: usize,
-
-    /// Page size of a read whose max_count is 0.
-    #[arg(long, env = "EVENTSTORE_MOCK_DEFAULT_PAGE_SIZE", default_value_t = Limits::DEFAULT_PAGE_SIZE)]
-    default_page_size: u32,
-
-    /// Largest page a read returns; a larger max_count is capped to it.
-    #[arg(long, env = "EVENTSTORE_MOCK_MAX_PAGE_SIZE", default_value_t = Limits::DEFAULT_MAX_PAGE_SIZE)]
-    max_page_size: u32,
-
-    /// Largest read response in bytes; a page stops early (is_end = false)
-    /// rather than grow past it.
-    #[arg(long, env = "EVENTSTORE_MOCK_MAX_RESPONSE_BYTES", default_value_t = Limits::DEFAULT_MAX_RESPONSE_BYTES)]
-    max_response_bytes: usize,
-}
-
-impl Config {
-    fn limits(&self) -> Result<Limits, String> {
-        let limits = Limits {
-            max_request_bytes: self.max_request_bytes,
-            max_events_per_batch: self.max_events_per_batch,
-            max_id_length: self.max_id_length,
-            default_page_size: self.default_page_size,
-            max_page_size: self.max_page_size,
-            max_response_bytes: self.max_response_bytes,
-        };
-        limits
-            .validate()
-            .map_err(|e| format!("invalid limits: {e}"))?;
-        Ok(limits)
-    }
+    /// The limit flags (`--max-request-bytes` ...), shared with the server.
+    #[command(flatten)]
+    limits: LimitFlags,
 }
 
 #[tokio::main]
@@ -114,7 +81,10 @@ async fn main() -> ExitCode {
 }
 
 async fn run(config: Config) -> Result<ExitCode, String> {
-    let limits = config.limits()?;
+    let limits = config
+        .limits
+        .limits()
+        .map_err(|e| format!("invalid limits: {e}"))?;
     // Parse the fixtures before binding: a bad file never looks ready.
     let fixtures = match &config.seed {
         Some(path) => Some(seed::read_fixtures(path).map_err(|e| format!("--seed: {e}"))?),
@@ -135,7 +105,10 @@ async fn run(config: Config) -> Result<ExitCode, String> {
         tracing::info!(streams = count, file = %path.display(), "seeded");
     }
 
-    let termination = Termination::listen()?;
+    // Before the readiness line: a SIGTERM sent right after it must already
+    // find the handler, or it kills the mock with the default disposition.
+    let termination =
+        Termination::listen().map_err(|e| format!("cannot listen for SIGTERM and SIGINT: {e}"))?;
     // The readiness line: harnesses wait for it and read the port from it.
     let mut stdout = std::io::stdout().lock();
     writeln!(stdout, "eventstore-mock listening on {}", mock.address())
@@ -166,47 +139,4 @@ async fn run(config: Config) -> Result<ExitCode, String> {
     drop(mock);
     tracing::info!("stopped");
     Ok(code)
-}
-
-/// SIGTERM and SIGINT (Ctrl-C), listened for from creation on: a signal
-/// sent right after the readiness line still stops the mock cleanly.
-#[derive(Debug)]
-struct Termination {
-    #[cfg(unix)]
-    signals: Vec<tokio::signal::unix::Signal>,
-}
-
-impl Termination {
-    fn listen() -> Result<Self, String> {
-        #[cfg(unix)]
-        {
-            use tokio::signal::unix::{SignalKind, signal};
-            let signals = [SignalKind::terminate(), SignalKind::interrupt()]
-                .into_iter()
-                .map(signal)
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| format!("cannot listen for SIGTERM and SIGINT: {e}"))?;
-            Ok(Self { signals })
-        }
-        #[cfg(not(unix))]
-        {
-            Ok(Self {})
-        }
-    }
-
-    /// Resolves when either signal arrives.
-    async fn wait(self) {
-        #[cfg(unix)]
-        {
-            let waits = self
-                .signals
-                .into_iter()
-                .map(|mut s| Box::pin(async move { s.recv().await }));
-            futures::future::select_all(waits).await;
-        }
-        #[cfg(not(unix))]
-        {
-            let _ = tokio::signal::ctrl_c().await;
-        }
-    }
 }
