@@ -4,8 +4,9 @@
 //! the test that made it, and `Drop` works from any thread.
 
 use crate::{
-    ContainerError, LABEL_KEY, LABEL_VALUE, PID_LABEL, REUSE_LABEL, SESSION_LABEL, TlsSettings,
-    readiness, session_id,
+    ContainerError, TlsSettings,
+    labels::{self, LABEL_KEY, LABEL_VALUE, PID_LABEL, REUSE_LABEL, SESSION_LABEL, session_id},
+    readiness,
 };
 use bollard::{
     Docker,
@@ -16,6 +17,7 @@ use bollard::{
         StopContainerOptions, UploadToContainerOptions,
     },
 };
+use eventstore_engine::assembly::error_chain;
 use futures::StreamExt;
 use std::{
     collections::HashMap,
@@ -41,13 +43,13 @@ pub(crate) async fn connect(host: Option<&str>) -> Result<Docker, ContainerError
         Some(host) => Docker::connect_with_host(host),
         None => Docker::connect_with_defaults(),
     }
-    .map_err(|e| unavailable(readiness::error_chain(&e)))?;
+    .map_err(|e| unavailable(error_chain(&e)))?;
     match tokio::time::timeout(PING_TIMEOUT, docker.negotiate_version()).await {
         Ok(Ok(docker)) => Ok(docker),
         Ok(Err(e)) => Err(unavailable(format!(
             "{}: {}",
             describe_host(host),
-            readiness::error_chain(&e)
+            error_chain(&e)
         ))),
         Err(_) => Err(unavailable(format!(
             "{} did not answer within {PING_TIMEOUT:?}",
@@ -104,7 +106,7 @@ impl DockerSpec {
     }
 
     fn labels(&self) -> HashMap<String, String> {
-        let mut labels = crate::owner_labels();
+        let mut labels = labels::owner_labels();
         if let Some(key) = &self.reuse_key {
             labels.insert(REUSE_LABEL.to_owned(), key.clone());
         }
@@ -149,7 +151,7 @@ pub(crate) async fn start(
                     what: format!(
                         "cannot start a container of {}: {}",
                         spec.reference,
-                        readiness::error_chain(&e)
+                        error_chain(&e)
                     ),
                     logs: String::new(),
                 };
@@ -225,7 +227,7 @@ async fn create(
             what: format!(
                 "cannot create a container of {}: {}",
                 spec.reference,
-                readiness::error_chain(&e)
+                error_chain(&e)
             ),
             logs: String::new(),
         })?
@@ -558,10 +560,10 @@ pub(crate) async fn sweep(docker: &Docker, which: Sweep) -> Result<usize, Contai
 fn owner_alive(labels: &HashMap<String, String>) -> bool {
     let session = labels.get(SESSION_LABEL).map(String::as_str);
     let pid = labels.get(PID_LABEL).map(String::as_str);
-    let Some(host) = labels.get(crate::HOST_LABEL) else {
+    let Some(host) = labels.get(labels::HOST_LABEL) else {
         return false;
     };
-    if *host != crate::hostname() {
+    if *host != labels::hostname() {
         return true;
     }
     let Some(pid) = pid else {

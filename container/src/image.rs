@@ -1,7 +1,10 @@
 //! The image: its defaults, the embedded static server, and building it
 //! locally (FROM scratch, nothing pulled).
 
-use crate::{ContainerError, LABEL_KEY, LABEL_VALUE};
+use crate::{
+    ContainerError, LABEL_KEY, LABEL_VALUE,
+    embedded::{NOT_EMBEDDED, embedded, embedded_files, embedded_image_tag},
+};
 use bollard::{Docker, query_parameters::BuildImageOptions};
 use futures::StreamExt;
 use std::collections::{BTreeMap, HashMap};
@@ -21,32 +24,6 @@ pub const READINESS_LINE: &str = "eventstore-server listening on";
 /// listening on `0.0.0.0:50051`, durable in `/data`, an exec-form health
 /// check (`eventstore-server --probe`).
 pub const DOCKERFILE: &str = include_str!("../Dockerfile");
-
-#[cfg(eventstore_embedded_server)]
-static EMBEDDED_SERVER: &[u8] = include_bytes!(env!("EVENTSTORE_EMBEDDED_SERVER"));
-#[cfg(not(eventstore_embedded_server))]
-static EMBEDDED_SERVER: &[u8] = &[];
-
-/// The statically linked `eventstore-server` this crate carries (built by
-/// its build script), or `None` when it was built with
-/// `EVENTSTORE_EMBED_SERVER=0` or on a host that is not Linux.
-pub fn embedded_server_binary() -> Option<&'static [u8]> {
-    (!EMBEDDED_SERVER.is_empty()).then_some(EMBEDDED_SERVER)
-}
-
-/// The tag of the image built from the embedded server: the first 16 hex
-/// digits of sha256(binary ++ Dockerfile), as `container/build-image`
-/// computes it. `None` without an embedded binary.
-pub fn embedded_image_tag() -> Option<&'static str> {
-    let tag = env!("EVENTSTORE_EMBEDDED_IMAGE_TAG");
-    (!tag.is_empty()).then_some(tag)
-}
-
-/// Why the embedded binary is missing, for errors.
-pub(crate) const NOT_EMBEDDED: &str = "this build of eventstore-container carries no server binary \
-     (it was built with EVENTSTORE_EMBED_SERVER=0, or on a host that is not *-unknown-linux-gnu): \
-     build the image with container/build-image and pass it with .image(name, tag), \
-     or set EVENTSTORE_SERVER_BIN for Mode::Process";
 
 /// The event store image: name, tag and environment, with the defaults of
 /// the image this crate builds (`eventstore-server:<content hash>`).
@@ -137,7 +114,7 @@ impl EventStoreImage {
     #[cfg(feature = "testcontainers")]
     pub fn buildable() -> Result<testcontainers::GenericBuildableImage, ContainerError> {
         let (_, tag) = embedded()?;
-        let (binary, data) = crate::process::embedded_files()?;
+        let (binary, data) = embedded_files()?;
         Ok(testcontainers::GenericBuildableImage::new(IMAGE_NAME, tag)
             .with_dockerfile_string(DOCKERFILE)
             .with_file(binary, "eventstore-server")
@@ -176,16 +153,6 @@ impl testcontainers::Image for EventStoreImage {
         const PORTS: &[testcontainers::core::ContainerPort] =
             &[testcontainers::core::ContainerPort::Tcp(CONTAINER_PORT)];
         PORTS
-    }
-}
-
-fn embedded() -> Result<(&'static [u8], &'static str), ContainerError> {
-    match (embedded_server_binary(), embedded_image_tag()) {
-        (Some(binary), Some(tag)) => Ok((binary, tag)),
-        _ => Err(ContainerError::Image {
-            image: format!("{IMAGE_NAME}:<embedded>"),
-            message: NOT_EMBEDDED.to_owned(),
-        }),
     }
 }
 
@@ -413,6 +380,7 @@ impl std::fmt::Debug for TarWriter {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::embedded::embedded_server_binary;
 
     #[test]
     fn defaults_name_the_embedded_image() {

@@ -1,12 +1,28 @@
 //! `EventStoreContainer`: the real event store for tests, in a local Docker
 //! image, or without Docker in process.
 //!
+//! The files, in the order a start goes through them:
+//!
+//! - `lib.rs`: the builder (settings, [`Mode`]) and [`EventStoreContainer`],
+//!   which picks a backend and hands out the endpoint;
+//! - `embedded.rs`: the static `eventstore-server` binary this crate
+//!   carries, and the files written from it;
+//! - `image.rs`: [`EventStoreImage`], its defaults and the local image build
+//!   (FROM scratch, from the embedded binary);
+//! - `labels.rs`: the labels and session id that mark a container as ours;
+//! - `docker.rs`: the Docker backend (create, start, restart, sweep);
+//! - `workdir.rs`: the temporary directory of a store outside Docker;
+//! - `child_process.rs`: the binary as a child process (`Mode::Process`);
+//! - `in_process.rs`: the server in this process (`Mode::InProcess`);
+//! - `readiness.rs`: "ready" is gRPC health `SERVING` (every backend);
+//! - `error.rs`: [`ContainerError`].
+//!
 //! ```no_run
 //! # async fn demo() -> Result<(), eventstore_container::ContainerError> {
 //! use eventstore_container::EventStoreContainer;
 //!
 //! let mut store = EventStoreContainer::builder().start().await?;
-//! let endpoint = store.endpoint(); // "127.0.0.1:<random port>"
+//! let endpoint = store.endpoint(); // "http://127.0.0.1:<random port>"
 //! // ... talk to it with any eventstore.v1 client at store.url() ...
 //! store.stop().await?; // or just drop it: the container is removed either way
 //! # Ok(()) }
@@ -44,80 +60,37 @@
 //! dropping thread (Python drops objects on any thread), and a failed
 //! readiness wait removes the container before its logs can be read.
 
+mod child_process;
 mod docker;
+mod embedded;
 mod error;
 mod image;
-mod process;
+mod in_process;
+mod labels;
 mod readiness;
+mod workdir;
 
+pub use embedded::{embedded_image_tag, embedded_server_binary};
 pub use error::ContainerError;
 pub use image::{
     CONTAINER_PORT, DOCKERFILE, EventStoreImage, IMAGE_NAME, READINESS_LINE, build_context,
-    embedded_image_tag, embedded_server_binary,
+};
+pub use labels::{
+    HOST_LABEL, LABEL_KEY, LABEL_VALUE, PID_LABEL, REUSE_LABEL, SESSION_LABEL, session_id,
 };
 pub use readiness::HEALTH_SERVICE;
 #[cfg(feature = "testcontainers")]
 pub use testcontainers;
 
 use std::{
-    collections::{BTreeMap, HashMap},
-    sync::{Once, OnceLock},
+    collections::BTreeMap,
+    sync::Once,
     time::{Duration, Instant as StdInstant},
 };
 use tokio::time::Instant;
 
-/// The label on every container this crate starts (`key=value`).
-pub const LABEL_KEY: &str = "org.eventstore.testing";
-/// The value of [`LABEL_KEY`].
-pub const LABEL_VALUE: &str = "eventstore-container";
-/// The label holding the session id ([`session_id`]).
-pub const SESSION_LABEL: &str = "org.eventstore.testing.session";
-/// The label holding the pid of the process that started the container.
-pub const PID_LABEL: &str = "org.eventstore.testing.pid";
-/// The label holding the host name of the machine that started it.
-pub const HOST_LABEL: &str = "org.eventstore.testing.host";
-/// The label of a reusable container: a hash of its configuration.
-pub const REUSE_LABEL: &str = "org.eventstore.testing.reuse";
-
 /// Default time for a store to become ready.
 pub const DEFAULT_STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// The id of this test session: `$EVENTSTORE_TESTING_SESSION`, else one
-/// per process. Reuse ([`EventStoreContainerBuilder::reuse`]) is within a
-/// session.
-pub fn session_id() -> &'static str {
-    static ID: OnceLock<String> = OnceLock::new();
-    ID.get_or_init(|| {
-        std::env::var("EVENTSTORE_TESTING_SESSION")
-            .ok()
-            .filter(|s| !s.is_empty())
-            .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string())
-    })
-}
-
-fn hostname() -> String {
-    static NAME: OnceLock<String> = OnceLock::new();
-    NAME.get_or_init(|| {
-        std::fs::read_to_string("/proc/sys/kernel/hostname")
-            .or_else(|_| std::fs::read_to_string("/etc/hostname"))
-            .map(|s| s.trim().to_owned())
-            .ok()
-            .or_else(|| std::env::var("HOSTNAME").ok())
-            .filter(|s| !s.is_empty())
-            .unwrap_or_else(|| "unknown".to_owned())
-    })
-    .clone()
-}
-
-/// The labels on every container: project, session, pid, host.
-fn owner_labels() -> HashMap<String, String> {
-    HashMap::from([
-        (LABEL_KEY.to_owned(), LABEL_VALUE.to_owned()),
-        (SESSION_LABEL.to_owned(), session_id().to_owned()),
-        (PID_LABEL.to_owned(), std::process::id().to_string()),
-        (HOST_LABEL.to_owned(), hostname()),
-    ])
-}
 
 /// Where the store runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -387,7 +360,8 @@ impl EventStoreContainerBuilder {
                 Err(e) => return Err(e),
             },
             Mode::Process => Backend::Process(
-                process::ProcessStore::start(self.store_env(), self.tls.as_ref(), deadline).await?,
+                child_process::ProcessStore::start(self.store_env(), self.tls.as_ref(), deadline)
+                    .await?,
             ),
             Mode::InProcess => self.start_in_process(deadline).await?,
         };
@@ -407,7 +381,8 @@ impl EventStoreContainerBuilder {
 
     async fn start_in_process(&self, deadline: Instant) -> Result<Backend, ContainerError> {
         Ok(Backend::InProcess(
-            process::InProcessStore::start(&self.store_env(), self.tls.as_ref(), deadline).await?,
+            in_process::InProcessStore::start(&self.store_env(), self.tls.as_ref(), deadline)
+                .await?,
         ))
     }
 
@@ -477,8 +452,8 @@ fn warn_fallback(cause: &str) {
 #[derive(Debug)]
 enum Backend {
     Docker(docker::DockerStore),
-    Process(process::ProcessStore),
-    InProcess(process::InProcessStore),
+    Process(child_process::ProcessStore),
+    InProcess(in_process::InProcessStore),
 }
 
 /// A running event store: a container of the event store image, or (see
@@ -521,9 +496,18 @@ impl EventStoreContainer {
         }
     }
 
-    /// `127.0.0.1:<port>`; the same across [`restart`](Self::restart).
-    pub fn endpoint(&self) -> String {
+    /// `127.0.0.1:<port>`, the bare socket address; the same across
+    /// [`restart`](Self::restart).
+    pub fn address(&self) -> String {
         EventStoreImage::endpoint(self.host_port())
+    }
+
+    /// `http://127.0.0.1:<port>`, like `MockEventStore::endpoint()`: what a
+    /// tonic `Endpoint` or a gRPC client takes. Always `http://`, also with
+    /// TLS (tonic's TLS config decides); [`url`](Self::url) has the scheme
+    /// a client should use.
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.address())
     }
 
     /// `http://127.0.0.1:<port>`, or `https://` with TLS (whose certificate
@@ -534,7 +518,7 @@ impl EventStoreContainer {
         } else {
             "http"
         };
-        format!("{scheme}://{}", self.endpoint())
+        format!("{scheme}://{}", self.address())
     }
 
     /// The name the server's certificate is checked against, with TLS.
@@ -561,14 +545,14 @@ impl EventStoreContainer {
     /// A tonic channel endpoint to the store, with the TLS the harness uses
     /// (trust root, client identity, domain) already set.
     pub fn tonic_endpoint(&self) -> Result<tonic::transport::Endpoint, ContainerError> {
-        readiness::endpoint(&self.endpoint(), self.spec.tls.as_ref())
+        readiness::endpoint(&self.address(), self.spec.tls.as_ref())
             .map(|e| e.timeout(Duration::from_secs(30)))
             .map_err(ContainerError::Config)
     }
 
     /// One health check now: `Ok(())` when SERVING.
     pub async fn check_health(&self) -> Result<(), ContainerError> {
-        readiness::check(&self.endpoint(), self.spec.tls.as_ref())
+        readiness::check(&self.address(), self.spec.tls.as_ref())
             .await
             .map_err(ContainerError::Io)
     }

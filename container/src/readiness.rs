@@ -2,6 +2,7 @@
 //! until SERVING, with retries, speaking TLS (and mTLS) when the store does.
 
 use crate::TlsSettings;
+use eventstore_engine::assembly::error_chain;
 use std::time::Duration;
 use tokio::time::Instant;
 use tonic::transport::{Certificate, ClientTlsConfig, Endpoint, Identity};
@@ -86,16 +87,4 @@ pub(crate) async fn wait_serving(
             }
         }
     }
-}
-
-/// An error and its sources, on one line.
-pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }

@@ -33,9 +33,10 @@ async fn starts_ready_and_round_trips() {
     let ready_after = started.elapsed();
     eprintln!("start to ready: {ready_after:?}");
     assert_eq!(store.mode(), Mode::Docker);
-    let endpoint = store.endpoint();
-    assert!(endpoint.starts_with("127.0.0.1:"), "{endpoint}");
-    assert_eq!(store.url(), format!("http://{endpoint}"));
+    let address = store.address();
+    assert!(address.starts_with("127.0.0.1:"), "{address}");
+    assert_eq!(store.url(), format!("http://{address}"));
+    assert_eq!(store.endpoint(), store.url());
     let id = store.id().expect("container id").to_owned();
     assert!(container_exists(&id));
     // The labels that sweeps rely on.
@@ -241,7 +242,7 @@ async fn tls_with_a_self_signed_certificate() {
         .expect("append over TLS");
 
     // Plain text is not served.
-    let plain = Endpoint::from_shared(format!("http://{}", store.endpoint()))
+    let plain = Endpoint::from_shared(store.endpoint())
         .expect("endpoint")
         .timeout(Duration::from_secs(5))
         .connect()

@@ -25,7 +25,8 @@ async fn auto_falls_back_to_the_real_server_in_process() {
     assert_eq!(store.mode(), Mode::InProcess);
     assert!(store.id().is_none());
     let endpoint = store.endpoint();
-    assert!(endpoint.starts_with("127.0.0.1:"), "{endpoint}");
+    assert!(endpoint.starts_with("http://127.0.0.1:"), "{endpoint}");
+    assert_eq!(endpoint, format!("http://{}", store.address()));
     let mut client = client(&store).await;
     append(&mut client, "fallback", 0, 2).await.expect("append");
 

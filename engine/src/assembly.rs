@@ -216,14 +216,19 @@ impl Termination {
     }
 }
 
-/// An error and its sources, `: `-separated: tonic's transport error alone
-/// says only "transport error", the cause is in its sources.
+/// An error and its sources, `a: b: c`: tonic's transport error alone says
+/// only "transport error", the cause is in its sources. A source whose text
+/// the message already ends with (a wrapper that repeats its cause) is not
+/// repeated.
 pub fn error_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
+        let next = cause.to_string();
+        if !text.ends_with(&next) {
+            text.push_str(": ");
+            text.push_str(&next);
+        }
         source = cause.source();
     }
     text

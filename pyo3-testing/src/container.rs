@@ -93,7 +93,7 @@ fn builder(
 impl NativeContainer {
     fn wrap(container: EventStoreContainer) -> Self {
         Self {
-            endpoint: container.endpoint(),
+            endpoint: container.address(),
             url: container.url(),
             mode: mode_name(container.mode()).to_owned(),
             id: container.id().map(str::to_owned),

@@ -166,20 +166,8 @@ pub(crate) fn is_client_deadline(status: &Status) -> bool {
     false
 }
 
-/// An error and its sources, `a: b: c` (tonic's own Display is often just "transport error").
-pub(crate) fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut message = error.to_string();
-    let mut source = error.source();
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !message.ends_with(&text) {
-            message.push_str(": ");
-            message.push_str(&text);
-        }
-        source = s.source();
-    }
-    message
-}
+/// An error and its sources, `a: b: c` (one definition, in the engine).
+pub(crate) use eventstore_engine::assembly::error_chain;
 
 fn is_transport(status: &Status) -> bool {
     let text = format!(

@@ -31,7 +31,7 @@ pub struct Config {
     pub limits: LimitFlags,
 
     /// Seconds to wait for requests in flight at shutdown before exiting anyway.
-    #[arg(long, env = "EVENTSTORE_SHUTDOWN_GRACE_SECS", default_value_t = 10)]
+    #[arg(long, env = "EVENTSTORE_SHUTDOWN_GRACE_SECS", default_value_t = Config::DEFAULT_SHUTDOWN_GRACE_SECS)]
     pub shutdown_grace_secs: u64,
 
     /// Keep the data in this directory (created if missing): every
@@ -74,6 +74,28 @@ pub struct Config {
 }
 
 impl Config {
+    /// Default of [`Config::shutdown_grace_secs`].
+    pub const DEFAULT_SHUTDOWN_GRACE_SECS: u64 = 10;
+
+    /// The flags' defaults, listening on `listen`, built without reading the
+    /// command line or the environment: for callers that configure the
+    /// server in code (the container harness's in-process store), so a
+    /// stray `EVENTSTORE_*` variable of the test process does not leak in.
+    pub fn new(listen: SocketAddr) -> Self {
+        Self {
+            listen,
+            limits: LimitFlags::from(&Limits::default()),
+            shutdown_grace_secs: Self::DEFAULT_SHUTDOWN_GRACE_SECS,
+            data_dir: None,
+            username: None,
+            password: None,
+            tls_cert: None,
+            tls_key: None,
+            tls_client_ca: None,
+            probe: false,
+        }
+    }
+
     /// Whether TLS is configured.
     pub fn tls_enabled(&self) -> bool {
         self.tls_cert.is_some()

@@ -1,0 +1,330 @@
+//! Without Docker, `Mode::InProcess` (and `Mode::Auto`'s fallback): the
+//! real server's `eventstore_server::run` in this process, on a runtime and
+//! thread of its own, durable on a temporary directory, on 127.0.0.1 with a
+//! free port.
+
+use crate::{ContainerError, TlsSettings, readiness, workdir::Workdir};
+use eventstore_engine::StorageError;
+use eventstore_server::{Config, ServeError};
+use std::{
+    net::SocketAddr,
+    path::PathBuf,
+    time::{Duration, Instant as StdInstant},
+};
+use tokio::{sync::oneshot, time::Instant};
+
+/// The real server in this process, on a runtime (and thread) of its own,
+/// so it does not depend on the caller's runtime.
+#[derive(Debug)]
+pub(crate) struct InProcessStore {
+    config: Config,
+    pub(crate) addr: SocketAddr,
+    running: Option<Running>,
+    /// Kept (and removed) with the store.
+    _workdir: Workdir,
+}
+
+/// The thread serving the in-process store.
+#[derive(Debug)]
+struct Running {
+    /// Graceful shutdown.
+    stop: oneshot::Sender<()>,
+    /// Immediate: drops the server's runtime.
+    kill: oneshot::Sender<()>,
+    /// Resolves once the server and its runtime are gone.
+    done: oneshot::Receiver<()>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+/// How long a restart waits for the previous server's storage to close.
+const STORAGE_RELEASE_PAUSE: Duration = Duration::from_millis(20);
+
+impl InProcessStore {
+    /// Starts `eventstore_server::run` with the `EVENTSTORE_*` settings of
+    /// `env` (read into the server's [`Config`] directly), durable on a
+    /// temporary directory unless `EVENTSTORE_DATA_DIR` names one.
+    pub(crate) async fn start(
+        env: &[(String, String)],
+        tls: Option<&TlsSettings>,
+        deadline: Instant,
+    ) -> Result<Self, ContainerError> {
+        let workdir = Workdir::new(tls)?;
+        let mut config = Config::new(SocketAddr::from(([127, 0, 0, 1], 0)));
+        for (key, value) in env {
+            apply_setting(&mut config, key, value)?;
+        }
+        if config.data_dir.is_none() {
+            config.data_dir = Some(workdir.data_dir());
+        }
+        if let Some(files) = workdir.tls_files(tls) {
+            config.tls_cert = Some(files.cert);
+            config.tls_key = Some(files.key);
+            config.tls_client_ca = files.client_ca;
+        }
+        check_pairs(&config)?;
+        let mut store = Self {
+            config,
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            running: None,
+            _workdir: workdir,
+        };
+        store.run(tls, deadline).await?;
+        Ok(store)
+    }
+
+    async fn run(
+        &mut self,
+        tls: Option<&TlsSettings>,
+        deadline: Instant,
+    ) -> Result<(), ContainerError> {
+        let started = StdInstant::now();
+        // The same port across restarts (0 the first time).
+        let mut config = self.config.clone();
+        config.listen = self.addr;
+        loop {
+            match spawn_server(config.clone()).await {
+                Ok((addr, running)) => {
+                    self.addr = addr;
+                    self.running = Some(running);
+                    break;
+                }
+                // The previous server's storage closes just after it stops.
+                Err(StartFailure::Serve(ServeError::Storage(StorageError::Locked { .. })))
+                    if Instant::now() + STORAGE_RELEASE_PAUSE < deadline =>
+                {
+                    tokio::time::sleep(STORAGE_RELEASE_PAUSE).await;
+                }
+                Err(e) => {
+                    return Err(ContainerError::Start {
+                        what: "the in-process server did not start".to_owned(),
+                        logs: format!("eventstore-server: {e}"),
+                    });
+                }
+            }
+        }
+        if let Err(e) = readiness::wait_serving(&self.addr.to_string(), tls, deadline).await {
+            self.kill();
+            return Err(ContainerError::Timeout {
+                what: e,
+                after: started.elapsed(),
+                logs: String::new(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Stops the server and starts it again on the same port and data.
+    pub(crate) async fn restart(
+        &mut self,
+        tls: Option<&TlsSettings>,
+        deadline: Instant,
+    ) -> Result<(), ContainerError> {
+        self.shutdown().await;
+        self.run(tls, deadline).await
+    }
+
+    /// Graceful shutdown (requests in flight finish); returns once the
+    /// server is gone. The caller's runtime keeps running meanwhile, so its
+    /// own connections to the store can close.
+    pub(crate) async fn shutdown(&mut self) {
+        if let Some(running) = self.running.take() {
+            let _ = running.stop.send(());
+            let _ = running.done.await;
+            let _ = running.thread.join();
+            drop(running.kill);
+        }
+    }
+
+    /// Immediate stop, for `Drop`.
+    fn kill(&mut self) {
+        if let Some(running) = self.running.take() {
+            let _ = running.kill.send(());
+            let _ = running.thread.join();
+        }
+    }
+}
+
+impl Drop for InProcessStore {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Sets the `EVENTSTORE_*` setting `key` on `config`, as the server binary
+/// would read it from its environment. `EVENTSTORE_LISTEN` is ignored (the
+/// store picks a free port); anything else is an error naming the key and
+/// the value.
+fn apply_setting(config: &mut Config, key: &str, value: &str) -> Result<(), ContainerError> {
+    fn number<T: std::str::FromStr>(key: &str, value: &str) -> Result<T, ContainerError>
+    where
+        T::Err: std::fmt::Display,
+    {
+        value.trim().parse().map_err(|e| {
+            ContainerError::Config(format!("{key}={value:?} is not a valid number: {e}"))
+        })
+    }
+    let limits = &mut config.limits;
+    match key {
+        "EVENTSTORE_LISTEN" => {}
+        "EVENTSTORE_MAX_REQUEST_BYTES" => limits.max_request_bytes = number(key, value)?,
+        "EVENTSTORE_MAX_EVENTS_PER_BATCH" => limits.max_events_per_batch = number(key, value)?,
+        "EVENTSTORE_MAX_ID_LENGTH" => limits.max_id_length = number(key, value)?,
+        "EVENTSTORE_DEFAULT_PAGE_SIZE" => limits.default_page_size = number(key, value)?,
+        "EVENTSTORE_MAX_PAGE_SIZE" => limits.max_page_size = number(key, value)?,
+        "EVENTSTORE_MAX_RESPONSE_BYTES" => limits.max_response_bytes = number(key, value)?,
+        "EVENTSTORE_SHUTDOWN_GRACE_SECS" => config.shutdown_grace_secs = number(key, value)?,
+        "EVENTSTORE_DATA_DIR" => config.data_dir = Some(PathBuf::from(value)),
+        "EVENTSTORE_USERNAME" => config.username = Some(value.to_owned()),
+        "EVENTSTORE_PASSWORD" => config.password = Some(value.to_owned()),
+        "EVENTSTORE_TLS_CERT" => config.tls_cert = Some(PathBuf::from(value)),
+        "EVENTSTORE_TLS_KEY" => config.tls_key = Some(PathBuf::from(value)),
+        "EVENTSTORE_TLS_CLIENT_CA" => config.tls_client_ca = Some(PathBuf::from(value)),
+        other if other.starts_with("EVENTSTORE_") => {
+            return Err(ContainerError::Config(format!(
+                "{other}={value:?} is not a setting of the in-process server"
+            )));
+        }
+        other => tracing::debug!(
+            key = other,
+            "not an EVENTSTORE_* setting: ignored by the in-process server"
+        ),
+    }
+    Ok(())
+}
+
+/// The settings the server's command line requires in pairs (clap's
+/// `requires`), checked here because the config is built without clap: a
+/// username without a password would otherwise turn authentication off.
+fn check_pairs(config: &Config) -> Result<(), ContainerError> {
+    let pairs = [
+        (
+            "EVENTSTORE_USERNAME",
+            config.username.is_some(),
+            "EVENTSTORE_PASSWORD",
+            config.password.is_some(),
+        ),
+        (
+            "EVENTSTORE_PASSWORD",
+            config.password.is_some(),
+            "EVENTSTORE_USERNAME",
+            config.username.is_some(),
+        ),
+        (
+            "EVENTSTORE_TLS_CERT",
+            config.tls_cert.is_some(),
+            "EVENTSTORE_TLS_KEY",
+            config.tls_key.is_some(),
+        ),
+        (
+            "EVENTSTORE_TLS_KEY",
+            config.tls_key.is_some(),
+            "EVENTSTORE_TLS_CERT",
+            config.tls_cert.is_some(),
+        ),
+        (
+            "EVENTSTORE_TLS_CLIENT_CA",
+            config.tls_client_ca.is_some(),
+            "EVENTSTORE_TLS_CERT",
+            config.tls_cert.is_some(),
+        ),
+    ];
+    match pairs.iter().find(|(_, set, _, other)| *set && !*other) {
+        Some((key, _, needed, _)) => Err(ContainerError::Config(format!(
+            "{key} is set but {needed} is not: the server needs both"
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// Why the server thread did not come up.
+#[derive(Debug, thiserror::Error)]
+enum StartFailure {
+    /// `eventstore_server::run` refused (a lock, bad settings, a busy port).
+    #[error(transparent)]
+    Serve(#[from] ServeError),
+    /// The thread or its runtime could not be created, or it died.
+    #[error("{0}")]
+    Thread(String),
+}
+
+/// Starts the server on a thread and runtime of its own; returns its
+/// address once it listens.
+async fn spawn_server(config: Config) -> Result<(SocketAddr, Running), StartFailure> {
+    let (stop_tx, stop_rx) = oneshot::channel::<()>();
+    let (kill_tx, kill_rx) = oneshot::channel::<()>();
+    let (done_tx, done_rx) = oneshot::channel::<()>();
+    let (ready_tx, ready_rx) = oneshot::channel::<Result<SocketAddr, StartFailure>>();
+    let thread = std::thread::Builder::new()
+        .name("eventstore-in-process".to_owned())
+        .spawn(move || {
+            serve(config, stop_rx, kill_rx, ready_tx);
+            let _ = done_tx.send(());
+        })
+        .map_err(|e| StartFailure::Thread(format!("cannot spawn the server thread: {e}")))?;
+    match ready_rx.await {
+        Ok(Ok(addr)) => Ok((
+            addr,
+            Running {
+                stop: stop_tx,
+                kill: kill_tx,
+                done: done_rx,
+                thread,
+            },
+        )),
+        Ok(Err(e)) => {
+            let _ = thread.join();
+            Err(e)
+        }
+        Err(_) => {
+            let _ = thread.join();
+            Err(StartFailure::Thread("the server thread ended".to_owned()))
+        }
+    }
+}
+
+/// The server thread: its own runtime, until told to stop (gracefully) or
+/// killed (its runtime dropped with everything on it).
+fn serve(
+    config: Config,
+    stop: oneshot::Receiver<()>,
+    kill: oneshot::Receiver<()>,
+    ready: oneshot::Sender<Result<SocketAddr, StartFailure>>,
+) {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("eventstore-in-process")
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            let _ = ready.send(Err(StartFailure::Thread(format!(
+                "cannot build a runtime: {e}"
+            ))));
+            return;
+        }
+    };
+    runtime.block_on(async move {
+        let shutdown = async move {
+            let _ = stop.await;
+        };
+        match eventstore_server::run(&config, shutdown).await {
+            Ok(server) => {
+                let _ = ready.send(Ok(server.local_addr));
+                drop(server.store);
+                tokio::select! {
+                    result = server.task => match result {
+                        Ok(Ok(())) => {}
+                        Ok(Err(e)) => tracing::warn!("in-process eventstore-server: {e}"),
+                        Err(e) => tracing::warn!("in-process eventstore-server task: {e}"),
+                    },
+                    _ = kill => {}
+                }
+            }
+            Err(e) => {
+                let _ = ready.send(Err(e.into()));
+            }
+        }
+    });
+    runtime.shutdown_background();
+}
