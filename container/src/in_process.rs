@@ -328,3 +328,66 @@ fn serve(
     });
     runtime.shutdown_background();
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+
+    fn configured(settings: &[(&str, &str)]) -> Result<Config, ContainerError> {
+        let mut config = Config::new(SocketAddr::from(([127, 0, 0, 1], 0)));
+        for (key, value) in settings {
+            apply_setting(&mut config, key, value)?;
+        }
+        check_pairs(&config)?;
+        Ok(config)
+    }
+
+    #[test]
+    fn settings_reach_the_config_without_the_command_line() {
+        let config = configured(&[
+            ("EVENTSTORE_MAX_PAGE_SIZE", "7"),
+            ("EVENTSTORE_DEFAULT_PAGE_SIZE", "5"),
+            ("EVENTSTORE_SHUTDOWN_GRACE_SECS", "1"),
+            ("EVENTSTORE_USERNAME", "admin"),
+            ("EVENTSTORE_PASSWORD", "changeit"),
+            ("EVENTSTORE_LISTEN", "0.0.0.0:9"),
+            ("RUST_LOG", "debug"),
+        ])
+        .unwrap();
+        let limits = config.limits().unwrap();
+        assert_eq!((limits.max_page_size, limits.default_page_size), (7, 5));
+        assert_eq!(config.shutdown_grace_secs, 1);
+        assert_eq!(config.username.as_deref(), Some("admin"));
+        assert_eq!(config.password.as_deref(), Some("changeit"));
+        // The store picks its own port.
+        assert_eq!(config.listen.port(), 0);
+    }
+
+    #[test]
+    fn a_bad_number_names_the_setting_and_the_value() {
+        let error = configured(&[("EVENTSTORE_MAX_PAGE_SIZE", "many")]).unwrap_err();
+        let text = error.to_string();
+        assert!(matches!(error, ContainerError::Config(_)), "{error:?}");
+        assert!(
+            text.contains("EVENTSTORE_MAX_PAGE_SIZE") && text.contains("\"many\""),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn an_unknown_eventstore_setting_is_refused_by_name() {
+        let error = configured(&[("EVENTSTORE_MAX_PAGES", "3")]).unwrap_err();
+        assert!(
+            error.to_string().contains("EVENTSTORE_MAX_PAGES"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_username_without_a_password_is_refused_not_ignored() {
+        let error = configured(&[("EVENTSTORE_USERNAME", "admin")]).unwrap_err();
+        assert!(error.to_string().contains("EVENTSTORE_PASSWORD"), "{error}");
+    }
+}
