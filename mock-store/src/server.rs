@@ -362,7 +362,8 @@ pub async fn seed_stream(
         .read_stream(ReadStreamRequest {
             tenant_id: tenant_id.to_owned(),
             aggregate_id: aggregate_id.to_owned(),
-            from_aggregate_nonce: 0,
+            // Backward from 0 is an empty page: the head is any position at or past it.
+            from_aggregate_nonce: u64::MAX,
             max_count: 1,
             forward: false,
         })

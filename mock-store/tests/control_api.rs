@@ -252,12 +252,16 @@ fn seed_stream(aggregate: &str, types: &[&str]) -> SeedStream {
 }
 
 async fn next_event(stream: &mut Streaming<SubscribeResponse>) -> EventData {
-    within("a subscription event", stream.next())
-        .await
-        .expect("the stream ended")
-        .unwrap()
-        .event
-        .unwrap()
+    loop {
+        let response = within("a subscription event", stream.next())
+            .await
+            .expect("the stream ended")
+            .unwrap();
+        // An event-less response is the caught-up marker: clients skip it.
+        if let Some(event) = response.event {
+            return event;
+        }
+    }
 }
 
 // ---- Mount: expectations count and answer ----

@@ -252,10 +252,24 @@ async fn read_all_pages_through_long_streams() {
     let all = mock.read_all(TENANT, "order-1").await.unwrap();
     assert_eq!(all.len(), 10);
     assert_eq!(types(&all)[9], "E9");
-    // The engine's limits apply to gRPC reads too.
+    // The engine's page limits apply to gRPC ReadAll; ReadStream has no
+    // count limit (max_count 0 reads to the end).
     let page = mock
         .client()
         .read_stream(read_req("order-1"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(page.events.len(), 10);
+    assert!(page.is_end);
+    let page = mock
+        .client()
+        .read_all(eventstore_proto::ReadAllRequest {
+            tenant_id: TENANT.into(),
+            from_global_nonce: 0,
+            max_count: 0,
+            forward: true,
+        })
         .await
         .unwrap()
         .into_inner();

@@ -104,18 +104,27 @@ pub async fn take_events(
             .expect("an event within 5 s")
             .expect("the stream is still open")
             .expect("an event, not an error");
-        events.push(item.event.expect("the response carries an event"));
+        // An event-less response is the caught-up marker: clients skip it.
+        if let Some(event) = item.event {
+            events.push(event);
+        }
     }
     events
 }
 
-/// The next item of a subscription, failing the test after 5 s.
+/// The next item of a subscription other than an event-less marker (which
+/// clients skip), failing the test after 5 s.
 pub async fn next_item(
     stream: &mut (impl Stream<Item = Result<SubscribeResponse, Status>> + Unpin),
 ) -> Option<Result<SubscribeResponse, Status>> {
-    tokio::time::timeout(Duration::from_secs(5), stream.next())
-        .await
-        .expect("the stream answers within 5 s")
+    loop {
+        let item = tokio::time::timeout(Duration::from_secs(5), stream.next())
+            .await
+            .expect("the stream answers within 5 s");
+        if !matches!(&item, Some(Ok(r)) if r.event.is_none()) {
+            return item;
+        }
+    }
 }
 
 /// Polls `check` until it returns `Some`, for up to 5 s.
