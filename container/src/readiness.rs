@@ -1,11 +1,20 @@
-//! Readiness through the gRPC health service: `Check("eventstore.v1.EventStore")`
-//! until SERVING, with retries, speaking TLS (and mTLS) when the store does.
+//! Readiness: the gRPC health service's `Check("eventstore.v1.EventStore")`
+//! answers SERVING, then `eventstore.v1` itself answers `GetServerInfo`
+//! with our API version; with retries, speaking TLS (and mTLS) when the
+//! store does. Health alone says the process is up; `GetServerInfo` says
+//! the store behind it is the API the caller's client speaks.
 
 use crate::TlsSettings;
 use eventstore_engine::assembly::error_chain;
+use eventstore_proto::{
+    API_VERSION, GetServerInfoRequest, GetServerInfoResponse, event_store_client::EventStoreClient,
+};
 use std::time::Duration;
 use tokio::time::Instant;
-use tonic::transport::{Certificate, ClientTlsConfig, Endpoint, Identity};
+use tonic::{
+    Code, Status,
+    transport::{Certificate, ClientTlsConfig, Endpoint, Identity},
+};
 use tonic_health::pb::{
     HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
 };
@@ -41,25 +50,82 @@ pub(crate) fn endpoint(addr: &str, tls: Option<&TlsSettings>) -> Result<Endpoint
     Ok(endpoint)
 }
 
-/// One health check: `Ok(())` when SERVING, else why not.
+/// What one readiness check found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    /// Serving, and the API is ours.
+    Ready,
+    /// Not yet: try again (the reason is reported if the deadline passes).
+    NotYet(String),
+    /// Answering, but not an API this harness can use: waiting longer
+    /// would not help.
+    Wrong(String),
+}
+
+/// One readiness check: health SERVING, then `GetServerInfo`.
 pub(crate) async fn check(addr: &str, tls: Option<&TlsSettings>) -> Result<(), String> {
-    let channel = endpoint(addr, tls)?
-        .connect()
-        .await
-        .map_err(|e| format!("cannot connect to {addr}: {}", error_chain(&e)))?;
-    let response = HealthClient::new(channel)
-        .check(HealthCheckRequest {
-            service: HEALTH_SERVICE.to_owned(),
-        })
-        .await
-        .map_err(|s| format!("health check failed: {:?}: {}", s.code(), s.message()))?;
-    match response.into_inner().status() {
-        ServingStatus::Serving => Ok(()),
-        other => Err(format!("the store reports {other:?}")),
+    match probe(addr, tls).await {
+        Verdict::Ready => Ok(()),
+        Verdict::NotYet(why) | Verdict::Wrong(why) => Err(why),
     }
 }
 
-/// Checks until SERVING or `deadline`; the error is the last failure.
+async fn probe(addr: &str, tls: Option<&TlsSettings>) -> Verdict {
+    let channel = match endpoint(addr, tls) {
+        Ok(endpoint) => match endpoint.connect().await {
+            Ok(channel) => channel,
+            Err(e) => {
+                return Verdict::NotYet(format!("cannot connect to {addr}: {}", error_chain(&e)));
+            }
+        },
+        Err(e) => return Verdict::Wrong(e),
+    };
+    let health = HealthClient::new(channel.clone())
+        .check(HealthCheckRequest {
+            service: HEALTH_SERVICE.to_owned(),
+        })
+        .await;
+    match health.map(|r| r.into_inner().status()) {
+        Ok(ServingStatus::Serving) => {}
+        Ok(other) => return Verdict::NotYet(format!("the store reports {other:?}")),
+        Err(s) => {
+            return Verdict::NotYet(format!(
+                "health check failed: {:?}: {}",
+                s.code(),
+                s.message()
+            ));
+        }
+    }
+    let info = EventStoreClient::new(channel)
+        .get_server_info(GetServerInfoRequest {})
+        .await
+        .map(tonic::Response::into_inner);
+    server_info_verdict(info)
+}
+
+/// Judges a `GetServerInfo` answer. A store that predates the RPC
+/// (`UNIMPLEMENTED`, e.g. an older image passed with `.image()`) or that
+/// requires credentials the probe does not send (`UNAUTHENTICATED`: the
+/// service answered) is ready on its health alone; another API version is
+/// refused at once, naming it.
+pub(crate) fn server_info_verdict(answer: Result<GetServerInfoResponse, Status>) -> Verdict {
+    match answer {
+        Ok(info) if info.api_version == API_VERSION => Verdict::Ready,
+        Ok(info) => Verdict::Wrong(format!(
+            "the store speaks {:?} (server {} {}), not {API_VERSION:?}",
+            info.api_version, info.backend, info.server_version
+        )),
+        Err(s) if matches!(s.code(), Code::Unimplemented | Code::Unauthenticated) => Verdict::Ready,
+        Err(s) => Verdict::NotYet(format!(
+            "GetServerInfo failed: {:?}: {}",
+            s.code(),
+            s.message()
+        )),
+    }
+}
+
+/// Checks until ready or `deadline`; the error is the last failure (at once
+/// for a [`Verdict::Wrong`] store).
 pub(crate) async fn wait_serving(
     addr: &str,
     tls: Option<&TlsSettings>,
@@ -69,22 +135,68 @@ pub(crate) async fn wait_serving(
     loop {
         attempts += 1;
         let remaining = deadline.saturating_duration_since(Instant::now());
-        let result = match tokio::time::timeout(remaining, check(addr, tls)).await {
-            Ok(result) => result,
-            Err(_) => Err("the health check did not answer in time".to_owned()),
+        let verdict = match tokio::time::timeout(remaining, probe(addr, tls)).await {
+            Ok(verdict) => verdict,
+            Err(_) => Verdict::NotYet("the readiness check did not answer in time".to_owned()),
         };
-        match result {
-            Ok(()) => return Ok(()),
-            Err(e) if Instant::now() + RETRY_PAUSE >= deadline => {
+        match verdict {
+            Verdict::Ready => return Ok(()),
+            Verdict::Wrong(e) => return Err(format!("the store at {addr} is not usable: {e}")),
+            Verdict::NotYet(e) if Instant::now() + RETRY_PAUSE >= deadline => {
                 return Err(format!(
                     "grpc.health.v1 Check(\"{HEALTH_SERVICE}\") at {addr} never answered SERVING \
                      ({attempts} attempts); last: {e}"
                 ));
             }
-            Err(e) => {
+            Verdict::NotYet(e) => {
                 tracing::trace!(attempts, "not serving yet: {e}");
                 tokio::time::sleep(RETRY_PAUSE).await;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(api_version: &str) -> GetServerInfoResponse {
+        GetServerInfoResponse {
+            server_version: "0.1.0".to_owned(),
+            api_version: api_version.to_owned(),
+            backend: "durable".to_owned(),
+            capabilities: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn our_api_version_is_ready() {
+        assert_eq!(server_info_verdict(Ok(info(API_VERSION))), Verdict::Ready);
+    }
+
+    #[test]
+    fn another_api_version_is_refused_at_once_by_name() {
+        let Verdict::Wrong(why) = server_info_verdict(Ok(info("eventstore.v2"))) else {
+            panic!("expected Wrong");
+        };
+        assert!(why.contains("\"eventstore.v2\""), "{why}");
+    }
+
+    #[test]
+    fn a_legacy_or_locked_store_is_ready_on_its_health() {
+        for status in [
+            Status::unimplemented("no GetServerInfo"),
+            Status::unauthenticated("credentials required"),
+        ] {
+            assert_eq!(server_info_verdict(Err(status)), Verdict::Ready);
+        }
+    }
+
+    #[test]
+    fn a_store_still_starting_is_tried_again() {
+        assert!(matches!(
+            server_info_verdict(Err(Status::unavailable("starting"))),
+            Verdict::NotYet(_)
+        ));
     }
 }
