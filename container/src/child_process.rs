@@ -3,8 +3,8 @@
 //! free port; ready once it printed its readiness line and answers SERVING.
 
 use crate::{
-    ContainerError, TlsSettings, embedded::server_binary, image::READINESS_LINE, readiness,
-    workdir::Workdir,
+    embedded::server_binary, error::ContainerError, image::READINESS_LINE, readiness,
+    tls::TlsSettings, workdir::Workdir,
 };
 use std::{
     io::{BufRead, BufReader, Read},

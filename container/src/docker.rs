@@ -4,9 +4,10 @@
 //! the test that made it, and `Drop` works from any thread.
 
 use crate::{
-    ContainerError, TlsSettings,
+    error::ContainerError,
     labels::{self, LABEL_KEY, LABEL_VALUE, PID_LABEL, REUSE_LABEL, SESSION_LABEL, session_id},
     readiness,
+    tls::TlsSettings,
 };
 use bollard::{
     Docker,

@@ -4,7 +4,7 @@
 //! The image (`image.rs`) and the child process (`child_process.rs`) both
 //! take the binary from here.
 
-use crate::{ContainerError, image::IMAGE_NAME};
+use crate::error::ContainerError;
 use std::{path::PathBuf, sync::Mutex};
 
 #[cfg(eventstore_embedded_server)]
@@ -32,17 +32,6 @@ pub(crate) const NOT_EMBEDDED: &str = "this build of eventstore-container carrie
      (it was built with EVENTSTORE_EMBED_SERVER=0, or on a host that is not *-unknown-linux-gnu): \
      build the image with container/build-image and pass it with .image(name, tag), \
      or set EVENTSTORE_SERVER_BIN for Mode::Process";
-
-/// The embedded binary and its image tag, or the error saying why there is none.
-pub(crate) fn embedded() -> Result<(&'static [u8], &'static str), ContainerError> {
-    match (embedded_server_binary(), embedded_image_tag()) {
-        (Some(binary), Some(tag)) => Ok((binary, tag)),
-        _ => Err(ContainerError::Image {
-            image: format!("{IMAGE_NAME}:<embedded>"),
-            message: NOT_EMBEDDED.to_owned(),
-        }),
-    }
-}
 
 /// The `eventstore-server` binary: `$EVENTSTORE_SERVER_BIN`, else the
 /// embedded static one, written once to the temporary directory.

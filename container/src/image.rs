@@ -1,9 +1,10 @@
-//! The image: its defaults, the embedded static server, and building it
-//! locally (FROM scratch, nothing pulled).
+//! The image: its defaults and building it locally from the embedded
+//! static server (`embedded.rs`): FROM scratch, nothing pulled.
 
 use crate::{
-    ContainerError, LABEL_KEY, LABEL_VALUE,
-    embedded::{NOT_EMBEDDED, embedded, embedded_files, embedded_image_tag},
+    embedded::{NOT_EMBEDDED, embedded_files, embedded_image_tag, embedded_server_binary},
+    error::ContainerError,
+    labels::{LABEL_KEY, LABEL_VALUE},
 };
 use bollard::{Docker, query_parameters::BuildImageOptions};
 use futures::StreamExt;
@@ -153,6 +154,17 @@ impl testcontainers::Image for EventStoreImage {
         const PORTS: &[testcontainers::core::ContainerPort] =
             &[testcontainers::core::ContainerPort::Tcp(CONTAINER_PORT)];
         PORTS
+    }
+}
+
+/// The embedded binary and its image tag, or the error saying why there is none.
+fn embedded() -> Result<(&'static [u8], &'static str), ContainerError> {
+    match (embedded_server_binary(), embedded_image_tag()) {
+        (Some(binary), Some(tag)) => Ok((binary, tag)),
+        _ => Err(ContainerError::Image {
+            image: format!("{IMAGE_NAME}:<embedded>"),
+            message: NOT_EMBEDDED.to_owned(),
+        }),
     }
 }
 
@@ -380,7 +392,6 @@ impl std::fmt::Debug for TarWriter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::embedded::embedded_server_binary;
 
     #[test]
     fn defaults_name_the_embedded_image() {

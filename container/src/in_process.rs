@@ -3,7 +3,7 @@
 //! thread of its own, durable on a temporary directory, on 127.0.0.1 with a
 //! free port.
 
-use crate::{ContainerError, TlsSettings, readiness, workdir::Workdir};
+use crate::{error::ContainerError, readiness, tls::TlsSettings, workdir::Workdir};
 use eventstore_engine::StorageError;
 use eventstore_server::{Config, ServeError};
 use std::{

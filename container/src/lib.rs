@@ -14,7 +14,9 @@
 //! - `workdir.rs`: the temporary directory of a store outside Docker;
 //! - `child_process.rs`: the binary as a child process (`Mode::Process`);
 //! - `in_process.rs`: the server in this process (`Mode::InProcess`);
-//! - `readiness.rs`: "ready" is gRPC health `SERVING` (every backend);
+//! - `tls.rs`: [`TlsSettings`], read by every backend and by readiness;
+//! - `readiness.rs`: "ready" is gRPC health `SERVING` and `GetServerInfo`
+//!   answering our API version (every backend);
 //! - `error.rs`: [`ContainerError`].
 //!
 //! ```no_run
@@ -68,6 +70,7 @@ mod image;
 mod in_process;
 mod labels;
 mod readiness;
+mod tls;
 mod workdir;
 
 pub use embedded::{embedded_image_tag, embedded_server_binary};
@@ -81,6 +84,7 @@ pub use labels::{
 pub use readiness::HEALTH_SERVICE;
 #[cfg(feature = "testcontainers")]
 pub use testcontainers;
+pub use tls::TlsSettings;
 
 use std::{
     collections::BTreeMap,
@@ -119,52 +123,6 @@ impl Mode {
             "in-process" | "inprocess" => Some(Self::InProcess),
             _ => None,
         }
-    }
-}
-
-/// The TLS the store serves, and how the harness checks it.
-#[derive(Clone, PartialEq, Eq)]
-pub struct TlsSettings {
-    /// The server's PEM certificate chain.
-    pub cert: Vec<u8>,
-    /// Its PEM private key.
-    pub key: Vec<u8>,
-    /// With mutual TLS: the PEM CA that client certificates must chain to.
-    pub client_ca: Option<Vec<u8>>,
-    /// The PEM root the harness trusts for the server's certificate
-    /// (default: `client_ca`, else the server certificate itself).
-    pub ca: Option<Vec<u8>>,
-    /// The client certificate and key the harness presents under mutual
-    /// TLS (default: the server's own, as the image's health probe does).
-    pub client_identity: Option<(Vec<u8>, Vec<u8>)>,
-    /// The name the server certificate is checked against (default
-    /// `localhost`).
-    pub domain: String,
-}
-
-impl std::fmt::Debug for TlsSettings {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TlsSettings")
-            .field("mutual", &self.client_ca.is_some())
-            .field("domain", &self.domain)
-            .finish_non_exhaustive()
-    }
-}
-
-impl TlsSettings {
-    fn trust_root(&self) -> Vec<u8> {
-        self.ca
-            .clone()
-            .or_else(|| self.client_ca.clone())
-            .unwrap_or_else(|| self.cert.clone())
-    }
-
-    fn client_identity(&self) -> Option<(Vec<u8>, Vec<u8>)> {
-        self.client_identity.clone().or_else(|| {
-            self.client_ca
-                .is_some()
-                .then(|| (self.cert.clone(), self.key.clone()))
-        })
     }
 }
 

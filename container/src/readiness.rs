@@ -4,7 +4,7 @@
 //! store does. Health alone says the process is up; `GetServerInfo` says
 //! the store behind it is the API the caller's client speaks.
 
-use crate::TlsSettings;
+use crate::tls::TlsSettings;
 use eventstore_engine::assembly::error_chain;
 use eventstore_proto::{
     API_VERSION, GetServerInfoRequest, GetServerInfoResponse, event_store_client::EventStoreClient,

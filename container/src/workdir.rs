@@ -1,7 +1,7 @@
 //! The temporary directory a store outside Docker keeps: its data and the
 //! TLS files the server reads. Removed with the store.
 
-use crate::{ContainerError, TlsSettings};
+use crate::{error::ContainerError, tls::TlsSettings};
 use std::path::{Path, PathBuf};
 
 /// Files the store keeps: its data, and the TLS files it reads.
