@@ -9,7 +9,7 @@
 //! events delivered but not acknowledged before the failure come again.
 
 use crate::{
-    client::Connections,
+    connections::Connections,
     convert::RawEvent,
     errors::{Kind, NativeError, NativeResult},
     runtime::{InFlight, future_into_py, handle, shutdown_token},
