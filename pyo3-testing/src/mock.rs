@@ -81,6 +81,14 @@ fn call_json(c: &CallRecord) -> Value {
     })
 }
 
+/// A payload as the journal and the matchers show it (JSON text): the
+/// payload's JSON when it parses as JSON, else `{"$base64": ...}`. Python
+/// asks here instead of repeating the rule.
+#[pyfunction]
+pub fn payload_view(payload: &[u8]) -> String {
+    view::payload_json(payload).to_string()
+}
+
 #[pymethods]
 impl NativeMock {
     #[new]

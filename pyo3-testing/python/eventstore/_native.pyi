@@ -1,7 +1,8 @@
 """Type stubs of the Rust extension ``eventstore._native`` (internal)."""
 
 from collections.abc import Awaitable
-from typing import Any
+
+from eventstore._encoding import WireEvent
 
 __version__: str
 
@@ -70,7 +71,7 @@ class NativeMock:
     def reset(self, *, journal: bool = True, expectations: bool = True, data: bool = True) -> None: ...
     def set_strict(self, strict: bool) -> None: ...
     def seed(
-        self, tenant_id: str, aggregate_id: str, aggregate_type: str, events: list[dict[str, Any]]
+        self, tenant_id: str, aggregate_id: str, aggregate_type: str, events: list[WireEvent]
     ) -> tuple[int, int]: ...
     def read_all(self, tenant_id: str, aggregate_id: str) -> list[RawEvent]: ...
     def close(self) -> None: ...
@@ -101,7 +102,7 @@ class NativeClient:
         aggregate_type: str,
         expected_aggregate_nonce: int,
         idempotency_key: str,
-        events: list[dict[str, Any]],
+        events: list[WireEvent],
     ) -> Awaitable[tuple[int, int]]: ...
     def read_stream(
         self, tenant_id: str, aggregate_id: str, from_aggregate_nonce: int, max_count: int, forward: bool
@@ -150,3 +151,4 @@ class NativeContainer:
     def stopped(self) -> bool: ...
 
 def shutdown(timeout_secs: float = 2.0) -> None: ...
+def payload_view(payload: bytes) -> str: ...
