@@ -5,6 +5,24 @@
 All I/O runs in a Rust core (``eventstore._native``) on its own threads;
 this package is the typed Python face of it.
 
+Files, in the order data flows through them (an append goes down the
+list, a recorded event comes back up):
+
+- ``_client.py``: :class:`EventStoreClient` and :class:`Subscription`, the
+  calls users make; they check arguments and hand over to the core.
+- ``_encoding.py``: events on their way in: validation, the wire dict the
+  core reads (``WireEvent``), nonces, UUIDv7 ids, SHA-256, message context.
+- ``_events.py`` and ``_codec.py``: ``@event`` classes, the registry, and
+  the JSON codec of their payloads.
+- ``_context.py``: :class:`MessageContext` (correlation, causation, actor).
+- ``_native.pyi``: the stub of the Rust core (checked by ``stubtest``).
+- ``_models.py``: the values that come back (:class:`RecordedEvent`,
+  :class:`StreamPage`, :class:`AppendResult`) and request objects.
+- ``_errors.py``: the exceptions every failure becomes.
+- ``testing/``: ``_mock.py`` (:class:`~eventstore.testing.MockEventStore`),
+  ``_spec.py`` (the typed expectation spec sent to the Rust mock),
+  ``_container.py`` and ``pytest_plugin.py``.
+
 Names are imported on first use, so importing ``eventstore`` (as the pytest
 plugin ``eventstore.testing.pytest_plugin`` does in every pytest run) stays
 cheap and loads no native code.

@@ -1,11 +1,24 @@
 """Type stubs of the Rust extension ``eventstore._native`` (internal)."""
 
 from collections.abc import Awaitable
+from typing import final
 
 from eventstore._encoding import WireEvent
 
+__all__ = [
+    "NativeClient",
+    "NativeContainer",
+    "NativeMock",
+    "NativeSubscription",
+    "RawEvent",
+    "__version__",
+    "payload_view",
+    "shutdown",
+]
+
 __version__: str
 
+@final
 class RawEvent:
     @property
     def event_id(self) -> str: ...
@@ -44,6 +57,7 @@ class RawEvent:
     @property
     def payload(self) -> bytes: ...
 
+@final
 class NativeSubscription:
     def next_batch(self, max: int) -> Awaitable[list[RawEvent]]: ...
     def ack(self, global_nonce: int) -> None: ...
@@ -53,16 +67,17 @@ class NativeSubscription:
     def reconnects(self) -> int: ...
     def close(self) -> None: ...
 
+@final
 class NativeMock:
-    def __init__(
-        self,
+    def __new__(
+        cls,
         *,
         strict: bool = False,
         listen: str | None = None,
         max_events_per_batch: int | None = None,
         max_page_size: int | None = None,
         default_page_size: int | None = None,
-    ) -> None: ...
+    ) -> NativeMock: ...
     @property
     def endpoint(self) -> str: ...
     def mount(self, spec: str) -> int: ...
@@ -78,9 +93,10 @@ class NativeMock:
     @property
     def closed(self) -> bool: ...
 
+@final
 class NativeClient:
-    def __init__(
-        self,
+    def __new__(
+        cls,
         endpoint: str,
         *,
         username: str | None = None,
@@ -94,7 +110,7 @@ class NativeClient:
         request_timeout: float | None = None,
         max_connections: int = 1,
         mock: NativeMock | None = None,
-    ) -> None: ...
+    ) -> NativeClient: ...
     def append(
         self,
         tenant_id: str,
@@ -119,6 +135,7 @@ class NativeClient:
     @property
     def closed(self) -> bool: ...
 
+@final
 class NativeContainer:
     @staticmethod
     def start(
