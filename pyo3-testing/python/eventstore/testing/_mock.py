@@ -21,16 +21,7 @@ from eventstore import _native
 from eventstore._client import DEFAULT_TENANT
 from eventstore._codec import encode_value
 from eventstore._encoding import NO_IDS, encode_event, now_ms
-from eventstore._errors import (
-    AuthenticationError,
-    AuthorizationError,
-    ConcurrencyError,
-    ConnectionError,
-    DuplicateEventError,
-    EventStoreError,
-    TimeoutError,
-    ValidationError,
-)
+from eventstore._errors import ConcurrencyError, ConnectionError, EventStoreError, ValidationError, status_code
 from eventstore._events import default_registry, definition_of
 from eventstore._models import AppendResult, NewEvent, RecordedEvent
 from eventstore.testing._spec import (
@@ -46,17 +37,6 @@ if TYPE_CHECKING:
     from typing_extensions import Unpack
 
 __all__ = ["ExpectOptions", "Expectation", "FailWith", "MockEventStore", "RecordedCall"]
-
-_ERROR_CODES: list[tuple[type[EventStoreError], str]] = [
-    (ConcurrencyError, "ABORTED"),
-    (ConnectionError, "UNAVAILABLE"),
-    (TimeoutError, "DEADLINE_EXCEEDED"),
-    (ValidationError, "INVALID_ARGUMENT"),
-    (AuthenticationError, "UNAUTHENTICATED"),
-    (AuthorizationError, "PERMISSION_DENIED"),
-    (DuplicateEventError, "ALREADY_EXISTS"),
-    (EventStoreError, "INTERNAL"),
-]
 
 _META_KEYS = RecordedEvent.METADATA_FIELDS
 """The metadata fields an event pattern or a stubbed event may name."""
@@ -232,10 +212,9 @@ def _status_for(error: object) -> RespondSpec:
                 }
             }
         return {"conflict": {}}
-    for base, code in _ERROR_CODES:
-        if issubclass(cls, base):
-            message = str(instance) if instance is not None else f"{cls.__name__} injected by MockEventStore"
-            return {"status": {"code": getattr(instance, "code", None) or code, "message": message}}
+    if issubclass(cls, EventStoreError):
+        message = str(instance) if instance is not None else f"{cls.__name__} injected by MockEventStore"
+        return {"status": {"code": getattr(instance, "code", None) or status_code(cls), "message": message}}
     raise ValidationError(
         f"fail_with must be an eventstore error class or instance, or a (code, message) pair; got {error!r}"
     )
