@@ -15,7 +15,7 @@ import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, TypeAlias, TypedDict
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias, TypedDict
 
 from eventstore import _native
 from eventstore._client import DEFAULT_TENANT
@@ -25,6 +25,7 @@ from eventstore._errors import ConcurrencyError, ConnectionError, EventStoreErro
 from eventstore._events import default_registry, definition_of
 from eventstore._models import AppendResult, NewEvent, RecordedEvent
 from eventstore.testing._spec import (
+    CallJson,
     EventPattern,
     ExpectationSpec,
     RespondSpec,
@@ -36,7 +37,7 @@ from eventstore.testing._spec import (
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
-__all__ = ["ExpectOptions", "Expectation", "FailWith", "MockEventStore", "RecordedCall"]
+__all__ = ["ExpectOptions", "Expectation", "FailWith", "MockEventStore", "RecordedCall", "StreamEnd"]
 
 _META_KEYS = RecordedEvent.METADATA_FIELDS
 """The metadata fields an event pattern or a stubbed event may name."""
@@ -61,6 +62,24 @@ class ExpectOptions(TypedDict, total=False):
 
 
 @dataclass(frozen=True)
+class StreamEnd:
+    """How a subscription stream ended (:attr:`RecordedCall.stream_end`)."""
+
+    reason: Literal["cancelled", "status", "completed", "dropped"]
+    """``"cancelled"`` by the client, ended with a ``"status"`` (a fault, the
+    store shutting down), ``"completed"`` (stubbed events ran out) or
+    ``"dropped"`` (the mock cut the connection)."""
+    status: str
+    """The status code's name the client saw: ``"CANCELLED"``, the status's,
+    ``"OK"`` or ``"UNAVAILABLE"``."""
+    message: str
+    """The status message (``""`` when completed)."""
+
+    def __str__(self) -> str:
+        return f"{self.status}: {self.message}" if self.message else self.status
+
+
+@dataclass(frozen=True)
 class RecordedCall:
     """One call the mock received."""
 
@@ -69,7 +88,8 @@ class RecordedCall:
     rpc: str
     """``"append"``, ``"read_stream"`` or ``"subscribe"``."""
     request: dict[str, Any]
-    """The request as a dict (payloads decoded when JSON)."""
+    """The request as a dict (the mock's view: payloads shown as JSON when
+    they parse, else ``{"$base64": ...}``), as matchers see it."""
     metadata: dict[str, str]
     """gRPC metadata."""
     status: str
@@ -81,18 +101,15 @@ class RecordedCall:
     received_at: dt.datetime
     latency: float | None
     """Seconds to the answer (subscriptions: to the end); ``None`` in flight."""
-    delivered: list[dict[str, Any]] = field(default_factory=list)
+    delivered: list[RecordedEvent] = field(default_factory=list)
     """Subscriptions: events delivered, in order."""
-    stream_end: str | None = None
+    stream_end: StreamEnd | None = None
     """Subscriptions: how the stream ended (``None`` while open)."""
     matched: list[int] = field(default_factory=list)
     """Ids of the expectations this call matched."""
-
-    @property
-    def events(self) -> list[dict[str, Any]]:
-        """An append's events (``{"meta": {...}, "payload": ...}``)."""
-        events: list[dict[str, Any]] = self.request.get("events", [])
-        return events
+    events: list[RecordedEvent] = field(default_factory=list)
+    """An append's events, as sent (the store's fields, such as
+    ``global_nonce``, are still 0); ``[]`` for other calls."""
 
     @property
     def aggregate_id(self) -> str | None:
@@ -271,6 +288,25 @@ def _stub_events(items: Sequence[Any], request: Mapping[str, object]) -> list[St
                 meta[key] = request[key]
         out.append({"meta": meta, "payload": {"$base64": base64.b64encode(payload).decode()}})
     return out
+
+
+def _recorded_call(c: CallJson, events: list[_native.RawEvent], delivered: list[_native.RawEvent]) -> RecordedCall:
+    end = c["stream_end"]
+    return RecordedCall(
+        seq=c["seq"],
+        rpc=c["rpc"],
+        request=c["request"],
+        metadata=c["metadata"],
+        status=c["status"],
+        message=c["message"],
+        response=c["response"],
+        received_at=dt.datetime.fromtimestamp(c["received_unix_micros"] / 1e6, tz=dt.timezone.utc),
+        latency=None if c["latency_micros"] is None else c["latency_micros"] / 1e6,
+        delivered=[RecordedEvent(e, default_registry) for e in delivered],
+        stream_end=None if end is None else StreamEnd(end["reason"], end["status"], end["message"]),
+        matched=c["matched"],
+        events=[RecordedEvent(e, default_registry) for e in events],
+    )
 
 
 class MockEventStore:
@@ -508,25 +544,9 @@ class MockEventStore:
     @property
     def calls(self) -> list[RecordedCall]:
         """Every call received, in order."""
-        out = []
-        for c in json.loads(self._native.journal()):
-            out.append(
-                RecordedCall(
-                    seq=c["seq"],
-                    rpc=c["rpc"],
-                    request=c["request"],
-                    metadata=c["metadata"],
-                    status=c["status"],
-                    message=c["message"],
-                    response=c["response"],
-                    received_at=dt.datetime.fromtimestamp(c["received_unix_micros"] / 1e6, tz=dt.timezone.utc),
-                    latency=None if c["latency_micros"] is None else c["latency_micros"] / 1e6,
-                    delivered=c["delivered"],
-                    stream_end=c["stream_end"],
-                    matched=c["matched"],
-                )
-            )
-        return out
+        return [
+            _recorded_call(json.loads(text), events, delivered) for text, events, delivered in self._native.journal()
+        ]
 
     @property
     def appends(self) -> list[RecordedCall]:

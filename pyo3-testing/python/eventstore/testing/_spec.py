@@ -14,6 +14,7 @@ from typing import Literal, TypedDict
 
 __all__ = [
     "AppendResponseSpec",
+    "CallJson",
     "ConflictSpec",
     "EventPattern",
     "ExpectationSpec",
@@ -22,6 +23,7 @@ __all__ = [
     "RespondSpec",
     "Rpc",
     "StatusSpec",
+    "StreamEndJson",
     "StubEvent",
 ]
 
@@ -121,3 +123,34 @@ class ExpectationSpec(_ExpectationRpc, total=False):
     respond: RespondSpec
     nth: int
     name: str
+
+
+# -- the journal: what ``NativeMock.journal`` hands back (``wire/call.rs``) ----------
+
+
+class StreamEndJson(TypedDict):
+    """How a subscription stream ended."""
+
+    reason: Literal["cancelled", "status", "completed", "dropped"]
+    status: str
+    message: str
+
+
+class CallJson(TypedDict):
+    """One journal call, flattened by the mock's wire model
+    (``eventstore_mock::wire::call_json``). The events of an append and of a
+    subscription's deliveries travel next to it as native events."""
+
+    seq: int
+    rpc: str
+    request: dict[str, object]
+    metadata: dict[str, str]
+    status: str
+    message: str
+    response: dict[str, object] | None
+    received_unix_micros: int
+    latency_micros: int | None
+    stream_end: StreamEndJson | None
+    matched: list[int]
+    completed: bool
+    rejected_by_strict_mode: bool
