@@ -8,7 +8,7 @@ use crate::{
     runtime::block_on,
 };
 use eventstore_engine::Limits;
-use eventstore_mock::{CallRecord, MockEventStore, Outcome, StreamEnd, view};
+use eventstore_mock::{CallRecord, CallRequest, MockEventStore, Outcome, StreamEnd, view};
 use parking_lot::Mutex;
 use pyo3::{
     exceptions::{PyRuntimeError, PyValueError},
@@ -74,8 +74,15 @@ fn call_json(c: &CallRecord) -> Value {
         "response": response,
         "received_unix_micros": c.received_at.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_micros() as u64),
         "latency_micros": c.latency.map(|d| d.as_micros() as u64),
-        "delivered": c.delivered.iter().map(view::event_json).collect::<Vec<_>>(),
-        "stream_end": c.stream_end.as_ref().map(ToString::to_string),
+        "stream_end": c.stream_end.as_ref().map(|end| {
+            let (reason, status, message) = match end {
+                StreamEnd::Cancelled => ("cancelled", "CANCELLED", end.to_string()),
+                StreamEnd::Status { code, message } => ("status", code_name(*code), message.clone()),
+                StreamEnd::Completed => ("completed", "OK", String::new()),
+                StreamEnd::Dropped => ("dropped", "UNAVAILABLE", end.to_string()),
+            };
+            json!({"reason": reason, "status": status, "message": message})
+        }),
         "matched": c.matched.iter().map(|id| id.0).collect::<Vec<_>>(),
         "completed": c.is_complete(),
     })
@@ -143,10 +150,23 @@ impl NativeMock {
             .map_err(|e| PyValueError::new_err(e.to_string()))
     }
 
-    /// The journal as a JSON array.
-    fn journal(&self) -> PyResult<String> {
+    /// The journal: each call as its JSON, the append's events and the
+    /// events delivered (native events, so Python shows every event as a
+    /// `RecordedEvent`).
+    fn journal(&self) -> PyResult<Vec<(String, Vec<RawEvent>, Vec<RawEvent>)>> {
         let calls = self.with(MockEventStore::received_calls)?;
-        Ok(Value::Array(calls.iter().map(call_json).collect()).to_string())
+        Ok(calls
+            .into_iter()
+            .map(|c| {
+                let json = call_json(&c).to_string();
+                let events = match c.request {
+                    CallRequest::Append(r) => r.events.into_iter().map(RawEvent::new).collect(),
+                    _ => Vec::new(),
+                };
+                let delivered = c.delivered.into_iter().map(RawEvent::new).collect();
+                (json, events, delivered)
+            })
+            .collect())
     }
 
     /// `None` when every expectation is met, else the report.
