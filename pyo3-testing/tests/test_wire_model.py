@@ -36,9 +36,9 @@ def test_one_code_table_both_ways() -> None:
     assert status_code(ConcurrencyError) == "ABORTED"
     assert status_code(ConnectionError) == "UNAVAILABLE"
 
-    class Custom(ValidationError):
+    class CustomError(ValidationError):
         pass
 
-    assert status_code(Custom) == "INVALID_ARGUMENT"
+    assert status_code(CustomError) == "INVALID_ARGUMENT"
     for cls in (ConcurrencyError, ConnectionError, ValidationError, EventStoreError):
         assert error_class(status_code(cls)) is cls
