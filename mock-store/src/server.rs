@@ -14,13 +14,12 @@ use crate::{
     state::MockState,
     transport::Cuttable,
     verify::{VerificationError, verify},
-    view::Rpc,
+    wire::Rpc,
 };
-use eventstore_engine::{EventStore, Limits, status::to_status};
+use eventstore_engine::{EventStore, Limits};
 use eventstore_proto::{
-    AppendRequest, AppendResponse, EventData, EventMetadata, ReadStreamRequest,
-    event_store_client::EventStoreClient, event_store_server::EventStoreServer,
-    testing::v1::mock_control_server::MockControlServer,
+    AppendResponse, EventData, event_store_client::EventStoreClient,
+    event_store_server::EventStoreServer, testing::v1::mock_control_server::MockControlServer,
 };
 use futures::StreamExt;
 use hyper_util::rt::TokioIo;
@@ -43,6 +42,28 @@ use tonic::{
 const MESSAGE_SLACK_BYTES: usize = 64 * 1024;
 /// Buffer of one in-process connection, each way.
 const PIPE_BYTES: usize = 1 << 20;
+
+/// Why a mock could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The engine refused the limits.
+    #[error("invalid limits: {0}")]
+    Limits(String),
+    /// The listen address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The bound address could not be read back.
+    #[error("cannot read the bound address: {0}")]
+    LocalAddr(std::io::Error),
+    /// The reflection service could not be built.
+    #[error("cannot build the reflection service: {0}")]
+    Reflection(String),
+}
 
 /// Configures a [`MockEventStore`] before it starts.
 #[derive(Debug, Clone)]
@@ -99,14 +120,16 @@ impl MockEventStoreBuilder {
     }
 
     /// Starts the mock.
-    pub async fn try_start(self) -> Result<MockEventStore, String> {
+    pub async fn try_start(self) -> Result<MockEventStore, StartError> {
         let state = Arc::new(MockState::new(self.limits.clone(), self.strict)?);
-        let listener = TcpListener::bind(self.listen)
-            .await
-            .map_err(|e| format!("cannot listen on {}: {e}", self.listen))?;
-        let addr = listener
-            .local_addr()
-            .map_err(|e| format!("cannot read the bound address: {e}"))?;
+        let listener =
+            TcpListener::bind(self.listen)
+                .await
+                .map_err(|source| StartError::Listen {
+                    addr: self.listen,
+                    source,
+                })?;
+        let addr = listener.local_addr().map_err(StartError::LocalAddr)?;
         let shutdown = CancellationToken::new();
 
         let tcp = TcpListenerStream::new(listener).map(|conn| {
@@ -166,7 +189,7 @@ type MockRouter = tonic::transport::server::Router<
     >,
 >;
 
-async fn router(state: &Arc<MockState>, limits: &Limits) -> Result<MockRouter, String> {
+async fn router(state: &Arc<MockState>, limits: &Limits) -> Result<MockRouter, StartError> {
     let max_message = limits.max_response_bytes.max(limits.max_request_bytes) + MESSAGE_SLACK_BYTES;
     let store = EventStoreServer::new(MockService {
         state: state.clone(),
@@ -192,7 +215,7 @@ async fn router(state: &Arc<MockState>, limits: &Limits) -> Result<MockRouter, S
         .register_encoded_file_descriptor_set(eventstore_proto::TESTING_FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1()
-        .map_err(|e| format!("cannot build the reflection service: {e}"))?;
+        .map_err(|e| StartError::Reflection(e.to_string()))?;
     Ok(Server::builder()
         .layer(eventstore_engine::OversizedRequestLayer::new(
             limits.max_request_bytes,
@@ -225,12 +248,13 @@ impl MockEventStore {
         MockEventStoreBuilder::default()
     }
 
-    /// `http://127.0.0.1:<port>`: for clients in other processes or runtimes.
+    /// `http://127.0.0.1:<port>`: a URI for clients in other processes or
+    /// runtimes (the scheme included, as gRPC clients want it).
     pub fn endpoint(&self) -> String {
         format!("http://{}", self.addr)
     }
 
-    /// The bound socket address.
+    /// The bound socket address (`127.0.0.1:<port>`, no scheme).
     pub fn address(&self) -> SocketAddr {
         self.addr
     }
@@ -347,14 +371,9 @@ impl MockEventStore {
         aggregate_type: &str,
         events: Vec<EventData>,
     ) -> Result<AppendResponse, Status> {
-        seed_stream(
-            &self.engine(),
-            tenant_id,
-            aggregate_id,
-            aggregate_type,
-            events,
-        )
-        .await
+        self.state
+            .seed(tenant_id, aggregate_id, aggregate_type, events)
+            .await
     }
 
     /// Every event of a stream, in order, read straight from the engine.
@@ -363,81 +382,7 @@ impl MockEventStore {
         tenant_id: &str,
         aggregate_id: &str,
     ) -> Result<Vec<EventData>, Status> {
-        read_all(&self.engine(), tenant_id, aggregate_id).await
-    }
-}
-
-/// Preloads a stream of `engine` (see [`MockEventStore::seed`]).
-pub async fn seed_stream(
-    engine: &EventStore,
-    tenant_id: &str,
-    aggregate_id: &str,
-    aggregate_type: &str,
-    events: Vec<EventData>,
-) -> Result<AppendResponse, Status> {
-    let head = engine
-        .read_stream(ReadStreamRequest {
-            tenant_id: tenant_id.to_owned(),
-            aggregate_id: aggregate_id.to_owned(),
-            from_aggregate_nonce: 0,
-            max_count: 1,
-            forward: false,
-        })
-        .await
-        .map_err(to_status)?
-        .events
-        .first()
-        .and_then(|e| e.meta.as_ref())
-        .map_or(0, |m| m.aggregate_nonce);
-    let events = events
-        .into_iter()
-        .zip(head + 1..)
-        .map(|(mut event, nonce)| {
-            let meta = event.meta.get_or_insert_with(EventMetadata::default);
-            meta.aggregate_nonce = nonce;
-            if meta.event_id.is_empty() {
-                meta.event_id = uuid::Uuid::now_v7().to_string();
-            }
-            event
-        })
-        .collect();
-    engine
-        .append(AppendRequest {
-            tenant_id: tenant_id.to_owned(),
-            aggregate_id: aggregate_id.to_owned(),
-            aggregate_type: aggregate_type.to_owned(),
-            expected_aggregate_nonce: head,
-            idempotency_key: String::new(),
-            events,
-        })
-        .await
-        .map_err(to_status)
-}
-
-/// Every event of a stream of `engine`, in order.
-pub async fn read_all(
-    engine: &EventStore,
-    tenant_id: &str,
-    aggregate_id: &str,
-) -> Result<Vec<EventData>, Status> {
-    let mut events = Vec::new();
-    let mut from = 1;
-    loop {
-        let page = engine
-            .read_stream(ReadStreamRequest {
-                tenant_id: tenant_id.to_owned(),
-                aggregate_id: aggregate_id.to_owned(),
-                from_aggregate_nonce: from,
-                max_count: engine.limits().max_page_size,
-                forward: true,
-            })
-            .await
-            .map_err(to_status)?;
-        from = page.next_from_aggregate_nonce;
-        events.extend(page.events);
-        if page.is_end {
-            return Ok(events);
-        }
+        self.state.stream_events(tenant_id, aggregate_id).await
     }
 }
 

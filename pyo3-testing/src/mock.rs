@@ -45,6 +45,8 @@ fn call_json(c: &CallRecord) -> Value {
     let (status, message, response) = match &c.outcome {
         Some(Outcome::Appended(r)) => ("OK", String::new(), view::append_response_json(r)),
         Some(Outcome::Read(r)) => ("OK", String::new(), view::read_response_json(r)),
+        Some(Outcome::ReadAll(r)) => ("OK", String::new(), view::read_all_response_json(r)),
+        Some(Outcome::ServerInfo(r)) => ("OK", String::new(), view::server_info_response_json(r)),
         Some(Outcome::Streaming) => match &c.stream_end {
             Some(StreamEnd::Status { code, message }) => {
                 (code_name(*code), message.clone(), Value::Null)
@@ -129,7 +131,7 @@ impl NativeMock {
                 .verify_on_drop(false)
                 .try_start()
                 .await
-                .map_err(NativeError::connection)
+                .map_err(|e| NativeError::connection(e.to_string()))
         })?;
         Ok(Self {
             endpoint: mock.address().to_string(),
