@@ -3,6 +3,7 @@
 //! when Python reads it.
 
 use crate::errors::{NativeError, NativeResult};
+use eventstore_mock::wire;
 use eventstore_proto::{EventData, EventMetadata};
 use pyo3::{
     prelude::*,
@@ -181,9 +182,7 @@ fn bytes_item(dict: &Bound<'_, PyDict>, key: &str, at: &str) -> NativeResult<Vec
 pub(crate) fn event_from_dict(dict: &Bound<'_, PyDict>, at: &str) -> NativeResult<EventData> {
     let payload = bytes_item(dict, "payload", at)?;
     let mut meta = metadata_from_dict(dict, at)?;
-    if meta.event_id.is_empty() {
-        meta.event_id = uuid::Uuid::now_v7().to_string();
-    }
+    wire::assign_event_id(&mut meta);
     Ok(EventData {
         meta: Some(meta),
         payload,

@@ -6,6 +6,7 @@
 //! Python classes and the server's message is kept word for word.
 
 use eventstore_engine::status::concurrency_detail;
+pub(crate) use eventstore_mock::wire::code_name;
 use eventstore_proto::ConcurrencyErrorDetail;
 use pyo3::{exceptions::PyRuntimeError, prelude::*, types::PyDict};
 use tonic::{Code, Status};
@@ -213,27 +214,4 @@ fn transport_message(status: &Status) -> String {
         source = s.source();
     }
     message
-}
-
-/// The canonical name of a gRPC code (`UNAVAILABLE`).
-pub(crate) fn code_name(code: Code) -> &'static str {
-    match code {
-        Code::Ok => "OK",
-        Code::Cancelled => "CANCELLED",
-        Code::Unknown => "UNKNOWN",
-        Code::InvalidArgument => "INVALID_ARGUMENT",
-        Code::DeadlineExceeded => "DEADLINE_EXCEEDED",
-        Code::NotFound => "NOT_FOUND",
-        Code::AlreadyExists => "ALREADY_EXISTS",
-        Code::PermissionDenied => "PERMISSION_DENIED",
-        Code::ResourceExhausted => "RESOURCE_EXHAUSTED",
-        Code::FailedPrecondition => "FAILED_PRECONDITION",
-        Code::Aborted => "ABORTED",
-        Code::OutOfRange => "OUT_OF_RANGE",
-        Code::Unimplemented => "UNIMPLEMENTED",
-        Code::Internal => "INTERNAL",
-        Code::Unavailable => "UNAVAILABLE",
-        Code::DataLoss => "DATA_LOSS",
-        Code::Unauthenticated => "UNAUTHENTICATED",
-    }
 }

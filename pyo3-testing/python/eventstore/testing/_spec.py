@@ -150,6 +150,8 @@ class CallJson(TypedDict):
     response: dict[str, object] | None
     received_unix_micros: int
     latency_micros: int | None
+    delivered: list[dict[str, object]]
+    """The view form of the deliveries (Python reads the native events instead)."""
     stream_end: StreamEndJson | None
     matched: list[int]
     completed: bool
