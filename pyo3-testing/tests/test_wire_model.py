@@ -5,7 +5,6 @@ encoding contract (``WireEvent``) names only those fields."""
 from __future__ import annotations
 
 from eventstore import RecordedEvent, _native
-from eventstore._encoding import WireEvent
 from eventstore._errors import (
     ConcurrencyError,
     ConnectionError,
@@ -14,6 +13,7 @@ from eventstore._errors import (
     error_class,
     status_code,
 )
+from eventstore._wire import WireEvent
 
 
 def _native_fields() -> set[str]:

@@ -11,7 +11,8 @@ list, a recorded event comes back up):
 - ``_client.py``: :class:`EventStoreClient` and :class:`Subscription`, the
   calls users make; they check arguments and hand over to the core.
 - ``_encoding.py``: events on their way in: validation, the wire dict the
-  core reads (``WireEvent``), nonces, UUIDv7 ids, SHA-256, message context.
+  core reads, nonces, UUIDv7 ids, SHA-256, message context.
+- ``_wire.py``: that wire dict's type (``WireEvent``), shared with the stub.
 - ``_events.py`` and ``_codec.py``: ``@event`` classes, the registry, and
   the JSON codec of their payloads.
 - ``_context.py``: :class:`MessageContext` (correlation, causation, actor).
@@ -36,7 +37,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from eventstore._client import DEFAULT_TENANT, EventStoreClient, Subscription
+    from eventstore._client import EventStoreClient, Subscription
     from eventstore._context import MessageContext
     from eventstore._errors import (
         AuthenticationError,
@@ -50,13 +51,13 @@ if TYPE_CHECKING:
         ValidationError,
     )
     from eventstore._events import EventDefinition, EventRegistry, default_registry, event
-    from eventstore._models import AppendRequest, AppendResult, NewEvent, RecordedEvent, StreamPage
+    from eventstore._models import DEFAULT_TENANT, AppendRequest, AppendResult, NewEvent, RecordedEvent, StreamPage
 
     __version__: str
 
 # Public name -> the module defining it.
 _EXPORTS: dict[str, str] = {
-    "DEFAULT_TENANT": "eventstore._client",
+    "DEFAULT_TENANT": "eventstore._models",
     "EventStoreClient": "eventstore._client",
     "Subscription": "eventstore._client",
     "MessageContext": "eventstore._context",

@@ -6,11 +6,10 @@ import dataclasses
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Mapping, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from eventstore import _native
 from eventstore._encoding import (
-    WireEvent,
     check_optional_str,
     check_uint,
     context_ids,
@@ -20,15 +19,22 @@ from eventstore._encoding import (
 )
 from eventstore._errors import ConnectionError, ValidationError
 from eventstore._events import EventRegistry, default_registry
-from eventstore._models import AppendRequest, AppendResult, RecordedEvent, StreamPage
+from eventstore._models import DEFAULT_TENANT, AppendRequest, AppendResult, RecordedEvent, StreamPage
+from eventstore._wire import WireEvent
 
-if TYPE_CHECKING:
-    from eventstore.testing import MockEventStore
+
+class InProcessStore(Protocol):
+    """What ``store=`` takes: a :class:`~eventstore.testing.MockEventStore`
+    (a protocol, so this module never imports the testing package)."""
+
+    @property
+    def endpoint(self) -> str: ...
+    @property
+    def _native(self) -> _native.NativeMock: ...
+
 
 __all__ = ["DEFAULT_TENANT", "EventStoreClient", "Subscription"]
 
-DEFAULT_TENANT = "default"
-"""The tenant used when neither the call nor the client names one."""
 
 _APPEND_KEYS = frozenset(
     {"tenant_id", "aggregate_id", "aggregate_type", "expected_aggregate_nonce", "events", "idempotency_key"}
@@ -76,7 +82,7 @@ class EventStoreClient:
         request_timeout: float | None = 30.0,
         max_connections: int = 4,
         tenant_id: str = DEFAULT_TENANT,
-        store: MockEventStore | None = None,
+        store: InProcessStore | None = None,
         registry: EventRegistry | None = None,
     ) -> None:
         if not isinstance(endpoint, str):

@@ -24,19 +24,19 @@ import os
 import time
 import uuid
 from collections.abc import Mapping
-from typing import Any, NamedTuple, TypedDict
+from typing import Any, NamedTuple
 
 from eventstore._context import MessageContext
 from eventstore._errors import ValidationError
 from eventstore._events import definition_of
 from eventstore._models import NewEvent
+from eventstore._wire import WireEvent
 
 __all__ = [
     "NO_IDS",
     "U32_MAX",
     "U64_MAX",
     "EventIds",
-    "WireEvent",
     "check_optional_str",
     "check_uint",
     "context_ids",
@@ -47,31 +47,6 @@ __all__ = [
 
 U64_MAX = 2**64 - 1
 U32_MAX = 2**32 - 1
-
-
-class WireEvent(TypedDict, total=False):
-    """One event to append, as the Rust core reads it (``event_from_dict``).
-
-    Keys left out (or ``None``) are the protobuf defaults; the store fills
-    ``recorded_time_unix_ms`` and ``global_nonce`` itself.
-    """
-
-    event_id: str | None
-    aggregate_id: str
-    aggregate_type: str
-    aggregate_nonce: int
-    event_type: str
-    event_version: int
-    content_type: str
-    content_schema: str
-    correlation_id: str
-    causation_id: str
-    actor_id: str
-    tenant_id: str
-    timestamp_unix_ms: int
-    payload_sha256: bytes
-    headers: dict[str, str]
-    payload: bytes
 
 
 class EventIds(NamedTuple):

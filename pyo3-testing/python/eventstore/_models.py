@@ -14,7 +14,10 @@ from eventstore._events import EventRegistry, default_registry, is_json
 if TYPE_CHECKING:
     from eventstore._native import RawEvent
 
-__all__ = ["AppendRequest", "AppendResult", "NewEvent", "RecordedEvent", "StreamPage"]
+__all__ = ["DEFAULT_TENANT", "AppendRequest", "AppendResult", "NewEvent", "RecordedEvent", "StreamPage"]
+
+DEFAULT_TENANT = "default"
+"""The tenant used when neither the call nor the client names one."""
 
 T = TypeVar("T")
 

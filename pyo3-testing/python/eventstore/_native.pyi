@@ -3,7 +3,7 @@
 from collections.abc import Awaitable
 from typing import final
 
-from eventstore._encoding import WireEvent
+from eventstore._wire import WireEvent
 
 __all__ = [
     "NativeClient",

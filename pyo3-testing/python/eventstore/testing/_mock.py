@@ -18,12 +18,11 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias, TypedDict
 
 from eventstore import _native
-from eventstore._client import DEFAULT_TENANT
 from eventstore._codec import encode_value
 from eventstore._encoding import NO_IDS, encode_event, now_ms
 from eventstore._errors import ConcurrencyError, ConnectionError, EventStoreError, ValidationError, status_code
 from eventstore._events import default_registry, definition_of
-from eventstore._models import AppendResult, NewEvent, RecordedEvent
+from eventstore._models import DEFAULT_TENANT, AppendResult, NewEvent, RecordedEvent
 from eventstore.testing._spec import (
     CallJson,
     EventPattern,
