@@ -175,6 +175,16 @@ fn bytes_item(dict: &Bound<'_, PyDict>, key: &str, at: &str) -> NativeResult<Vec
     }
 }
 
+/// A fresh event id by the one id rule (`eventstore_mock::wire`: a UUIDv7),
+/// for Python, which must know an event's id before sending it (an
+/// idempotent retry resends the same ids).
+#[pyfunction]
+pub fn new_event_id() -> String {
+    let mut meta = EventMetadata::default();
+    wire::assign_event_id(&mut meta);
+    meta.event_id
+}
+
 /// An event to append, from the dict the Python layer builds
 /// (`eventstore._encoding.WireEvent`): the metadata fields by name (absent
 /// or `None`: the protobuf default) and `payload` (bytes). An event without

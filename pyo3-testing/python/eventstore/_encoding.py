@@ -20,12 +20,11 @@ import dataclasses
 import datetime as dt
 import hashlib
 import json
-import os
 import time
-import uuid
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
+from eventstore import _native
 from eventstore._context import MessageContext
 from eventstore._errors import ValidationError
 from eventstore._events import definition_of
@@ -79,14 +78,9 @@ def now_ms() -> int:
 
 
 def new_event_id() -> str:
-    """A UUIDv7 (RFC 9562): 48-bit Unix ms timestamp, version 7, variant 10, random bits.
-
-    Clients are told to use UUIDv7 ids (time-ordered, so the store's id
-    index stays append-mostly)."""
-    value = (time.time_ns() // 1_000_000) << 80 | int.from_bytes(os.urandom(10), "big")
-    value = (value & ~(0xF << 76)) | (0x7 << 76)
-    value = (value & ~(0x3 << 62)) | (0x2 << 62)
-    return str(uuid.UUID(int=value))
+    """A fresh event id: a UUIDv7 (RFC 9562, time-ordered), by the Rust
+    core's one id rule (the same the mock and the store use)."""
+    return _native.new_event_id()
 
 
 def check_uint(name: str, value: object, maximum: int = U64_MAX) -> None:

@@ -12,6 +12,7 @@ __all__ = [
     "NativeSubscription",
     "RawEvent",
     "__version__",
+    "new_event_id",
     "payload_view",
     "shutdown",
 ]
@@ -170,3 +171,4 @@ class NativeContainer:
 
 def shutdown(timeout_secs: float = 2.0) -> None: ...
 def payload_view(payload: bytes) -> str: ...
+def new_event_id() -> str: ...
