@@ -42,6 +42,10 @@ impl NativeMock {
     }
 }
 
+/// One journal call for Python: its JSON (`wire::call_json`), the events of
+/// an append and the events a subscription delivered.
+type JournalEntry = (String, Vec<RawEvent>, Vec<RawEvent>);
+
 /// A payload as the journal and the matchers show it (JSON text): the
 /// payload's JSON when it parses as JSON, else `{"$base64": ...}`. Python
 /// asks here instead of repeating the rule.
@@ -110,7 +114,7 @@ impl NativeMock {
     /// The journal: each call as its JSON, the append's events and the
     /// events delivered (native events, so Python shows every event as a
     /// `RecordedEvent`).
-    fn journal(&self) -> PyResult<Vec<(String, Vec<RawEvent>, Vec<RawEvent>)>> {
+    fn journal(&self) -> PyResult<Vec<JournalEntry>> {
         let calls = self.with(MockEventStore::received_calls)?;
         Ok(calls
             .into_iter()
