@@ -39,11 +39,17 @@ impl fmt::Display for ExpectationId {
 }
 
 /// How many matching calls an expectation wants.
+///
+/// The default, for an expectation mounted without [`Mock::expect`] (and a
+/// JSON expectation without `times`, `at_least` or `at_most`), is exactly
+/// one call, as in the Python layer's `expect_*`: a test that mounts an
+/// expectation means the call to happen, once. Stubs answering any number
+/// of calls say so: `.expect(..)` (or `"at_least": 0` in JSON).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Times {
-    /// Any number, including none (the default: no count is verified).
+    /// Any number, including none: no count is verified (`.expect(..)`).
     Any,
-    /// Exactly n.
+    /// Exactly n (the default is exactly 1).
     Exactly(u64),
     /// n or more.
     AtLeast(u64),
@@ -77,6 +83,19 @@ impl fmt::Display for Times {
             Times::AtMost(n) => write!(f, "at most {n} {}", calls(n)),
             Times::Between(lo, hi) => write!(f, "between {lo} and {hi} calls"),
         }
+    }
+}
+
+impl Default for Times {
+    fn default() -> Self {
+        Times::Exactly(1)
+    }
+}
+
+impl From<std::ops::RangeFull> for Times {
+    /// `..`: any number of calls.
+    fn from(_: std::ops::RangeFull) -> Self {
+        Times::Any
     }
 }
 
@@ -285,7 +304,7 @@ impl Mock {
         Self {
             matchers: vec![matcher.into()],
             respond: None,
-            times: Times::Any,
+            times: Times::default(),
             name: None,
             nth: None,
             sequence: None,
@@ -312,7 +331,8 @@ impl Mock {
         self
     }
 
-    /// Verifies the number of matching calls: `1`, `1..`, `..=2`, `1..=3`.
+    /// Verifies the number of matching calls: `1`, `1..`, `..=2`, `1..=3`,
+    /// or `..` for any number. Without it: exactly one (see [`Times`]).
     pub fn expect(mut self, times: impl Into<Times>) -> Self {
         self.times = times.into();
         self

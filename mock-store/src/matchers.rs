@@ -2,14 +2,14 @@
 //! `Mock::given(append()).and(aggregate_id("order-1")).and(event(0).event_type("OrderCreated"))`.
 //!
 //! Every matcher but [`predicate`] is data (a [`FieldPath`] and a
-//! [`Pattern`] over the call's JSON view, see [`crate::view`]), so the same
+//! [`Pattern`] over the call's JSON view, see [`crate::wire`]), so the same
 //! matchers can come from JSON over the control API or from Python dicts.
 //! Builder functions panic on an invalid regex or path: they are called
 //! from test code with literals, where a panic is the clearest report.
 
 use crate::{
     pattern::{FieldPath, Mismatch, Pattern},
-    view::{CallRequest, Rpc},
+    wire::{CallRequest, Rpc},
 };
 use serde_json::{Map, Value};
 use std::{collections::BTreeMap, fmt, sync::Arc};

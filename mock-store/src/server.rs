@@ -14,13 +14,12 @@ use crate::{
     state::MockState,
     transport::Cuttable,
     verify::{VerificationError, verify},
-    view::Rpc,
+    wire::Rpc,
 };
-use eventstore_engine::{EventStore, Limits, assembly, status::to_status};
+use eventstore_engine::{EventStore, Limits, assembly};
 use eventstore_proto::{
-    AppendRequest, AppendResponse, EventData, EventMetadata, ReadStreamRequest,
-    event_store_client::EventStoreClient, event_store_server::EventStoreServer,
-    testing::v1::mock_control_server::MockControlServer,
+    AppendResponse, EventData, event_store_client::EventStoreClient,
+    event_store_server::EventStoreServer, testing::v1::mock_control_server::MockControlServer,
 };
 use futures::StreamExt;
 use hyper_util::rt::TokioIo;
@@ -41,6 +40,28 @@ use tonic::{
 
 /// Buffer of one in-process connection, each way.
 const PIPE_BYTES: usize = 1 << 20;
+
+/// Why a mock could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The engine refused the limits.
+    #[error("invalid limits: {0}")]
+    Limits(String),
+    /// The listen address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The bound address could not be read back.
+    #[error("cannot read the bound address: {0}")]
+    LocalAddr(std::io::Error),
+    /// The reflection service could not be built.
+    #[error("cannot build the reflection service: {0}")]
+    Reflection(String),
+}
 
 /// Configures a [`MockEventStore`] before it starts.
 #[derive(Debug, Clone)]
@@ -97,14 +118,16 @@ impl MockEventStoreBuilder {
     }
 
     /// Starts the mock.
-    pub async fn try_start(self) -> Result<MockEventStore, String> {
+    pub async fn try_start(self) -> Result<MockEventStore, StartError> {
         let state = Arc::new(MockState::new(self.limits.clone(), self.strict)?);
-        let listener = TcpListener::bind(self.listen)
-            .await
-            .map_err(|e| format!("cannot listen on {}: {e}", self.listen))?;
-        let addr = listener
-            .local_addr()
-            .map_err(|e| format!("cannot read the bound address: {e}"))?;
+        let listener =
+            TcpListener::bind(self.listen)
+                .await
+                .map_err(|source| StartError::Listen {
+                    addr: self.listen,
+                    source,
+                })?;
+        let addr = listener.local_addr().map_err(StartError::LocalAddr)?;
         let shutdown = CancellationToken::new();
 
         let tcp = TcpListenerStream::new(listener).map(|conn| {
@@ -160,7 +183,7 @@ impl MockEventStoreBuilder {
 async fn router(
     state: &Arc<MockState>,
     limits: &Limits,
-) -> Result<assembly::LimitedRouter, String> {
+) -> Result<assembly::LimitedRouter, StartError> {
     let max_message = assembly::max_message_bytes(limits);
     let store = EventStoreServer::new(MockService {
         state: state.clone(),
@@ -178,7 +201,7 @@ async fn router(
     ])
     .await;
     let reflection = assembly::reflection(&[eventstore_proto::TESTING_FILE_DESCRIPTOR_SET])
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| StartError::Reflection(e.to_string()))?;
     Ok(assembly::server_builder(limits)
         .add_service(store)
         .add_service(control)
@@ -208,12 +231,13 @@ impl MockEventStore {
         MockEventStoreBuilder::default()
     }
 
-    /// `http://127.0.0.1:<port>`: for clients in other processes or runtimes.
+    /// `http://127.0.0.1:<port>`: a URI for clients in other processes or
+    /// runtimes (the scheme included, as gRPC clients want it).
     pub fn endpoint(&self) -> String {
         format!("http://{}", self.addr)
     }
 
-    /// The bound socket address.
+    /// The bound socket address (`127.0.0.1:<port>`, no scheme).
     pub fn address(&self) -> SocketAddr {
         self.addr
     }
@@ -330,14 +354,9 @@ impl MockEventStore {
         aggregate_type: &str,
         events: Vec<EventData>,
     ) -> Result<AppendResponse, Status> {
-        seed_stream(
-            &self.engine(),
-            tenant_id,
-            aggregate_id,
-            aggregate_type,
-            events,
-        )
-        .await
+        self.state
+            .seed(tenant_id, aggregate_id, aggregate_type, events)
+            .await
     }
 
     /// Every event of a stream, in order, read straight from the engine.
@@ -346,82 +365,7 @@ impl MockEventStore {
         tenant_id: &str,
         aggregate_id: &str,
     ) -> Result<Vec<EventData>, Status> {
-        read_all(&self.engine(), tenant_id, aggregate_id).await
-    }
-}
-
-/// Preloads a stream of `engine` (see [`MockEventStore::seed`]).
-pub async fn seed_stream(
-    engine: &EventStore,
-    tenant_id: &str,
-    aggregate_id: &str,
-    aggregate_type: &str,
-    events: Vec<EventData>,
-) -> Result<AppendResponse, Status> {
-    let head = engine
-        .read_stream(ReadStreamRequest {
-            tenant_id: tenant_id.to_owned(),
-            aggregate_id: aggregate_id.to_owned(),
-            // Backward from 0 is an empty page: the head is any position at or past it.
-            from_aggregate_nonce: u64::MAX,
-            max_count: 1,
-            forward: false,
-        })
-        .await
-        .map_err(to_status)?
-        .events
-        .first()
-        .and_then(|e| e.meta.as_ref())
-        .map_or(0, |m| m.aggregate_nonce);
-    let events = events
-        .into_iter()
-        .zip(head + 1..)
-        .map(|(mut event, nonce)| {
-            let meta = event.meta.get_or_insert_with(EventMetadata::default);
-            meta.aggregate_nonce = nonce;
-            if meta.event_id.is_empty() {
-                meta.event_id = uuid::Uuid::now_v7().to_string();
-            }
-            event
-        })
-        .collect();
-    engine
-        .append(AppendRequest {
-            tenant_id: tenant_id.to_owned(),
-            aggregate_id: aggregate_id.to_owned(),
-            aggregate_type: aggregate_type.to_owned(),
-            expected_aggregate_nonce: head,
-            idempotency_key: String::new(),
-            events,
-        })
-        .await
-        .map_err(to_status)
-}
-
-/// Every event of a stream of `engine`, in order.
-pub async fn read_all(
-    engine: &EventStore,
-    tenant_id: &str,
-    aggregate_id: &str,
-) -> Result<Vec<EventData>, Status> {
-    let mut events = Vec::new();
-    let mut from = 1;
-    loop {
-        let page = engine
-            .read_stream(ReadStreamRequest {
-                tenant_id: tenant_id.to_owned(),
-                aggregate_id: aggregate_id.to_owned(),
-                from_aggregate_nonce: from,
-                max_count: engine.limits().max_page_size,
-                forward: true,
-            })
-            .await
-            .map_err(to_status)?;
-        from = page.next_from_aggregate_nonce;
-        events.extend(page.events);
-        if page.is_end {
-            return Ok(events);
-        }
+        self.state.stream_events(tenant_id, aggregate_id).await
     }
 }
 

@@ -7,7 +7,7 @@ use crate::{
     journal::{Outcome, StreamEnd},
     state::{MockState, Plan},
     transport::ConnectionHandle,
-    view::CallRequest,
+    wire::CallRequest,
 };
 use eventstore_engine::{Delivery, Error as EngineError, status::to_status};
 use eventstore_proto::{
@@ -100,11 +100,7 @@ impl MockService {
                 details,
             } => Decision::Fail(Status::with_details(code, message, details.into())),
             Reply::Conflict(mut detail) => {
-                let (tenant, aggregate) = match call {
-                    CallRequest::Append(r) => (r.tenant_id.as_str(), r.aggregate_id.as_str()),
-                    CallRequest::ReadStream(r) => (r.tenant_id.as_str(), r.aggregate_id.as_str()),
-                    CallRequest::Subscribe(r) => (r.tenant_id.as_str(), ""),
-                };
+                let (tenant, aggregate) = (call.tenant_id(), call.aggregate_id());
                 if detail.tenant_id.is_empty() {
                     tenant.clone_into(&mut detail.tenant_id);
                 }

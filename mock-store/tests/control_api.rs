@@ -447,7 +447,10 @@ async fn mounted_fail_after_ends_a_subscription_with_the_status() {
         .map(|e| meta(e).event_type.as_str())
         .collect();
     assert_eq!(delivered, ["A", "B"]);
-    assert_eq!(call.stream_end, "status Unavailable: boom");
+    assert_eq!(
+        call.stream_end, "UNAVAILABLE: boom",
+        "the code by name, not Rust Debug"
+    );
     assert!(call.completed);
     assert!(h.verify().await.ok);
 }

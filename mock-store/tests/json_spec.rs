@@ -85,6 +85,7 @@ async fn every_response_kind_from_json() {
         "rpc": "read_stream",
         "fields": {"aggregate_id": "second"},
         "nth": 2,
+        "times": 2,
         "respond": {"drop_connection": true}
     }))
     .unwrap();

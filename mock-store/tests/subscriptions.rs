@@ -71,6 +71,7 @@ async fn stubbed_events_then_the_stream_stays_open() {
     let stub = vec![ev("s1", "Stub1", json!({})), ev("s2", "Stub2", json!({}))];
     Mock::given(subscribe())
         .respond_with(Respond::events(stub.clone()))
+        .expect(..)
         .mount(&mock);
     for mut client in clients(&mock).await {
         let mut stream = client
@@ -99,6 +100,7 @@ async fn fail_after_n_events_ends_with_the_status() {
     seed(&mock, 5).await;
     Mock::given(subscribe())
         .respond_with(Respond::pass_through().fail_after(2, Code::Unavailable, "leader changed"))
+        .expect(..)
         .mount(&mock);
     for mut client in clients(&mock).await {
         let mut stream = client
@@ -173,6 +175,7 @@ async fn drop_after_n_events_cuts_the_connection() {
     seed(&mock, 5).await;
     Mock::given(subscribe())
         .respond_with(Respond::pass_through().drop_after(3))
+        .expect(..)
         .mount(&mock);
     for mut client in clients(&mock).await {
         let mut stream = client
@@ -312,10 +315,12 @@ async fn status_and_drop_instead_of_a_stream() {
     Mock::given(subscribe())
         .respond_with(Respond::status(Code::PermissionDenied, "not yours"))
         .on_nth_call(1)
+        .expect(..)
         .mount(&mock);
     Mock::given(subscribe())
         .respond_with(Respond::drop_connection())
         .on_nth_call(2)
+        .expect(..)
         .mount(&mock);
     let mut client = mock.client();
     let err = client.subscribe(subscribe_req()).await.unwrap_err();

@@ -96,7 +96,8 @@ async fn run(config: Config) -> Result<ExitCode, String> {
         .limits(limits.clone())
         .verify_on_drop(false)
         .try_start()
-        .await?;
+        .await
+        .map_err(|e| e.to_string())?;
     if let (Some(streams), Some(path)) = (fixtures, &config.seed) {
         let count = streams.len();
         seed::load(&mock, streams)

@@ -1,11 +1,16 @@
 //! The state one mock shares between its gRPC services and its owner:
-//! the engine, the journal, the mounted expectations, strict mode.
+//! the engine, the journal, the mounted expectations, strict mode. Its data
+//! operations (seeding, whole-stream reads) are in `data`, so the mock's
+//! API and the control API both call down to them.
+
+pub(crate) mod data;
 
 use crate::{
+    StartError,
     expectation::{ExpectationId, Mock, Respond, Sequence},
     journal::Journal,
     matchers::CallView,
-    view::CallRequest,
+    wire::CallRequest,
 };
 use eventstore_engine::{EventStore, Limits};
 use parking_lot::{Mutex, RwLock};
@@ -54,11 +59,11 @@ pub(crate) struct MockState {
 }
 
 impl MockState {
-    pub(crate) fn new(limits: Limits, strict: bool) -> Result<Self, String> {
+    pub(crate) fn new(limits: Limits, strict: bool) -> Result<Self, StartError> {
+        let engine = EventStore::in_memory_with_limits(limits.clone())
+            .map_err(|e| StartError::Limits(e.to_string()))?;
         Ok(Self {
-            engine: RwLock::new(
-                EventStore::in_memory_with_limits(limits.clone()).map_err(|e| e.to_string())?,
-            ),
+            engine: RwLock::new(engine),
             limits,
             journal: Journal::default(),
             expectations: Mutex::new(Expectations::default()),
