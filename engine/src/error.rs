@@ -34,6 +34,16 @@ pub enum Error {
     /// `UNAVAILABLE`: the store is shutting down.
     #[error("{0}")]
     Unavailable(String),
+    /// `DATA_LOSS`: the stored event at this global nonce cannot be decoded.
+    /// Every event before it was delivered; the status carries the position
+    /// in the `esp-undecodable-global-nonce` trailer too.
+    #[error(
+        "the stored event at global_nonce {global_nonce} cannot be decoded (damaged record); every event before it was delivered"
+    )]
+    DataLoss {
+        /// Global nonce of the undecodable event.
+        global_nonce: u64,
+    },
     /// `INTERNAL`: the storage failed; nothing was acknowledged.
     #[error("storage failure: {0}")]
     Storage(String),
@@ -46,5 +56,15 @@ impl Error {
 
     pub(crate) fn shutting_down() -> Self {
         Self::Unavailable("the event store is shutting down".into())
+    }
+
+    /// The end of a subscription the store ends for a reason the client can
+    /// recover from: `UNAVAILABLE` naming where to resubscribe
+    /// (`resume from global_nonce N`).
+    pub(crate) fn subscription_ended(reason: &str, resume_from: u64) -> Self {
+        Self::Unavailable(format!(
+            "{reason}; {} {resume_from}",
+            eventstore_proto::RESUME_FROM_GLOBAL_NONCE
+        ))
     }
 }

@@ -8,6 +8,7 @@
 //!
 //! - [`validate`]: stateless checks and normalization of a request (the
 //!   fields, the limits), run in parallel by every caller;
+//! - [`paging`]: the cursor rules shared by ReadStream and ReadAll;
 //! - [`store`]: the [`EventStore`] itself, which runs the stateful checks
 //!   (idempotency, concurrency, nonces, event ids) and commits in global
 //!   order;
@@ -19,6 +20,7 @@
 
 pub mod error;
 pub mod limits;
+pub mod paging;
 pub mod service;
 pub mod size_limit;
 pub mod status;
@@ -28,11 +30,13 @@ pub mod subscription;
 pub mod validate;
 
 pub use error::Error;
+pub use eventstore_proto::{API_VERSION, capabilities};
 pub use limits::Limits;
 pub use service::EventStoreService;
 pub use size_limit::OversizedRequestLayer;
 pub use storage::{DurableStorage, MemoryStorage, Storage};
-pub use store::EventStore;
+pub use store::{EventStore, SERVER_VERSION};
+pub use subscription::{Delivery, Subscription};
 
 /// The generated wire types, re-exported so users of the engine need one import.
 pub use eventstore_proto as proto;

@@ -7,15 +7,21 @@ pub struct Limits {
     /// Largest encoded request accepted, in bytes (default 4 MiB, gRPC's
     /// usual message limit). Larger: `RESOURCE_EXHAUSTED`.
     pub max_request_bytes: usize,
-    /// Most events in one append (default 1,000). More: `INVALID_ARGUMENT`.
+    /// Most events in one append (default 1,000,000: more than a request of
+    /// the default size can hold, since the reference has no event-count
+    /// limit and our defaults must accept whatever it accepts). More:
+    /// `INVALID_ARGUMENT`.
     pub max_events_per_batch: usize,
     /// Longest id in bytes: tenant, aggregate id and type, event id and type,
     /// correlation, causation, actor, idempotency key, subscription prefix
     /// (default 256). Longer: `INVALID_ARGUMENT`.
     pub max_id_length: usize,
-    /// Page size of a read whose `max_count` is 0 (default 100).
+    /// Page size of a ReadAll whose `max_count` is 0 (default 100, the
+    /// reference's). ReadStream has no count limit: its `max_count` 0 reads
+    /// to the end, bounded only by [`Limits::max_response_bytes`].
     pub default_page_size: u32,
-    /// Largest page a read returns; a larger `max_count` is capped (default 1,000).
+    /// Largest page a ReadAll returns; a larger `max_count` is capped
+    /// (default 1,000, the reference's).
     pub max_page_size: u32,
     /// Largest encoded read response, in bytes (default 4 MiB): a page that
     /// would grow past it stops early with `is_end = false`. A page always
@@ -27,7 +33,7 @@ impl Limits {
     /// Default of [`Limits::max_request_bytes`].
     pub const DEFAULT_MAX_REQUEST_BYTES: usize = 4 * 1024 * 1024;
     /// Default of [`Limits::max_events_per_batch`].
-    pub const DEFAULT_MAX_EVENTS_PER_BATCH: usize = 1_000;
+    pub const DEFAULT_MAX_EVENTS_PER_BATCH: usize = 1_000_000;
     /// Default of [`Limits::max_id_length`].
     pub const DEFAULT_MAX_ID_LENGTH: usize = 256;
     /// Default of [`Limits::default_page_size`].
@@ -59,11 +65,21 @@ impl Limits {
         Ok(())
     }
 
-    /// The page size a read with `max_count` gets.
-    pub fn page_size(&self, max_count: u32) -> usize {
+    /// The page size a ReadAll with `max_count` gets.
+    pub fn read_all_page_size(&self, max_count: u32) -> usize {
         match max_count {
             0 => self.default_page_size as usize,
             n => n.min(self.max_page_size) as usize,
+        }
+    }
+
+    /// The page size a ReadStream with `max_count` gets: 0 is no count
+    /// limit, any other value is taken as sent (the byte limit still ends a
+    /// page early).
+    pub fn read_stream_page_size(max_count: u32) -> usize {
+        match max_count {
+            0 => usize::MAX,
+            n => n as usize,
         }
     }
 }
@@ -88,9 +104,15 @@ mod tests {
     #[test]
     fn page_size_defaults_and_caps() {
         let l = Limits::default();
-        assert_eq!(l.page_size(0), 100);
-        assert_eq!(l.page_size(7), 7);
-        assert_eq!(l.page_size(5_000), 1_000);
+        assert_eq!(l.read_all_page_size(0), 100);
+        assert_eq!(l.read_all_page_size(7), 7);
+        assert_eq!(l.read_all_page_size(5_000), 1_000);
+    }
+
+    #[test]
+    fn read_stream_has_no_count_limit() {
+        assert_eq!(Limits::read_stream_page_size(0), usize::MAX);
+        assert_eq!(Limits::read_stream_page_size(5_000), 5_000);
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The tonic adapter: serves `eventstore.v1.EventStore` from an
 //! [`EventStore`]. It only converts; every rule lives in the engine.
 
-use crate::{EventStore, status::to_status};
+use crate::{EventStore, status::to_status, subscription::Delivery};
 use eventstore_proto::{
     AppendRequest, AppendResponse, GetServerInfoRequest, GetServerInfoResponse, ReadAllRequest,
     ReadAllResponse, ReadStreamRequest, ReadStreamResponse, SubscribeRequest, SubscribeResponse,
@@ -17,12 +17,23 @@ const RESPONSE_SLACK_BYTES: usize = 64 * 1024;
 #[derive(Debug, Clone)]
 pub struct EventStoreService {
     store: EventStore,
+    /// `GetServerInfoResponse.backend`: the storage's name unless replaced.
+    backend: String,
 }
 
 impl EventStoreService {
     /// Serves `store`.
     pub fn new(store: EventStore) -> Self {
-        Self { store }
+        let backend = store.server_info().backend;
+        Self { store, backend }
+    }
+
+    /// Answers `backend` in `GetServerInfo` instead of the storage's name
+    /// (the mock says `"mock"`).
+    #[must_use]
+    pub fn with_backend(mut self, backend: impl Into<String>) -> Self {
+        self.backend = backend.into();
+        self
     }
 
     /// The store behind the service.
@@ -80,27 +91,29 @@ impl EventStoreRpc for EventStoreService {
             .store
             .subscribe(request.into_inner())
             .map_err(to_status)?;
-        let responses = subscription.map(|item| {
-            item.map(|event| SubscribeResponse {
-                event: Some(std::sync::Arc::unwrap_or_clone(event)),
-            })
-            .map_err(to_status)
-        });
+        let responses =
+            subscription.map(|item| item.map(Delivery::into_response).map_err(to_status));
         Ok(Response::new(responses.boxed()))
     }
+
     async fn read_all(
         &self,
-        _request: Request<ReadAllRequest>,
+        request: Request<ReadAllRequest>,
     ) -> Result<Response<ReadAllResponse>, Status> {
-        Err(Status::unimplemented("ReadAll is not implemented yet"))
+        let response = self
+            .store
+            .read_all(request.into_inner())
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(response))
     }
 
     async fn get_server_info(
         &self,
         _request: Request<GetServerInfoRequest>,
     ) -> Result<Response<GetServerInfoResponse>, Status> {
-        Err(Status::unimplemented(
-            "GetServerInfo is not implemented yet",
-        ))
+        let mut info = self.store.server_info();
+        info.backend.clone_from(&self.backend);
+        Ok(Response::new(info))
     }
 }

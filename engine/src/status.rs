@@ -3,11 +3,18 @@
 //! A concurrency conflict carries the standard rich error model: the
 //! `grpc-status-details-bin` trailer holds a `google.rpc.Status` whose
 //! `details` hold one `ConcurrencyErrorDetail` (see `spec/wire-contract.md`).
+//! An undecodable event is `DATA_LOSS` with its global nonce in the
+//! `esp-undecodable-global-nonce` trailer.
 
 use crate::Error;
-use eventstore_proto::{CONCURRENCY_ERROR_DETAIL_TYPE_URL, ConcurrencyErrorDetail};
+use eventstore_proto::{
+    CONCURRENCY_ERROR_DETAIL_TYPE_URL, ConcurrencyErrorDetail, UNDECODABLE_GLOBAL_NONCE_TRAILER,
+};
 use prost::Message;
-use tonic::{Code, Status};
+use tonic::{
+    Code, Status,
+    metadata::{MetadataMap, MetadataValue},
+};
 
 /// The gRPC status for an engine error, message unchanged.
 pub fn to_status(error: Error) -> Status {
@@ -19,6 +26,14 @@ pub fn to_status(error: Error) -> Status {
         Error::ResourceExhausted(m) => Status::resource_exhausted(m),
         Error::Unavailable(m) => Status::unavailable(m),
         e @ Error::Storage(_) => Status::internal(e.to_string()),
+        e @ Error::DataLoss { global_nonce } => {
+            let mut metadata = MetadataMap::new();
+            metadata.insert(
+                UNDECODABLE_GLOBAL_NONCE_TRAILER,
+                MetadataValue::from(global_nonce),
+            );
+            Status::with_metadata(Code::DataLoss, e.to_string(), metadata)
+        }
         Error::Concurrency { message, detail } => {
             let rich = tonic_types::pb::Status {
                 code: Code::Aborted as i32,
@@ -31,6 +46,18 @@ pub fn to_status(error: Error) -> Status {
             Status::with_details(Code::Aborted, message, rich.encode_to_vec().into())
         }
     }
+}
+
+/// The global nonce a `DATA_LOSS` status names in its
+/// `esp-undecodable-global-nonce` trailer, if any.
+pub fn undecodable_global_nonce(status: &Status) -> Option<u64> {
+    status
+        .metadata()
+        .get(UNDECODABLE_GLOBAL_NONCE_TRAILER)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()
 }
 
 /// The [`ConcurrencyErrorDetail`] carried by an `ABORTED` status, if any.
@@ -62,5 +89,13 @@ mod tests {
         assert_eq!(status.message(), "conflict");
         assert_eq!(concurrency_detail(&status), Some(detail));
         assert_eq!(concurrency_detail(&Status::aborted("no detail")), None);
+    }
+
+    #[test]
+    fn data_loss_carries_the_position_in_its_trailer() {
+        let status = to_status(Error::DataLoss { global_nonce: 42 });
+        assert_eq!(status.code(), Code::DataLoss);
+        assert!(status.message().contains("global_nonce 42"));
+        assert_eq!(undecodable_global_nonce(&status), Some(42));
     }
 }

@@ -9,17 +9,18 @@
 //! lock is released, and only then is the batch published to readers.
 
 use crate::{
-    Error, Limits,
+    Error, Limits, paging,
     storage::{
-        CommitBatch, Durability, IdempotencyRecord, MemoryStorage, RecordedEvent, Storage,
-        StreamRange,
+        CommitBatch, Durability, IdempotencyRecord, MemoryStorage, Page, PageRequest,
+        RecordedEvent, Storage, StreamRange,
     },
     subscription::Subscription,
     validate::{self, PreparedAppend},
 };
 use eventstore_proto::{
-    AppendRequest, AppendResponse, ConcurrencyErrorDetail, EventData, ReadStreamRequest,
-    ReadStreamResponse, SubscribeRequest,
+    API_VERSION, AppendRequest, AppendResponse, ConcurrencyErrorDetail, EventData,
+    GetServerInfoResponse, ReadAllRequest, ReadAllResponse, ReadStreamRequest, ReadStreamResponse,
+    SubscribeRequest, capabilities,
 };
 use parking_lot::Mutex;
 use std::{
@@ -29,6 +30,9 @@ use std::{
 };
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
+
+/// `GetServerInfoResponse.server_version`: this crate's version.
+pub const SERVER_VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// The event store engine. Cheap to clone: clones share one store.
 #[derive(Debug, Clone)]
@@ -142,7 +146,9 @@ impl EventStore {
         }
     }
 
-    /// Reads one page of a stream (`spec/semantics.md`, ReadStream).
+    /// Reads one page of a stream (`spec/semantics.md`, ReadStream): no
+    /// count limit when `max_count` is 0, no cap otherwise, the byte limit
+    /// ends a page early.
     pub async fn read_stream(
         &self,
         request: ReadStreamRequest,
@@ -150,35 +156,94 @@ impl EventStore {
         self.refuse_after_shutdown()?;
         validate::check_read(&request, &self.inner.limits)?;
         let from = request.from_aggregate_nonce;
-        let resolved = match (request.forward, from) {
-            (true, _) => from.max(1),
-            (false, 0) => u64::MAX,
-            (false, _) => from,
+        let page = self.read_page(
+            from,
+            request.forward,
+            Limits::read_stream_page_size(request.max_count),
+            |storage, page| {
+                storage.read_stream(StreamRange {
+                    tenant_id: &request.tenant_id,
+                    aggregate_id: &request.aggregate_id,
+                    page,
+                })
+            },
+        )?;
+        let last = page
+            .events
+            .last()
+            .and_then(|e| e.meta.as_ref())
+            .map(|m| m.aggregate_nonce);
+        Ok(ReadStreamResponse {
+            next_from_aggregate_nonce: paging::next_cursor(from, request.forward, last),
+            is_end: !page.more,
+            events: page.events.iter().map(|e| EventData::clone(e)).collect(),
+        })
+    }
+
+    /// Reads one page of a tenant's log in global order (`spec/semantics.md`,
+    /// ReadAll): only that tenant's events, nothing above the visible
+    /// watermark, so a nonce below the cursor never appears later.
+    pub async fn read_all(&self, request: ReadAllRequest) -> Result<ReadAllResponse, Error> {
+        self.refuse_after_shutdown()?;
+        validate::check_read_all(&request, &self.inner.limits)?;
+        let from = request.from_global_nonce;
+        let page = self.read_page(
+            from,
+            request.forward,
+            self.inner.limits.read_all_page_size(request.max_count),
+            |storage, page| storage.read_all(&request.tenant_id, page),
+        )?;
+        let last = page
+            .events
+            .last()
+            .and_then(|e| e.meta.as_ref())
+            .map(|m| m.global_nonce);
+        Ok(ReadAllResponse {
+            next_from_global_nonce: paging::next_cursor(from, request.forward, last),
+            is_end: !page.more,
+            events: page.events.iter().map(|e| EventData::clone(e)).collect(),
+        })
+    }
+
+    /// What `GetServerInfo` answers, with `backend` the storage's name
+    /// (the mock's service replaces it with `"mock"`).
+    pub fn server_info(&self) -> GetServerInfoResponse {
+        GetServerInfoResponse {
+            server_version: SERVER_VERSION.to_owned(),
+            api_version: API_VERSION.to_owned(),
+            backend: self.inner.storage.backend_name().to_owned(),
+            capabilities: capabilities::ALL.iter().map(|&c| c.to_owned()).collect(),
+        }
+    }
+
+    /// The cursor rules and limits around one storage page read, shared by
+    /// ReadStream and ReadAll.
+    fn read_page(
+        &self,
+        from: u64,
+        forward: bool,
+        max_count: usize,
+        read: impl FnOnce(&dyn Storage, PageRequest) -> Result<Page, crate::storage::StorageError>,
+    ) -> Result<Page, Error> {
+        let Some(from) = paging::start(from, forward) else {
+            return Ok(Page::default());
         };
-        let page = self
-            .inner
-            .storage
-            .read_stream(StreamRange {
-                tenant_id: &request.tenant_id,
-                aggregate_id: &request.aggregate_id,
-                from: resolved,
-                forward: request.forward,
-                max_count: self.inner.limits.page_size(request.max_count),
+        let page = read(
+            &*self.inner.storage,
+            PageRequest {
+                from,
+                forward,
+                max_count,
                 // Room for the response's own fields around the events.
                 max_bytes: self.inner.limits.max_response_bytes.saturating_sub(32),
                 visible_upto: self.last_global_nonce(),
-            })
-            .map_err(|e| Error::Storage(e.0))?;
-        let next_from_aggregate_nonce = match page.events.last().and_then(|e| e.meta.as_ref()) {
-            None => from,
-            Some(last) if request.forward => last.aggregate_nonce + 1,
-            Some(last) => last.aggregate_nonce - 1,
-        };
-        Ok(ReadStreamResponse {
-            events: page.events.iter().map(|e| EventData::clone(e)).collect(),
-            is_end: !page.more,
-            next_from_aggregate_nonce,
-        })
+            },
+        )
+        .map_err(|e| Error::Storage(e.0))?;
+        match page.undecodable {
+            Some(global_nonce) => Err(Error::DataLoss { global_nonce }),
+            None => Ok(page),
+        }
     }
 
     /// Subscribes to a tenant's log (`spec/semantics.md`, Subscribe): the

@@ -7,10 +7,19 @@
 //! log by the same cursor, so there is no gap and no duplicate at the
 //! boundary, a slow consumer is simply further behind in the log (never
 //! skipped), and a consumer that stops reading costs one page of memory.
+//!
+//! The watermark at the start of the subscription is its history: until
+//! every matching event up to it is delivered the cursor reads no further,
+//! then it yields [`Delivery::CaughtUp`] once, then live events.
+//!
+//! Failures are never hidden: a shutdown or a failed read ends the stream
+//! with `UNAVAILABLE` naming the next undelivered position (`resume from
+//! global_nonce N`); an undecodable event ends it with `DATA_LOSS` after
+//! every event before it.
 
 use crate::{
     Error,
-    storage::{RecordedEvent, Storage},
+    storage::{LogRange, RecordedEvent, Storage},
 };
 use eventstore_proto::SubscribeRequest;
 use futures::{Stream, stream::BoxStream};
@@ -28,10 +37,36 @@ const PAGE_EVENTS: usize = 512;
 /// Most log entries looked at per pull when a prefix filters them out.
 const PAGE_SCAN: usize = 8_192;
 
-/// An open subscription: a stream of events in global order. It ends with
-/// `Err(Unavailable)` when the store shuts down; drop it to cancel.
+/// What a subscription yields.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Delivery {
+    /// The next matching event, in global order.
+    Event(RecordedEvent),
+    /// Every matching event committed when the subscription started has
+    /// been delivered; sent exactly once, before any live event (on the wire:
+    /// a `SubscribeResponse` without `event`).
+    CaughtUp,
+}
+
+impl Delivery {
+    /// The wire form: an event, or a response without one for the marker.
+    pub fn into_response(self) -> eventstore_proto::SubscribeResponse {
+        eventstore_proto::SubscribeResponse {
+            event: match self {
+                Self::Event(event) => Some(Arc::unwrap_or_clone(event)),
+                Self::CaughtUp => None,
+            },
+        }
+    }
+}
+
+/// An open subscription: events in global order with one
+/// [`Delivery::CaughtUp`] after the history. It ends with
+/// `Err(Unavailable)` (resume from global_nonce N) when the store shuts down
+/// or a read fails, with `Err(DataLoss)` at an undecodable event; drop it to
+/// cancel.
 pub struct Subscription {
-    events: BoxStream<'static, Result<RecordedEvent, Error>>,
+    events: BoxStream<'static, Result<Delivery, Error>>,
 }
 
 impl std::fmt::Debug for Subscription {
@@ -48,6 +83,12 @@ struct Cursor {
     prefix: String,
     next: u64,
     page: VecDeque<RecordedEvent>,
+    /// The watermark when the subscription started, until the marker is sent.
+    history_upto: Option<u64>,
+    /// An undecodable event after the events in `page`.
+    undecodable: Option<u64>,
+    /// Where a client resumes: last delivered + 1, or the requested start.
+    resume_from: u64,
     ended: bool,
 }
 
@@ -58,6 +99,7 @@ impl Subscription {
         shutdown: CancellationToken,
         request: SubscribeRequest,
     ) -> Self {
+        let history_upto = *visible.borrow();
         let cursor = Cursor {
             storage,
             visible,
@@ -66,6 +108,9 @@ impl Subscription {
             prefix: request.aggregate_id_prefix,
             next: request.from_global_nonce.max(1),
             page: VecDeque::new(),
+            history_upto: Some(history_upto),
+            undecodable: None,
+            resume_from: request.from_global_nonce,
             ended: false,
         };
         let events = futures::stream::unfold(cursor, |mut cursor| async move {
@@ -83,45 +128,67 @@ impl Subscription {
 }
 
 impl Cursor {
-    async fn next_event(&mut self) -> Result<RecordedEvent, Error> {
+    async fn next_event(&mut self) -> Result<Delivery, Error> {
         loop {
             if self.shutdown.is_cancelled() {
-                return Err(Error::shutting_down());
+                return Err(self.ended_by("the event store is shutting down"));
             }
             if let Some(event) = self.page.pop_front() {
-                return Ok(event);
+                if let Some(meta) = &event.meta {
+                    self.resume_from = meta.global_nonce.saturating_add(1);
+                }
+                return Ok(Delivery::Event(event));
             }
-            let upto = *self.visible.borrow_and_update();
+            if let Some(global_nonce) = self.undecodable {
+                return Err(Error::DataLoss { global_nonce });
+            }
+            if let Some(history) = self.history_upto
+                && self.next > history
+            {
+                self.history_upto = None;
+                return Ok(Delivery::CaughtUp);
+            }
+            let visible = *self.visible.borrow_and_update();
+            // The history ends at the start's watermark: no live event
+            // before the marker.
+            let upto = self.history_upto.map_or(visible, |h| h.min(visible));
             if self.next <= upto {
                 let slice = self
                     .storage
-                    .read_log(
-                        &self.tenant_id,
-                        &self.prefix,
-                        self.next,
+                    .read_log(LogRange {
+                        tenant_id: &self.tenant_id,
+                        prefix: &self.prefix,
+                        from: self.next,
                         upto,
-                        PAGE_EVENTS,
-                        PAGE_SCAN,
-                    )
-                    .map_err(|e| Error::Storage(e.0))?;
+                        max_events: PAGE_EVENTS,
+                        max_scan: PAGE_SCAN,
+                    })
+                    .map_err(|e| self.ended_by(&format!("reading the log failed ({e})")))?;
                 self.next = slice.next_global_nonce;
+                self.undecodable = slice.undecodable;
                 self.page.extend(slice.events);
                 continue;
             }
             tokio::select! {
                 changed = self.visible.changed() => {
                     if changed.is_err() {
-                        return Err(Error::shutting_down());
+                        return Err(self.ended_by("the event store is shutting down"));
                     }
                 }
-                () = self.shutdown.cancelled() => return Err(Error::shutting_down()),
+                () = self.shutdown.cancelled() => {
+                    return Err(self.ended_by("the event store is shutting down"));
+                }
             }
         }
+    }
+
+    fn ended_by(&self, reason: &str) -> Error {
+        Error::subscription_ended(reason, self.resume_from)
     }
 }
 
 impl Stream for Subscription {
-    type Item = Result<RecordedEvent, Error>;
+    type Item = Result<Delivery, Error>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         self.events.as_mut().poll_next(cx)

@@ -7,7 +7,9 @@
 //! transport must enforce before it can even decode the request.
 
 use crate::{Error, Limits};
-use eventstore_proto::{AppendRequest, EventData, ReadStreamRequest, SubscribeRequest};
+use eventstore_proto::{
+    AppendRequest, EventData, ReadAllRequest, ReadStreamRequest, SubscribeRequest,
+};
 use prost::Message;
 use sha2::{Digest, Sha256};
 
@@ -128,6 +130,15 @@ pub fn check_read(request: &ReadStreamRequest, limits: &Limits) -> Result<(), Er
     }
     check_len("tenant_id", &request.tenant_id, limits)?;
     check_len("aggregate_id", &request.aggregate_id, limits)
+}
+
+/// Checks a ReadAll request; the page size is applied by the store.
+pub fn check_read_all(request: &ReadAllRequest, limits: &Limits) -> Result<(), Error> {
+    check_request_size(request.encoded_len(), limits)?;
+    if request.tenant_id.is_empty() {
+        return Err(Error::tenant_required());
+    }
+    check_len("tenant_id", &request.tenant_id, limits)
 }
 
 /// Checks a subscribe request.

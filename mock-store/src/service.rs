@@ -9,11 +9,11 @@ use crate::{
     transport::ConnectionHandle,
     wire::CallRequest,
 };
-use eventstore_engine::{Error as EngineError, status::to_status};
+use eventstore_engine::{Delivery, Error as EngineError, status::to_status};
 use eventstore_proto::{
-    AppendRequest, AppendResponse, EventData, GetServerInfoRequest, GetServerInfoResponse,
-    ReadAllRequest, ReadAllResponse, ReadStreamRequest, ReadStreamResponse, SubscribeRequest,
-    SubscribeResponse, event_store_server::EventStore as EventStoreRpc,
+    AppendRequest, AppendResponse, GetServerInfoRequest, GetServerInfoResponse, ReadAllRequest,
+    ReadAllResponse, ReadStreamRequest, ReadStreamResponse, SubscribeRequest, SubscribeResponse,
+    event_store_server::EventStore as EventStoreRpc,
 };
 use futures::{StreamExt, stream::BoxStream};
 use std::{collections::BTreeMap, sync::Arc, time::Duration};
@@ -205,10 +205,12 @@ impl EventStoreRpc for MockService {
         let CallRequest::Subscribe(message) = call else {
             unreachable!("wrapped as Subscribe")
         };
-        let source: BoxStream<'static, Result<EventData, Status>> = match decision {
+        let source: BoxStream<'static, Result<SubscribeResponse, Status>> = match decision {
+            // The engine's caught-up marker and its failure statuses (with
+            // the DATA_LOSS trailer) pass through unchanged.
             Decision::Engine => match self.state.engine().subscribe(message) {
                 Ok(subscription) => subscription
-                    .map(|item| item.map(Arc::unwrap_or_clone).map_err(to_status))
+                    .map(|item| item.map(Delivery::into_response).map_err(to_status))
                     .boxed(),
                 Err(e) => {
                     let status = to_status(e);
@@ -222,11 +224,13 @@ impl EventStoreRpc for MockService {
             }
             // Like the real store, a subscription stays open after the events
             // it has: a client would otherwise take the end for a failure.
-            Decision::Stub(Reply::Events(events)) => {
-                futures::stream::iter(events.into_iter().map(Ok))
-                    .chain(futures::stream::pending())
-                    .boxed()
-            }
+            Decision::Stub(Reply::Events(events)) => futures::stream::iter(
+                events
+                    .into_iter()
+                    .map(|event| Ok(SubscribeResponse { event: Some(event) })),
+            )
+            .chain(futures::stream::pending())
+            .boxed(),
             Decision::Stub(other) => {
                 let status = self.mismatched_stub(&CallRequest::Subscribe(message), &other);
                 self.state.journal.finish(plan.seq, status_outcome(&status));
@@ -252,26 +256,39 @@ impl EventStoreRpc for MockService {
             futures::stream::unfold(feed, Feed::next).boxed(),
         ))
     }
+    // Answered by the engine; journaling, matching and expectations for
+    // these two RPCs come with the mock's wire model.
     async fn read_all(
         &self,
-        _request: Request<ReadAllRequest>,
+        request: Request<ReadAllRequest>,
     ) -> Result<Response<ReadAllResponse>, Status> {
-        Err(Status::unimplemented("ReadAll is not implemented yet"))
+        let response = self
+            .state
+            .engine()
+            .read_all(request.into_inner())
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(response))
     }
 
     async fn get_server_info(
         &self,
         _request: Request<GetServerInfoRequest>,
     ) -> Result<Response<GetServerInfoResponse>, Status> {
-        Err(Status::unimplemented(
-            "GetServerInfo is not implemented yet",
-        ))
+        let mut info = self.state.engine().server_info();
+        MOCK_BACKEND.clone_into(&mut info.backend);
+        Ok(Response::new(info))
     }
 }
 
+/// `GetServerInfoResponse.backend` of every mock.
+pub(crate) const MOCK_BACKEND: &str = "mock";
+
 /// A subscription on its way out: journals each event, applies the faults.
+/// An event-less response (the caught-up marker) is not an event: it passes
+/// through without counting for the faults or reaching the journal.
 struct Feed {
-    source: BoxStream<'static, Result<EventData, Status>>,
+    source: BoxStream<'static, Result<SubscribeResponse, Status>>,
     delivered: u64,
     faults: StreamFaults,
     state: Arc<MockState>,
@@ -317,7 +334,10 @@ impl Feed {
             return Some((Err(self.end(StreamEnd::Dropped, status)), self));
         }
         match self.source.next().await {
-            Some(Ok(event)) => {
+            Some(Ok(SubscribeResponse { event: None })) => {
+                Some((Ok(SubscribeResponse { event: None }), self))
+            }
+            Some(Ok(SubscribeResponse { event: Some(event) })) => {
                 // From the moment the event is there: a live event is
                 // delayed too, not only the history.
                 if let Some(delay) = self.faults.delay_each {

@@ -10,18 +10,22 @@ pub mod targets;
 
 use eventstore_engine::Limits;
 use eventstore_proto::{
-    AppendRequest, AppendResponse, EventData, ReadStreamRequest, ReadStreamResponse,
-    SubscribeRequest,
+    AppendRequest, AppendResponse, EventData, GetServerInfoResponse, ReadAllRequest,
+    ReadAllResponse, ReadStreamRequest, ReadStreamResponse, SubscribeRequest, SubscribeResponse,
 };
-use futures::stream::BoxStream;
+use futures::{StreamExt, stream::BoxStream};
 use std::future::Future;
 use tonic::Status;
 
 pub use requests::*;
 
-/// A running store as the suite sees it: the three RPCs, with errors as
-/// gRPC statuses. Clones talk to the same store, so cases can append from
-/// many tasks at once.
+/// The responses of a subscription as they come off the wire, markers
+/// (responses without `event`) included.
+pub type Responses = BoxStream<'static, Result<SubscribeResponse, Status>>;
+
+/// A running store as the suite sees it: the RPCs, with errors as gRPC
+/// statuses. Clones talk to the same store, so cases can append from many
+/// tasks at once.
 pub trait Store: Clone + Send + Sync + 'static {
     /// `EventStore.Append`.
     fn append(
@@ -33,11 +37,41 @@ pub trait Store: Clone + Send + Sync + 'static {
         &self,
         request: ReadStreamRequest,
     ) -> impl Future<Output = Result<ReadStreamResponse, Status>> + Send;
-    /// `EventStore.Subscribe`: the stream of delivered events.
+    /// `EventStore.ReadAll`.
+    fn read_all(
+        &self,
+        request: ReadAllRequest,
+    ) -> impl Future<Output = Result<ReadAllResponse, Status>> + Send;
+    /// `EventStore.GetServerInfo`.
+    fn server_info(&self) -> impl Future<Output = Result<GetServerInfoResponse, Status>> + Send;
+    /// `EventStore.Subscribe`: every response, the event-less markers included.
+    fn subscribe_responses(
+        &self,
+        request: SubscribeRequest,
+    ) -> impl Future<Output = Result<Responses, Status>> + Send;
+    /// `EventStore.Subscribe` as a client that skips event-less responses
+    /// sees it: the stream of delivered events.
     fn subscribe(
         &self,
         request: SubscribeRequest,
-    ) -> impl Future<Output = Result<BoxStream<'static, Result<EventData, Status>>, Status>> + Send;
+    ) -> impl Future<Output = Result<BoxStream<'static, Result<EventData, Status>>, Status>> + Send
+    {
+        async move {
+            let responses = self.subscribe_responses(request).await?;
+            Ok(responses
+                .filter_map(|item| async move {
+                    match item {
+                        Ok(SubscribeResponse { event: Some(event) }) => Some(Ok(event)),
+                        Ok(SubscribeResponse { event: None }) => None,
+                        Err(status) => Some(Err(status)),
+                    }
+                })
+                .boxed())
+        }
+    }
+    /// Shuts the store down the way its operator would (SIGTERM to a
+    /// process, `shutdown()` on an engine); false when this target cannot.
+    fn stop(&self) -> bool;
 }
 
 /// A kind of store the suite runs against. Each case starts its own store,
@@ -47,4 +81,6 @@ pub trait Target: Send + Sync + 'static {
     type Store: Store;
     /// Starts a fresh, empty store with `limits`.
     fn start(limits: Limits) -> impl Future<Output = Self::Store> + Send;
+    /// The `GetServerInfoResponse.backend` values this target may answer.
+    const BACKENDS: &'static [&'static str];
 }

@@ -1,8 +1,13 @@
 //! Builders for valid requests, so each case states only what it is about.
 
 use eventstore_proto::{
-    AppendRequest, EventData, EventMetadata, ReadStreamRequest, SubscribeRequest,
+    AppendRequest, EventData, EventMetadata, ReadAllRequest, ReadStreamRequest, SubscribeRequest,
 };
+
+/// `2^63 - 1`: the position clients send to read backward from the head
+/// (any position at or past the head does; the reference's Postgres backend
+/// stores positions as signed 64-bit, so this is the largest it takes).
+pub const HEAD: u64 = i64::MAX as u64;
 
 /// A fresh, unique event id (UUIDv7, as clients are told to use).
 pub fn new_event_id() -> String {
@@ -56,6 +61,16 @@ pub fn read(
         tenant_id: tenant.into(),
         aggregate_id: aggregate_id.into(),
         from_aggregate_nonce: from,
+        max_count,
+        forward,
+    }
+}
+
+/// A ReadAll of one page of `tenant`'s log.
+pub fn read_all(tenant: &str, from: u64, max_count: u32, forward: bool) -> ReadAllRequest {
+    ReadAllRequest {
+        tenant_id: tenant.into(),
+        from_global_nonce: from,
         max_count,
         forward,
     }

@@ -17,7 +17,7 @@ use eventstore_conformance::{
 use eventstore_engine::{Limits, status::concurrency_detail};
 use eventstore_proto::{
     AppendRequest, AppendResponse, ConcurrencyErrorDetail, EventData, EventMetadata,
-    ReadStreamRequest, ReadStreamResponse, SubscribeRequest,
+    ReadAllRequest, ReadAllResponse, ReadStreamRequest, ReadStreamResponse, SubscribeRequest,
 };
 use futures::{StreamExt, stream::BoxStream};
 use proptest::{prelude::*, sample::Index, test_runner::TestCaseError};
@@ -330,10 +330,8 @@ impl Model {
         }
         let events = self.stream(&request.tenant_id, &request.aggregate_id);
         let head = events.len() as u64;
-        let page = match request.max_count {
-            0 => self.limits.default_page_size,
-            n => n.min(self.limits.max_page_size),
-        } as usize;
+        // No count limit: 0 reads to the end, larger values are not capped.
+        let page = Limits::read_stream_page_size(request.max_count);
         let from = request.from_aggregate_nonce;
         let at = |nonce: u64| events[(nonce - 1) as usize].clone();
         let (selected, next, is_end): (Vec<EventData>, u64, bool) = if request.forward {
@@ -343,7 +341,9 @@ impl Model {
             let is_end = selected.last().is_none_or(|&last| last == head);
             (selected.into_iter().map(at).collect(), next, is_end)
         } else {
-            let top = if from == 0 { head } else { from.min(head) };
+            // 0 is before every event: an empty final page, cursor 0.
+            // Any position at or past the head reads from the head.
+            let top = from.min(head);
             let selected: Vec<u64> = (1..=top).rev().take(page).collect();
             let next = selected.last().map_or(from, |lowest| lowest - 1);
             let is_end = selected.last().is_none_or(|&lowest| lowest == 1);
@@ -353,6 +353,49 @@ impl Model {
             events: selected,
             is_end,
             next_from_aggregate_nonce: next,
+        })
+    }
+
+    /// ReadAll: the tenant's log in global order, the same cursor rules as
+    /// ReadStream over global nonces, pages of `default_page_size` for 0
+    /// and at most `max_page_size`.
+    fn read_all(&self, request: &ReadAllRequest) -> Expected<ReadAllResponse> {
+        if request.tenant_id.is_empty() {
+            return error(Code::Unauthenticated, &["tenant_id is required"]);
+        }
+        let log = self.log(&request.tenant_id);
+        let page = self.limits.read_all_page_size(request.max_count);
+        let from = request.from_global_nonce;
+        let selected: Vec<EventData> = if request.forward {
+            log.iter()
+                .filter(|e| global_of(e) >= from.max(1))
+                .take(page)
+                .cloned()
+                .collect()
+        } else if from == 0 {
+            Vec::new()
+        } else {
+            log.iter()
+                .rev()
+                .filter(|e| global_of(e) <= from)
+                .take(page)
+                .cloned()
+                .collect()
+        };
+        let last = selected.last().map(global_of);
+        let end = if request.forward {
+            log.last()
+        } else {
+            log.first()
+        };
+        Expected::Ok(ReadAllResponse {
+            is_end: last.is_none() || last == end.map(global_of),
+            next_from_global_nonce: match last {
+                None => from,
+                Some(g) if request.forward => g + 1,
+                Some(g) => g - 1,
+            },
+            events: selected,
         })
     }
 
@@ -837,6 +880,35 @@ async fn check_read(
     Ok(page)
 }
 
+/// ReadAll against the model, with the same `from`, `max_count` and
+/// direction as a ReadStream op (the position read as a global nonce).
+async fn check_read_all(
+    store: &InProcessStore,
+    model: &Model,
+    request: ReadAllRequest,
+    context: &str,
+) -> TestResult {
+    let context = format!("{context}: {request:?}");
+    let expected = model.read_all(&request);
+    let actual = within(
+        || format!("{context}: read_all"),
+        store.read_all(request.clone()),
+    )
+    .await?;
+    let actual = match actual {
+        Ok(mut page) => {
+            page.events = page
+                .events
+                .into_iter()
+                .map(|e| strip_recorded_time(e, &context))
+                .collect::<TestResult<_>>()?;
+            Ok(page)
+        }
+        Err(status) => Err(status),
+    };
+    check_outcome(actual, expected, &context)
+}
+
 /// Takes exactly `expected.len()` events from `events`, then checks that no
 /// further event arrives for a short while.
 async fn expect_delivered(
@@ -899,7 +971,8 @@ async fn page_through(
     max_count: u32,
     forward: bool,
 ) -> TestResult<Vec<EventData>> {
-    let mut from = 0;
+    // Backward paging starts at the head: any position at or past it.
+    let mut from = if forward { 0 } else { i64::MAX as u64 };
     let mut seen = Vec::new();
     // Each page holds at least one event, so this bounds a correct store.
     for page_no in 0..=model.head(tenant, aggregate) + 1 {
@@ -968,7 +1041,14 @@ async fn run_sequential(ops: Vec<Op>, final_page: u32) -> TestResult {
                     max_count: *max_count,
                     forward: *forward,
                 };
+                let all = ReadAllRequest {
+                    tenant_id: request.tenant_id.clone(),
+                    from_global_nonce: *from,
+                    max_count: *max_count,
+                    forward: *forward,
+                };
                 check_read(&store, &model, request, &context).await?;
+                check_read_all(&store, &model, all, &context).await?;
             }
             Op::Subscribe {
                 tenant,
@@ -1151,10 +1231,8 @@ async fn run_task(
                     .await?
                     .map_err(|s| TestCaseError::fail(format!("{context}: {s:?}")))?;
                 check_page_shape(&request, &page, &limits, &context)?;
-                if !forward
-                    && from == 0
-                    && let Some(first) = page.events.first()
-                {
+                // Any backward page starts at or below the head it saw.
+                if !forward && let Some(first) = page.events.first() {
                     let head = known.entry((tenant, stream)).or_default();
                     *head = (*head).max(nonce_of(first));
                 }
@@ -1243,10 +1321,11 @@ async fn run_task(
 fn check_page_shape(
     request: &ReadStreamRequest,
     page: &ReadStreamResponse,
-    limits: &Limits,
+    _limits: &Limits,
     context: &str,
 ) -> TestResult {
-    let page_size = limits.page_size(request.max_count);
+    // ReadStream has no count limit; the limits only bound ReadAll pages.
+    let page_size = Limits::read_stream_page_size(request.max_count);
     prop_assert!(
         page.events.len() <= page_size,
         "{context}: {} events in a page of {page_size}",
@@ -1279,9 +1358,13 @@ fn check_page_shape(
         for pair in globals.windows(2) {
             prop_assert!(pair[1] < pair[0], "{context}: globals {globals:?}");
         }
-        if let Some(&first) = nonces.first()
-            && from > 0
-        {
+        if from == 0 {
+            prop_assert!(
+                nonces.is_empty() && page.is_end,
+                "{context}: backward from 0 is an empty final page"
+            );
+        }
+        if let Some(&first) = nonces.first() {
             prop_assert!(first <= from, "{context}: first nonce {first}");
         }
         let next = nonces.last().map_or(from, |lowest| lowest - 1);
@@ -1747,7 +1830,14 @@ fn model_pages_both_ways() {
         max_count,
         forward,
     };
+    // Backward from 0 is an empty final page; from the head is any
+    // position at or past it; max_count 0 is no count limit.
     let Expected::Ok(page) = model.read(&read(0, 0, false)) else {
+        panic!("read fails")
+    };
+    assert!(page.events.is_empty() && page.is_end);
+    assert_eq!(page.next_from_aggregate_nonce, 0);
+    let Expected::Ok(page) = model.read(&read(i64::MAX as u64, 3, false)) else {
         panic!("read fails")
     };
     let nonces: Vec<u64> = page.events.iter().map(nonce_of).collect();
@@ -1758,6 +1848,11 @@ fn model_pages_both_ways() {
         panic!("read fails")
     };
     assert_eq!(page.events.len(), 1);
+    assert!(page.is_end);
+    let Expected::Ok(page) = model.read(&read(u64::MAX, 0, false)) else {
+        panic!("read fails")
+    };
+    assert_eq!(page.events.len(), 4);
     assert!(page.is_end);
     let Expected::Ok(page) = model.read(&read(2, 9, true)) else {
         panic!("read fails")

@@ -15,10 +15,19 @@
 //! fail, and the store must be restarted (it then holds exactly what was
 //! acknowledged). The whole log is also held in memory as the read index,
 //! so the data a store can hold is bounded by memory.
+//!
+//! Beside each event the file records its owner (tenant, aggregate id,
+//! aggregate nonce) in a table of its own. A stored event that cannot be
+//! decoded (a damaged record) then still has its place in the index: the
+//! store opens, and every read or subscription that reaches it fails with
+//! `DATA_LOSS` naming its global nonce, after every event before it. A
+//! damaged record without an owner (written before the owner table existed)
+//! cannot be placed in any tenant's log: the store refuses to open rather
+//! than hide it, naming the global nonce.
 
 use super::{
-    CommitBatch, Durability, IdempotencyRecord, LogSlice, MemoryStorage, Storage, StorageError,
-    StreamHead, StreamPage, StreamRange,
+    CommitBatch, Durability, IdempotencyRecord, LogRange, LogSlice, MemoryStorage, Page,
+    PageRequest, Storage, StorageError, StreamHead, StreamRange, is_undecodable, undecodable_entry,
 };
 use eventstore_proto::{AppendResponse, EventData};
 use parking_lot::Mutex;
@@ -32,6 +41,9 @@ use tokio::sync::oneshot;
 
 /// Global nonce -> encoded `EventData`.
 const EVENTS: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("events");
+/// Global nonce -> (tenant, aggregate id, aggregate nonce) of the event:
+/// what places a record in the index even when its bytes are damaged.
+const OWNERS: TableDefinition<'_, u64, (&str, &str, u64)> = TableDefinition::new("owners");
 /// (tenant, aggregate id, key) -> fingerprint (32 bytes), last global, last aggregate nonce.
 const IDEMPOTENCY: TableDefinition<'_, (&str, &str, &str), &[u8]> =
     TableDefinition::new("idempotency");
@@ -43,7 +55,10 @@ pub const DATA_FILE: &str = "eventstore.redb";
 const MAX_GROUP: usize = 4096;
 
 struct Job {
-    events: Vec<(u64, Vec<u8>)>,
+    tenant_id: String,
+    aggregate_id: String,
+    /// (global nonce, aggregate nonce, encoded event).
+    events: Vec<(u64, u64, Vec<u8>)>,
     idempotency: Option<(String, String, String, Vec<u8>)>,
     done: oneshot::Sender<Result<(), StorageError>>,
 }
@@ -83,6 +98,8 @@ impl DurableStorage {
             .map_err(|e| err("open events")(e.to_string()))?;
         txn.open_table(IDEMPOTENCY)
             .map_err(|e| err("open idempotency")(e.to_string()))?;
+        txn.open_table(OWNERS)
+            .map_err(|e| err("open owners")(e.to_string()))?;
         txn.commit().map_err(|e| err("commit")(e.to_string()))?;
 
         let index = MemoryStorage::new();
@@ -117,6 +134,9 @@ fn replay(db: &Database, index: &MemoryStorage, path: &Path) -> Result<(), Stora
     let events = read
         .open_table(EVENTS)
         .map_err(|e| err("open events")(e.to_string()))?;
+    let owners = read
+        .open_table(OWNERS)
+        .map_err(|e| err("open owners")(e.to_string()))?;
     let entries = events
         .iter()
         .map_err(|e| err("scan events")(e.to_string()))?;
@@ -129,8 +149,31 @@ fn replay(db: &Database, index: &MemoryStorage, path: &Path) -> Result<(), Stora
                 expected - 1
             )));
         }
-        let event = EventData::decode(value.value())
-            .map_err(|e| corrupt(format!("event {global}: {e}")))?;
+        let decoded = EventData::decode(value.value())
+            .ok()
+            .filter(|e| !is_undecodable(e));
+        let event = match decoded {
+            Some(event) => Arc::new(event),
+            None => {
+                let owner = owners
+                    .get(global)
+                    .map_err(|e| err("read owner")(e.to_string()))?
+                    .ok_or_else(|| {
+                        corrupt(format!(
+                            "event {global} cannot be decoded and has no recorded owner, so no tenant's log can report it"
+                        ))
+                    })?;
+                let (tenant, aggregate, nonce) = owner.value();
+                tracing::error!(
+                    global_nonce = global,
+                    tenant_id = tenant,
+                    aggregate_id = aggregate,
+                    "{} holds an undecodable event: reads reaching it fail with DATA_LOSS",
+                    path.display()
+                );
+                undecodable_entry(tenant, aggregate, nonce, global)
+            }
+        };
         let meta = event
             .meta
             .as_ref()
@@ -139,7 +182,7 @@ fn replay(db: &Database, index: &MemoryStorage, path: &Path) -> Result<(), Stora
         index.commit(CommitBatch {
             tenant_id,
             aggregate_id,
-            events: vec![Arc::new(event)],
+            events: vec![event],
             idempotency: None,
         })?;
     }
@@ -216,11 +259,20 @@ fn write_group(db: &Database, group: &[Job]) -> Result<(), StorageError> {
         let mut keys = txn
             .open_table(IDEMPOTENCY)
             .map_err(|e| err("open idempotency")(e.to_string()))?;
+        let mut owners = txn
+            .open_table(OWNERS)
+            .map_err(|e| err("open owners")(e.to_string()))?;
         for job in group {
-            for (global, bytes) in &job.events {
+            for (global, nonce, bytes) in &job.events {
                 events
                     .insert(*global, bytes.as_slice())
                     .map_err(|e| err("write event")(e.to_string()))?;
+                owners
+                    .insert(
+                        *global,
+                        (job.tenant_id.as_str(), job.aggregate_id.as_str(), *nonce),
+                    )
+                    .map_err(|e| err("write owner")(e.to_string()))?;
             }
             if let Some((tenant, aggregate, key, record)) = &job.idempotency {
                 keys.insert(
@@ -274,10 +326,11 @@ impl Storage for DurableStorage {
             .events
             .iter()
             .map(|e| {
-                (
-                    e.meta.as_ref().map_or(0, |m| m.global_nonce),
-                    e.encode_to_vec(),
-                )
+                let (global, nonce) = e
+                    .meta
+                    .as_ref()
+                    .map_or((0, 0), |m| (m.global_nonce, m.aggregate_nonce));
+                (global, nonce, e.encode_to_vec())
             })
             .collect();
         let idempotency = batch.idempotency.as_ref().map(|(key, record)| {
@@ -292,6 +345,8 @@ impl Storage for DurableStorage {
         self.writer
             .lock()
             .send(Job {
+                tenant_id: batch.tenant_id.clone(),
+                aggregate_id: batch.aggregate_id.clone(),
                 events,
                 idempotency,
                 done,
@@ -301,20 +356,188 @@ impl Storage for DurableStorage {
         Ok(Durability::Pending(durable))
     }
 
-    fn read_stream(&self, range: StreamRange<'_>) -> Result<StreamPage, StorageError> {
+    fn read_stream(&self, range: StreamRange<'_>) -> Result<Page, StorageError> {
         self.index.read_stream(range)
     }
 
-    fn read_log(
-        &self,
-        tenant_id: &str,
-        prefix: &str,
-        from: u64,
-        upto: u64,
-        max_events: usize,
-        max_scan: usize,
-    ) -> Result<LogSlice, StorageError> {
-        self.index
-            .read_log(tenant_id, prefix, from, upto, max_events, max_scan)
+    fn read_all(&self, tenant_id: &str, page: PageRequest) -> Result<Page, StorageError> {
+        self.index.read_all(tenant_id, page)
+    }
+
+    fn read_log(&self, range: LogRange<'_>) -> Result<LogSlice, StorageError> {
+        self.index.read_log(range)
+    }
+
+    fn backend_name(&self) -> &'static str {
+        "durable"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! A damaged record: bad bytes written for one event straight into the
+    //! redb file, then the store reopened on it.
+
+    use super::*;
+    use crate::{EventStore, Limits, status::to_status, status::undecodable_global_nonce};
+    use eventstore_proto::{
+        AppendRequest, EventMetadata, ReadAllRequest, ReadStreamRequest, SubscribeRequest,
+    };
+    use futures::StreamExt;
+
+    fn append(aggregate_id: &str, head: u64, count: u64) -> AppendRequest {
+        AppendRequest {
+            tenant_id: "t".into(),
+            aggregate_id: aggregate_id.into(),
+            aggregate_type: "A".into(),
+            expected_aggregate_nonce: head,
+            idempotency_key: String::new(),
+            events: (head + 1..=head + count)
+                .map(|n| EventData {
+                    meta: Some(EventMetadata {
+                        event_id: format!("{aggregate_id}-{n}"),
+                        aggregate_nonce: n,
+                        event_type: "test.Event".into(),
+                        ..EventMetadata::default()
+                    }),
+                    payload: vec![1, 2, 3],
+                })
+                .collect(),
+        }
+    }
+
+    /// Writes five events of stream "a" (globals 1, 2, 4, 5, 6) and one of
+    /// "b" (global 3), damages global 4 (aggregate nonce 3 of "a"), reopens.
+    async fn damaged_store(dir: &Path) -> EventStore {
+        {
+            let store = EventStore::durable(dir, Limits::default()).expect("open");
+            store.append(append("a", 0, 2)).await.expect("append a");
+            store.append(append("b", 0, 1)).await.expect("append b");
+            store.append(append("a", 2, 3)).await.expect("append a");
+            store.shutdown();
+        }
+        // The writer thread holds the file until its channel closes.
+        let db = loop {
+            match Database::open(dir.join(DATA_FILE)) {
+                Ok(db) => break db,
+                Err(redb::DatabaseError::DatabaseAlreadyOpen) => {
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                }
+                Err(e) => panic!("reopen the file: {e}"),
+            }
+        };
+        let txn = db.begin_write().expect("begin");
+        txn.open_table(EVENTS)
+            .expect("events")
+            .insert(4, [0xff_u8, 0xff, 0xff, 0xff].as_slice())
+            .expect("damage");
+        txn.commit().expect("commit");
+        drop(db);
+        EventStore::durable(dir, Limits::default()).expect("a damaged store still opens")
+    }
+
+    fn temp_dir(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!(
+            "eventstore-damaged-{name}-{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos())
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        dir
+    }
+
+    fn globals(events: &[EventData]) -> Vec<u64> {
+        events
+            .iter()
+            .map(|e| e.meta.as_ref().map_or(0, |m| m.global_nonce))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_damaged_record_is_data_loss_after_every_event_before_it() {
+        let dir = temp_dir("reads");
+        let store = damaged_store(&dir).await;
+
+        // ReadStream: the page stops before the damaged event, the next one fails.
+        let read = |from| ReadStreamRequest {
+            tenant_id: "t".into(),
+            aggregate_id: "a".into(),
+            from_aggregate_nonce: from,
+            max_count: 0,
+            forward: true,
+        };
+        let page = store.read_stream(read(1)).await.expect("before the damage");
+        assert_eq!(globals(&page.events), [1, 2]);
+        assert!(!page.is_end);
+        let status = to_status(store.read_stream(read(3)).await.expect_err("damaged"));
+        assert_eq!(status.code(), tonic::Code::DataLoss);
+        assert_eq!(undecodable_global_nonce(&status), Some(4));
+        // Stream "b" is not damaged.
+        let b = store
+            .read_stream(ReadStreamRequest {
+                aggregate_id: "b".into(),
+                ..read(1)
+            })
+            .await
+            .expect("b");
+        assert_eq!(globals(&b.events), [3]);
+
+        // ReadAll: the same.
+        let all = |from, forward| ReadAllRequest {
+            tenant_id: "t".into(),
+            from_global_nonce: from,
+            max_count: 0,
+            forward,
+        };
+        let page = store.read_all(all(0, true)).await.expect("before");
+        assert_eq!(globals(&page.events), [1, 2, 3]);
+        assert_eq!(page.next_from_global_nonce, 4);
+        let status = to_status(store.read_all(all(4, true)).await.expect_err("damaged"));
+        assert_eq!(undecodable_global_nonce(&status), Some(4));
+        let page = store.read_all(all(u64::MAX, false)).await.expect("back");
+        assert_eq!(globals(&page.events), [6, 5]);
+
+        // Subscribe: events 1 to 3, then DATA_LOSS; no marker, nothing past it.
+        let mut sub = store
+            .subscribe(SubscribeRequest {
+                tenant_id: "t".into(),
+                aggregate_id_prefix: String::new(),
+                from_global_nonce: 0,
+            })
+            .expect("subscribe");
+        let mut delivered = Vec::new();
+        let end = loop {
+            match sub.next().await.expect("the stream ends with an error") {
+                Ok(crate::Delivery::Event(e)) => {
+                    delivered.push(e.meta.as_ref().map_or(0, |m| m.global_nonce));
+                }
+                Ok(crate::Delivery::CaughtUp) => panic!("caught up past a damaged event"),
+                Err(e) => break to_status(e),
+            }
+        };
+        assert_eq!(delivered, [1, 2, 3]);
+        assert_eq!(end.code(), tonic::Code::DataLoss);
+        assert_eq!(undecodable_global_nonce(&end), Some(4));
+
+        // A prefix that excludes the damaged stream never meets it.
+        let mut sub = store
+            .subscribe(SubscribeRequest {
+                tenant_id: "t".into(),
+                aggregate_id_prefix: "b".into(),
+                from_global_nonce: 0,
+            })
+            .expect("subscribe b");
+        assert!(matches!(
+            sub.next().await,
+            Some(Ok(crate::Delivery::Event(_)))
+        ));
+        assert!(matches!(
+            sub.next().await,
+            Some(Ok(crate::Delivery::CaughtUp))
+        ));
+        store.shutdown();
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

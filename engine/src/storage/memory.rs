@@ -3,11 +3,11 @@
 //! start of a subscription costs a binary search plus the page.
 
 use super::{
-    CommitBatch, Durability, IdempotencyRecord, LogSlice, RecordedEvent, Storage, StorageError,
-    StreamHead, StreamPage, StreamRange,
+    CommitBatch, Durability, IdempotencyRecord, LogRange, LogSlice, Page, PageRequest,
+    RecordedEvent, Storage, StorageError, StreamHead, StreamRange, is_undecodable,
 };
+use crate::paging::cut_page;
 use parking_lot::RwLock;
-use prost::Message;
 use std::collections::{HashMap, HashSet};
 
 /// Events and indexes held in memory, lost when the process ends.
@@ -26,7 +26,8 @@ struct State {
 #[derive(Debug, Default)]
 struct Tenant {
     streams: HashMap<String, Stream>,
-    /// The tenant's events in global order: the subscription index.
+    /// The tenant's events in global order: the index of ReadAll and of
+    /// subscriptions (a binary search finds any global nonce).
     log: Vec<RecordedEvent>,
     event_ids: HashSet<String>,
 }
@@ -73,10 +74,8 @@ fn aggregate_id(event: &RecordedEvent) -> &str {
     event.meta.as_ref().map_or("", |m| m.aggregate_id.as_str())
 }
 
-/// Encoded size of an event inside a repeated field: tag, length, body.
-fn framed_len(event: &RecordedEvent) -> usize {
-    let len = event.encoded_len();
-    1 + prost::length_delimiter_len(len) + len
+fn aggregate_nonce(event: &RecordedEvent) -> u64 {
+    event.meta.as_ref().map_or(0, |m| m.aggregate_nonce)
 }
 
 impl Storage for MemoryStorage {
@@ -140,7 +139,9 @@ impl Storage for MemoryStorage {
         }
         let tenant = state.tenants.entry(batch.tenant_id).or_default();
         for event in &batch.events {
-            if let Some(meta) = &event.meta {
+            if let Some(meta) = &event.meta
+                && !is_undecodable(event)
+            {
                 tenant.event_ids.insert(meta.event_id.clone());
             }
         }
@@ -153,73 +154,55 @@ impl Storage for MemoryStorage {
         Ok(Durability::Done)
     }
 
-    fn read_stream(&self, range: StreamRange<'_>) -> Result<StreamPage, StorageError> {
+    fn read_stream(&self, range: StreamRange<'_>) -> Result<Page, StorageError> {
         let state = self.state.read();
         let Some(stream) = state
             .tenants
             .get(range.tenant_id)
             .and_then(|t| t.streams.get(range.aggregate_id))
         else {
-            return Ok(StreamPage::default());
+            return Ok(Page::default());
         };
         let visible = stream
             .events
-            .partition_point(|e| global(e) <= range.visible_upto);
-        let events = &stream.events[..visible];
-        let from = usize::try_from(range.from).unwrap_or(usize::MAX);
-        let mut page = StreamPage::default();
-        let mut bytes = 0;
-        let mut take = |e: &RecordedEvent, page: &mut StreamPage| {
-            bytes += framed_len(e);
-            if page.events.len() >= range.max_count
-                || (bytes > range.max_bytes && !page.events.is_empty())
-            {
-                return false;
-            }
-            page.events.push(e.clone());
-            true
-        };
-        if range.forward {
-            let start = from.saturating_sub(1).min(events.len());
-            for e in &events[start..] {
-                if !take(e, &mut page) {
-                    break;
-                }
-            }
-            page.more = start + page.events.len() < events.len();
-        } else {
-            let end = from.min(events.len());
-            for e in events[..end].iter().rev() {
-                if !take(e, &mut page) {
-                    break;
-                }
-            }
-            page.more = end > page.events.len();
-        }
-        Ok(page)
+            .partition_point(|e| global(e) <= range.page.visible_upto);
+        Ok(cut_page(
+            &stream.events[..visible],
+            aggregate_nonce,
+            &range.page,
+        ))
     }
 
-    fn read_log(
-        &self,
-        tenant_id: &str,
-        prefix: &str,
-        from: u64,
-        upto: u64,
-        max_events: usize,
-        max_scan: usize,
-    ) -> Result<LogSlice, StorageError> {
+    fn read_all(&self, tenant_id: &str, page: PageRequest) -> Result<Page, StorageError> {
         let state = self.state.read();
         let Some(tenant) = state.tenants.get(tenant_id) else {
-            return Ok(LogSlice {
-                events: Vec::new(),
-                next_global_nonce: from.max(upto.saturating_add(1)),
-            });
+            return Ok(Page::default());
         };
-        let start = tenant.log.partition_point(|e| global(e) < from);
+        let visible = tenant
+            .log
+            .partition_point(|e| global(e) <= page.visible_upto);
+        Ok(cut_page(&tenant.log[..visible], global, &page))
+    }
+
+    fn read_log(&self, range: LogRange<'_>) -> Result<LogSlice, StorageError> {
+        let LogRange {
+            tenant_id,
+            prefix,
+            from,
+            upto,
+            max_events,
+            max_scan,
+        } = range;
         let mut slice = LogSlice {
             events: Vec::new(),
             next_global_nonce: from.max(upto.saturating_add(1)),
+            undecodable: None,
         };
+        let state = self.state.read();
+        let Some(tenant) = state.tenants.get(tenant_id) else {
+            return Ok(slice);
+        };
+        let start = tenant.log.partition_point(|e| global(e) < from);
         for (scanned, e) in tenant.log[start..].iter().enumerate() {
             let g = global(e);
             if g > upto {
@@ -230,9 +213,18 @@ impl Storage for MemoryStorage {
                 break;
             }
             if aggregate_id(e).starts_with(prefix) {
+                if is_undecodable(e) {
+                    slice.next_global_nonce = g;
+                    slice.undecodable = Some(g);
+                    break;
+                }
                 slice.events.push(e.clone());
             }
         }
         Ok(slice)
+    }
+
+    fn backend_name(&self) -> &'static str {
+        "memory"
     }
 }

@@ -14,7 +14,7 @@ mod memory;
 pub use durable::{DATA_FILE, DurableStorage};
 pub use memory::MemoryStorage;
 
-use eventstore_proto::{AppendResponse, EventData};
+use eventstore_proto::{AppendResponse, EventData, EventMetadata};
 use std::sync::Arc;
 use tokio::sync::oneshot;
 
@@ -52,13 +52,16 @@ pub struct CommitBatch {
     pub idempotency: Option<(String, IdempotencyRecord)>,
 }
 
-/// One page of a stream read.
+/// One page of a read (ReadStream or ReadAll).
 #[derive(Debug, Clone, Default)]
-pub struct StreamPage {
+pub struct Page {
     /// The events, in read order.
     pub events: Vec<RecordedEvent>,
     /// Whether more events exist in the read direction after this page.
     pub more: bool,
+    /// Set when the page is empty because its first event cannot be decoded:
+    /// that event's global nonce (the engine answers `DATA_LOSS`).
+    pub undecodable: Option<u64>,
 }
 
 /// One slice of a tenant's log, for subscriptions.
@@ -68,17 +71,18 @@ pub struct LogSlice {
     pub events: Vec<RecordedEvent>,
     /// The global nonce to continue from.
     pub next_global_nonce: u64,
+    /// A matching event at `next_global_nonce` that cannot be decoded: the
+    /// slice stops before it, the subscription ends with `DATA_LOSS` after
+    /// delivering `events`.
+    pub undecodable: Option<u64>,
 }
 
-/// A read of one stream.
+/// Where a page starts and how large it may grow; the same for ReadStream
+/// (positions are aggregate nonces) and ReadAll (global nonces).
 #[derive(Debug, Clone, Copy)]
-pub struct StreamRange<'a> {
-    /// The stream's tenant.
-    pub tenant_id: &'a str,
-    /// The stream's aggregate id.
-    pub aggregate_id: &'a str,
-    /// First nonce to return (the highest when backward); already resolved
-    /// by the engine, so never 0.
+pub struct PageRequest {
+    /// First position to return (the highest when backward); resolved by
+    /// [`crate::paging::start`], so never 0.
     pub from: u64,
     /// Ascending when true, descending when false.
     pub forward: bool,
@@ -88,6 +92,63 @@ pub struct StreamRange<'a> {
     pub max_bytes: usize,
     /// Events above this global nonce are not visible yet.
     pub visible_upto: u64,
+}
+
+/// A read of one stream.
+#[derive(Debug, Clone, Copy)]
+pub struct StreamRange<'a> {
+    /// The stream's tenant.
+    pub tenant_id: &'a str,
+    /// The stream's aggregate id.
+    pub aggregate_id: &'a str,
+    /// Where the page starts (an aggregate nonce) and its size.
+    pub page: PageRequest,
+}
+
+/// A read of a tenant's log for a subscription.
+#[derive(Debug, Clone, Copy)]
+pub struct LogRange<'a> {
+    /// The tenant.
+    pub tenant_id: &'a str,
+    /// Only events whose aggregate id starts with this ("" = all).
+    pub prefix: &'a str,
+    /// Lowest global nonce to return.
+    pub from: u64,
+    /// Highest global nonce to return (the visible watermark, or less).
+    pub upto: u64,
+    /// Most events to return.
+    pub max_events: usize,
+    /// Most events of the tenant to look at, matching or not.
+    pub max_scan: usize,
+}
+
+/// Whether a log entry stands for a stored event that could not be decoded.
+///
+/// The durable backend keeps such an entry in its index (with the tenant,
+/// stream, aggregate nonce and global nonce it recorded beside the event) so
+/// that every read reaching it fails with `DATA_LOSS`; it is recognized by
+/// its empty `event_type`, which no committed event has (Append refuses it).
+pub fn is_undecodable(event: &EventData) -> bool {
+    event.meta.as_ref().is_none_or(|m| m.event_type.is_empty())
+}
+
+/// The index entry for an undecodable event (see [`is_undecodable`]).
+pub fn undecodable_entry(
+    tenant_id: &str,
+    aggregate_id: &str,
+    aggregate_nonce: u64,
+    global_nonce: u64,
+) -> RecordedEvent {
+    Arc::new(EventData {
+        meta: Some(EventMetadata {
+            tenant_id: tenant_id.to_owned(),
+            aggregate_id: aggregate_id.to_owned(),
+            aggregate_nonce,
+            global_nonce,
+            ..EventMetadata::default()
+        }),
+        payload: Vec::new(),
+    })
 }
 
 /// When a commit is durable.
@@ -132,18 +193,15 @@ pub trait Storage: Send + Sync + std::fmt::Debug + 'static {
     /// [`Storage::last_global_nonce`]. Called under the engine's commit lock.
     fn commit(&self, batch: CommitBatch) -> Result<Durability, StorageError>;
     /// Reads a page of a stream. Cost proportional to the page.
-    fn read_stream(&self, range: StreamRange<'_>) -> Result<StreamPage, StorageError>;
+    fn read_stream(&self, range: StreamRange<'_>) -> Result<Page, StorageError>;
+    /// Reads a page of a tenant's log (every stream, global order).
+    /// Cost proportional to the page, not to the tenant's or the store's log.
+    fn read_all(&self, tenant_id: &str, page: PageRequest) -> Result<Page, StorageError>;
     /// Reads a tenant's events with `from <= global_nonce <= upto` whose
     /// aggregate id starts with `prefix`: at most `max_events`, looking at
     /// no more than `max_scan` events of the tenant. Cost proportional to
     /// what it looks at, not to the log before `from`.
-    fn read_log(
-        &self,
-        tenant_id: &str,
-        prefix: &str,
-        from: u64,
-        upto: u64,
-        max_events: usize,
-        max_scan: usize,
-    ) -> Result<LogSlice, StorageError>;
+    fn read_log(&self, range: LogRange<'_>) -> Result<LogSlice, StorageError>;
+    /// The backend's name in `GetServerInfoResponse.backend`.
+    fn backend_name(&self) -> &'static str;
 }

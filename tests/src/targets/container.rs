@@ -54,6 +54,9 @@ fn mode() -> Mode {
 
 impl Target for Container {
     type Store = GrpcStore;
+    // Durable in its image; the in-process fallback of `Mode::Auto` may run
+    // in memory.
+    const BACKENDS: &'static [&'static str] = &["durable", "memory"];
 
     async fn start(limits: Limits) -> GrpcStore {
         let mut builder = EventStoreContainer::builder().mode(mode());

@@ -2,7 +2,7 @@
 //! (redb, group commit), spawned per case on a fresh temporary directory.
 
 use super::{GrpcStore, limit_flags};
-use crate::Target;
+use crate::{Store, Target};
 use eventstore_engine::Limits;
 use eventstore_proto::event_store_client::EventStoreClient;
 use std::sync::Arc;
@@ -13,6 +13,7 @@ pub struct DurableServer;
 
 impl Target for DurableServer {
     type Store = GrpcStore;
+    const BACKENDS: &'static [&'static str] = &["durable"];
 
     async fn start(limits: Limits) -> GrpcStore {
         let dir = tempfile::Builder::new()
@@ -32,6 +33,10 @@ impl Target for DurableServer {
             .unwrap_or_else(|e| panic!("cannot connect to {addr}: {e}"))
             .max_decoding_message_size(64 * 1024 * 1024)
             .max_encoding_message_size(64 * 1024 * 1024);
+        let stop = server.clone();
         GrpcStore::with_client(client, &addr, Some(Arc::new((server, dir))))
+            .with_stopper(Arc::new(move || {
+                stop.stop();
+            }))
     }
 }

@@ -2,11 +2,13 @@
 
 use crate::{Store, Target};
 use eventstore_engine::{EventStore, EventStoreService, Limits};
+use crate::Responses;
 use eventstore_proto::{
-    AppendRequest, AppendResponse, EventData, ReadStreamRequest, ReadStreamResponse,
-    SubscribeRequest, event_store_server::EventStore as _,
+    AppendRequest, AppendResponse, GetServerInfoRequest, GetServerInfoResponse, ReadAllRequest,
+    ReadAllResponse, ReadStreamRequest, ReadStreamResponse, SubscribeRequest,
+    event_store_server::EventStore as _,
 };
-use futures::{StreamExt, stream::BoxStream};
+use futures::StreamExt;
 use tonic::{Request, Status};
 
 /// Target: the engine in process.
@@ -28,6 +30,7 @@ impl InProcessStore {
 
 impl Target for InProcess {
     type Store = InProcessStore;
+    const BACKENDS: &'static [&'static str] = &["memory"];
 
     async fn start(limits: Limits) -> InProcessStore {
         let engine = EventStore::in_memory_with_limits(limits).expect("valid limits");
@@ -52,17 +55,31 @@ impl Store for InProcessStore {
             .map(|r| r.into_inner())
     }
 
-    async fn subscribe(
-        &self,
-        request: SubscribeRequest,
-    ) -> Result<BoxStream<'static, Result<EventData, Status>>, Status> {
+    async fn read_all(&self, request: ReadAllRequest) -> Result<ReadAllResponse, Status> {
+        self.service
+            .read_all(Request::new(request))
+            .await
+            .map(|r| r.into_inner())
+    }
+
+    async fn server_info(&self) -> Result<GetServerInfoResponse, Status> {
+        self.service
+            .get_server_info(Request::new(GetServerInfoRequest {}))
+            .await
+            .map(|r| r.into_inner())
+    }
+
+    async fn subscribe_responses(&self, request: SubscribeRequest) -> Result<Responses, Status> {
         let stream = self
             .service
             .subscribe(Request::new(request))
             .await?
             .into_inner();
-        Ok(stream
-            .map(|item| item.map(|response| response.event.unwrap_or_default()))
-            .boxed())
+        Ok(stream.boxed())
+    }
+
+    fn stop(&self) -> bool {
+        self.engine().shutdown();
+        true
     }
 }

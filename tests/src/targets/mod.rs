@@ -21,4 +21,4 @@ pub use container::{Container, limit_env};
 pub use durable::DurableServer;
 pub use in_process::{InProcess, InProcessStore};
 pub use mock::{MockGrpc, MockInProcess};
-pub use server_process::{GrpcStore, ServerProcess, limit_flags, server_binary};
+pub use server_process::{GrpcStore, ServerProcess, Stopper, limit_flags, server_binary};

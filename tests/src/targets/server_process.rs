@@ -1,12 +1,13 @@
 //! The `eventstore-server` binary, spawned per case.
 
-use crate::{Store, Target};
+use crate::{Responses, Store, Target};
 use eventstore_engine::Limits;
 use eventstore_proto::{
-    AppendRequest, AppendResponse, EventData, ReadStreamRequest, ReadStreamResponse,
-    SubscribeRequest, event_store_client::EventStoreClient,
+    AppendRequest, AppendResponse, GetServerInfoRequest, GetServerInfoResponse, ReadAllRequest,
+    ReadAllResponse, ReadStreamRequest, ReadStreamResponse, SubscribeRequest,
+    event_store_client::EventStoreClient,
 };
-use futures::{StreamExt, stream::BoxStream};
+use futures::StreamExt;
 use std::{path::PathBuf, process::Stdio, sync::Arc, time::Duration};
 use tokio::{
     io::{AsyncBufReadExt, BufReader},
@@ -21,12 +22,16 @@ pub struct ServerProcess;
 /// Whatever must live as long as the store's clients (a server process, a mock).
 type KeepAlive = Arc<dyn std::any::Any + Send + Sync>;
 
+/// Shuts the store down as its operator would; see [`Store::stop`].
+pub type Stopper = Arc<dyn Fn() + Send + Sync>;
+
 /// A gRPC client to a store, keeping the store alive (if it owns one).
 #[derive(Clone)]
 pub struct GrpcStore {
     client: EventStoreClient<Channel>,
     /// The address the store listens on.
     pub addr: String,
+    stopper: Option<Stopper>,
     _keep_alive: Option<KeepAlive>,
 }
 
@@ -91,8 +96,16 @@ impl GrpcStore {
         Self {
             client,
             addr: addr.to_owned(),
+            stopper: None,
             _keep_alive: keep_alive,
         }
+    }
+
+    /// The same store, stopped by `stopper` in [`Store::stop`].
+    #[must_use]
+    pub fn with_stopper(mut self, stopper: Stopper) -> Self {
+        self.stopper = Some(stopper);
+        self
     }
 
     /// Spawns `eventstore-server` with `args` on a free port and waits for
@@ -120,6 +133,13 @@ impl GrpcStore {
             .trim()
             .to_owned();
         let mut store = Self::connect(&addr).await;
+        if let Some(pid) = child.id() {
+            store.stopper = Some(Arc::new(move || {
+                let _ = std::process::Command::new("kill")
+                    .args(["-TERM", &pid.to_string()])
+                    .status();
+            }));
+        }
         store._keep_alive = Some(Arc::new(ServerGuard(std::sync::Mutex::new(child))));
         store
     }
@@ -148,6 +168,7 @@ pub fn limit_flags(limits: &Limits) -> Vec<String> {
 
 impl Target for ServerProcess {
     type Store = GrpcStore;
+    const BACKENDS: &'static [&'static str] = &["memory"];
 
     async fn start(limits: Limits) -> GrpcStore {
         GrpcStore::spawn(&limit_flags(&limits)).await
@@ -171,13 +192,34 @@ impl Store for GrpcStore {
             .map(|r| r.into_inner())
     }
 
-    async fn subscribe(
-        &self,
-        request: SubscribeRequest,
-    ) -> Result<BoxStream<'static, Result<EventData, Status>>, Status> {
+    async fn read_all(&self, request: ReadAllRequest) -> Result<ReadAllResponse, Status> {
+        self.client
+            .clone()
+            .read_all(request)
+            .await
+            .map(|r| r.into_inner())
+    }
+
+    async fn server_info(&self) -> Result<GetServerInfoResponse, Status> {
+        self.client
+            .clone()
+            .get_server_info(GetServerInfoRequest {})
+            .await
+            .map(|r| r.into_inner())
+    }
+
+    async fn subscribe_responses(&self, request: SubscribeRequest) -> Result<Responses, Status> {
         let stream = self.client.clone().subscribe(request).await?.into_inner();
-        Ok(stream
-            .map(|item| item.map(|response| response.event.unwrap_or_default()))
-            .boxed())
+        Ok(stream.boxed())
+    }
+
+    fn stop(&self) -> bool {
+        match &self.stopper {
+            Some(stop) => {
+                stop();
+                true
+            }
+            None => false,
+        }
     }
 }

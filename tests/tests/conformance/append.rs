@@ -1,7 +1,7 @@
 //! Append: validation order, concurrency, idempotency, event ids, limits.
 
 use crate::support::{
-    event_ids, expect_error, globals, meta, meta_mut, now_ms, read_all, stream_nonces,
+    event_ids, expect_error, globals, meta, meta_mut, now_ms, read_stream_to_end, stream_nonces,
 };
 use eventstore_conformance::{Store, Target, append, read};
 use eventstore_engine::{Limits, status::concurrency_detail};
@@ -163,7 +163,7 @@ pub async fn event_stream_fields_are_filled_from_the_request<T: Target>() {
         .await
         .expect("matching explicit fields");
 
-    let events = read_all(&store, "t1", "order-1", true, 0).await;
+    let events = read_stream_to_end(&store, "t1", "order-1", true, 0).await;
     assert_eq!(events.len(), 3);
     for e in &events {
         let m = meta(e);
@@ -206,7 +206,7 @@ pub async fn empty_content_type_becomes_octet_stream<T: Target>() {
     let mut request = append("t1", "order-1", 0, 2);
     meta_mut(&mut request.events[0]).content_type.clear();
     store.append(request).await.expect("append");
-    let events = read_all(&store, "t1", "order-1", true, 0).await;
+    let events = read_stream_to_end(&store, "t1", "order-1", true, 0).await;
     assert_eq!(meta(&events[0]).content_type, "application/octet-stream");
     assert_eq!(meta(&events[1]).content_type, "application/json");
 }
@@ -222,7 +222,7 @@ pub async fn store_fields_sent_by_the_client_are_overwritten<T: Target>() {
     let response = store.append(request).await.expect("append");
     let after = now_ms();
     assert_eq!(response, self::response(2, 2));
-    let events = read_all(&store, "t1", "order-1", true, 0).await;
+    let events = read_stream_to_end(&store, "t1", "order-1", true, 0).await;
     assert_eq!(globals(&events), [1, 2]);
     for e in &events {
         let recorded = meta(e).recorded_time_unix_ms;
@@ -259,7 +259,7 @@ pub async fn every_client_field_round_trips<T: Target>() {
     request.events[0].payload = vec![0, 1, 2, 255, 254, 0];
     let sent = request.events[0].clone();
     store.append(request).await.expect("append");
-    let events = read_all(&store, "t1", "order-1", true, 0).await;
+    let events = read_stream_to_end(&store, "t1", "order-1", true, 0).await;
     assert_eq!(events.len(), 1);
     let (got, want) = (meta(&events[0]), meta(&sent));
     assert_eq!(got.event_id, want.event_id);
@@ -331,7 +331,7 @@ pub async fn checks_run_in_the_specified_order<T: Target>() {
     expect_error(store.append(request).await, Code::Aborted, &["order-1"]);
 
     // 6 before 7: wrong nonce and a reused event id.
-    let used = event_ids(&read_all(&store, "t1", "order-1", true, 0).await);
+    let used = event_ids(&read_stream_to_end(&store, "t1", "order-1", true, 0).await);
     let mut request = append("t1", "order-1", 2, 2);
     meta_mut(&mut request.events[0]).event_id = used[0].clone();
     meta_mut(&mut request.events[1]).aggregate_nonce = 7;
@@ -657,8 +657,8 @@ pub async fn event_ids_are_unique_per_tenant_only<T: Target>() {
     store.append(seed).await.expect("t1");
     let other = store.append(copy).await.expect("same ids in t2");
     assert_eq!(other, response(2, 4));
-    let t1 = event_ids(&read_all(&store, "t1", "a", true, 0).await);
-    let t2 = event_ids(&read_all(&store, "t2", "a", true, 0).await);
+    let t1 = event_ids(&read_stream_to_end(&store, "t1", "a", true, 0).await);
+    let t2 = event_ids(&read_stream_to_end(&store, "t2", "a", true, 0).await);
     assert_eq!(t1, t2);
 }
 
@@ -667,7 +667,7 @@ pub async fn event_ids_are_unique_per_tenant_only<T: Target>() {
 pub async fn a_failed_batch_writes_nothing<T: Target>() {
     let store = T::start(Limits::default()).await;
     store.append(append("t1", "a", 0, 2)).await.expect("seed");
-    let used = event_ids(&read_all(&store, "t1", "a", true, 0).await);
+    let used = event_ids(&read_stream_to_end(&store, "t1", "a", true, 0).await);
     type Breaker = fn(&mut EventData, &str);
     let breakers: [(&str, Breaker); 4] = [
         ("wrong nonce", |e, _| meta_mut(e).aggregate_nonce += 1),
@@ -715,11 +715,11 @@ pub async fn response_reports_the_new_head_and_the_last_global_nonce<T: Target>(
         store.append(append("t1", "a", 3, 2)).await.expect("4"),
         response(5, 8)
     );
-    let a = read_all(&store, "t1", "a", true, 0).await;
+    let a = read_stream_to_end(&store, "t1", "a", true, 0).await;
     assert_eq!(globals(&a), [1, 2, 3, 7, 8]);
-    let b = read_all(&store, "t1", "b", true, 0).await;
+    let b = read_stream_to_end(&store, "t1", "b", true, 0).await;
     assert_eq!(globals(&b), [4, 5]);
-    let other = read_all(&store, "t2", "a", true, 0).await;
+    let other = read_stream_to_end(&store, "t2", "a", true, 0).await;
     assert_eq!(globals(&other), [6]);
 }
 
@@ -742,7 +742,7 @@ pub async fn global_nonces_are_gap_free_across_streams_and_tenants<T: Target>() 
     }
     let mut all = Vec::new();
     for (tenant, aggregate_id) in streams {
-        let events = read_all(&store, tenant, aggregate_id, true, 0).await;
+        let events = read_stream_to_end(&store, tenant, aggregate_id, true, 0).await;
         let g = globals(&events);
         assert!(
             g.windows(2).all(|w| w[0] < w[1]),
@@ -770,7 +770,7 @@ pub async fn recorded_time_is_set_at_commit_and_never_decreases<T: Target>() {
     let after = now_ms();
     let mut all = Vec::new();
     for aggregate_id in ["a", "b", "c"] {
-        all.extend(read_all(&store, "t1", aggregate_id, true, 0).await);
+        all.extend(read_stream_to_end(&store, "t1", aggregate_id, true, 0).await);
     }
     all.sort_by_key(|e| meta(e).global_nonce);
     assert_eq!(all.len(), 10);

@@ -1,7 +1,7 @@
 //! Real races: many tasks appending at once, to one stream and to many.
 
-use crate::support::{event_ids, expect_error, globals, meta, read_all, stream_nonces};
-use eventstore_conformance::{Store, Target, append, read};
+use crate::support::{event_ids, expect_error, globals, meta, read_stream_to_end, stream_nonces};
+use eventstore_conformance::{HEAD, Store, Target, append, read};
 use eventstore_engine::{Limits, status::concurrency_detail};
 use eventstore_proto::AppendResponse;
 use std::{collections::BTreeMap, sync::Arc};
@@ -13,7 +13,7 @@ const TASKS: usize = 16;
 /// The head of `t1`/`aggregate_id` as a reader sees it.
 async fn read_head<S: Store>(store: &S, aggregate_id: &str) -> u64 {
     let page = store
-        .read_stream(read("t1", aggregate_id, 0, 1, false))
+        .read_stream(read("t1", aggregate_id, HEAD, 1, false))
         .await
         .expect("read head");
     page.events.first().map_or(0, |e| meta(e).aggregate_nonce)
@@ -88,7 +88,7 @@ pub async fn racing_appenders_get_exactly_one_winner_per_nonce<T: Target>() {
         }
     }
     assert_eq!(attempts, TASKS * ROUNDS);
-    let events = read_all(&store, "t1", "race", true, 0).await;
+    let events = read_stream_to_end(&store, "t1", "race", true, 0).await;
     let head = events.len() as u64;
     assert!(head > 0, "someone must win");
     let nonces: Vec<u64> = events.iter().map(|e| meta(e).aggregate_nonce).collect();
@@ -138,7 +138,7 @@ pub async fn concurrent_appends_to_many_streams_all_succeed<T: Target>() {
     for task in tasks {
         let (tenant, aggregate_id, ranges) = task.await.expect("appender");
         let from_responses: Vec<u64> = ranges.into_iter().flatten().collect();
-        let events = read_all(&store, tenant, &aggregate_id, true, 0).await;
+        let events = read_stream_to_end(&store, tenant, &aggregate_id, true, 0).await;
         let nonces: Vec<u64> = events.iter().map(|e| meta(e).aggregate_nonce).collect();
         assert_eq!(nonces, (1..=nonces.len() as u64).collect::<Vec<_>>());
         assert_eq!(globals(&events), from_responses, "{tenant}/{aggregate_id}");

@@ -4,7 +4,11 @@
 
 mod append;
 mod concurrency;
+mod marker;
+mod paging;
 mod read;
+mod read_all;
+mod server_info;
 mod subscribe;
 mod support;
 
@@ -61,10 +65,10 @@ macro_rules! all_cases {
             read::read_without_aggregate_id_is_invalid,
             read::read_ids_longer_than_the_limit_are_invalid,
             read::missing_stream_reads_empty_with_is_end,
-            read::max_count_zero_is_the_default_and_large_is_capped,
+            read::max_count_zero_reads_to_the_end_and_large_is_not_capped,
             read::forward_reads_start_at_from,
             read::backward_reads_descend_from_from,
-            read::backward_from_zero_starts_at_the_head,
+            read::backward_from_zero_is_an_empty_final_page,
             read::backward_from_beyond_the_head_starts_at_the_head,
             read::is_end_is_true_exactly_when_nothing_follows,
             read::paging_visits_every_event_once_in_both_directions,
@@ -79,6 +83,17 @@ macro_rules! all_cases {
             subscribe::history_live_boundary_under_concurrent_appends,
             subscribe::slow_consumer_misses_nothing,
             subscribe::subscription_stays_open_while_idle,
+            paging::paging_from_every_start_takes_the_minimal_calls,
+            paging::tail_polling_sees_each_new_event_once,
+            read_all::read_all_without_tenant_is_unauthenticated,
+            read_all::read_all_is_the_tenants_log_in_global_order,
+            read_all::read_all_max_count_zero_is_100_and_large_is_capped,
+            read_all::read_all_page_stops_early_under_the_response_size_limit,
+            marker::marker_once_after_an_empty_history,
+            marker::marker_once_after_the_history_before_live_events,
+            marker::shutdown_ends_subscriptions_with_resume_from,
+            server_info::server_info_names_version_backend_and_capabilities,
+            server_info::default_limits_accept_a_1001_event_batch,
             concurrency::racing_appenders_get_exactly_one_winner_per_nonce,
             concurrency::concurrent_appends_to_many_streams_all_succeed,
             concurrency::concurrent_idempotent_retries_write_once,

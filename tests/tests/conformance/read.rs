@@ -1,8 +1,8 @@
 //! ReadStream: errors, page sizes, both directions, paging, tenants, and
 //! pages cut short by the response size limit.
 
-use crate::support::{expect_error, meta, read_all};
-use eventstore_conformance::{Store, Target, append, read};
+use crate::support::{expect_error, meta, read_stream_to_end};
+use eventstore_conformance::{HEAD, Store, Target, append, read};
 use eventstore_engine::Limits;
 use eventstore_proto::ReadStreamResponse;
 use tonic::Code;
@@ -110,24 +110,25 @@ pub async fn missing_stream_reads_empty_with_is_end<T: Target>() {
     }
 }
 
-pub async fn max_count_zero_is_the_default_and_large_is_capped<T: Target>() {
+/// ReadStream has no count limit: the ReadAll page limits do not apply.
+pub async fn max_count_zero_reads_to_the_end_and_large_is_not_capped<T: Target>() {
     let limits = Limits {
         default_page_size: 2,
         max_page_size: 5,
         ..Limits::default()
     };
     let store = store_with_stream::<T>(limits, 12).await;
-    expect_page(&store, (0, 0, true), &[1, 2], false, 3).await;
-    expect_page(&store, (0, 0, false), &[12, 11], false, 10).await;
+    let all: Vec<u64> = (1..=12).collect();
+    let all_back: Vec<u64> = (1..=12).rev().collect();
+    expect_page(&store, (0, 0, true), &all, true, 13).await;
+    expect_page(&store, (HEAD, 0, false), &all_back, true, 0).await;
     expect_page(&store, (0, 3, true), &[1, 2, 3], false, 4).await;
-    expect_page(&store, (0, 5, true), &[1, 2, 3, 4, 5], false, 6).await;
-    expect_page(&store, (0, 6, true), &[1, 2, 3, 4, 5], false, 6).await;
-    expect_page(&store, (3, u32::MAX, true), &[3, 4, 5, 6, 7], false, 8).await;
-    expect_page(&store, (0, 1000, false), &[12, 11, 10, 9, 8], false, 7).await;
-    // Default page size with paging: every event once.
-    let forward = read_all(&store, "t1", "s", true, 0).await;
+    expect_page(&store, (0, 6, true), &[1, 2, 3, 4, 5, 6], false, 7).await;
+    expect_page(&store, (3, u32::MAX, true), &all[2..], true, 13).await;
+    expect_page(&store, (HEAD, 1000, false), &all_back, true, 0).await;
+    let forward = read_stream_to_end(&store, "t1", "s", true, 0).await;
     assert_eq!(forward.len(), 12);
-    let backward = read_all(&store, "t1", "s", false, 1000).await;
+    let backward = read_stream_to_end(&store, "t1", "s", false, 1000).await;
     assert_eq!(backward.len(), 12);
 }
 
@@ -151,19 +152,26 @@ pub async fn backward_reads_descend_from_from<T: Target>() {
     expect_page(&store, (6, 6, false), &[6, 5, 4, 3, 2, 1], true, 0).await;
 }
 
-pub async fn backward_from_zero_starts_at_the_head<T: Target>() {
+/// Backward, 0 is before every event: an empty final page with cursor 0
+/// (a terminal cursor that never repeats an event).
+pub async fn backward_from_zero_is_an_empty_final_page<T: Target>() {
     let store = store_with_stream::<T>(Limits::default(), 5).await;
-    expect_page(&store, (0, 2, false), &[5, 4], false, 3).await;
-    expect_page(&store, (0, 0, false), &[5, 4, 3, 2, 1], true, 0).await;
-    // The head moves with appends.
+    expect_page(&store, (0, 2, false), &[], true, 0).await;
+    expect_page(&store, (0, 0, false), &[], true, 0).await;
+    // The last backward page's cursor is 0; following it reads nothing more.
+    expect_page(&store, (2, 2, false), &[2, 1], true, 0).await;
+    // From the head: any position at or past it. The head moves with appends.
+    expect_page(&store, (HEAD, 2, false), &[5, 4], false, 3).await;
     store.append(append("t1", "s", 5, 2)).await.expect("append");
-    expect_page(&store, (0, 1, false), &[7], false, 6).await;
+    expect_page(&store, (HEAD, 1, false), &[7], false, 6).await;
 }
 
 pub async fn backward_from_beyond_the_head_starts_at_the_head<T: Target>() {
     let store = store_with_stream::<T>(Limits::default(), 5).await;
     expect_page(&store, (6, 2, false), &[5, 4], false, 3).await;
     expect_page(&store, (1000, 3, false), &[5, 4, 3], false, 2).await;
+    expect_page(&store, (HEAD, 10, false), &[5, 4, 3, 2, 1], true, 0).await;
+    expect_page(&store, (5, 10, false), &[5, 4, 3, 2, 1], true, 0).await;
     expect_page(&store, (u64::MAX, 10, false), &[5, 4, 3, 2, 1], true, 0).await;
 }
 
@@ -174,18 +182,18 @@ pub async fn is_end_is_true_exactly_when_nothing_follows<T: Target>() {
     expect_page(&store, (1, 3, true), &[1, 2, 3], false, 4).await;
     expect_page(&store, (3, 2, true), &[3, 4], true, 5).await;
     expect_page(&store, (4, 2, false), &[4, 3], false, 2).await;
-    expect_page(&store, (0, 4, false), &[4, 3, 2, 1], true, 0).await;
-    expect_page(&store, (0, 3, false), &[4, 3, 2], false, 1).await;
+    expect_page(&store, (HEAD, 4, false), &[4, 3, 2, 1], true, 0).await;
+    expect_page(&store, (HEAD, 3, false), &[4, 3, 2], false, 1).await;
 }
 
 pub async fn paging_visits_every_event_once_in_both_directions<T: Target>() {
     let store = store_with_stream::<T>(Limits::default(), 23).await;
     let all: Vec<u64> = (1..=23).collect();
     for page_size in [5, 1, 23, 22, 24] {
-        let forward = read_all(&store, "t1", "s", true, page_size).await;
+        let forward = read_stream_to_end(&store, "t1", "s", true, page_size).await;
         let got: Vec<u64> = forward.iter().map(|e| meta(e).aggregate_nonce).collect();
         assert_eq!(got, all, "forward, page {page_size}");
-        let backward = read_all(&store, "t1", "s", false, page_size).await;
+        let backward = read_stream_to_end(&store, "t1", "s", false, page_size).await;
         let mut got: Vec<u64> = backward.iter().map(|e| meta(e).aggregate_nonce).collect();
         assert!(
             got.windows(2).all(|w| w[0] > w[1]),
@@ -195,7 +203,7 @@ pub async fn paging_visits_every_event_once_in_both_directions<T: Target>() {
         assert_eq!(got, all, "backward, page {page_size}");
     }
     // Exact pages of 5, backward from the head.
-    let mut from = 0;
+    let mut from = HEAD;
     let mut pages = Vec::new();
     loop {
         let page = store
@@ -224,8 +232,8 @@ pub async fn streams_are_isolated_by_tenant<T: Target>() {
     let store = T::start(Limits::default()).await;
     store.append(append("t1", "acc", 0, 3)).await.expect("t1");
     store.append(append("t2", "acc", 0, 2)).await.expect("t2");
-    let t1 = read_all(&store, "t1", "acc", true, 0).await;
-    let t2 = read_all(&store, "t2", "acc", true, 0).await;
+    let t1 = read_stream_to_end(&store, "t1", "acc", true, 0).await;
+    let t2 = read_stream_to_end(&store, "t2", "acc", true, 0).await;
     assert_eq!(t1.len(), 3);
     assert_eq!(t2.len(), 2);
     assert!(t1.iter().all(|e| meta(e).tenant_id == "t1"));
@@ -235,11 +243,11 @@ pub async fn streams_are_isolated_by_tenant<T: Target>() {
     assert_eq!(t1_globals, [1, 2, 3]);
     assert_eq!(t2_globals, [4, 5]);
     let backward = store
-        .read_stream(read("t2", "acc", 0, 0, false))
+        .read_stream(read("t2", "acc", HEAD, 0, false))
         .await
         .expect("read");
     assert_eq!(nonces(&backward), [2, 1]);
-    assert!(read_all(&store, "t3", "acc", true, 0).await.is_empty());
+    assert!(read_stream_to_end(&store, "t3", "acc", true, 0).await.is_empty());
 }
 
 pub async fn page_stops_early_under_the_response_size_limit<T: Target>() {
@@ -255,8 +263,9 @@ pub async fn page_stops_early_under_the_response_size_limit<T: Target>() {
         store.append(request).await.expect("append");
     }
     for forward in [true, false] {
+        let from = if forward { 0 } else { HEAD };
         let page = store
-            .read_stream(read("t1", "s", 0, 1000, forward))
+            .read_stream(read("t1", "s", from, 1000, forward))
             .await
             .expect("read");
         let n = page.events.len();
@@ -273,7 +282,7 @@ pub async fn page_stops_early_under_the_response_size_limit<T: Target>() {
         let next = if forward { n as u64 + 1 } else { 10 - n as u64 };
         assert_eq!(page.next_from_aggregate_nonce, next);
 
-        let all = read_all(&store, "t1", "s", forward, 1000).await;
+        let all = read_stream_to_end(&store, "t1", "s", forward, 1000).await;
         let mut got: Vec<u64> = all.iter().map(|e| meta(e).aggregate_nonce).collect();
         if !forward {
             got.reverse();

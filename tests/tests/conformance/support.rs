@@ -2,7 +2,7 @@
 //! its end, and waiting on subscriptions with a timeout (so a bug fails the
 //! case rather than hanging it).
 
-use eventstore_conformance::{Store, read};
+use eventstore_conformance::{HEAD, Store, read};
 use eventstore_proto::{EventData, EventMetadata};
 use futures::{StreamExt, stream::BoxStream};
 use std::{
@@ -63,9 +63,9 @@ pub fn now_ms() -> u64 {
 }
 
 /// Pages through a whole stream with `next_from_aggregate_nonce` until
-/// `is_end`, starting from 0 (first event forward, head backward), checking
+/// `is_end`, starting from 0 forward and from [`HEAD`] backward, checking
 /// the paging contract on every page. Returns the events in read order.
-pub async fn read_all<S: Store>(
+pub async fn read_stream_to_end<S: Store>(
     store: &S,
     tenant: &str,
     aggregate_id: &str,
@@ -73,7 +73,7 @@ pub async fn read_all<S: Store>(
     page_size: u32,
 ) -> Vec<EventData> {
     let mut all = Vec::new();
-    let mut from = 0;
+    let mut from = if forward { 0 } else { HEAD };
     for _ in 0..10_000 {
         let page = store
             .read_stream(read(tenant, aggregate_id, from, page_size, forward))
@@ -109,7 +109,7 @@ pub async fn read_all<S: Store>(
 
 /// The aggregate nonces of a whole stream, read forward.
 pub async fn stream_nonces<S: Store>(store: &S, tenant: &str, aggregate_id: &str) -> Vec<u64> {
-    read_all(store, tenant, aggregate_id, true, 0)
+    read_stream_to_end(store, tenant, aggregate_id, true, 0)
         .await
         .iter()
         .map(|e| meta(e).aggregate_nonce)

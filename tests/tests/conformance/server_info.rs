@@ -1,0 +1,53 @@
+//! GetServerInfo: version, API version, backend and the capabilities every
+//! store here provides; and the default limits accept what the reference
+//! accepts.
+
+use crate::support::meta;
+use eventstore_conformance::{Store, Target, append, read};
+use eventstore_engine::{API_VERSION, Limits, SERVER_VERSION, capabilities};
+
+pub async fn server_info_names_version_backend_and_capabilities<T: Target>() {
+    let store = T::start(Limits::default()).await;
+    let info = store.server_info().await.expect("GetServerInfo");
+    assert_eq!(info.server_version, SERVER_VERSION);
+    assert_eq!(info.api_version, API_VERSION);
+    assert_eq!(info.api_version, "eventstore.v1");
+    assert!(
+        T::BACKENDS.contains(&info.backend.as_str()),
+        "backend {:?}, expected one of {:?}",
+        info.backend,
+        T::BACKENDS
+    );
+    for capability in [
+        "commit_ordered_global_nonce",
+        "subscription_errors_surfaced",
+        "undecodable_events_surfaced",
+    ] {
+        assert!(
+            info.capabilities.iter().any(|c| c == capability),
+            "{capability} missing from {:?}",
+            info.capabilities
+        );
+    }
+    assert_eq!(info.capabilities.len(), capabilities::ALL.len());
+}
+
+/// The reference has no event-count limit: our defaults accept a batch of
+/// 1,001 small events, and ReadStream's `max_count` 0 reads it in one page.
+pub async fn default_limits_accept_a_1001_event_batch<T: Target>() {
+    let store = T::start(Limits::default()).await;
+    let response = store
+        .append(append("t1", "s", 0, 1_001))
+        .await
+        .expect("a 1,001-event batch is accepted");
+    assert_eq!(response.last_aggregate_nonce, 1_001);
+    assert_eq!(response.last_global_nonce, 1_001);
+    let page = store
+        .read_stream(read("t1", "s", 0, 0, true))
+        .await
+        .expect("read");
+    assert_eq!(page.events.len(), 1_001);
+    assert!(page.is_end);
+    assert_eq!(page.next_from_aggregate_nonce, 1_002);
+    assert_eq!(page.events.last().map(|e| meta(e).aggregate_nonce), Some(1_001));
+}
