@@ -251,13 +251,18 @@ fn seed_stream(aggregate: &str, types: &[&str]) -> SeedStream {
     }
 }
 
+/// The next event, skipping event-less responses (the caught-up marker,
+/// keepalives) as every client must.
 async fn next_event(stream: &mut Streaming<SubscribeResponse>) -> EventData {
-    within("a subscription event", stream.next())
-        .await
-        .expect("the stream ended")
-        .unwrap()
-        .event
-        .unwrap()
+    loop {
+        let response = within("a subscription event", stream.next())
+            .await
+            .expect("the stream ended")
+            .unwrap();
+        if let Some(event) = response.event {
+            return event;
+        }
+    }
 }
 
 // ---- Mount: expectations count and answer ----

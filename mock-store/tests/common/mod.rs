@@ -93,6 +93,8 @@ pub fn payload(event: &EventData) -> Value {
 }
 
 /// Reads `n` events from a subscription, failing the test after 5 s.
+/// Event-less responses (the caught-up marker, keepalives) are skipped, as
+/// every client must.
 pub async fn take_events(
     stream: &mut (impl Stream<Item = Result<SubscribeResponse, Status>> + Unpin),
     n: usize,
@@ -104,13 +106,27 @@ pub async fn take_events(
             .expect("an event within 5 s")
             .expect("the stream is still open")
             .expect("an event, not an error");
-        events.push(item.event.expect("the response carries an event"));
+        events.extend(item.event);
     }
     events
 }
 
-/// The next item of a subscription, failing the test after 5 s.
+/// The next item of a subscription that is not an event-less response,
+/// failing the test after 5 s.
 pub async fn next_item(
+    stream: &mut (impl Stream<Item = Result<SubscribeResponse, Status>> + Unpin),
+) -> Option<Result<SubscribeResponse, Status>> {
+    loop {
+        let item = next_response(stream).await;
+        if !matches!(&item, Some(Ok(r)) if r.event.is_none()) {
+            return item;
+        }
+    }
+}
+
+/// The next response of a subscription, event-less ones included, failing
+/// the test after 5 s.
+pub async fn next_response(
     stream: &mut (impl Stream<Item = Result<SubscribeResponse, Status>> + Unpin),
 ) -> Option<Result<SubscribeResponse, Status>> {
     tokio::time::timeout(Duration::from_secs(5), stream.next())
