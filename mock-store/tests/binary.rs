@@ -505,7 +505,7 @@ async fn sigterm_exits_zero_even_with_an_open_subscription() {
     assert_eq!(status.code(), Some(0), "{status:?}");
     assert!(rest.is_empty());
     // The subscription ends rather than hang (after the caught-up marker
-    // of its empty history, which is event-less).
+    // of its empty history, if that made it out before the end).
     let mut end = within("the subscription's end", subscription.next()).await;
     if matches!(&end, Some(Ok(r)) if r.event.is_none()) {
         end = within("the subscription's end", subscription.next()).await;

@@ -259,6 +259,7 @@ async fn next_event(stream: &mut Streaming<SubscribeResponse>) -> EventData {
             .await
             .expect("the stream ended")
             .unwrap();
+        // An event-less response is the caught-up marker: clients skip it.
         if let Some(event) = response.event {
             return event;
         }

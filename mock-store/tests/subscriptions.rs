@@ -579,3 +579,56 @@ async fn stream_end_json_names_the_code() {
         "an open-then-cancelled stream did not fail"
     );
 }
+
+/// The engine's caught-up marker passes through the mock unchanged, once,
+/// after the history; it is not an event, so it neither counts for
+/// `fail_after` nor reaches the journal.
+#[tokio::test]
+async fn the_caught_up_marker_passes_through_and_is_not_an_event() {
+    let mock = MockEventStore::start().await;
+    seed(&mock, 2).await;
+    Mock::given(subscribe())
+        .respond_with(Respond::pass_through().fail_after(3, Code::Unavailable, "after three"))
+        .mount(&mock);
+    let mut client = mock.client();
+    let mut stream = client
+        .subscribe(subscribe_req())
+        .await
+        .unwrap()
+        .into_inner();
+    let mut raw = Vec::new();
+    for _ in 0..3 {
+        let response = tokio::time::timeout(Duration::from_secs(5), stream.message())
+            .await
+            .expect("within 5 s")
+            .expect("no error yet")
+            .expect("still open");
+        raw.push(
+            response
+                .event
+                .map(|e| e.meta.unwrap_or_default().event_type),
+        );
+    }
+    assert_eq!(raw, [Some("E1".into()), Some("E2".into()), None]);
+    client
+        .append(append_req(
+            "order-1",
+            2,
+            vec![ev("live", "Live", json!({}))],
+        ))
+        .await
+        .unwrap();
+    let live = take_events(&mut stream, 1).await;
+    assert_eq!(
+        types(&live),
+        ["Live"],
+        "the marker did not count as the 3rd event"
+    );
+    let status = next_item(&mut stream)
+        .await
+        .expect("the fault")
+        .expect_err("then the status");
+    assert_eq!(status.message(), "after three");
+    let call = ended_subscription(&mock).await;
+    assert_eq!(types(&call.delivered), ["E1", "E2", "Live"]);
+}

@@ -8,10 +8,13 @@
 //! 3. `read`: latency of a 100-event forward page at random positions in a
 //!    1k and a 1M-event stream, and their ratio;
 //! 4. `subscribe`: catch-up rate of a subscription over the 1M events.
+//! 5. `read_all`: latency of a 100-event forward ReadAll page at random
+//!    positions of a tenant with 1k events and of one with 1M, and their
+//!    ratio (the cost must follow the page, not the tenant's log).
 //!
 //! Run all: `cargo bench -p eventstore-server --bench loopback`. Run a subset
 //! by naming sections after `--` (or in `BENCH_ONLY`, comma-separated):
-//! `cargo bench -p eventstore-server --bench loopback -- read subscribe`.
+//! `cargo bench -p eventstore-server --bench loopback -- read read_all subscribe`.
 //! Sizes come from environment variables (defaults in brackets):
 //!
 //! | variable | meaning |
@@ -46,7 +49,7 @@
 //! defaults allow.
 
 use eventstore_proto::{
-    AppendRequest, EventData, EventMetadata, ReadStreamRequest, SubscribeRequest,
+    AppendRequest, EventData, EventMetadata, ReadAllRequest, ReadStreamRequest, SubscribeRequest,
 };
 use std::time::{Duration, Instant};
 use tokio::task::JoinSet;
@@ -61,11 +64,20 @@ const TARGET_LARGE_OVER_SMALL_PAGE: f64 = 1.5;
 const TARGET_CATCH_UP_EVENTS_PER_SEC: f64 = 200_000.0;
 
 /// The server's default limits, so the bench only raises what it must.
-const SERVER_DEFAULT_MAX_BATCH: usize = 1_000;
+const SERVER_DEFAULT_MAX_BATCH: usize = eventstore_engine::Limits::DEFAULT_MAX_EVENTS_PER_BATCH;
 const SERVER_DEFAULT_MAX_PAGE: usize = 1_000;
 const SERVER_DEFAULT_MAX_REQUEST_BYTES: usize = 4 * 1024 * 1024;
 
-const SECTIONS: [&str; 4] = ["append", "concurrent", "read", "subscribe"];
+const SECTIONS: [&str; 5] = ["append", "concurrent", "read", "subscribe", "read_all"];
+
+/// The two paged reads the bench measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Read {
+    /// ReadStream of one stream, positions are aggregate nonces.
+    Stream,
+    /// ReadAll of one tenant, positions are global nonces.
+    All,
+}
 
 #[derive(Debug)]
 struct Settings {
@@ -383,12 +395,36 @@ async fn bench_concurrent(s: &Settings) -> Result<()> {
     Ok(())
 }
 
-/// 3. Page reads from a small and a large stream, interleaved.
-async fn bench_read(s: &Settings, server: &Server, client: &mut Client) -> Result<()> {
-    let targets = [
-        ("bench-small", "small-0", s.small),
-        ("bench-large", "large-0", s.large),
+/// The global nonce of a tenant's first event.
+async fn first_global(client: &mut Client, tenant: &str) -> Result<u64> {
+    let page = client
+        .read_all(ReadAllRequest {
+            tenant_id: tenant.into(),
+            from_global_nonce: 0,
+            max_count: 1,
+            forward: true,
+        })
+        .await?
+        .into_inner();
+    page.events
+        .first()
+        .and_then(|e| e.meta.as_ref())
+        .map(|m| m.global_nonce)
+        .ok_or_else(|| format!("tenant {tenant} has no events").into())
+}
+
+/// 3 and 5. Page reads from a small and a large stream (ReadStream) or
+/// tenant (ReadAll; each tenant holds one stream), interleaved.
+async fn bench_read(s: &Settings, server: &Server, client: &mut Client, kind: Read) -> Result<()> {
+    let mut targets = [
+        ("bench-small", "small-0", s.small, 1),
+        ("bench-large", "large-0", s.large, 1),
     ];
+    if kind == Read::All {
+        for target in &mut targets {
+            target.3 = first_global(client, target.0).await?;
+        }
+    }
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
     let mut samples = [Vec::with_capacity(s.reads), Vec::with_capacity(s.reads)];
     let mut cpu = None;
@@ -396,24 +432,36 @@ async fn bench_read(s: &Settings, server: &Server, client: &mut Client) -> Resul
         if i == s.read_warmup {
             cpu = Some(CpuMeter::start(server));
         }
-        for (k, (tenant, stream, len)) in targets.iter().enumerate() {
+        for (k, (tenant, stream, len, first)) in targets.iter().enumerate() {
             let span = (*len as u64).saturating_sub(s.page as u64) + 1;
-            let from = 1 + rng.below(span);
-            let request = ReadStreamRequest {
-                tenant_id: (*tenant).into(),
-                aggregate_id: (*stream).into(),
-                from_aggregate_nonce: from,
-                max_count: s.page as u32,
-                forward: true,
-            };
+            let from = first + rng.below(span);
             let started = Instant::now();
-            let page = client.read_stream(request).await?.into_inner();
+            let returned = match kind {
+                Read::Stream => {
+                    let request = ReadStreamRequest {
+                        tenant_id: (*tenant).into(),
+                        aggregate_id: (*stream).into(),
+                        from_aggregate_nonce: from,
+                        max_count: s.page as u32,
+                        forward: true,
+                    };
+                    client.read_stream(request).await?.into_inner().events.len()
+                }
+                Read::All => {
+                    let request = ReadAllRequest {
+                        tenant_id: (*tenant).into(),
+                        from_global_nonce: from,
+                        max_count: s.page as u32,
+                        forward: true,
+                    };
+                    client.read_all(request).await?.into_inner().events.len()
+                }
+            };
             let took = started.elapsed();
             let expected = s.page.min(*len);
-            if page.events.len() != expected {
+            if returned != expected {
                 return Err(format!(
-                    "read of {stream} from {from} returned {} events, expected {expected}",
-                    page.events.len()
+                    "{kind:?} read of {tenant}/{stream} from {from} returned {returned} events, expected {expected}"
                 )
                 .into());
             }
@@ -426,18 +474,22 @@ async fn bench_read(s: &Settings, server: &Server, client: &mut Client) -> Resul
     let [small, large] = samples.map(Latencies::new);
     let ratio_p50 = large.p50().as_secs_f64() / small.p50().as_secs_f64();
     let ratio_p99 = large.p99().as_secs_f64() / small.p99().as_secs_f64();
+    let (number, rpc, of) = match kind {
+        Read::Stream => (3, "read", "stream"),
+        Read::All => (5, "read_all", "tenant"),
+    };
     println!(
-        "[3] read {}-event page, forward, random positions ({} reads each, interleaved, after {} warm-up)  [{cpu}]:",
+        "[{number}] {rpc} {}-event page, forward, random positions ({} reads each, interleaved, after {} warm-up)  [{cpu}]:",
         s.page, s.reads, s.read_warmup
     );
     println!(
-        "    {:>9}-event stream: p50 {}, p99 {}",
+        "    {:>9}-event {of}: p50 {}, p99 {}",
         thousands(s.small as f64),
         us(small.p50()),
         us(small.p99())
     );
     println!(
-        "    {:>9}-event stream: p50 {}, p99 {}",
+        "    {:>9}-event {of}: p50 {}, p99 {}",
         thousands(s.large as f64),
         us(large.p50()),
         us(large.p99())
@@ -471,6 +523,10 @@ async fn bench_subscribe(s: &Settings, server: &Server, client: &mut Client) -> 
         let Some(response) = stream.message().await? else {
             return Err(format!("subscription ended after {received} events").into());
         };
+        // An event-less response is the caught-up marker: not an event.
+        if response.event.is_none() {
+            continue;
+        }
         let global = response
             .event
             .as_ref()
@@ -499,21 +555,29 @@ async fn bench_subscribe(s: &Settings, server: &Server, client: &mut Client) -> 
     Ok(())
 }
 
-/// 3 and 4 share one server and its populated streams.
-async fn bench_read_and_subscribe(s: &Settings, read: bool, subscribe: bool) -> Result<()> {
+/// 3, 4 and 5 share one server and its populated streams.
+async fn bench_reads_and_subscribe(
+    s: &Settings,
+    read: bool,
+    read_all: bool,
+    subscribe: bool,
+) -> Result<()> {
     let server = Server::spawn(&s.server_flags()).await?;
     let mut client = server.connect(1).await?.remove(0);
-    if read {
+    if read || read_all {
         populate(&mut client, s, "bench-small", "small-0", s.small).await?;
     }
     populate(&mut client, s, "bench-large", "large-0", s.large).await?;
     if read {
-        bench_read(s, &server, &mut client).await?;
+        bench_read(s, &server, &mut client, Read::Stream).await?;
     }
     if subscribe {
         // A fresh connection, so the subscription has it to itself.
         let mut client = server.connect(1).await?.remove(0);
         bench_subscribe(s, &server, &mut client).await?;
+    }
+    if read_all {
+        bench_read(s, &server, &mut client, Read::All).await?;
     }
     server.stop().await;
     Ok(())
@@ -584,8 +648,8 @@ async fn run(client_threads: usize) -> Result<()> {
     if on("concurrent") {
         bench_concurrent(&s).await?;
     }
-    if on("read") || on("subscribe") {
-        bench_read_and_subscribe(&s, on("read"), on("subscribe")).await?;
+    if on("read") || on("read_all") || on("subscribe") {
+        bench_reads_and_subscribe(&s, on("read"), on("read_all"), on("subscribe")).await?;
     }
     Ok(())
 }

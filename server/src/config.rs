@@ -24,7 +24,9 @@ pub struct Config {
     #[arg(long, env = "EVENTSTORE_MAX_REQUEST_BYTES", default_value_t = Limits::DEFAULT_MAX_REQUEST_BYTES)]
     pub max_request_bytes: usize,
 
-    /// Most events in one append; more gets INVALID_ARGUMENT.
+    /// Most events in one append; more gets INVALID_ARGUMENT. The default
+    /// is more than a request of the default size can hold (the reference
+    /// store has no event-count limit).
     #[arg(long, env = "EVENTSTORE_MAX_EVENTS_PER_BATCH", default_value_t = Limits::DEFAULT_MAX_EVENTS_PER_BATCH)]
     pub max_events_per_batch: usize,
 
@@ -33,16 +35,19 @@ pub struct Config {
     #[arg(long, env = "EVENTSTORE_MAX_ID_LENGTH", default_value_t = Limits::DEFAULT_MAX_ID_LENGTH)]
     pub max_id_length: usize,
 
-    /// Page size of a read whose max_count is 0.
+    /// Page size of a ReadAll whose max_count is 0. (ReadStream has no count
+    /// limit: its max_count 0 reads to the end, up to --max-response-bytes.)
     #[arg(long, env = "EVENTSTORE_DEFAULT_PAGE_SIZE", default_value_t = Limits::DEFAULT_PAGE_SIZE)]
     pub default_page_size: u32,
 
-    /// Largest page a read returns; a larger max_count is capped to it.
+    /// Largest page a ReadAll returns; a larger max_count is capped to it.
+    /// (ReadStream does not cap max_count.)
     #[arg(long, env = "EVENTSTORE_MAX_PAGE_SIZE", default_value_t = Limits::DEFAULT_MAX_PAGE_SIZE)]
     pub max_page_size: u32,
 
-    /// Largest read response in bytes; a page stops early (is_end = false)
-    /// rather than grow past it.
+    /// Largest ReadStream or ReadAll response in bytes; a page stops early
+    /// (is_end = false) rather than grow past it, and always holds at least
+    /// one event.
     #[arg(long, env = "EVENTSTORE_MAX_RESPONSE_BYTES", default_value_t = Limits::DEFAULT_MAX_RESPONSE_BYTES)]
     pub max_response_bytes: usize,
 

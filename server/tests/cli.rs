@@ -6,7 +6,7 @@
 //! hanging it; `kill_on_drop` reaps a server left running by a failed test.
 
 use eventstore_proto::{
-    AppendRequest, EventData, EventMetadata, ReadStreamRequest, SubscribeRequest,
+    AppendRequest, EventData, EventMetadata, ReadAllRequest, ReadStreamRequest, SubscribeRequest,
     event_store_client::EventStoreClient,
 };
 use std::{
@@ -511,6 +511,11 @@ async fn signal_ends_subscription_and_exits_0(signal: &str) {
             .expect("an event");
         assert_eq!(delivered.global_nonce, global);
     }
+    let marker = bounded("caught-up marker", subscription.message())
+        .await
+        .expect("the caught-up marker")
+        .expect("the subscription stays open");
+    assert_eq!(marker.event, None, "the caught-up marker has no event");
 
     let signalled = Instant::now();
     server.signal(signal);
@@ -518,11 +523,17 @@ async fn signal_ends_subscription_and_exits_0(signal: &str) {
         .await
         .unwrap_or_else(|_| panic!("the subscription stayed open {SHUTDOWN:?} after SIG{signal}"));
     match end {
-        Err(status) => assert_eq!(
-            status.code(),
-            Code::Unavailable,
-            "the subscription ended with {status:?}"
-        ),
+        Err(status) => {
+            assert_eq!(
+                status.code(),
+                Code::Unavailable,
+                "the subscription ended with {status:?}"
+            );
+            assert!(
+                status.message().contains("resume from global_nonce 3"),
+                "{status:?}"
+            );
+        }
         Ok(other) => panic!("the subscription did not end with UNAVAILABLE: {other:?}"),
     }
     let (status, _, _) = server
@@ -703,17 +714,34 @@ async fn limit_flags_are_honoured_over_grpc() {
     bounded("append", client.append(append("order-1", 0, 3, "lim")))
         .await
         .expect("append 3 small events");
-    let default_page = bounded("read", client.read_stream(read("order-1", 0)))
+    // The page size flags bound ReadAll; ReadStream has no count limit.
+    let read_all = |max_count| ReadAllRequest {
+        tenant_id: "t1".into(),
+        from_global_nonce: 0,
+        max_count,
+        forward: true,
+    };
+    let default_page = bounded("read_all", client.read_all(read_all(0)))
         .await
-        .expect("read")
+        .expect("read_all")
         .into_inner();
     assert_eq!(default_page.events.len(), 1, "default page size");
     assert!(!default_page.is_end);
-    let capped = bounded("read", client.read_stream(read("order-1", 50)))
+    let capped = bounded("read_all", client.read_all(read_all(50)))
+        .await
+        .expect("read_all")
+        .into_inner();
+    assert_eq!(capped.events.len(), 2, "max page size");
+    let whole = bounded("read", client.read_stream(read("order-1", 0)))
         .await
         .expect("read")
         .into_inner();
-    assert_eq!(capped.events.len(), 2, "max page size");
+    assert_eq!(
+        whole.events.len(),
+        3,
+        "ReadStream max_count 0 reads to the end"
+    );
+    assert!(whole.is_end);
 
     let refused = bounded(
         "long id",

@@ -34,9 +34,10 @@ impl Target for DurableServer {
             .max_decoding_message_size(64 * 1024 * 1024)
             .max_encoding_message_size(64 * 1024 * 1024);
         let stop = server.clone();
-        GrpcStore::with_client(client, &addr, Some(Arc::new((server, dir))))
-            .with_stopper(Arc::new(move || {
+        GrpcStore::with_client(client, &addr, Some(Arc::new((server, dir)))).with_stopper(Arc::new(
+            move || {
                 stop.stop();
-            }))
+            },
+        ))
     }
 }

@@ -1,8 +1,8 @@
 //! The engine in process, through its tonic service adapter.
 
+use crate::Responses;
 use crate::{Store, Target};
 use eventstore_engine::{EventStore, EventStoreService, Limits};
-use crate::Responses;
 use eventstore_proto::{
     AppendRequest, AppendResponse, GetServerInfoRequest, GetServerInfoResponse, ReadAllRequest,
     ReadAllResponse, ReadStreamRequest, ReadStreamResponse, SubscribeRequest,

@@ -95,7 +95,10 @@ pub async fn marker_once_after_the_history_before_live_events<T: Target>() {
     }
     // Many live events later, still no second marker.
     for head in 3..6 {
-        store.append(append("t1", "a", head, 1)).await.expect("live");
+        store
+            .append(append("t1", "a", head, 1))
+            .await
+            .expect("live");
     }
     assert_eq!(
         take(&mut sub, 3).await,

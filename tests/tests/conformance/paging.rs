@@ -79,7 +79,10 @@ async fn page_through<S: Store>(
     let mut all = Vec::new();
     for calls in 1..=100 {
         let page = read_page(store, reader, cursor, size, forward).await;
-        assert!(page.positions.len() <= size as usize, "{what}: page too big");
+        assert!(
+            page.positions.len() <= size as usize,
+            "{what}: page too big"
+        );
         if !page.is_end {
             assert_eq!(
                 page.positions.len(),
@@ -216,7 +219,10 @@ pub async fn tail_polling_sees_each_new_event_once<T: Target>() {
             let idle = read_page(&store, reader, cursor, 10, true).await;
             assert!(idle.positions.is_empty(), "{reader:?}: nothing new yet");
             assert!(idle.is_end, "{reader:?}: an empty page is the end");
-            assert_eq!(idle.next, cursor, "{reader:?}: an empty page keeps its cursor");
+            assert_eq!(
+                idle.next, cursor,
+                "{reader:?}: an empty page keeps its cursor"
+            );
             // Another tenant writes first, so ReadAll's next position is a gap.
             let t2 = read_all("t2", HEAD, 1, false);
             let t2_head = match store.read_all(t2).await.expect("t2").events.first() {
@@ -242,7 +248,11 @@ pub async fn tail_polling_sees_each_new_event_once<T: Target>() {
                 Reader::All => response.last_global_nonce,
             };
             let page = read_page(&store, reader, cursor, 10, true).await;
-            assert_eq!(page.positions, [new], "{reader:?} round {round}: the new event once");
+            assert_eq!(
+                page.positions,
+                [new],
+                "{reader:?} round {round}: the new event once"
+            );
             assert!(page.is_end, "{reader:?}: the new event is the last");
             assert_eq!(page.next, new + 1);
             cursor = page.next;

@@ -247,7 +247,11 @@ pub async fn streams_are_isolated_by_tenant<T: Target>() {
         .await
         .expect("read");
     assert_eq!(nonces(&backward), [2, 1]);
-    assert!(read_stream_to_end(&store, "t3", "acc", true, 0).await.is_empty());
+    assert!(
+        read_stream_to_end(&store, "t3", "acc", true, 0)
+            .await
+            .is_empty()
+    );
 }
 
 pub async fn page_stops_early_under_the_response_size_limit<T: Target>() {

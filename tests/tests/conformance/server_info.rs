@@ -49,5 +49,8 @@ pub async fn default_limits_accept_a_1001_event_batch<T: Target>() {
     assert_eq!(page.events.len(), 1_001);
     assert!(page.is_end);
     assert_eq!(page.next_from_aggregate_nonce, 1_002);
-    assert_eq!(page.events.last().map(|e| meta(e).aggregate_nonce), Some(1_001));
+    assert_eq!(
+        page.events.last().map(|e| meta(e).aggregate_nonce),
+        Some(1_001)
+    );
 }
