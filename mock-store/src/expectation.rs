@@ -16,7 +16,10 @@
 //! the real store would.
 
 use crate::{MockEventStore, matchers::Matcher};
-use eventstore_proto::{AppendResponse, ConcurrencyErrorDetail, EventData, ReadStreamResponse};
+use eventstore_proto::{
+    AppendResponse, ConcurrencyErrorDetail, EventData, GetServerInfoResponse, ReadAllResponse,
+    ReadStreamResponse,
+};
 use std::{
     fmt,
     ops::{RangeFrom, RangeInclusive, RangeToInclusive},
@@ -144,6 +147,10 @@ pub enum Reply {
     Append(AppendResponse),
     /// Answer a `ReadStream` with this response.
     Read(ReadStreamResponse),
+    /// Answer a `ReadAll` with this response.
+    ReadAll(ReadAllResponse),
+    /// Answer a `GetServerInfo` with this response.
+    ServerInfo(GetServerInfoResponse),
     /// Answer a `Subscribe` with these events, then keep the stream open
     /// (with no further event) until the client cancels it.
     Events(Vec<EventData>),
@@ -160,6 +167,15 @@ pub struct StreamFaults {
     pub fail_after: Option<(u64, Code, String)>,
     /// After this many events, close the connection.
     pub drop_after: Option<u64>,
+    /// After every this many events, send an event-less response (a
+    /// keepalive, as the reference store sends on a quiet stream).
+    pub keepalive_every: Option<u64>,
+    /// Send a keepalive whenever no event came for this long.
+    pub keepalive_interval: Option<Duration>,
+    /// The stored event at this global nonce is undecodable: deliver every
+    /// event before it, then end with `DATA_LOSS` and the
+    /// `esp-undecodable-global-nonce` trailer, as the real store does.
+    pub data_loss_at: Option<u64>,
 }
 
 /// A response: a [`Reply`], an optional delay before it, and for
@@ -232,6 +248,24 @@ impl Respond {
         Self::new(Reply::Read(response))
     }
 
+    /// Answer a `ReadAll` with `response`.
+    pub fn read_all_response(response: ReadAllResponse) -> Self {
+        Self::new(Reply::ReadAll(response))
+    }
+
+    /// Answer a `GetServerInfo` with `response`.
+    pub fn server_info(response: GetServerInfoResponse) -> Self {
+        Self::new(Reply::ServerInfo(response))
+    }
+
+    /// Answer as a server from before `GetServerInfo`: `UNIMPLEMENTED`
+    /// (for all `GetServerInfo` calls, see also
+    /// [`crate::MockEventStoreBuilder::legacy_server`]).
+    pub fn legacy_server() -> Self {
+        let status = crate::service::legacy_server_status();
+        Self::status(status.code(), status.message())
+    }
+
     /// Answer a subscription with `events`, then stay open.
     pub fn events(events: Vec<EventData>) -> Self {
         Self::new(Reply::Events(events))
@@ -263,6 +297,28 @@ impl Respond {
     /// Subscriptions: after `events` events, close the connection.
     pub fn drop_after(mut self, events: u64) -> Self {
         self.stream.drop_after = Some(events);
+        self
+    }
+
+    /// Subscriptions: after every `events` events, an event-less keepalive
+    /// (clients must skip it). 0 is ignored.
+    pub fn keepalive_every(mut self, events: u64) -> Self {
+        self.stream.keepalive_every = (events > 0).then_some(events);
+        self
+    }
+
+    /// Subscriptions: an event-less keepalive whenever no event came for
+    /// `interval`.
+    pub fn keepalive_interval(mut self, interval: Duration) -> Self {
+        self.stream.keepalive_interval = Some(interval);
+        self
+    }
+
+    /// Subscriptions: the event at `global_nonce` is undecodable. Every
+    /// event before it is delivered; then the stream ends with `DATA_LOSS`
+    /// and the `esp-undecodable-global-nonce: <global_nonce>` trailer.
+    pub fn data_loss_at(mut self, global_nonce: u64) -> Self {
+        self.stream.data_loss_at = Some(global_nonce);
         self
     }
 }

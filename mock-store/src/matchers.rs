@@ -156,6 +156,31 @@ pub fn subscribe() -> Matcher {
     Matcher::Rpc(Rpc::Subscribe)
 }
 
+/// Calls to `ReadAll`.
+pub fn read_all() -> Matcher {
+    Matcher::Rpc(Rpc::ReadAll)
+}
+
+/// Calls to `GetServerInfo`.
+pub fn server_info() -> Matcher {
+    Matcher::Rpc(Rpc::GetServerInfo)
+}
+
+/// `from_global_nonce` (`ReadAll`, `Subscribe`) is `value`.
+pub fn from_global_nonce(value: u64) -> Matcher {
+    field("from_global_nonce", value)
+}
+
+/// `max_count` (`ReadAll`, `ReadStream`) is `value`.
+pub fn max_count(value: u32) -> Matcher {
+    field("max_count", value)
+}
+
+/// `forward` (`ReadAll`, `ReadStream`) is `value`.
+pub fn forward(value: bool) -> Matcher {
+    field("forward", value)
+}
+
 /// The request matches a partial JSON pattern: only the fields given are
 /// checked (see [`crate::pattern`]).
 pub fn request(pattern: Value) -> Matcher {

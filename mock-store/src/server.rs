@@ -68,6 +68,7 @@ pub enum StartError {
 pub struct MockEventStoreBuilder {
     limits: Limits,
     strict: bool,
+    legacy_server: bool,
     verify_on_drop: bool,
     listen: SocketAddr,
 }
@@ -77,6 +78,7 @@ impl Default for MockEventStoreBuilder {
         Self {
             limits: Limits::default(),
             strict: false,
+            legacy_server: false,
             verify_on_drop: true,
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
         }
@@ -94,6 +96,14 @@ impl MockEventStoreBuilder {
     /// `FAILED_PRECONDITION` and is reported by [`MockEventStore::verify`].
     pub fn strict(mut self, strict: bool) -> Self {
         self.strict = strict;
+        self
+    }
+
+    /// Legacy server mode: `GetServerInfo` answers `UNIMPLEMENTED`, as a
+    /// store from before that RPC does, so clients' fallbacks can be tested
+    /// (an expectation's response still wins).
+    pub fn legacy_server(mut self, legacy: bool) -> Self {
+        self.legacy_server = legacy;
         self
     }
 
@@ -120,6 +130,7 @@ impl MockEventStoreBuilder {
     /// Starts the mock.
     pub async fn try_start(self) -> Result<MockEventStore, StartError> {
         let state = Arc::new(MockState::new(self.limits.clone(), self.strict)?);
+        state.set_legacy_server(self.legacy_server);
         let listener =
             TcpListener::bind(self.listen)
                 .await
@@ -315,6 +326,18 @@ impl MockEventStore {
     /// Turns strict mode on or off.
     pub fn set_strict(&self, strict: bool) {
         self.state.set_strict(strict);
+    }
+
+    /// Turns legacy server mode on or off (see
+    /// [`MockEventStoreBuilder::legacy_server`]).
+    pub fn set_legacy_server(&self, legacy: bool) {
+        self.state.set_legacy_server(legacy);
+    }
+
+    /// What this mock's `GetServerInfo` answers when nothing overrides it
+    /// (backend `mock`).
+    pub fn server_info(&self) -> eventstore_proto::GetServerInfoResponse {
+        self.state.server_info()
     }
 
     /// Turns verification on drop on or off.

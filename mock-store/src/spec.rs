@@ -16,9 +16,32 @@
 //! }
 //! ```
 //!
-//! `respond` holds one reply (`status`, `conflict`, `append_response`,
-//! `read_response`, `events`, `drop_connection`; none = pass through) and
-//! any of `delay_ms`, `delay_each_ms`, `fail_after`, `drop_after`.
+//! `rpc` is one of `append`, `read_stream`, `subscribe`, `read_all`,
+//! `get_server_info` (also `server_info` or the gRPC method name). Without
+//! `times`, `at_least` or `at_most` the expectation wants exactly one call.
+//!
+//! `respond` holds at most one reply, none meaning the engine answers:
+//!
+//! - `status`: `{"code": "UNAVAILABLE" | 14, "message": "...", "details_base64": "..."}`;
+//! - `conflict`: `{"actual_last_aggregate_nonce": 4, "actual_last_global_nonce": 40}`
+//!   (`tenant_id`, `aggregate_id` default to the request's);
+//! - `append_response`: `{"last_global_nonce", "last_aggregate_nonce"}`;
+//! - `read_response`: `{"events": [...], "is_end": true, "next_from_aggregate_nonce": 0}`;
+//! - `read_all_response`: `{"events": [...], "is_end": true, "next_from_global_nonce": 0}`;
+//! - `server_info_response`: `{"server_version", "api_version", "backend",
+//!   "capabilities": [...]}`, an omitted field being the mock's own;
+//! - `legacy_server: true`: `UNIMPLEMENTED`, as a server from before `GetServerInfo`;
+//! - `events`: a subscription's events, then the stream stays open;
+//! - `drop_connection: true`: close the connection.
+//!
+//! Events are in the view form of [`crate::wire::event`]. Beside the reply:
+//! `delay_ms` (before answering), and for subscriptions `delay_each_ms`,
+//! `fail_after: {"events": n, "code": ..., "message": ...}`, `drop_after: n`,
+//! `keepalive_every: n` (an event-less response after every n events),
+//! `keepalive_interval_ms` (one whenever no event came for that long) and
+//! `data_loss_at: N` (`DATA_LOSS` with the trailer
+//! `esp-undecodable-global-nonce: N` instead of the event at global nonce N
+//! or later, after every event before it).
 
 use crate::{
     expectation::{Mock, Respond, Sequence, Times},
@@ -27,7 +50,10 @@ use crate::{
     wire::{CodeError, EventJsonError, Rpc, code_from_json, events_from_json},
 };
 use base64::{Engine as _, engine::general_purpose::STANDARD};
-use eventstore_proto::{AppendResponse, ConcurrencyErrorDetail, ReadStreamResponse};
+use eventstore_proto::{
+    AppendResponse, ConcurrencyErrorDetail, GetServerInfoResponse, ReadAllResponse,
+    ReadStreamResponse,
+};
 use serde::Deserialize;
 use serde_json::Value;
 use std::{collections::BTreeMap, time::Duration};
@@ -128,6 +154,10 @@ struct RespondSpec {
     conflict: Option<ConflictSpec>,
     append_response: Option<AppendResponseSpec>,
     read_response: Option<ReadResponseSpec>,
+    read_all_response: Option<ReadAllResponseSpec>,
+    server_info_response: Option<ServerInfoSpec>,
+    #[serde(default)]
+    legacy_server: bool,
     events: Option<Vec<Value>>,
     #[serde(default)]
     drop_connection: bool,
@@ -135,6 +165,9 @@ struct RespondSpec {
     delay_each_ms: Option<u64>,
     fail_after: Option<FailAfterSpec>,
     drop_after: Option<u64>,
+    keepalive_every: Option<u64>,
+    keepalive_interval_ms: Option<u64>,
+    data_loss_at: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -177,6 +210,27 @@ struct ReadResponseSpec {
     is_end: bool,
     #[serde(default)]
     next_from_aggregate_nonce: u64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReadAllResponseSpec {
+    #[serde(default)]
+    events: Vec<Value>,
+    #[serde(default = "yes")]
+    is_end: bool,
+    #[serde(default)]
+    next_from_global_nonce: u64,
+}
+
+/// A stubbed `GetServerInfo` answer; an omitted field is the mock's own.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ServerInfoSpec {
+    server_version: Option<String>,
+    api_version: Option<String>,
+    backend: Option<String>,
+    capabilities: Option<Vec<String>>,
 }
 
 fn yes() -> bool {
@@ -278,12 +332,15 @@ fn respond(spec: RespondSpec) -> Result<Respond, SpecError> {
         spec.conflict.is_some(),
         spec.append_response.is_some(),
         spec.read_response.is_some(),
+        spec.read_all_response.is_some(),
+        spec.server_info_response.is_some(),
+        spec.legacy_server,
         spec.events.is_some(),
         spec.drop_connection,
     ];
     if replies.iter().filter(|r| **r).count() > 1 {
         return Err(SpecError::SeveralReplies(
-            "status, conflict, append_response, read_response, events, drop_connection",
+            "status, conflict, append_response, read_response, read_all_response, server_info_response, legacy_server, events, drop_connection",
         ));
     }
     let mut respond = if let Some(s) = spec.status {
@@ -313,6 +370,22 @@ fn respond(spec: RespondSpec) -> Result<Respond, SpecError> {
             is_end: r.is_end,
             next_from_aggregate_nonce: r.next_from_aggregate_nonce,
         })
+    } else if let Some(r) = spec.read_all_response {
+        Respond::read_all_response(ReadAllResponse {
+            events: events_from_json(&r.events, "respond.read_all_response.events")?,
+            is_end: r.is_end,
+            next_from_global_nonce: r.next_from_global_nonce,
+        })
+    } else if let Some(i) = spec.server_info_response {
+        let own = crate::state::mock_server_info();
+        Respond::server_info(GetServerInfoResponse {
+            server_version: i.server_version.unwrap_or(own.server_version),
+            api_version: i.api_version.unwrap_or(own.api_version),
+            backend: i.backend.unwrap_or(own.backend),
+            capabilities: i.capabilities.unwrap_or(own.capabilities),
+        })
+    } else if spec.legacy_server {
+        Respond::legacy_server()
     } else if let Some(e) = spec.events {
         Respond::events(events_from_json(&e, "respond.events")?)
     } else if spec.drop_connection {
@@ -332,6 +405,15 @@ fn respond(spec: RespondSpec) -> Result<Respond, SpecError> {
     }
     if let Some(n) = spec.drop_after {
         respond = respond.drop_after(n);
+    }
+    if let Some(n) = spec.keepalive_every {
+        respond = respond.keepalive_every(n);
+    }
+    if let Some(ms) = spec.keepalive_interval_ms {
+        respond = respond.keepalive_interval(Duration::from_millis(ms));
+    }
+    if let Some(n) = spec.data_loss_at {
+        respond = respond.data_loss_at(n);
     }
     Ok(respond)
 }

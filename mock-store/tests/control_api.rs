@@ -251,6 +251,8 @@ fn seed_stream(aggregate: &str, types: &[&str]) -> SeedStream {
     }
 }
 
+/// The next event, skipping event-less responses (the caught-up marker,
+/// keepalives) as every client must.
 async fn next_event(stream: &mut Streaming<SubscribeResponse>) -> EventData {
     loop {
         let response = within("a subscription event", stream.next())

@@ -693,3 +693,35 @@ async fn sequences_from_json_share_a_name() {
     let err = mock.verify().unwrap_err();
     assert!(err.report.contains("sequence \"s\" out of order"), "{err}");
 }
+
+/// The crate's default count (and the Python layer's): an expectation
+/// mounted without `.expect(..)` wants exactly one matching call; `..`
+/// asks for any number.
+#[tokio::test]
+async fn default_count_is_exactly_once_and_dot_dot_means_any() {
+    let mock = MockEventStore::builder()
+        .verify_on_drop(false)
+        .start()
+        .await;
+    let once = Mock::given(read_stream()).named("once").mount(&mock);
+    let any = Mock::given(read_stream())
+        .named("any")
+        .expect(..)
+        .mount(&mock);
+    let err = mock.verify().unwrap_err();
+    assert!(err.report.contains("\"once\""), "{err}");
+    assert!(!err.report.contains("\"any\""), "{err}");
+    let mut client = mock.client();
+    client.read_stream(read_req("order-1")).await.unwrap();
+    mock.verify().unwrap();
+    client.read_stream(read_req("order-1")).await.unwrap();
+    let err = mock.verify().unwrap_err();
+    assert_eq!(err.problems, 1, "{err}");
+    assert!(
+        err.report.contains("expected exactly 1 call, received 2"),
+        "{err}"
+    );
+    assert_eq!(mock.calls_matching(once).len(), 2);
+    assert_eq!(mock.calls_matching(any).len(), 2);
+    assert_eq!(Times::default(), Times::Exactly(1));
+}

@@ -30,7 +30,10 @@ pub enum SeedError {
         message: String,
     },
     /// The store refused a stream (e.g. a duplicate `event_id`).
-    #[error("streams[{index}] ({tenant_id}/{aggregate_id}): {code:?}: {message}")]
+    #[error(
+        "streams[{index}] ({tenant_id}/{aggregate_id}): {}: {message}",
+        crate::wire::code_name(*.code)
+    )]
     Load {
         /// Index of the stream in the list given to [`load`].
         index: usize,

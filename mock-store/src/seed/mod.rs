@@ -508,7 +508,7 @@ mod tests {
         assert_eq!((*index, *code), (0, tonic::Code::AlreadyExists));
         assert!(
             err.to_string()
-                .starts_with("streams[0] (t1/order-1): AlreadyExists: "),
+                .starts_with("streams[0] (t1/order-1): ALREADY_EXISTS: "),
             "{err}"
         );
     }

@@ -10,6 +10,9 @@ use eventstore_proto::{
 };
 use tonic::Status;
 
+/// `2^63-1`: backward from here is "from the head" (`wire-contract.md`).
+const FROM_HEAD: u64 = (1 << 63) - 1;
+
 impl MockState {
     /// Preloads a stream (see [`seed_stream`]).
     pub(crate) async fn seed(
@@ -53,7 +56,8 @@ pub async fn seed_stream(
         .read_stream(ReadStreamRequest {
             tenant_id: tenant_id.to_owned(),
             aggregate_id: aggregate_id.to_owned(),
-            from_aggregate_nonce: 0,
+            // Backward from any position at or past the head reads the head.
+            from_aggregate_nonce: FROM_HEAD,
             max_count: 1,
             forward: false,
         })

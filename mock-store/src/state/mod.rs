@@ -13,6 +13,24 @@ use crate::{
     wire::CallRequest,
 };
 use eventstore_engine::{EventStore, Limits};
+use eventstore_proto::GetServerInfoResponse;
+
+/// `GetServerInfoResponse.backend` of every mock.
+pub const MOCK_BACKEND: &str = "mock";
+
+/// What a mock answers to `GetServerInfo`: the engine's version, API
+/// version and capabilities, backend [`MOCK_BACKEND`].
+pub(crate) fn mock_server_info() -> GetServerInfoResponse {
+    GetServerInfoResponse {
+        server_version: eventstore_engine::SERVER_VERSION.to_owned(),
+        api_version: eventstore_engine::API_VERSION.to_owned(),
+        backend: MOCK_BACKEND.to_owned(),
+        capabilities: eventstore_engine::capabilities::ALL
+            .iter()
+            .map(|&c| c.to_owned())
+            .collect(),
+    }
+}
 use parking_lot::{Mutex, RwLock};
 use std::{
     collections::{BTreeMap, HashMap},
@@ -54,6 +72,8 @@ pub(crate) struct MockState {
     pub(crate) journal: Journal,
     pub(crate) expectations: Mutex<Expectations>,
     strict: AtomicBool,
+    /// Answer `GetServerInfo` with `UNIMPLEMENTED`, as a legacy server does.
+    legacy_server: AtomicBool,
     /// Sequences named in JSON expectations.
     sequences: Mutex<HashMap<String, Sequence>>,
 }
@@ -68,6 +88,7 @@ impl MockState {
             journal: Journal::default(),
             expectations: Mutex::new(Expectations::default()),
             strict: AtomicBool::new(strict),
+            legacy_server: AtomicBool::new(false),
             sequences: Mutex::new(HashMap::new()),
         })
     }
@@ -109,6 +130,20 @@ impl MockState {
 
     pub(crate) fn set_strict(&self, strict: bool) {
         self.strict.store(strict, Ordering::Relaxed);
+    }
+
+    pub(crate) fn set_legacy_server(&self, legacy: bool) {
+        self.legacy_server.store(legacy, Ordering::Relaxed);
+    }
+
+    pub(crate) fn is_legacy_server(&self) -> bool {
+        self.legacy_server.load(Ordering::Relaxed)
+    }
+
+    /// What the mock's `GetServerInfo` answers: the engine's, as backend
+    /// [`MOCK_BACKEND`].
+    pub(crate) fn server_info(&self) -> GetServerInfoResponse {
+        mock_server_info()
     }
 
     pub(crate) fn is_strict(&self) -> bool {
