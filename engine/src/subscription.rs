@@ -251,7 +251,11 @@ mod tests {
         }
         fn read_log(&self, range: LogRange<'_>) -> Result<LogSlice, StorageError> {
             if self.fail.load(Ordering::SeqCst) {
-                return Err(StorageError("disk on fire".into()));
+                return Err(StorageError::Io {
+                    path: "events.redb".into(),
+                    action: "read the log",
+                    reason: "disk on fire".into(),
+                });
             }
             self.inner.read_log(range)
         }
