@@ -39,6 +39,9 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(50);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 /// What the feeder puts in the buffer, in stream order.
+// Events are nearly every item: boxing them would cost an allocation each
+// to shrink the rare markers.
+#[allow(clippy::large_enum_variant)]
 enum Item {
     Event(EventData),
     /// The stream's caught-up marker (its first event-less response).
@@ -52,6 +55,7 @@ enum Item {
 /// One entry of a batch as Python sees it: an event, or a change of the
 /// caught-up state (`True`: caught up; `False`: a reconnect, not any more).
 #[derive(IntoPyObject)]
+#[allow(clippy::large_enum_variant)] // as `Item`
 enum BatchItem {
     Event(RawEvent),
     CaughtUp(bool),
