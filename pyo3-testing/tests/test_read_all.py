@@ -192,5 +192,7 @@ async def test_expect_read_all_faults_and_verify_report(mock: MockEventStore) ->
     with pytest.raises(AssertionError, match="never read"):
         mock.verify()
     assert missing.call_count == 0
-    with pytest.raises(eventstore.ValidationError, match=r"expect_read_all: unknown request field\(s\) \['aggregate_id'\]"):
+    with pytest.raises(
+        eventstore.ValidationError, match=r"expect_read_all: unknown request field\(s\) \['aggregate_id'\]"
+    ):
         mock.expect_read_all({"aggregate_id": "a"})

@@ -134,7 +134,9 @@ async def test_reconnect_drops_caught_up_until_the_new_streams_marker(
         await sub.close()
 
 
-async def test_data_loss_raises_undecodable_without_reconnecting(mock: MockEventStore, client: EventStoreClient) -> None:
+async def test_data_loss_raises_undecodable_without_reconnecting(
+    mock: MockEventStore, client: EventStoreClient
+) -> None:
     async with client:
         nonces = await ticks(client, 1, 3)
         mock.expect_subscribe(data_loss_at=nonces[1])
