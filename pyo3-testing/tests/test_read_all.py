@@ -54,7 +54,7 @@ async def test_read_all_pages_forward_and_backward_with_exact_is_end(target: Tar
 
     back = await client.read_all(forward=False, max_count=4)
     assert [e.global_nonce for e in back.events] == nonces[::-1][:4], "no start position: backward from the head"
-    assert (back.is_end, back.next_from_global_nonce) == (False, nonces[1] - 1)
+    assert (back.is_end, back.next_from_global_nonce) == (False, nonces[2] - 1)
     back = await client.read_all(forward=False, from_global_nonce=back.next_from_global_nonce, max_count=4)
     assert [e.global_nonce for e in back.events] == [nonces[1], nonces[0]] and back.is_end
 
