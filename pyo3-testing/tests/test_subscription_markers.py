@@ -171,3 +171,30 @@ async def test_unavailable_resume_from_reconnects_after_the_last_ack(
         assert sub.reconnects == 1
         await sub.close()
     assert [c.request["from_global_nonce"] for c in mock.subscriptions] == [0, nonces[0] + 1]
+
+
+async def test_a_cancelled_wait_for_the_next_event_does_not_end_the_subscription(target: Target) -> None:
+    client = target.client()
+    async with await client.subscribe() as sub:
+        cancelled = asyncio.ensure_future(sub.__anext__())
+        await asyncio.sleep(0)  # waiting in the core now, before the marker came
+        cancelled.cancel()
+        waiting = asyncio.ensure_future(sub.__anext__())
+        await sub.wait_caught_up(timeout=10)
+        await ticks(client, 1, 1)
+        assert (await within(waiting)).payload == Tick(1)
+
+
+async def test_timeouts_around_next_never_lose_events(target: Target) -> None:
+    client = target.client()
+    await client.append_events(aggregate_id="many", aggregate_type="T", events=[Tick(n) for n in range(1, 301)])
+    got: list[int] = []
+    async with await client.subscribe(batch_size=7) as sub:
+        deadline = asyncio.get_running_loop().time() + 20
+        while len(got) < 300 and asyncio.get_running_loop().time() < deadline:
+            try:
+                e = await asyncio.wait_for(sub.__anext__(), 0.0001)
+            except asyncio.TimeoutError:
+                continue
+            got.append(e.payload.n)
+    assert got == list(range(1, 301)), "every event once, in order, whatever the cancelled waits"

@@ -550,6 +550,7 @@ class Subscription:
         self._registry = registry
         self._batch_size = batch_size
         self._buffer: list[_native.RawEvent | bool] = []
+        self._inflight: asyncio.Future[list[_native.RawEvent | bool]] | None = None
         self._index = 0
         self._closed = False
         self._caught_up = False
@@ -566,11 +567,24 @@ class Subscription:
             if self._index >= len(self._buffer):
                 if self._closed:
                     raise StopAsyncIteration
+                # Shielded: cancelling this wait (asyncio.wait_for around
+                # __anext__) leaves the batch in flight for the next call
+                # instead of dropping events the core already handed over.
+                if self._inflight is None:
+                    self._inflight = asyncio.ensure_future(self._native.next_batch(self._batch_size))
                 try:
-                    self._buffer = await self._native.next_batch(self._batch_size)
-                except BaseException:
+                    batch = await asyncio.shield(self._inflight)
+                except asyncio.CancelledError:
+                    if self._inflight.cancelled():
+                        self._inflight = None
+                    raise
+                except Exception:
+                    # A failure ends the iteration.
+                    self._inflight = None
                     self._ended_event.set()
                     raise
+                self._inflight = None
+                self._buffer = batch
                 self._index = 0
                 if not self._buffer:
                     self._closed = True
@@ -640,6 +654,9 @@ class Subscription:
         self._closed = True
         self._buffer = []
         self._ended_event.set()
+        if self._inflight is not None:
+            self._inflight.cancel()
+            self._inflight = None
         self._native.close()
 
     async def __aenter__(self) -> Subscription:
