@@ -575,7 +575,7 @@ class Subscription:
                 try:
                     batch = await asyncio.shield(self._inflight)
                 except asyncio.CancelledError:
-                    if self._inflight.cancelled():
+                    if self._inflight is not None and self._inflight.cancelled():
                         self._inflight = None
                     raise
                 except Exception:
@@ -654,9 +654,7 @@ class Subscription:
         self._closed = True
         self._buffer = []
         self._ended_event.set()
-        if self._inflight is not None:
-            self._inflight.cancel()
-            self._inflight = None
+        # A batch in flight resolves to [] now: its consumer's loop ends.
         self._native.close()
 
     async def __aenter__(self) -> Subscription:
