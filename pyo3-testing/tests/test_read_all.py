@@ -196,3 +196,26 @@ async def test_expect_read_all_faults_and_verify_report(mock: MockEventStore) ->
         eventstore.ValidationError, match=r"expect_read_all: unknown request field\(s\) \['aggregate_id'\]"
     ):
         mock.expect_read_all({"aggregate_id": "a"})
+
+
+@pytest.mark.parametrize("transport", ["in-process", "network"])
+async def test_data_loss_on_reads_raises_undecodable_with_its_position(mock: MockEventStore, transport: str) -> None:
+    client = (
+        EventStoreClient(endpoint="mock", store=mock) if transport == "in-process" else EventStoreClient(mock.endpoint)
+    )
+    async with client:
+        result = await client.append_events(aggregate_id="s", aggregate_type="S", events=steps(5))
+        damaged = result.last_global_nonce - 2  # the third event
+        mock.expect_read_all(data_loss_at=damaged, at_least=0)
+        mock.expect_read_stream(data_loss_at=damaged, at_least=0)
+        before = await client.read_all(max_count=2)
+        assert len(before.events) == 2, "a page before the damaged event reads"
+        with pytest.raises(eventstore.UndecodableEventError) as caught:
+            await client.read_all()
+        assert (caught.value.global_nonce, caught.value.code) == (damaged, "DATA_LOSS")
+        with pytest.raises(eventstore.UndecodableEventError) as caught:
+            await client.read_stream("s", from_aggregate_nonce=3)
+        assert caught.value.global_nonce == damaged
+        with pytest.raises(eventstore.UndecodableEventError):
+            _ = [e async for e in client.read_all_events(page_size=1)]
+    assert [c.status for c in mock.read_alls] == ["OK", "DATA_LOSS", "OK", "OK", "DATA_LOSS"]

@@ -302,6 +302,13 @@ def _stub_events(items: Sequence[Any], request: Mapping[str, object]) -> list[St
     return out
 
 
+def _data_loss(reply: RespondSpec, global_nonce: int | None, method: str) -> None:
+    """``data_loss_at=N``: ``DATA_LOSS`` with the trailer at global nonce N."""
+    if global_nonce is not None:
+        check_uint(f"{method}: data_loss_at", global_nonce)
+        reply["data_loss_at"] = global_nonce
+
+
 _SERVER_INFO_KEYS = frozenset(ServerInfoResponseSpec.__optional_keys__)
 
 
@@ -522,11 +529,15 @@ class MockEventStore:
         forward: bool | None = None,
         returns: Sequence[Any] | None = None,
         drop_connection: bool = False,
+        data_loss_at: int | None = None,
         **options: Unpack[ExpectOptions],
     ) -> Expectation:
         """Expects reads matching the fields given. ``returns`` answers with
         a page holding these events (``@event`` instances or NewEvents,
-        numbered 1..n) instead of the store's; other options as
+        numbered 1..n) instead of the store's; ``data_loss_at=N`` fails a
+        page that reaches global nonce ``N`` with ``DATA_LOSS`` and the
+        trailer (the client raises :class:`~eventstore.UndecodableEventError`),
+        as the real store does for a damaged record; other options as
         :meth:`expect_append`."""
         fields = _request_fields(
             request,
@@ -545,6 +556,7 @@ class MockEventStore:
             }
         if drop_connection:
             reply["drop_connection"] = True
+        _data_loss(reply, data_loss_at, "expect_read_stream")
         return self._expect("read_stream", fields, reply, options)
 
     def expect_subscribe(
@@ -611,9 +623,7 @@ class MockEventStore:
                     f"expect_subscribe: keepalive_interval must be more than 0 seconds, got {keepalive_interval!r}"
                 )
             reply["keepalive_interval_ms"] = max(1, round(keepalive_interval * 1000))
-        if data_loss_at is not None:
-            check_uint("expect_subscribe: data_loss_at", data_loss_at)
-            reply["data_loss_at"] = data_loss_at
+        _data_loss(reply, data_loss_at, "expect_subscribe")
         if returns is not None:
             reply["events"] = _stub_events(returns, fields)
         return self._expect("subscribe", fields, reply, options)
@@ -629,12 +639,14 @@ class MockEventStore:
         forward: bool | None = None,
         returns: Sequence[Any] | None = None,
         drop_connection: bool = False,
+        data_loss_at: int | None = None,
         **options: Unpack[ExpectOptions],
     ) -> Expectation:
         """Expects ``ReadAll`` calls matching the fields given. ``returns``
         answers with a final page holding these events (``@event`` instances
-        or NewEvents, at global nonces 1..n) instead of the store's; other
-        options as :meth:`expect_append`."""
+        or NewEvents, at global nonces 1..n) instead of the store's;
+        ``data_loss_at`` as :meth:`expect_read_stream`; other options as
+        :meth:`expect_append`."""
         fields = _request_fields(
             request,
             tenant_id=tenant_id,
@@ -651,6 +663,7 @@ class MockEventStore:
             }
         if drop_connection:
             reply["drop_connection"] = True
+        _data_loss(reply, data_loss_at, "expect_read_all")
         return self._expect("read_all", fields, reply, options)
 
     def expect_server_info(
