@@ -167,10 +167,12 @@ pub struct StreamFaults {
     pub fail_after: Option<(u64, Code, String)>,
     /// After this many events, close the connection.
     pub drop_after: Option<u64>,
-    /// After every this many events, send an event-less response (a
-    /// keepalive, as the reference store sends on a quiet stream).
+    /// Once caught up, after every event whose count is a multiple of this,
+    /// send an event-less response (a keepalive, as the reference store
+    /// sends on a quiet stream). Never before the caught-up marker: a client
+    /// takes the first event-less response for it.
     pub keepalive_every: Option<u64>,
-    /// Send a keepalive whenever no event came for this long.
+    /// Once caught up, send a keepalive whenever no event came for this long.
     pub keepalive_interval: Option<Duration>,
     /// The stored event at this global nonce is undecodable: a subscription
     /// delivers every event before it, then ends with `DATA_LOSS` and the
@@ -301,15 +303,15 @@ impl Respond {
         self
     }
 
-    /// Subscriptions: after every `events` events, an event-less keepalive
-    /// (clients must skip it). 0 is ignored.
+    /// Subscriptions: once caught up, an event-less keepalive after every
+    /// `events`-th event (clients must skip it). 0 is ignored.
     pub fn keepalive_every(mut self, events: u64) -> Self {
         self.stream.keepalive_every = (events > 0).then_some(events);
         self
     }
 
-    /// Subscriptions: an event-less keepalive whenever no event came for
-    /// `interval`.
+    /// Subscriptions: once caught up, an event-less keepalive whenever no
+    /// event came for `interval`.
     pub fn keepalive_interval(mut self, interval: Duration) -> Self {
         self.stream.keepalive_interval = Some(interval);
         self

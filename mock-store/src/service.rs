@@ -225,10 +225,13 @@ impl EventStoreRpc for MockService {
             }
             // Like the real store, a subscription stays open after the events
             // it has: a client would otherwise take the end for a failure.
+            // The stubbed events are the history: the caught-up marker
+            // follows them, as it follows the real store's history.
             Decision::Stub(Reply::Events(events)) => futures::stream::iter(
                 events
                     .into_iter()
-                    .map(|event| Ok(SubscribeResponse { event: Some(event) })),
+                    .map(|event| Ok(SubscribeResponse { event: Some(event) }))
+                    .chain(std::iter::once(Ok(SubscribeResponse { event: None }))),
             )
             .chain(futures::stream::pending())
             .boxed(),
@@ -248,6 +251,7 @@ impl EventStoreRpc for MockService {
             seq: plan.seq,
             handle,
             done: false,
+            caught_up: false,
             keepalive_due: false,
             _guard: EndGuard {
                 state: self.state.clone(),
@@ -338,6 +342,10 @@ struct Feed {
     seq: u64,
     handle: Option<ConnectionHandle>,
     done: bool,
+    /// The caught-up marker has passed. Keepalives come only after it: a
+    /// client takes the first event-less response for "caught up", so a
+    /// keepalive inside the history would tell it so too early.
+    caught_up: bool,
     /// `keepalive_every`: the next response is a keepalive.
     keepalive_due: bool,
     _guard: EndGuard,
@@ -382,7 +390,7 @@ impl Feed {
             self.keepalive_due = false;
             return Some((Ok(SubscribeResponse { event: None }), self));
         }
-        let next = match self.faults.keepalive_interval {
+        let next = match self.faults.keepalive_interval.filter(|_| self.caught_up) {
             Some(interval) => match tokio::time::timeout(interval, self.source.next()).await {
                 Ok(next) => next,
                 // Quiet for `interval`: a keepalive (`next()` is cancel-safe).
@@ -406,6 +414,7 @@ impl Feed {
                 Some((Err(self.end(end, status)), self))
             }
             Some(Ok(SubscribeResponse { event: None })) => {
+                self.caught_up = true;
                 Some((Ok(SubscribeResponse { event: None }), self))
             }
             Some(Ok(SubscribeResponse { event: Some(event) })) => {
@@ -416,10 +425,11 @@ impl Feed {
                 }
                 self.delivered += 1;
                 self.state.journal.delivered(self.seq, &event);
-                self.keepalive_due = self
-                    .faults
-                    .keepalive_every
-                    .is_some_and(|every| self.delivered.is_multiple_of(every));
+                self.keepalive_due = self.caught_up
+                    && self
+                        .faults
+                        .keepalive_every
+                        .is_some_and(|every| self.delivered.is_multiple_of(every));
                 Some((Ok(SubscribeResponse { event: Some(event) }), self))
             }
             Some(Err(status)) => {

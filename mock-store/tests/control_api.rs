@@ -473,6 +473,12 @@ async fn mounted_events_stub_a_subscription() {
     assert_eq!(meta(&first).global_nonce, 41);
     assert_eq!(first.payload, br#"{"n":1}"#);
     assert_eq!(next_event(&mut stream).await.payload, [0, 1]);
+    let marker = tokio::time::timeout(Duration::from_secs(5), stream.next())
+        .await
+        .expect("the caught-up marker within 5 s")
+        .expect("the stream is open")
+        .expect("a response, not an error");
+    assert_eq!(marker.event, None, "the caught-up marker follows the stub");
     // Like the real store, the subscription then stays open with nothing more.
     assert!(
         tokio::time::timeout(Duration::from_millis(200), stream.next())

@@ -81,6 +81,8 @@ async fn stubbed_events_then_the_stream_stays_open() {
             .into_inner();
         let got = take_events(&mut stream, 2).await;
         assert_eq!(got, stub, "the stub replaces the engine's events");
+        let marker = common::next_response(&mut stream).await.unwrap().unwrap();
+        assert_eq!(marker.event, None, "the caught-up marker follows the stub");
         assert!(
             tokio::time::timeout(std::time::Duration::from_millis(200), stream.message())
                 .await
@@ -416,31 +418,74 @@ async fn shape(
     shape
 }
 
+/// Appends live events `E{from}..=E{to}` to the seeded stream.
+async fn append_live(mock: &MockEventStore, from: usize, to: usize) {
+    let events = (from..=to)
+        .map(|i| ev(&format!("e{i}"), &format!("E{i}"), json!({"i": i})))
+        .collect();
+    mock.seed(TENANT, "order-1", "Order", events)
+        .await
+        .expect("the events are valid");
+}
+
+/// Keepalives come only after the caught-up marker: a client takes the
+/// first event-less response for "caught up", so one inside the history
+/// would tell it so too early.
 #[tokio::test]
-async fn keepalive_every_n_events() {
+async fn keepalive_every_n_events_after_the_marker() {
     let mock = MockEventStore::start().await;
-    seed(&mock, 4).await;
+    seed(&mock, 3).await;
     Mock::given(subscribe())
         .respond_with(Respond::pass_through().keepalive_every(2))
         .expect(2)
         .mount(&mock);
-    for mut client in clients(&mock).await {
+    let e = |t: &str| Some(t.to_owned());
+    for (round, mut client) in clients(&mock).await.into_iter().enumerate() {
         let mut stream = client
             .subscribe(subscribe_req())
             .await
             .unwrap()
             .into_inner();
-        let got = shape(&mut stream, 4).await;
-        let e = |t: &str| Some(t.to_owned());
-        assert_eq!(got, [e("E1"), e("E2"), None, e("E3"), e("E4")]);
-        // Then the keepalive after E4 and the caught-up marker, both event-less.
-        for _ in 0..2 {
-            let response = common::next_response(&mut stream).await.unwrap().unwrap();
-            assert_eq!(response.event, None);
-        }
+        let history = 3 + 2 * round;
+        let mut got = shape(&mut stream, history).await;
+        let marker = common::next_response(&mut stream).await.unwrap().unwrap();
+        got.push(marker.event.and_then(|e| e.meta).map(|m| m.event_type));
+        let mut expected: Vec<_> = (1..=history).map(|i| e(&format!("E{i}"))).collect();
+        expected.push(None);
+        assert_eq!(got, expected, "the history, then the marker, no keepalive");
+        let live = history + 1;
+        append_live(&mock, live, live + 1).await;
+        // Delivered counts every event, history included: the live event
+        // `live` is an even one, so the keepalive follows it.
+        let got = shape(&mut stream, 2).await;
+        let expected = vec![e(&format!("E{live}")), None, e(&format!("E{}", live + 1))];
+        assert_eq!(got, expected);
     }
-    let call = mock.calls_to(Rpc::Subscribe).remove(0);
-    assert_eq!(call.delivered.len(), 4, "keepalives are not events");
+    let calls = mock.calls_to(Rpc::Subscribe);
+    assert_eq!(calls[0].delivered.len(), 5, "keepalives are not events");
+}
+
+/// A stubbed subscription's events are its history: the marker follows them.
+#[tokio::test]
+async fn stubbed_events_are_followed_by_the_marker() {
+    let mock = MockEventStore::start().await;
+    Mock::given(subscribe())
+        .respond_with(Respond::events(vec![
+            ev("s1", "S1", json!({})),
+            ev("s2", "S2", json!({})),
+        ]))
+        .mount(&mock);
+    let mut stream = mock
+        .client()
+        .subscribe(subscribe_req())
+        .await
+        .unwrap()
+        .into_inner();
+    let mut got = shape(&mut stream, 2).await;
+    let marker = common::next_response(&mut stream).await.unwrap().unwrap();
+    got.push(marker.event.and_then(|e| e.meta).map(|m| m.event_type));
+    assert_eq!(got, [Some("S1".to_owned()), Some("S2".to_owned()), None]);
+    mock.verify().unwrap();
 }
 
 #[tokio::test]
@@ -527,9 +572,9 @@ async fn data_loss_at_a_global_position_with_the_trailer() {
 #[tokio::test]
 async fn subscription_faults_from_json() {
     let mock = MockEventStore::start().await;
-    seed(&mock, 3).await;
+    seed(&mock, 2).await;
     mock.mount_json(
-        r#"{"rpc": "subscribe", "respond": {"keepalive_every": 1, "data_loss_at": 3}}"#,
+        r#"{"rpc": "subscribe", "respond": {"keepalive_every": 1, "data_loss_at": 4}}"#,
     )
     .unwrap();
     let mut stream = mock
@@ -538,9 +583,17 @@ async fn subscription_faults_from_json() {
         .await
         .unwrap()
         .into_inner();
-    let got = shape(&mut stream, 2).await;
+    let mut got = shape(&mut stream, 2).await;
+    let marker = common::next_response(&mut stream).await.unwrap().unwrap();
+    got.push(marker.event.and_then(|e| e.meta).map(|m| m.event_type));
     let e = |t: &str| Some(t.to_owned());
-    assert_eq!(got, [e("E1"), None, e("E2")]);
+    assert_eq!(
+        got,
+        [e("E1"), e("E2"), None],
+        "no keepalive before the marker"
+    );
+    append_live(&mock, 3, 4).await;
+    assert_eq!(shape(&mut stream, 1).await, [e("E3")]);
     assert_eq!(
         common::next_response(&mut stream)
             .await
@@ -548,12 +601,12 @@ async fn subscription_faults_from_json() {
             .unwrap()
             .event,
         None,
-        "the keepalive after E2"
+        "the keepalive after E3"
     );
     let status = next_item(&mut stream).await.unwrap().unwrap_err();
     assert_eq!(
         eventstore_engine::status::undecodable_global_nonce(&status),
-        Some(3)
+        Some(4)
     );
     mock.verify().unwrap();
 }
