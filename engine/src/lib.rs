@@ -19,7 +19,10 @@
 //!   and maps [`Error`] to gRPC status codes;
 //! - [`assembly`]: what every process serves around its services (the
 //!   oversized-request layer, health, reflection, the limit flags, the
-//!   SIGTERM listener), shared by `eventstore-server` and `eventstore-mock`.
+//!   SIGTERM listener), shared by `eventstore-server` and `eventstore-mock`;
+//! - [`transport`]: the accept loop and HTTP/2 settings both serve with
+//!   (bounded streams per connection and send buffer per stream, a
+//!   handshake timeout, a backoff when accepts fail).
 
 pub mod assembly;
 pub mod error;
@@ -31,6 +34,7 @@ pub mod status;
 pub mod storage;
 pub mod store;
 pub mod subscription;
+pub mod transport;
 pub mod validate;
 
 pub use error::{Error, OpenError};

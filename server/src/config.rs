@@ -2,12 +2,19 @@
 //! variable, so a container can be configured without a shell.
 
 use clap::Parser;
-use eventstore_engine::{Limits, LimitsError};
+use eventstore_engine::{Limits, LimitsError, transport::TransportSettings};
 use std::{net::SocketAddr, path::PathBuf};
 
 eventstore_engine::limit_flags!(
     /// The engine's limits as flags, each with its `EVENTSTORE_*` variable.
     pub struct LimitFlags,
+    env_prefix = "EVENTSTORE_"
+);
+
+eventstore_engine::transport_flags!(
+    /// How connections are served (streams per connection, send buffer per
+    /// stream, handshake timeout), each with its `EVENTSTORE_*` variable.
+    pub struct TransportFlags,
     env_prefix = "EVENTSTORE_"
 );
 
@@ -29,6 +36,10 @@ pub struct Config {
     /// The limit flags (`--max-request-bytes` ...), shared with the mock.
     #[command(flatten)]
     pub limits: LimitFlags,
+
+    /// The transport flags (`--max-concurrent-streams` ...), shared with the mock.
+    #[command(flatten)]
+    pub transport: TransportFlags,
 
     /// Seconds to wait for requests in flight at shutdown before exiting anyway.
     #[arg(long, env = "EVENTSTORE_SHUTDOWN_GRACE_SECS", default_value_t = Config::DEFAULT_SHUTDOWN_GRACE_SECS)]
@@ -85,6 +96,7 @@ impl Config {
         Self {
             listen,
             limits: LimitFlags::from(&Limits::default()),
+            transport: TransportFlags::from(&TransportSettings::default()),
             shutdown_grace_secs: Self::DEFAULT_SHUTDOWN_GRACE_SECS,
             data_dir: None,
             username: None,
