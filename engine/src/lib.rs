@@ -17,6 +17,8 @@
 //! - [`subscription`]: history then live delivery pulled from the log;
 //! - [`service`]: the tonic adapter that serves `eventstore.v1.EventStore`
 //!   and maps [`Error`] to gRPC status codes;
+//! - [`auth`]: optional Basic credentials (one user, or a users file tying
+//!   users to tenants), for both processes;
 //! - [`assembly`]: what every process serves around its services (the
 //!   oversized-request layer, health, reflection, the limit flags, the
 //!   SIGTERM listener), shared by `eventstore-server` and `eventstore-mock`;
@@ -25,6 +27,7 @@
 //!   handshake timeout, a backoff when accepts fail).
 
 pub mod assembly;
+pub mod auth;
 pub mod error;
 pub mod limits;
 pub mod paging;

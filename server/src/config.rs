@@ -51,8 +51,14 @@ pub struct Config {
     pub data_dir: Option<PathBuf>,
 
     /// Require this username (with --password) as `authorization: Basic`
-    /// on every eventstore.v1 call; missing or wrong gets UNAUTHENTICATED.
-    #[arg(long, env = "EVENTSTORE_USERNAME", requires = "password")]
+    /// on every call (eventstore.v1 and reflection; grpc.health.v1.Health
+    /// stays open for probes); missing or wrong gets UNAUTHENTICATED.
+    #[arg(
+        long,
+        env = "EVENTSTORE_USERNAME",
+        requires = "password",
+        conflicts_with = "users_file"
+    )]
     pub username: Option<String>,
 
     /// The password that goes with --username.
@@ -63,6 +69,14 @@ pub struct Config {
         hide_env_values = true
     )]
     pub password: Option<String>,
+
+    /// Require the credentials of a user of this file, and tie users to
+    /// tenants: one `username:password:tenant1,tenant2` line per user (`*`
+    /// for every tenant; `#` comments). A call naming a tenant not listed
+    /// for its user gets PERMISSION_DENIED; GetServerInfo needs only valid
+    /// credentials; health stays open. Instead of --username/--password.
+    #[arg(long, env = "EVENTSTORE_USERS_FILE", value_name = "FILE")]
+    pub users_file: Option<PathBuf>,
 
     /// Serve TLS with this PEM certificate chain (with --tls-key).
     #[arg(long, env = "EVENTSTORE_TLS_CERT", requires = "tls_key")]
@@ -101,6 +115,7 @@ impl Config {
             data_dir: None,
             username: None,
             password: None,
+            users_file: None,
             tls_cert: None,
             tls_key: None,
             tls_client_ca: None,

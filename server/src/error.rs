@@ -38,6 +38,9 @@ pub enum ServeError {
     /// the TLS library refused them; the message names the flags and files.
     #[error("{0}")]
     Tls(String),
+    /// The --users-file cannot be read or has a bad line.
+    #[error("--users-file {0}")]
+    Users(#[from] eventstore_engine::auth::UsersFileError),
     /// The reflection service could not be built.
     #[error(transparent)]
     Reflection(#[from] ReflectionError),

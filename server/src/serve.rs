@@ -1,6 +1,10 @@
 //! Binding, serving and shutting down.
 
-use crate::{Config, ServeError, auth::BasicAuth};
+use crate::{
+    Config, ServeError,
+    auth::{BasicAuth, UsersFile},
+    tenants::TenantGuard,
+};
 use eventstore_engine::{
     EventStore, EventStoreService,
     assembly::{self, error_chain},
@@ -43,8 +47,9 @@ pub async fn run(
         Some(dir) => EventStore::durable(dir, limits.clone())?,
         None => EventStore::in_memory_with_limits(limits.clone())?,
     };
-    let auth = match (&config.username, &config.password) {
-        (Some(user), Some(password)) => BasicAuth::required(user, password),
+    let auth = match (&config.users_file, &config.username, &config.password) {
+        (Some(file), _, _) => BasicAuth::users(&UsersFile::read(file)?),
+        (None, Some(user), Some(password)) => BasicAuth::required(user, password),
         _ => BasicAuth::disabled(),
     };
     let transport = config.transport.settings()?;
@@ -80,7 +85,7 @@ pub async fn run(
     // Health stays open (probes carry no credentials); reflection and the
     // event store require them when --username/--password are set.
     let events = InterceptedService::new(
-        EventStoreService::new(store.clone()).into_server(),
+        TenantGuard::new(EventStoreService::new(store.clone())).into_server(),
         auth.clone(),
     );
     let routes = Routes::new(health_service)
