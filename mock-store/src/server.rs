@@ -16,7 +16,13 @@ use crate::{
     verify::{VerificationError, verify},
     view::Rpc,
 };
-use eventstore_engine::{EventStore, Limits, assembly, status::to_status};
+use eventstore_engine::{
+    EventStore, Limits, assembly,
+    auth::BasicAuth,
+    size_limit::OversizedRequest,
+    status::to_status,
+    transport::{self, TransportSettings},
+};
 use eventstore_proto::{
     AppendRequest, AppendResponse, EventData, EventMetadata, ReadStreamRequest,
     event_store_client::EventStoreClient, event_store_server::EventStoreServer,
@@ -36,6 +42,7 @@ use tokio_stream::wrappers::{TcpListenerStream, UnboundedReceiverStream};
 use tokio_util::sync::CancellationToken;
 use tonic::{
     Status,
+    service::{Routes, interceptor::InterceptedService},
     transport::{Channel, Endpoint},
 };
 
@@ -49,6 +56,9 @@ pub struct MockEventStoreBuilder {
     strict: bool,
     verify_on_drop: bool,
     listen: SocketAddr,
+    transport: TransportSettings,
+    auth: BasicAuth,
+    redact_credentials: bool,
 }
 
 impl Default for MockEventStoreBuilder {
@@ -58,6 +68,9 @@ impl Default for MockEventStoreBuilder {
             strict: false,
             verify_on_drop: true,
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            transport: TransportSettings::default(),
+            auth: BasicAuth::disabled(),
+            redact_credentials: true,
         }
     }
 }
@@ -89,6 +102,31 @@ impl MockEventStoreBuilder {
         self
     }
 
+    /// How connections are served (streams per connection, send buffer per
+    /// stream, handshake timeout); default [`TransportSettings::default`],
+    /// the real server's.
+    pub fn transport(mut self, settings: TransportSettings) -> Self {
+        self.transport = settings;
+        self
+    }
+
+    /// Require `authorization: Basic` with `username:password` on every
+    /// call, over TCP and in process: `eventstore.v1`, the control API and
+    /// reflection (health stays open for probes). Missing or wrong
+    /// credentials get `UNAUTHENTICATED`, as from the real server.
+    pub fn credentials(mut self, username: &str, password: &str) -> Self {
+        self.auth = BasicAuth::required(username, password);
+        self
+    }
+
+    /// Whether the journal hides credential metadata (`authorization`,
+    /// cookies, and keys naming a token, secret, password, key or auth)
+    /// as `[redacted]`; default `true`. Matchers still see the real values.
+    pub fn redact_journal_credentials(mut self, redact: bool) -> Self {
+        self.redact_credentials = redact;
+        self
+    }
+
     /// Starts the mock; panics with the reason if it cannot.
     pub async fn start(self) -> MockEventStore {
         self.try_start()
@@ -98,7 +136,11 @@ impl MockEventStoreBuilder {
 
     /// Starts the mock.
     pub async fn try_start(self) -> Result<MockEventStore, String> {
+        self.transport
+            .validate()
+            .map_err(|e| format!("invalid transport settings: {e}"))?;
         let state = Arc::new(MockState::new(self.limits.clone(), self.strict)?);
+        state.set_redact_credentials(self.redact_credentials);
         let listener = TcpListener::bind(self.listen)
             .await
             .map_err(|e| format!("cannot listen on {}: {e}", self.listen))?;
@@ -114,20 +156,25 @@ impl MockEventStoreBuilder {
                 Cuttable::new(stream)
             })
         });
-        tokio::spawn(
-            router(&state, &self.limits)
-                .await?
-                .serve_with_incoming_shutdown(tcp, shutdown.clone().cancelled_owned()),
-        );
+        let service = routes(&state, &self.limits, &self.auth).await?;
+        tokio::spawn(transport::serve(
+            tcp,
+            service.clone(),
+            self.transport.clone(),
+            None,
+            shutdown.clone().cancelled_owned(),
+        ));
 
         let (pipes, accepted) = mpsc::unbounded_channel();
         let in_process = UnboundedReceiverStream::new(accepted)
             .map(|io| Ok::<_, std::io::Error>(Cuttable::new(io)));
-        tokio::spawn(
-            router(&state, &self.limits)
-                .await?
-                .serve_with_incoming_shutdown(in_process, shutdown.clone().cancelled_owned()),
-        );
+        tokio::spawn(transport::serve(
+            in_process,
+            service,
+            self.transport.clone(),
+            None,
+            shutdown.clone().cancelled_owned(),
+        ));
         let channel = Endpoint::from_static("http://in-process.mock").connect_with_connector_lazy(
             tower::service_fn(move |_: tonic::transport::Uri| {
                 let (client, server) = tokio::io::duplex(PIPE_BYTES);
@@ -156,11 +203,13 @@ impl MockEventStoreBuilder {
 
 /// The mock's services: `eventstore.v1.EventStore`, the control API, gRPC
 /// health (every service `SERVING`) and reflection, behind the
-/// oversized-request layer: the same assembly as the real server's.
-async fn router(
+/// oversized-request layer: the same assembly as the real server's. With
+/// credentials, every service but health requires them.
+async fn routes(
     state: &Arc<MockState>,
     limits: &Limits,
-) -> Result<assembly::LimitedRouter, String> {
+    auth: &BasicAuth,
+) -> Result<OversizedRequest<Routes>, String> {
     let max_message = assembly::max_message_bytes(limits);
     let store = EventStoreServer::new(MockService {
         state: state.clone(),
@@ -179,11 +228,11 @@ async fn router(
     .await;
     let reflection = assembly::reflection(&[eventstore_proto::TESTING_FILE_DESCRIPTOR_SET])
         .map_err(|e| e.to_string())?;
-    Ok(assembly::server_builder(limits)
-        .add_service(store)
-        .add_service(control)
-        .add_service(health)
-        .add_service(reflection))
+    let routes = Routes::new(health)
+        .add_service(InterceptedService::new(store, auth.clone()))
+        .add_service(InterceptedService::new(control, auth.clone()))
+        .add_service(InterceptedService::new(reflection, auth.clone()));
+    Ok(transport::limited_routes(routes, limits))
 }
 
 /// A mock event store: a working in-memory store with a call journal,

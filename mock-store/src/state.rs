@@ -49,6 +49,8 @@ pub(crate) struct MockState {
     pub(crate) journal: Journal,
     pub(crate) expectations: Mutex<Expectations>,
     strict: AtomicBool,
+    /// Whether the journal hides credential metadata.
+    redact_credentials: AtomicBool,
     /// Sequences named in JSON expectations.
     sequences: Mutex<HashMap<String, Sequence>>,
 }
@@ -63,6 +65,7 @@ impl MockState {
             journal: Journal::default(),
             expectations: Mutex::new(Expectations::default()),
             strict: AtomicBool::new(strict),
+            redact_credentials: AtomicBool::new(true),
             sequences: Mutex::new(HashMap::new()),
         })
     }
@@ -104,6 +107,10 @@ impl MockState {
 
     pub(crate) fn set_strict(&self, strict: bool) {
         self.strict.store(strict, Ordering::Relaxed);
+    }
+
+    pub(crate) fn set_redact_credentials(&self, redact: bool) {
+        self.redact_credentials.store(redact, Ordering::Relaxed);
     }
 
     pub(crate) fn is_strict(&self) -> bool {
@@ -150,6 +157,13 @@ impl MockState {
         }
         matched.reverse();
         let strict_reject = matched.is_empty() && self.is_strict();
+        // Matchers saw the real values; the journal (readable over the
+        // control API) keeps no credential.
+        let metadata = if self.redact_credentials.load(Ordering::Relaxed) {
+            crate::journal::redact_credentials(metadata)
+        } else {
+            metadata
+        };
         let seq = self
             .journal
             .begin(request, json, metadata, matched, strict_reject);
