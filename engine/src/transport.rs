@@ -170,7 +170,7 @@ macro_rules! transport_flags {
 
 /// The service [`serve`] runs for a set of tonic services: `routes` behind
 /// the oversized-request check (`RESOURCE_EXHAUSTED` naming
-/// `max_request_bytes`), as under [`crate::assembly::server_builder`].
+/// `max_request_bytes`, not tonic's generic error).
 pub fn limited_routes(
     routes: tonic::service::Routes,
     limits: &crate::Limits,
