@@ -194,3 +194,133 @@ impl Stream for Subscription {
         self.events.as_mut().poll_next(cx)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The failure contract for a read that fails under a subscription.
+
+    use super::*;
+    use crate::{
+        EventStore, Limits,
+        status::to_status,
+        storage::{
+            CommitBatch, Durability, IdempotencyRecord, LogSlice, MemoryStorage, Page, PageRequest,
+            StorageError, StreamHead, StreamRange,
+        },
+    };
+    use eventstore_proto::{AppendRequest, EventData, EventMetadata};
+    use futures::StreamExt;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    /// Memory storage whose log reads fail once `fail` is set.
+    #[derive(Debug, Default)]
+    struct FailingReads {
+        inner: MemoryStorage,
+        fail: Arc<AtomicBool>,
+    }
+
+    impl Storage for FailingReads {
+        fn last_global_nonce(&self) -> u64 {
+            self.inner.last_global_nonce()
+        }
+        fn last_recorded_time_ms(&self) -> u64 {
+            self.inner.last_recorded_time_ms()
+        }
+        fn stream_head(&self, t: &str, a: &str) -> Result<Option<StreamHead>, StorageError> {
+            self.inner.stream_head(t, a)
+        }
+        fn idempotency(
+            &self,
+            t: &str,
+            a: &str,
+            k: &str,
+        ) -> Result<Option<IdempotencyRecord>, StorageError> {
+            self.inner.idempotency(t, a, k)
+        }
+        fn event_id_exists(&self, t: &str, id: &str) -> Result<bool, StorageError> {
+            self.inner.event_id_exists(t, id)
+        }
+        fn commit(&self, batch: CommitBatch) -> Result<Durability, StorageError> {
+            self.inner.commit(batch)
+        }
+        fn read_stream(&self, range: StreamRange<'_>) -> Result<Page, StorageError> {
+            self.inner.read_stream(range)
+        }
+        fn read_all(&self, t: &str, page: PageRequest) -> Result<Page, StorageError> {
+            self.inner.read_all(t, page)
+        }
+        fn read_log(&self, range: LogRange<'_>) -> Result<LogSlice, StorageError> {
+            if self.fail.load(Ordering::SeqCst) {
+                return Err(StorageError::Io {
+                    path: "events.redb".into(),
+                    action: "read the log",
+                    reason: "disk on fire".into(),
+                });
+            }
+            self.inner.read_log(range)
+        }
+        fn backend_name(&self) -> &'static str {
+            "failing"
+        }
+    }
+
+    fn append(head: u64, count: u64) -> AppendRequest {
+        AppendRequest {
+            tenant_id: "t".into(),
+            aggregate_id: "a".into(),
+            aggregate_type: "A".into(),
+            expected_aggregate_nonce: head,
+            idempotency_key: String::new(),
+            events: (head + 1..=head + count)
+                .map(|n| EventData {
+                    meta: Some(EventMetadata {
+                        event_id: format!("e-{n}"),
+                        aggregate_nonce: n,
+                        event_type: "test.Event".into(),
+                        ..EventMetadata::default()
+                    }),
+                    payload: Vec::new(),
+                })
+                .collect(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_failed_read_ends_the_subscription_with_unavailable_and_the_resume_position() {
+        let fail = Arc::new(AtomicBool::new(false));
+        let storage = FailingReads {
+            inner: MemoryStorage::new(),
+            fail: fail.clone(),
+        };
+        let store = EventStore::new(storage, Limits::default()).expect("valid limits");
+        store.append(append(0, 3)).await.expect("append");
+        let mut sub = store
+            .subscribe(SubscribeRequest {
+                tenant_id: "t".into(),
+                aggregate_id_prefix: String::new(),
+                from_global_nonce: 2,
+            })
+            .expect("subscribe");
+        for want in [Some(2), Some(3), None] {
+            let got = match sub.next().await {
+                Some(Ok(Delivery::Event(e))) => e.meta.as_ref().map(|m| m.global_nonce),
+                Some(Ok(Delivery::CaughtUp)) => None,
+                other => panic!("unexpected {other:?}"),
+            };
+            assert_eq!(got, want);
+        }
+        fail.store(true, Ordering::SeqCst);
+        store.append(append(3, 1)).await.expect("append");
+        let end = match sub.next().await {
+            Some(Err(e)) => to_status(e),
+            other => panic!("expected the failure, got {other:?}"),
+        };
+        assert_eq!(end.code(), tonic::Code::Unavailable);
+        assert!(
+            end.message().contains("resume from global_nonce 4"),
+            "{end:?}"
+        );
+        assert!(end.message().contains("disk on fire"), "{end:?}");
+        assert!(sub.next().await.is_none());
+    }
+}

@@ -2,19 +2,18 @@
 //! API for other processes. Each RPC calls the same code as its Rust method.
 
 use crate::{
-    journal::{CallRecord, Outcome, StreamEnd},
-    server::{read_all, seed_stream},
+    journal::CallRecord,
     spec,
     state::MockState,
     verify::verify,
-    view::{Rpc, append_response_json, read_response_json},
+    wire::{CallJson, Rpc},
 };
 use eventstore_proto::testing::v1::{
     Call, JournalRequest, JournalResponse, MountRequest, MountResponse, ReadAllRequest,
     ReadAllResponse, ResetRequest, ResetResponse, SeedRequest, SeedResponse, SetStrictRequest,
     SetStrictResponse, VerifyRequest, VerifyResponse, mock_control_server::MockControl,
 };
-use std::{sync::Arc, time::UNIX_EPOCH};
+use std::sync::Arc;
 use tonic::{Request, Response, Status};
 
 /// Serves `eventstore.testing.v1.MockControl` for one mock.
@@ -23,51 +22,33 @@ pub(crate) struct ControlService {
     pub(crate) state: Arc<MockState>,
 }
 
-fn call_message(c: CallRecord) -> Call {
-    let (status_code, status_message, response_json) = match &c.outcome {
-        Some(Outcome::Appended(r)) => (0, String::new(), append_response_json(r).to_string()),
-        Some(Outcome::Read(r)) => (0, String::new(), read_response_json(r).to_string()),
-        // A subscription that ended with a status (a fault, a shutdown) reports it.
-        Some(Outcome::Streaming) => match &c.stream_end {
-            Some(StreamEnd::Status { code, message }) => {
-                (*code as u32, message.clone(), String::new())
-            }
-            Some(StreamEnd::Dropped) => (
-                tonic::Code::Unavailable as u32,
-                "connection dropped by the mock".to_owned(),
-                String::new(),
-            ),
-            _ => (0, String::new(), String::new()),
-        },
-        None => (0, String::new(), String::new()),
-        Some(Outcome::Status { code, message }) => (*code as u32, message.clone(), String::new()),
-        Some(Outcome::Dropped) => (
-            tonic::Code::Unavailable as u32,
-            "connection dropped by the mock".to_owned(),
-            String::new(),
-        ),
-    };
-    let completed = c.is_complete();
+/// The control API's form of a call: the fields of [`CallJson`], the one
+/// flattening the Python extension uses too.
+fn call_message(c: &CallRecord) -> Call {
+    let json = CallJson::new(c);
     Call {
-        seq: c.seq,
-        rpc: c.rpc().as_str().to_owned(),
-        request_json: c.request_json.to_string(),
+        seq: json.seq,
+        rpc: json.rpc.to_owned(),
+        request_json: json.request.to_string(),
         request: c.request.encode(),
-        metadata: c.metadata.into_iter().collect(),
-        status_code,
-        status_message,
-        response_json,
-        received_unix_micros: c
-            .received_at
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX)),
-        latency_micros: c
-            .latency
-            .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX)),
-        delivered: c.delivered,
-        stream_end: c.stream_end.map(|e| e.to_string()).unwrap_or_default(),
-        matched_expectations: c.matched.iter().map(|id| id.0).collect(),
-        completed,
+        metadata: json.metadata.into_iter().collect(),
+        status_code: json.code.map_or(0, |code| code as u32),
+        status_message: json.message,
+        response_json: if json.response.is_null() {
+            String::new()
+        } else {
+            json.response.to_string()
+        },
+        received_unix_micros: json.received_unix_micros,
+        latency_micros: json.latency_micros.unwrap_or(0),
+        delivered: c.delivered.clone(),
+        stream_end: c
+            .stream_end
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_default(),
+        matched_expectations: json.matched,
+        completed: json.completed,
     }
 }
 
@@ -95,7 +76,8 @@ impl MockControl for ControlService {
             "" => None,
             name => Some(Rpc::parse(name).ok_or_else(|| {
                 Status::invalid_argument(format!(
-                    "rpc: unknown RPC {name:?} (known: append, read_stream, subscribe, or empty for all)"
+                    "rpc: unknown RPC {name:?} (known: {}, or empty for all)",
+                    Rpc::known_names()
                 ))
             })?),
         };
@@ -110,7 +92,7 @@ impl MockControl for ControlService {
                 filter.expectation_id == 0
                     || c.matched.iter().any(|id| id.0 == filter.expectation_id)
             })
-            .map(call_message)
+            .map(|c| call_message(&c))
             .collect();
         Ok(Response::new(JournalResponse { calls }))
     }
@@ -151,18 +133,18 @@ impl MockControl for ControlService {
     }
 
     async fn seed(&self, request: Request<SeedRequest>) -> Result<Response<SeedResponse>, Status> {
-        let engine = self.state.engine();
         let mut results = Vec::new();
         for (i, stream) in request.into_inner().streams.into_iter().enumerate() {
-            let result = seed_stream(
-                &engine,
-                &stream.tenant_id,
-                &stream.aggregate_id,
-                &stream.aggregate_type,
-                stream.events,
-            )
-            .await
-            .map_err(|s| Status::new(s.code(), format!("streams[{i}]: {}", s.message())))?;
+            let result = self
+                .state
+                .seed(
+                    &stream.tenant_id,
+                    &stream.aggregate_id,
+                    &stream.aggregate_type,
+                    stream.events,
+                )
+                .await
+                .map_err(|s| Status::new(s.code(), format!("streams[{i}]: {}", s.message())))?;
             results.push(result);
         }
         Ok(Response::new(SeedResponse { results }))
@@ -173,7 +155,10 @@ impl MockControl for ControlService {
         request: Request<ReadAllRequest>,
     ) -> Result<Response<ReadAllResponse>, Status> {
         let r = request.into_inner();
-        let events = read_all(&self.state.engine(), &r.tenant_id, &r.aggregate_id).await?;
+        let events = self
+            .state
+            .stream_events(&r.tenant_id, &r.aggregate_id)
+            .await?;
         Ok(Response::new(ReadAllResponse { events }))
     }
 

@@ -16,7 +16,10 @@
 //! the real store would.
 
 use crate::{MockEventStore, matchers::Matcher};
-use eventstore_proto::{AppendResponse, ConcurrencyErrorDetail, EventData, ReadStreamResponse};
+use eventstore_proto::{
+    AppendResponse, ConcurrencyErrorDetail, EventData, GetServerInfoResponse, ReadAllResponse,
+    ReadStreamResponse,
+};
 use std::{
     fmt,
     ops::{RangeFrom, RangeInclusive, RangeToInclusive},
@@ -39,11 +42,17 @@ impl fmt::Display for ExpectationId {
 }
 
 /// How many matching calls an expectation wants.
+///
+/// The default, for an expectation mounted without [`Mock::expect`] (and a
+/// JSON expectation without `times`, `at_least` or `at_most`), is exactly
+/// one call, as in the Python layer's `expect_*`: a test that mounts an
+/// expectation means the call to happen, once. Stubs answering any number
+/// of calls say so: `.expect(..)` (or `"at_least": 0` in JSON).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Times {
-    /// Any number, including none (the default: no count is verified).
+    /// Any number, including none: no count is verified (`.expect(..)`).
     Any,
-    /// Exactly n.
+    /// Exactly n (the default is exactly 1).
     Exactly(u64),
     /// n or more.
     AtLeast(u64),
@@ -77,6 +86,19 @@ impl fmt::Display for Times {
             Times::AtMost(n) => write!(f, "at most {n} {}", calls(n)),
             Times::Between(lo, hi) => write!(f, "between {lo} and {hi} calls"),
         }
+    }
+}
+
+impl Default for Times {
+    fn default() -> Self {
+        Times::Exactly(1)
+    }
+}
+
+impl From<std::ops::RangeFull> for Times {
+    /// `..`: any number of calls.
+    fn from(_: std::ops::RangeFull) -> Self {
+        Times::Any
     }
 }
 
@@ -125,6 +147,10 @@ pub enum Reply {
     Append(AppendResponse),
     /// Answer a `ReadStream` with this response.
     Read(ReadStreamResponse),
+    /// Answer a `ReadAll` with this response.
+    ReadAll(ReadAllResponse),
+    /// Answer a `GetServerInfo` with this response.
+    ServerInfo(GetServerInfoResponse),
     /// Answer a `Subscribe` with these events, then keep the stream open
     /// (with no further event) until the client cancels it.
     Events(Vec<EventData>),
@@ -141,6 +167,15 @@ pub struct StreamFaults {
     pub fail_after: Option<(u64, Code, String)>,
     /// After this many events, close the connection.
     pub drop_after: Option<u64>,
+    /// After every this many events, send an event-less response (a
+    /// keepalive, as the reference store sends on a quiet stream).
+    pub keepalive_every: Option<u64>,
+    /// Send a keepalive whenever no event came for this long.
+    pub keepalive_interval: Option<Duration>,
+    /// The stored event at this global nonce is undecodable: deliver every
+    /// event before it, then end with `DATA_LOSS` and the
+    /// `esp-undecodable-global-nonce` trailer, as the real store does.
+    pub data_loss_at: Option<u64>,
 }
 
 /// A response: a [`Reply`], an optional delay before it, and for
@@ -213,6 +248,24 @@ impl Respond {
         Self::new(Reply::Read(response))
     }
 
+    /// Answer a `ReadAll` with `response`.
+    pub fn read_all_response(response: ReadAllResponse) -> Self {
+        Self::new(Reply::ReadAll(response))
+    }
+
+    /// Answer a `GetServerInfo` with `response`.
+    pub fn server_info(response: GetServerInfoResponse) -> Self {
+        Self::new(Reply::ServerInfo(response))
+    }
+
+    /// Answer as a server from before `GetServerInfo`: `UNIMPLEMENTED`
+    /// (for all `GetServerInfo` calls, see also
+    /// [`crate::MockEventStoreBuilder::legacy_server`]).
+    pub fn legacy_server() -> Self {
+        let status = crate::service::legacy_server_status();
+        Self::status(status.code(), status.message())
+    }
+
     /// Answer a subscription with `events`, then stay open.
     pub fn events(events: Vec<EventData>) -> Self {
         Self::new(Reply::Events(events))
@@ -244,6 +297,28 @@ impl Respond {
     /// Subscriptions: after `events` events, close the connection.
     pub fn drop_after(mut self, events: u64) -> Self {
         self.stream.drop_after = Some(events);
+        self
+    }
+
+    /// Subscriptions: after every `events` events, an event-less keepalive
+    /// (clients must skip it). 0 is ignored.
+    pub fn keepalive_every(mut self, events: u64) -> Self {
+        self.stream.keepalive_every = (events > 0).then_some(events);
+        self
+    }
+
+    /// Subscriptions: an event-less keepalive whenever no event came for
+    /// `interval`.
+    pub fn keepalive_interval(mut self, interval: Duration) -> Self {
+        self.stream.keepalive_interval = Some(interval);
+        self
+    }
+
+    /// Subscriptions: the event at `global_nonce` is undecodable. Every
+    /// event before it is delivered; then the stream ends with `DATA_LOSS`
+    /// and the `esp-undecodable-global-nonce: <global_nonce>` trailer.
+    pub fn data_loss_at(mut self, global_nonce: u64) -> Self {
+        self.stream.data_loss_at = Some(global_nonce);
         self
     }
 }
@@ -285,7 +360,7 @@ impl Mock {
         Self {
             matchers: vec![matcher.into()],
             respond: None,
-            times: Times::Any,
+            times: Times::default(),
             name: None,
             nth: None,
             sequence: None,
@@ -312,7 +387,8 @@ impl Mock {
         self
     }
 
-    /// Verifies the number of matching calls: `1`, `1..`, `..=2`, `1..=3`.
+    /// Verifies the number of matching calls: `1`, `1..`, `..=2`, `1..=3`,
+    /// or `..` for any number. Without it: exactly one (see [`Times`]).
     pub fn expect(mut self, times: impl Into<Times>) -> Self {
         self.times = times.into();
         self

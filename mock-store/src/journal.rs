@@ -3,9 +3,11 @@
 
 use crate::{
     expectation::ExpectationId,
-    view::{CallRequest, Rpc},
+    wire::{CallRequest, Rpc, code_name},
 };
-use eventstore_proto::{AppendResponse, EventData, ReadStreamResponse};
+use eventstore_proto::{
+    AppendResponse, EventData, GetServerInfoResponse, ReadAllResponse, ReadStreamResponse,
+};
 use parking_lot::Mutex;
 use serde_json::Value;
 use std::{
@@ -21,6 +23,10 @@ pub enum Outcome {
     Appended(AppendResponse),
     /// `ReadStream` succeeded.
     Read(ReadStreamResponse),
+    /// `ReadAll` succeeded.
+    ReadAll(ReadAllResponse),
+    /// `GetServerInfo` succeeded.
+    ServerInfo(GetServerInfoResponse),
     /// `Subscribe` was accepted and streams events.
     Streaming,
     /// The call failed with this status.
@@ -52,11 +58,13 @@ pub enum StreamEnd {
     Dropped,
 }
 
+/// One line for reports and the control API's `Call.stream_end`, e.g.
+/// `UNAVAILABLE: boom` (the code's name, as every language spells it).
 impl std::fmt::Display for StreamEnd {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             StreamEnd::Cancelled => f.write_str("cancelled by the client"),
-            StreamEnd::Status { code, message } => write!(f, "status {code:?}: {message}"),
+            StreamEnd::Status { code, message } => write!(f, "{}: {message}", code_name(*code)),
             StreamEnd::Completed => f.write_str("completed"),
             StreamEnd::Dropped => f.write_str("connection dropped by the mock"),
         }
@@ -198,6 +206,14 @@ impl CallRecord {
                 "#{seq} Subscribe {} aggregate_id_prefix={:?} from_global_nonce={}",
                 r.tenant_id, r.aggregate_id_prefix, r.from_global_nonce
             ),
+            CallRequest::ReadAll(r) => format!(
+                "#{seq} ReadAll {} from_global_nonce={} max_count={} {}",
+                r.tenant_id,
+                r.from_global_nonce,
+                r.max_count,
+                if r.forward { "forward" } else { "backward" }
+            ),
+            CallRequest::GetServerInfo(_) => format!("#{seq} GetServerInfo"),
         }
     }
 }

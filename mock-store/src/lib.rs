@@ -15,11 +15,11 @@
 //! Mock::given(append())
 //!     .and(aggregate_id("order-1"))
 //!     .and(event(0).event_type("OrderCreated").payload(serde_json::json!({"amount": 10})))
-//!     .expect(1)
-//!     .mount(&mock);
+//!     .mount(&mock); // no count given: exactly one call
 //! Mock::given(read_stream())
 //!     .respond_with(Respond::status(Code::Unavailable, "try again"))
 //!     .on_nth_call(1)
+//!     .expect(1..)
 //!     .mount(&mock);
 //! let mut client = mock.client(); // in process; or connect to mock.endpoint()
 //! // ... exercise the code under test with `client` ...
@@ -27,11 +27,31 @@
 //! # }
 //! ```
 //!
-//! Modules, in the order a call flows through them: [`transport`]
-//! (connections the mock can cut), `service` (journal, match, answer),
-//! [`matchers`] and [`pattern`] (what a call must look like), [`expectation`]
-//! (counts and responses), [`journal`] (what happened), [`verify`] (the
-//! report), [`control`] (the same over gRPC) and [`spec`] (expectations as JSON).
+//! **Counts.** An expectation mounted without [`Mock::expect`] wants
+//! exactly one matching call, the same default as the Python layer's
+//! `expect_*` and as a JSON expectation without `times`. A stub that may
+//! answer any number of calls says `.expect(..)` (JSON: `"at_least": 0`).
+//!
+//! # Files, in the order a call flows through them
+//!
+//! - `server` ([`MockEventStore`], [`MockEventStoreBuilder`]): starts the
+//!   mock, owns its listeners, and is the API tests use.
+//! - [`transport`]: connections the mock can cut (`drop_connection`).
+//! - `service`: the `eventstore.v1.EventStore` RPCs: journal the call,
+//!   match it, answer from a stub, a fault or the engine.
+//! - [`wire`]: the wire model every other file shares: RPC names, requests
+//!   and events as JSON (one set of defaults), status code names, a journal
+//!   call as JSON.
+//! - [`matchers`] and [`pattern`]: what a call must look like.
+//! - [`expectation`]: counts, responses and faults; `state` holds the
+//!   mounted ones, the journal and the engine, and (`state::data`) seeds
+//!   and reads the data directly.
+//! - [`journal`]: what happened, call by call.
+//! - [`verify`]: the report of unmet expectations.
+//! - [`control`]: the same API over gRPC for other processes; [`spec`]:
+//!   expectations written as JSON; [`seed`]: fixture files to preload.
+//! - `strategies` (feature `proptest`): generators of valid requests and
+//!   events for property tests.
 
 pub mod control;
 pub mod expectation;
@@ -47,10 +67,14 @@ mod state;
 pub mod strategies;
 pub mod transport;
 pub mod verify;
-pub mod view;
+pub mod wire;
+
+/// The former name of [`wire`] (kept for callers written against it).
+pub use wire as view;
 
 pub use expectation::{ExpectationId, Mock, Reply, Respond, Sequence, StreamFaults, Times};
 pub use journal::{CallRecord, Outcome, StreamEnd};
-pub use server::{MockEventStore, MockEventStoreBuilder, read_all, seed_stream};
+pub use server::{MockEventStore, MockEventStoreBuilder, StartError};
+pub use state::data::{read_all, seed_stream};
 pub use verify::VerificationError;
-pub use view::{CallRequest, Rpc};
+pub use wire::{CallRequest, Rpc};

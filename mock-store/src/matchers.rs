@@ -2,14 +2,14 @@
 //! `Mock::given(append()).and(aggregate_id("order-1")).and(event(0).event_type("OrderCreated"))`.
 //!
 //! Every matcher but [`predicate`] is data (a [`FieldPath`] and a
-//! [`Pattern`] over the call's JSON view, see [`crate::view`]), so the same
+//! [`Pattern`] over the call's JSON view, see [`crate::wire`]), so the same
 //! matchers can come from JSON over the control API or from Python dicts.
 //! Builder functions panic on an invalid regex or path: they are called
 //! from test code with literals, where a panic is the clearest report.
 
 use crate::{
     pattern::{FieldPath, Mismatch, Pattern},
-    view::{CallRequest, Rpc},
+    wire::{CallRequest, Rpc},
 };
 use serde_json::{Map, Value};
 use std::{collections::BTreeMap, fmt, sync::Arc};
@@ -154,6 +154,31 @@ pub fn read_stream() -> Matcher {
 /// Calls to `Subscribe`.
 pub fn subscribe() -> Matcher {
     Matcher::Rpc(Rpc::Subscribe)
+}
+
+/// Calls to `ReadAll`.
+pub fn read_all() -> Matcher {
+    Matcher::Rpc(Rpc::ReadAll)
+}
+
+/// Calls to `GetServerInfo`.
+pub fn server_info() -> Matcher {
+    Matcher::Rpc(Rpc::GetServerInfo)
+}
+
+/// `from_global_nonce` (`ReadAll`, `Subscribe`) is `value`.
+pub fn from_global_nonce(value: u64) -> Matcher {
+    field("from_global_nonce", value)
+}
+
+/// `max_count` (`ReadAll`, `ReadStream`) is `value`.
+pub fn max_count(value: u32) -> Matcher {
+    field("max_count", value)
+}
+
+/// `forward` (`ReadAll`, `ReadStream`) is `value`.
+pub fn forward(value: bool) -> Matcher {
+    field("forward", value)
 }
 
 /// The request matches a partial JSON pattern: only the fields given are

@@ -27,10 +27,58 @@ pub enum Pattern {
     Exact(Value),
 }
 
-/// A pattern that is not valid; the message names where and why.
+/// A pattern or field path that is not valid; the message names where and
+/// why. `at` is the place in the pattern (`pattern` for its root, e.g.
+/// `events[0].meta`), empty for a regex compiled on its own.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct PatternError(pub String);
+pub enum PatternError {
+    /// A `$regex` that does not compile.
+    #[error("{}invalid regex {regex:?}: {reason}", prefix(.at))]
+    InvalidRegex {
+        /// Where in the pattern.
+        at: String,
+        /// The regex.
+        regex: String,
+        /// The regex compiler's reason.
+        reason: String,
+    },
+    /// An operator object with other keys beside the operator.
+    #[error("{at}: operator {operator} must be the only key of its object")]
+    OperatorNotAlone {
+        /// Where in the pattern.
+        at: String,
+        /// The operator, e.g. `$regex`.
+        operator: String,
+    },
+    /// An unknown operator, or a known one with the wrong argument.
+    #[error(
+        "{at}: unknown operator {operator} with argument {argument} (known: $regex with a string, $any: true, $eq)"
+    )]
+    UnknownOperator {
+        /// Where in the pattern.
+        at: String,
+        /// The operator.
+        operator: String,
+        /// Its argument, as JSON.
+        argument: String,
+    },
+    /// A field path that does not parse.
+    #[error("invalid field path {path:?}: {reason}")]
+    InvalidPath {
+        /// The path as written.
+        path: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+}
+
+fn prefix(at: &str) -> String {
+    if at.is_empty() {
+        String::new()
+    } else {
+        format!("{at}: ")
+    }
+}
 
 /// One difference between a pattern and a value.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,7 +117,11 @@ impl Pattern {
     pub fn regex(regex: &str) -> Result<Self, PatternError> {
         regex::Regex::new(regex)
             .map(Pattern::Regex)
-            .map_err(|e| PatternError(format!("invalid regex {regex:?}: {e}")))
+            .map_err(|e| PatternError::InvalidRegex {
+                at: String::new(),
+                regex: regex.to_owned(),
+                reason: e.to_string(),
+            })
     }
 
     fn compile(value: &Value, path: &str) -> Result<Self, PatternError> {
@@ -77,23 +129,32 @@ impl Pattern {
             Value::Object(map) => {
                 if let Some(op) = map.keys().find(|k| k.starts_with('$')) {
                     if map.len() != 1 {
-                        return Err(PatternError(format!(
-                            "{}: operator {op} must be the only key of its object",
-                            display_path(path)
-                        )));
+                        return Err(PatternError::OperatorNotAlone {
+                            at: display_path(path).to_owned(),
+                            operator: op.clone(),
+                        });
                     }
                     let arg = &map[op.as_str()];
                     return match (op.as_str(), arg) {
-                        ("$regex", Value::String(r)) => Self::regex(r)
-                            .map_err(|e| PatternError(format!("{}: {e}", display_path(path)))),
+                        ("$regex", Value::String(r)) => Self::regex(r).map_err(|e| match e {
+                            PatternError::InvalidRegex { regex, reason, .. } => {
+                                PatternError::InvalidRegex {
+                                    at: display_path(path).to_owned(),
+                                    regex,
+                                    reason,
+                                }
+                            }
+                            other => other,
+                        }),
                         ("$any", Value::Bool(true)) => Ok(Pattern::Any),
                         ("$eq", v) => Ok(Pattern::Exact(v.clone())),
                         // `$base64` is how non-JSON payloads are shown: match it literally.
                         ("$base64", Value::String(_)) => Ok(Pattern::Exact(value.clone())),
-                        _ => Err(PatternError(format!(
-                            "{}: unknown operator {op} with argument {arg} (known: $regex with a string, $any: true, $eq)",
-                            display_path(path)
-                        ))),
+                        _ => Err(PatternError::UnknownOperator {
+                            at: display_path(path).to_owned(),
+                            operator: op.clone(),
+                            argument: arg.to_string(),
+                        }),
                     };
                 }
                 map.iter()
@@ -217,7 +278,10 @@ enum Segment {
 impl FieldPath {
     /// Parses `a.b[2].c`; the message of an error names the path and the position.
     pub fn parse(text: &str) -> Result<Self, PatternError> {
-        let err = |why: &str| PatternError(format!("invalid field path {text:?}: {why}"));
+        let err = |why: &str| PatternError::InvalidPath {
+            path: text.to_owned(),
+            reason: why.to_owned(),
+        };
         let mut segments = Vec::new();
         for part in text.split('.') {
             let (key, mut rest) = part.split_at(part.find('[').unwrap_or(part.len()));
@@ -383,9 +447,13 @@ mod tests {
     #[test]
     fn bad_patterns_are_explained() {
         let e = Pattern::from_json(&json!({"a": {"$regex": "("}})).unwrap_err();
-        assert!(e.0.starts_with("a: invalid regex \"(\""), "{e}");
+        assert!(e.to_string().starts_with("a: invalid regex \"(\""), "{e}");
+        assert!(matches!(&e, PatternError::InvalidRegex { at, .. } if at == "a"));
         let e = Pattern::from_json(&json!({"a": {"$nope": 1}})).unwrap_err();
-        assert!(e.0.contains("unknown operator $nope"), "{e}");
+        assert!(e.to_string().contains("unknown operator $nope"), "{e}");
+        assert!(
+            matches!(&e, PatternError::UnknownOperator { operator, .. } if operator == "$nope")
+        );
     }
 
     #[test]
@@ -396,7 +464,7 @@ mod tests {
         assert!(
             FieldPath::parse("events[x]")
                 .unwrap_err()
-                .0
+                .to_string()
                 .contains("\"x\" is not an index")
         );
         assert!(FieldPath::parse("a..b").is_err());

@@ -14,19 +14,17 @@ use crate::{
     state::MockState,
     transport::Cuttable,
     verify::{VerificationError, verify},
-    view::Rpc,
+    wire::Rpc,
 };
 use eventstore_engine::{
     EventStore, Limits, assembly,
     auth::BasicAuth,
     size_limit::OversizedRequest,
-    status::to_status,
     transport::{self, TransportSettings},
 };
 use eventstore_proto::{
-    AppendRequest, AppendResponse, EventData, EventMetadata, ReadStreamRequest,
-    event_store_client::EventStoreClient, event_store_server::EventStoreServer,
-    testing::v1::mock_control_server::MockControlServer,
+    AppendResponse, EventData, event_store_client::EventStoreClient,
+    event_store_server::EventStoreServer, testing::v1::mock_control_server::MockControlServer,
 };
 use futures::StreamExt;
 use hyper_util::rt::TokioIo;
@@ -49,11 +47,37 @@ use tonic::{
 /// Buffer of one in-process connection, each way.
 const PIPE_BYTES: usize = 1 << 20;
 
+/// Why a mock could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The engine refused the limits.
+    #[error("invalid limits: {0}")]
+    Limits(String),
+    /// The listen address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The bound address could not be read back.
+    #[error("cannot read the bound address: {0}")]
+    LocalAddr(std::io::Error),
+    /// The reflection service could not be built.
+    #[error("cannot build the reflection service: {0}")]
+    Reflection(String),
+    /// The transport settings are unusable (a zero).
+    #[error("invalid transport settings: {0}")]
+    Transport(#[from] eventstore_engine::transport::TransportSettingsError),
+}
+
 /// Configures a [`MockEventStore`] before it starts.
 #[derive(Debug, Clone)]
 pub struct MockEventStoreBuilder {
     limits: Limits,
     strict: bool,
+    legacy_server: bool,
     verify_on_drop: bool,
     listen: SocketAddr,
     transport: TransportSettings,
@@ -66,6 +90,7 @@ impl Default for MockEventStoreBuilder {
         Self {
             limits: Limits::default(),
             strict: false,
+            legacy_server: false,
             verify_on_drop: true,
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             transport: TransportSettings::default(),
@@ -86,6 +111,14 @@ impl MockEventStoreBuilder {
     /// `FAILED_PRECONDITION` and is reported by [`MockEventStore::verify`].
     pub fn strict(mut self, strict: bool) -> Self {
         self.strict = strict;
+        self
+    }
+
+    /// Legacy server mode: `GetServerInfo` answers `UNIMPLEMENTED`, as a
+    /// store from before that RPC does, so clients' fallbacks can be tested
+    /// (an expectation's response still wins).
+    pub fn legacy_server(mut self, legacy: bool) -> Self {
+        self.legacy_server = legacy;
         self
     }
 
@@ -135,18 +168,19 @@ impl MockEventStoreBuilder {
     }
 
     /// Starts the mock.
-    pub async fn try_start(self) -> Result<MockEventStore, String> {
-        self.transport
-            .validate()
-            .map_err(|e| format!("invalid transport settings: {e}"))?;
+    pub async fn try_start(self) -> Result<MockEventStore, StartError> {
+        self.transport.validate().map_err(StartError::Transport)?;
         let state = Arc::new(MockState::new(self.limits.clone(), self.strict)?);
+        state.set_legacy_server(self.legacy_server);
         state.set_redact_credentials(self.redact_credentials);
-        let listener = TcpListener::bind(self.listen)
-            .await
-            .map_err(|e| format!("cannot listen on {}: {e}", self.listen))?;
-        let addr = listener
-            .local_addr()
-            .map_err(|e| format!("cannot read the bound address: {e}"))?;
+        let listener =
+            TcpListener::bind(self.listen)
+                .await
+                .map_err(|source| StartError::Listen {
+                    addr: self.listen,
+                    source,
+                })?;
+        let addr = listener.local_addr().map_err(StartError::LocalAddr)?;
         let shutdown = CancellationToken::new();
 
         let tcp = TcpListenerStream::new(listener).map(|conn| {
@@ -209,7 +243,7 @@ async fn routes(
     state: &Arc<MockState>,
     limits: &Limits,
     auth: &BasicAuth,
-) -> Result<OversizedRequest<Routes>, String> {
+) -> Result<OversizedRequest<Routes>, StartError> {
     let max_message = assembly::max_message_bytes(limits);
     let store = EventStoreServer::new(MockService {
         state: state.clone(),
@@ -227,7 +261,7 @@ async fn routes(
     ])
     .await;
     let reflection = assembly::reflection(&[eventstore_proto::TESTING_FILE_DESCRIPTOR_SET])
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| StartError::Reflection(e.to_string()))?;
     let routes = Routes::new(health)
         .add_service(InterceptedService::new(store, auth.clone()))
         .add_service(InterceptedService::new(control, auth.clone()))
@@ -257,12 +291,13 @@ impl MockEventStore {
         MockEventStoreBuilder::default()
     }
 
-    /// `http://127.0.0.1:<port>`: for clients in other processes or runtimes.
+    /// `http://127.0.0.1:<port>`: a URI for clients in other processes or
+    /// runtimes (the scheme included, as gRPC clients want it).
     pub fn endpoint(&self) -> String {
         format!("http://{}", self.addr)
     }
 
-    /// The bound socket address.
+    /// The bound socket address (`127.0.0.1:<port>`, no scheme).
     pub fn address(&self) -> SocketAddr {
         self.addr
     }
@@ -342,6 +377,18 @@ impl MockEventStore {
         self.state.set_strict(strict);
     }
 
+    /// Turns legacy server mode on or off (see
+    /// [`MockEventStoreBuilder::legacy_server`]).
+    pub fn set_legacy_server(&self, legacy: bool) {
+        self.state.set_legacy_server(legacy);
+    }
+
+    /// What this mock's `GetServerInfo` answers when nothing overrides it
+    /// (backend `mock`).
+    pub fn server_info(&self) -> eventstore_proto::GetServerInfoResponse {
+        self.state.server_info()
+    }
+
     /// Turns verification on drop on or off.
     pub fn set_verify_on_drop(&self, verify: bool) {
         self.verify_on_drop.store(verify, Ordering::Relaxed);
@@ -379,14 +426,9 @@ impl MockEventStore {
         aggregate_type: &str,
         events: Vec<EventData>,
     ) -> Result<AppendResponse, Status> {
-        seed_stream(
-            &self.engine(),
-            tenant_id,
-            aggregate_id,
-            aggregate_type,
-            events,
-        )
-        .await
+        self.state
+            .seed(tenant_id, aggregate_id, aggregate_type, events)
+            .await
     }
 
     /// Every event of a stream, in order, read straight from the engine.
@@ -395,82 +437,7 @@ impl MockEventStore {
         tenant_id: &str,
         aggregate_id: &str,
     ) -> Result<Vec<EventData>, Status> {
-        read_all(&self.engine(), tenant_id, aggregate_id).await
-    }
-}
-
-/// Preloads a stream of `engine` (see [`MockEventStore::seed`]).
-pub async fn seed_stream(
-    engine: &EventStore,
-    tenant_id: &str,
-    aggregate_id: &str,
-    aggregate_type: &str,
-    events: Vec<EventData>,
-) -> Result<AppendResponse, Status> {
-    let head = engine
-        .read_stream(ReadStreamRequest {
-            tenant_id: tenant_id.to_owned(),
-            aggregate_id: aggregate_id.to_owned(),
-            // Backward from 0 is an empty page: the head is any position at or past it.
-            from_aggregate_nonce: u64::MAX,
-            max_count: 1,
-            forward: false,
-        })
-        .await
-        .map_err(to_status)?
-        .events
-        .first()
-        .and_then(|e| e.meta.as_ref())
-        .map_or(0, |m| m.aggregate_nonce);
-    let events = events
-        .into_iter()
-        .zip(head + 1..)
-        .map(|(mut event, nonce)| {
-            let meta = event.meta.get_or_insert_with(EventMetadata::default);
-            meta.aggregate_nonce = nonce;
-            if meta.event_id.is_empty() {
-                meta.event_id = uuid::Uuid::now_v7().to_string();
-            }
-            event
-        })
-        .collect();
-    engine
-        .append(AppendRequest {
-            tenant_id: tenant_id.to_owned(),
-            aggregate_id: aggregate_id.to_owned(),
-            aggregate_type: aggregate_type.to_owned(),
-            expected_aggregate_nonce: head,
-            idempotency_key: String::new(),
-            events,
-        })
-        .await
-        .map_err(to_status)
-}
-
-/// Every event of a stream of `engine`, in order.
-pub async fn read_all(
-    engine: &EventStore,
-    tenant_id: &str,
-    aggregate_id: &str,
-) -> Result<Vec<EventData>, Status> {
-    let mut events = Vec::new();
-    let mut from = 1;
-    loop {
-        let page = engine
-            .read_stream(ReadStreamRequest {
-                tenant_id: tenant_id.to_owned(),
-                aggregate_id: aggregate_id.to_owned(),
-                from_aggregate_nonce: from,
-                max_count: engine.limits().max_page_size,
-                forward: true,
-            })
-            .await
-            .map_err(to_status)?;
-        from = page.next_from_aggregate_nonce;
-        events.extend(page.events);
-        if page.is_end {
-            return Ok(events);
-        }
+        self.state.stream_events(tenant_id, aggregate_id).await
     }
 }
 

@@ -7,7 +7,7 @@ use crate::{
     journal::{Outcome, StreamEnd},
     state::{MockState, Plan},
     transport::ConnectionHandle,
-    view::CallRequest,
+    wire::CallRequest,
 };
 use eventstore_engine::{Delivery, Error as EngineError, status::to_status};
 use eventstore_proto::{
@@ -100,11 +100,7 @@ impl MockService {
                 details,
             } => Decision::Fail(Status::with_details(code, message, details.into())),
             Reply::Conflict(mut detail) => {
-                let (tenant, aggregate) = match call {
-                    CallRequest::Append(r) => (r.tenant_id.as_str(), r.aggregate_id.as_str()),
-                    CallRequest::ReadStream(r) => (r.tenant_id.as_str(), r.aggregate_id.as_str()),
-                    CallRequest::Subscribe(r) => (r.tenant_id.as_str(), ""),
-                };
+                let (tenant, aggregate) = (call.tenant_id(), call.aggregate_id());
                 if detail.tenant_id.is_empty() {
                     tenant.clone_into(&mut detail.tenant_id);
                 }
@@ -251,6 +247,7 @@ impl EventStoreRpc for MockService {
             seq: plan.seq,
             handle,
             done: false,
+            keepalive_due: false,
             _guard: EndGuard {
                 state: self.state.clone(),
                 seq: plan.seq,
@@ -262,33 +259,61 @@ impl EventStoreRpc for MockService {
                 .boxed(),
         ))
     }
-    // Answered by the engine; journaling, matching and expectations for
-    // these two RPCs come with the mock's wire model.
+
     async fn read_all(
         &self,
         request: Request<ReadAllRequest>,
     ) -> Result<Response<ReadAllResponse>, Status> {
-        let response = self
-            .state
-            .engine()
-            .read_all(request.into_inner())
-            .await
-            .map_err(to_status)?;
-        Ok(Response::new(response))
+        let (plan, call, handle) = self.begin(request, CallRequest::ReadAll);
+        let (decision, _) = self.decide(&plan, &call).await;
+        let CallRequest::ReadAll(message) = call else {
+            unreachable!("wrapped as ReadAll")
+        };
+        let result = match decision {
+            Decision::Engine => self
+                .state
+                .engine()
+                .read_all(message)
+                .await
+                .map_err(to_status),
+            Decision::Fail(status) => Err(status),
+            Decision::Stub(Reply::ReadAll(response)) => Ok(response),
+            Decision::Stub(other) => {
+                Err(self.mismatched_stub(&CallRequest::ReadAll(message), &other))
+            }
+            Decision::Drop => return Err(self.drop_connection(plan.seq, handle.as_ref())),
+        };
+        self.finish(plan.seq, &result, |r| Outcome::ReadAll(r.clone()));
+        result.map(Response::new)
     }
 
     async fn get_server_info(
         &self,
-        _request: Request<GetServerInfoRequest>,
+        request: Request<GetServerInfoRequest>,
     ) -> Result<Response<GetServerInfoResponse>, Status> {
-        let mut info = self.state.engine().server_info();
-        MOCK_BACKEND.clone_into(&mut info.backend);
-        Ok(Response::new(info))
+        let (plan, call, handle) = self.begin(request, CallRequest::GetServerInfo);
+        let (decision, _) = self.decide(&plan, &call).await;
+        let result = match decision {
+            // A legacy mock answers as a server from before GetServerInfo.
+            Decision::Engine if self.state.is_legacy_server() => Err(legacy_server_status()),
+            Decision::Engine => Ok(self.state.server_info()),
+            Decision::Fail(status) => Err(status),
+            Decision::Stub(Reply::ServerInfo(response)) => Ok(response),
+            Decision::Stub(other) => Err(self.mismatched_stub(&call, &other)),
+            Decision::Drop => return Err(self.drop_connection(plan.seq, handle.as_ref())),
+        };
+        self.finish(plan.seq, &result, |r| Outcome::ServerInfo(r.clone()));
+        result.map(Response::new)
     }
 }
 
-/// `GetServerInfoResponse.backend` of every mock.
-pub(crate) const MOCK_BACKEND: &str = "mock";
+/// What a server from before `GetServerInfo` answers: `UNIMPLEMENTED`, as
+/// for any method it does not know.
+pub(crate) fn legacy_server_status() -> Status {
+    Status::unimplemented(
+        "unknown method GetServerInfo for service eventstore.v1.EventStore (legacy server)",
+    )
+}
 
 /// A subscription on its way out: journals each event, applies the faults.
 /// An event-less response (the caught-up marker) is not an event: it passes
@@ -301,6 +326,8 @@ struct Feed {
     seq: u64,
     handle: Option<ConnectionHandle>,
     done: bool,
+    /// `keepalive_every`: the next response is a keepalive.
+    keepalive_due: bool,
     _guard: EndGuard,
 }
 
@@ -339,7 +366,33 @@ impl Feed {
             let status = Status::unavailable("connection dropped by the mock");
             return Some((Err(self.end(StreamEnd::Dropped, status)), self));
         }
-        match self.source.next().await {
+        if self.keepalive_due {
+            self.keepalive_due = false;
+            return Some((Ok(SubscribeResponse { event: None }), self));
+        }
+        let next = match self.faults.keepalive_interval {
+            Some(interval) => match tokio::time::timeout(interval, self.source.next()).await {
+                Ok(next) => next,
+                // Quiet for `interval`: a keepalive (`next()` is cancel-safe).
+                Err(_) => return Some((Ok(SubscribeResponse { event: None }), self)),
+            },
+            None => self.source.next().await,
+        };
+        match next {
+            Some(Ok(SubscribeResponse { event: Some(event) }))
+                if self.faults.data_loss_at.is_some_and(|at| {
+                    event.meta.as_ref().is_some_and(|m| m.global_nonce >= at)
+                }) =>
+            {
+                let global_nonce = self.faults.data_loss_at.unwrap_or_default();
+                // The engine's own status: same message, same trailer.
+                let status = to_status(EngineError::DataLoss { global_nonce });
+                let end = StreamEnd::Status {
+                    code: status.code(),
+                    message: status.message().to_owned(),
+                };
+                Some((Err(self.end(end, status)), self))
+            }
             Some(Ok(SubscribeResponse { event: None })) => {
                 Some((Ok(SubscribeResponse { event: None }), self))
             }
@@ -351,6 +404,10 @@ impl Feed {
                 }
                 self.delivered += 1;
                 self.state.journal.delivered(self.seq, &event);
+                self.keepalive_due = self
+                    .faults
+                    .keepalive_every
+                    .is_some_and(|every| self.delivered.is_multiple_of(every));
                 Some((Ok(SubscribeResponse { event: Some(event) }), self))
             }
             Some(Err(status)) => {

@@ -16,29 +16,118 @@
 //! }
 //! ```
 //!
-//! `respond` holds one reply (`status`, `conflict`, `append_response`,
-//! `read_response`, `events`, `drop_connection`; none = pass through) and
-//! any of `delay_ms`, `delay_each_ms`, `fail_after`, `drop_after`.
+//! `rpc` is one of `append`, `read_stream`, `subscribe`, `read_all`,
+//! `get_server_info` (also `server_info` or the gRPC method name). Without
+//! `times`, `at_least` or `at_most` the expectation wants exactly one call.
+//!
+//! `respond` holds at most one reply, none meaning the engine answers:
+//!
+//! - `status`: `{"code": "UNAVAILABLE" | 14, "message": "...", "details_base64": "..."}`;
+//! - `conflict`: `{"actual_last_aggregate_nonce": 4, "actual_last_global_nonce": 40}`
+//!   (`tenant_id`, `aggregate_id` default to the request's);
+//! - `append_response`: `{"last_global_nonce", "last_aggregate_nonce"}`;
+//! - `read_response`: `{"events": [...], "is_end": true, "next_from_aggregate_nonce": 0}`;
+//! - `read_all_response`: `{"events": [...], "is_end": true, "next_from_global_nonce": 0}`;
+//! - `server_info_response`: `{"server_version", "api_version", "backend",
+//!   "capabilities": [...]}`, an omitted field being the mock's own;
+//! - `legacy_server: true`: `UNIMPLEMENTED`, as a server from before `GetServerInfo`;
+//! - `events`: a subscription's events, then the stream stays open;
+//! - `drop_connection: true`: close the connection.
+//!
+//! Events are in the view form of [`crate::wire::event`]. Beside the reply:
+//! `delay_ms` (before answering), and for subscriptions `delay_each_ms`,
+//! `fail_after: {"events": n, "code": ..., "message": ...}`, `drop_after: n`,
+//! `keepalive_every: n` (an event-less response after every n events),
+//! `keepalive_interval_ms` (one whenever no event came for that long) and
+//! `data_loss_at: N` (`DATA_LOSS` with the trailer
+//! `esp-undecodable-global-nonce: N` instead of the event at global nonce N
+//! or later, after every event before it).
 
 use crate::{
     expectation::{Mock, Respond, Sequence, Times},
     matchers::Matcher,
-    pattern::{FieldPath, Pattern},
-    view::Rpc,
+    pattern::{FieldPath, Pattern, PatternError},
+    wire::{CodeError, EventJsonError, Rpc, code_from_json, events_from_json},
 };
 use base64::{Engine as _, engine::general_purpose::STANDARD};
 use eventstore_proto::{
-    AppendResponse, ConcurrencyErrorDetail, EventData, EventMetadata, ReadStreamResponse,
+    AppendResponse, ConcurrencyErrorDetail, GetServerInfoResponse, ReadAllResponse,
+    ReadStreamResponse,
 };
 use serde::Deserialize;
 use serde_json::Value;
 use std::{collections::BTreeMap, time::Duration};
 use tonic::Code;
 
-/// An expectation that cannot be built; the message names the field.
+/// An expectation that cannot be built; each variant names the field.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid expectation: {0}")]
-pub struct SpecError(pub String);
+pub enum SpecError {
+    /// The text is not JSON.
+    #[error("invalid expectation: not JSON: {0}")]
+    NotJson(String),
+    /// A field has a wrong type or is unknown (`field` is its path, `.` the root).
+    #[error("invalid expectation: {field}: {message}")]
+    Field {
+        /// Path of the field, e.g. `respond.delay_ms`.
+        field: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// `rpc` names no RPC.
+    #[error(
+        "invalid expectation: rpc: unknown RPC {name:?} (known: {})",
+        Rpc::known_names()
+    )]
+    UnknownRpc {
+        /// The name given.
+        name: String,
+    },
+    /// A pattern or field path that does not compile.
+    #[error("invalid expectation: {field}: {source}")]
+    Pattern {
+        /// Where, e.g. `fields["aggregate_id"]`.
+        field: String,
+        /// Why.
+        source: PatternError,
+    },
+    /// A status code that is not one.
+    #[error("invalid expectation: {field}: {source}")]
+    Code {
+        /// Where, e.g. `respond.status.code`.
+        field: String,
+        /// Why.
+        source: CodeError,
+    },
+    /// An event that cannot be read.
+    #[error("invalid expectation: {0}")]
+    Event(#[from] EventJsonError),
+    /// `times` together with `at_least` or `at_most`.
+    #[error("invalid expectation: times cannot be combined with at_least or at_most")]
+    TimesWithRange,
+    /// `at_least` above `at_most`.
+    #[error("invalid expectation: at_least ({at_least}) is more than at_most ({at_most})")]
+    EmptyRange {
+        /// The lower bound.
+        at_least: u64,
+        /// The upper bound.
+        at_most: u64,
+    },
+    /// `nth` is 0.
+    #[error("invalid expectation: nth: calls are counted from 1, got 0")]
+    NthZero,
+    /// `respond` holds more than one reply.
+    #[error("invalid expectation: respond: give at most one of {0}")]
+    SeveralReplies(&'static str),
+}
+
+impl SpecError {
+    fn field(field: impl Into<String>, message: impl ToString) -> Self {
+        SpecError::Field {
+            field: field.into(),
+            message: message.to_string(),
+        }
+    }
+}
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -65,6 +154,10 @@ struct RespondSpec {
     conflict: Option<ConflictSpec>,
     append_response: Option<AppendResponseSpec>,
     read_response: Option<ReadResponseSpec>,
+    read_all_response: Option<ReadAllResponseSpec>,
+    server_info_response: Option<ServerInfoSpec>,
+    #[serde(default)]
+    legacy_server: bool,
     events: Option<Vec<Value>>,
     #[serde(default)]
     drop_connection: bool,
@@ -72,6 +165,9 @@ struct RespondSpec {
     delay_each_ms: Option<u64>,
     fail_after: Option<FailAfterSpec>,
     drop_after: Option<u64>,
+    keepalive_every: Option<u64>,
+    keepalive_interval_ms: Option<u64>,
+    data_loss_at: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -116,6 +212,27 @@ struct ReadResponseSpec {
     next_from_aggregate_nonce: u64,
 }
 
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReadAllResponseSpec {
+    #[serde(default)]
+    events: Vec<Value>,
+    #[serde(default = "yes")]
+    is_end: bool,
+    #[serde(default)]
+    next_from_global_nonce: u64,
+}
+
+/// A stubbed `GetServerInfo` answer; an omitted field is the mock's own.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ServerInfoSpec {
+    server_version: Option<String>,
+    api_version: Option<String>,
+    backend: Option<String>,
+    capabilities: Option<Vec<String>>,
+}
+
 fn yes() -> bool {
     true
 }
@@ -135,8 +252,7 @@ pub(crate) fn parse(
     json: &str,
     sequence: impl FnOnce(&str) -> Sequence,
 ) -> Result<Mock, SpecError> {
-    let value: Value =
-        serde_json::from_str(json).map_err(|e| SpecError(format!("not JSON: {e}")))?;
+    let value: Value = serde_json::from_str(json).map_err(|e| SpecError::NotJson(e.to_string()))?;
     from_value(value, sequence)
 }
 
@@ -146,60 +262,51 @@ pub(crate) fn from_value(
     sequence: impl FnOnce(&str) -> Sequence,
 ) -> Result<Mock, SpecError> {
     let spec: ExpectationSpec = serde_path_to_error::deserialize(value)
-        .map_err(|e| SpecError(format!("{}: {}", e.path(), e.inner())))?;
+        .map_err(|e| SpecError::field(e.path().to_string(), e.inner()))?;
     let mut matchers = Vec::new();
     if let Some(rpc) = &spec.rpc {
-        let rpc = Rpc::parse(rpc).ok_or_else(|| {
-            SpecError(format!(
-                "rpc: unknown RPC {rpc:?} (known: append, read_stream, subscribe)"
-            ))
-        })?;
+        let rpc = Rpc::parse(rpc).ok_or_else(|| SpecError::UnknownRpc { name: rpc.clone() })?;
         matchers.push(Matcher::Rpc(rpc));
     }
+    let pattern_error = |field: String| move |source| SpecError::Pattern { field, source };
     if let Some(request) = &spec.request {
-        let pattern =
-            Pattern::from_json(request).map_err(|e| SpecError(format!("request: {e}")))?;
+        let pattern = Pattern::from_json(request).map_err(pattern_error("request".into()))?;
         matchers.push(Matcher::Field {
             path: None,
             pattern,
         });
     }
     for (path, pattern) in &spec.fields {
-        let parsed = FieldPath::parse(path).map_err(|e| SpecError(format!("fields: {e}")))?;
+        let parsed = FieldPath::parse(path).map_err(pattern_error("fields".into()))?;
         let pattern =
-            Pattern::from_json(pattern).map_err(|e| SpecError(format!("fields[{path:?}]: {e}")))?;
+            Pattern::from_json(pattern).map_err(pattern_error(format!("fields[{path:?}]")))?;
         matchers.push(Matcher::Field {
             path: Some(parsed),
             pattern,
         });
     }
     for (key, pattern) in &spec.metadata {
-        let pattern = Pattern::from_json(pattern)
-            .map_err(|e| SpecError(format!("metadata[{key:?}]: {e}")))?;
+        let pattern =
+            Pattern::from_json(pattern).map_err(pattern_error(format!("metadata[{key:?}]")))?;
         matchers.push(Matcher::Metadata {
             key: key.to_ascii_lowercase(),
             pattern,
         });
     }
     let times = match (spec.times, spec.at_least, spec.at_most) {
-        (None, None, None) => Times::Any,
+        // The crate's default: an expectation without a count wants one call.
+        (None, None, None) => Times::default(),
         (Some(n), None, None) => Times::Exactly(n),
         (None, Some(lo), None) => Times::AtLeast(lo),
         (None, None, Some(hi)) => Times::AtMost(hi),
         (None, Some(lo), Some(hi)) if lo <= hi => Times::Between(lo, hi),
-        (None, Some(lo), Some(hi)) => {
-            return Err(SpecError(format!(
-                "at_least ({lo}) is more than at_most ({hi})"
-            )));
+        (None, Some(at_least), Some(at_most)) => {
+            return Err(SpecError::EmptyRange { at_least, at_most });
         }
-        (Some(_), _, _) => {
-            return Err(SpecError(
-                "times cannot be combined with at_least or at_most".into(),
-            ));
-        }
+        (Some(_), _, _) => return Err(SpecError::TimesWithRange),
     };
     if spec.nth == Some(0) {
-        return Err(SpecError("nth: calls are counted from 1, got 0".into()));
+        return Err(SpecError::NthZero);
     }
     let respond = spec.respond.map(respond).transpose()?;
     Ok(Mock {
@@ -212,26 +319,36 @@ pub(crate) fn from_value(
     })
 }
 
+fn status_code(value: &Value, field: &str) -> Result<Code, SpecError> {
+    code_from_json(value).map_err(|source| SpecError::Code {
+        field: field.to_owned(),
+        source,
+    })
+}
+
 fn respond(spec: RespondSpec) -> Result<Respond, SpecError> {
     let replies = [
         spec.status.is_some(),
         spec.conflict.is_some(),
         spec.append_response.is_some(),
         spec.read_response.is_some(),
+        spec.read_all_response.is_some(),
+        spec.server_info_response.is_some(),
+        spec.legacy_server,
         spec.events.is_some(),
         spec.drop_connection,
     ];
     if replies.iter().filter(|r| **r).count() > 1 {
-        return Err(SpecError(
-            "respond: give at most one of status, conflict, append_response, read_response, events, drop_connection".into(),
+        return Err(SpecError::SeveralReplies(
+            "status, conflict, append_response, read_response, read_all_response, server_info_response, legacy_server, events, drop_connection",
         ));
     }
     let mut respond = if let Some(s) = spec.status {
-        let code = code(&s.code).map_err(|e| SpecError(format!("respond.status.code: {e}")))?;
+        let code = status_code(&s.code, "respond.status.code")?;
         let details = match s.details_base64 {
             Some(b) => STANDARD
                 .decode(b)
-                .map_err(|e| SpecError(format!("respond.status.details_base64: {e}")))?,
+                .map_err(|e| SpecError::field("respond.status.details_base64", e))?,
             None => Vec::new(),
         };
         Respond::status_with_details(code, s.message, details)
@@ -249,12 +366,28 @@ fn respond(spec: RespondSpec) -> Result<Respond, SpecError> {
         })
     } else if let Some(r) = spec.read_response {
         Respond::read_response(ReadStreamResponse {
-            events: events(&r.events, "respond.read_response.events")?,
+            events: events_from_json(&r.events, "respond.read_response.events")?,
             is_end: r.is_end,
             next_from_aggregate_nonce: r.next_from_aggregate_nonce,
         })
+    } else if let Some(r) = spec.read_all_response {
+        Respond::read_all_response(ReadAllResponse {
+            events: events_from_json(&r.events, "respond.read_all_response.events")?,
+            is_end: r.is_end,
+            next_from_global_nonce: r.next_from_global_nonce,
+        })
+    } else if let Some(i) = spec.server_info_response {
+        let own = crate::state::mock_server_info();
+        Respond::server_info(GetServerInfoResponse {
+            server_version: i.server_version.unwrap_or(own.server_version),
+            api_version: i.api_version.unwrap_or(own.api_version),
+            backend: i.backend.unwrap_or(own.backend),
+            capabilities: i.capabilities.unwrap_or(own.capabilities),
+        })
+    } else if spec.legacy_server {
+        Respond::legacy_server()
     } else if let Some(e) = spec.events {
-        Respond::events(events(&e, "respond.events")?)
+        Respond::events(events_from_json(&e, "respond.events")?)
     } else if spec.drop_connection {
         Respond::drop_connection()
     } else {
@@ -267,152 +400,20 @@ fn respond(spec: RespondSpec) -> Result<Respond, SpecError> {
         respond = respond.delay_each(Duration::from_millis(ms));
     }
     if let Some(f) = spec.fail_after {
-        let code = code(&f.code).map_err(|e| SpecError(format!("respond.fail_after.code: {e}")))?;
+        let code = status_code(&f.code, "respond.fail_after.code")?;
         respond = respond.fail_after(f.events, code, f.message);
     }
     if let Some(n) = spec.drop_after {
         respond = respond.drop_after(n);
     }
+    if let Some(n) = spec.keepalive_every {
+        respond = respond.keepalive_every(n);
+    }
+    if let Some(ms) = spec.keepalive_interval_ms {
+        respond = respond.keepalive_interval(Duration::from_millis(ms));
+    }
+    if let Some(n) = spec.data_loss_at {
+        respond = respond.data_loss_at(n);
+    }
     Ok(respond)
-}
-
-/// A gRPC code from its number or its name (`UNAVAILABLE`, `Unavailable`).
-pub fn code(value: &Value) -> Result<Code, String> {
-    const NAMES: [&str; 17] = [
-        "OK",
-        "CANCELLED",
-        "UNKNOWN",
-        "INVALID_ARGUMENT",
-        "DEADLINE_EXCEEDED",
-        "NOT_FOUND",
-        "ALREADY_EXISTS",
-        "PERMISSION_DENIED",
-        "RESOURCE_EXHAUSTED",
-        "FAILED_PRECONDITION",
-        "ABORTED",
-        "OUT_OF_RANGE",
-        "UNIMPLEMENTED",
-        "INTERNAL",
-        "UNAVAILABLE",
-        "DATA_LOSS",
-        "UNAUTHENTICATED",
-    ];
-    let number = match value {
-        Value::Number(n) => n.as_i64().and_then(|n| i32::try_from(n).ok()),
-        Value::String(s) => {
-            let upper = s.to_ascii_uppercase();
-            let snake: String = s
-                .chars()
-                .enumerate()
-                .flat_map(|(i, c)| {
-                    let sep = (i > 0 && c.is_ascii_uppercase()).then_some('_');
-                    sep.into_iter()
-                        .chain(std::iter::once(c.to_ascii_uppercase()))
-                })
-                .collect();
-            NAMES
-                .iter()
-                .position(|n| *n == upper || *n == snake)
-                .and_then(|i| i32::try_from(i).ok())
-        }
-        _ => None,
-    };
-    match number {
-        Some(n @ 0..=16) => Ok(Code::from_i32(n)),
-        _ => Err(format!(
-            "{value} is not a gRPC status code (a name like \"UNAVAILABLE\" or a number 0-16)"
-        )),
-    }
-}
-
-/// Events from their JSON view (see [`crate::view::event_json`]); `payload`
-/// may be any JSON (encoded as JSON) or `{"$base64": "..."}`.
-pub fn events(values: &[Value], at: &str) -> Result<Vec<EventData>, SpecError> {
-    values
-        .iter()
-        .enumerate()
-        .map(|(i, v)| event(v, &format!("{at}[{i}]")))
-        .collect()
-}
-
-fn event(value: &Value, at: &str) -> Result<EventData, SpecError> {
-    #[derive(Deserialize)]
-    #[serde(deny_unknown_fields)]
-    struct EventSpec {
-        #[serde(default)]
-        meta: MetaSpec,
-        #[serde(default)]
-        payload: Value,
-    }
-    #[derive(Deserialize, Default)]
-    #[serde(deny_unknown_fields, default)]
-    struct MetaSpec {
-        event_id: String,
-        aggregate_id: String,
-        aggregate_type: String,
-        aggregate_nonce: u64,
-        event_type: String,
-        event_version: u32,
-        content_type: String,
-        content_schema: String,
-        correlation_id: String,
-        causation_id: String,
-        actor_id: String,
-        tenant_id: String,
-        timestamp_unix_ms: u64,
-        recorded_time_unix_ms: u64,
-        payload_sha256: String,
-        headers: BTreeMap<String, String>,
-        global_nonce: u64,
-    }
-    let spec: EventSpec = serde_path_to_error::deserialize(value.clone())
-        .map_err(|e| SpecError(format!("{at}.{}: {}", e.path(), e.inner())))?;
-    let m = spec.meta;
-    let payload_sha256 = (0..m.payload_sha256.len() / 2)
-        .map(|i| u8::from_str_radix(m.payload_sha256.get(2 * i..2 * i + 2).unwrap_or(""), 16))
-        .collect::<Result<Vec<u8>, _>>()
-        .map_err(|_| {
-            SpecError(format!(
-                "{at}.meta.payload_sha256: not hex: {:?}",
-                m.payload_sha256
-            ))
-        })?;
-    Ok(EventData {
-        meta: Some(EventMetadata {
-            event_id: m.event_id,
-            aggregate_id: m.aggregate_id,
-            aggregate_type: m.aggregate_type,
-            aggregate_nonce: m.aggregate_nonce,
-            event_type: m.event_type,
-            event_version: m.event_version,
-            content_type: m.content_type,
-            content_schema: m.content_schema,
-            correlation_id: m.correlation_id,
-            causation_id: m.causation_id,
-            actor_id: m.actor_id,
-            tenant_id: m.tenant_id,
-            timestamp_unix_ms: m.timestamp_unix_ms,
-            recorded_time_unix_ms: m.recorded_time_unix_ms,
-            payload_sha256,
-            headers: m.headers,
-            global_nonce: m.global_nonce,
-        }),
-        payload: payload_bytes(&spec.payload)
-            .map_err(|e| SpecError(format!("{at}.payload: {e}")))?,
-    })
-}
-
-/// The bytes of a JSON payload: `null` is empty, `{"$base64": ...}` is
-/// decoded, anything else is encoded as JSON.
-pub fn payload_bytes(payload: &Value) -> Result<Vec<u8>, String> {
-    match payload {
-        Value::Null => Ok(Vec::new()),
-        Value::Object(map) if map.len() == 1 && map.contains_key("$base64") => {
-            match &map["$base64"] {
-                Value::String(b) => STANDARD.decode(b).map_err(|e| format!("$base64: {e}")),
-                other => Err(format!("$base64 must be a string, got {other}")),
-            }
-        }
-        other => serde_json::to_vec(other).map_err(|e| e.to_string()),
-    }
 }

@@ -3,7 +3,7 @@
 //! were received with a field-by-field diff.
 
 use crate::{
-    journal::CallRecord, matchers::CallView, pattern::Mismatch, state::Mounted, view::Rpc,
+    journal::CallRecord, matchers::CallView, pattern::Mismatch, state::Mounted, wire::Rpc,
 };
 use std::fmt::Write as _;
 

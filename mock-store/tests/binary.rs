@@ -403,7 +403,7 @@ async fn seed_errors_of_each_kind_exit_non_zero() {
         (
             // Parses, but the store refuses it: the same event id twice.
             "{\"streams\": [{\"tenant_id\": \"t\", \"aggregate_id\": \"a\", \"aggregate_type\": \"A\",\n  \"events\": [{\"event_type\": \"E\", \"event_id\": \"dup\"}, {\"event_type\": \"E\", \"event_id\": \"dup\"}]}]}",
-            "streams[0] (t/a): AlreadyExists",
+            "streams[0] (t/a): ALREADY_EXISTS",
         ),
     ];
     for (text, expected) in cases {

@@ -363,7 +363,12 @@ async fn every_matcher_kind_matches_and_mismatches_an_append() {
     let mock = MockEventStore::start().await;
     let ids: Vec<_> = cases
         .iter()
-        .map(|(name, matcher, _)| Mock::given(matcher.clone()).named(*name).mount(&mock))
+        .map(|(name, matcher, _)| {
+            Mock::given(matcher.clone())
+                .named(*name)
+                .expect(..)
+                .mount(&mock)
+        })
         .collect();
 
     let mut request = Request::new(rich_append());
@@ -394,16 +399,20 @@ async fn matchers_on_read_and_subscribe_requests() {
         .and(matchers::field("forward", true))
         .and(matchers::field("from_aggregate_nonce", 1))
         .and(matchers::aggregate_id("order-1"))
+        .expect(..)
         .mount(&mock);
     let read_backward = Mock::given(read_stream())
         .and(matchers::field("forward", false))
+        .expect(..)
         .mount(&mock);
     let sub_orders = Mock::given(subscribe())
         .and(matchers::field("aggregate_id_prefix", "order-"))
         .and(matchers::field("from_global_nonce", 5))
+        .expect(..)
         .mount(&mock);
     let sub_any = Mock::given(subscribe())
         .and(matchers::request(json!({"tenant_id": "t1"})))
+        .expect(..)
         .mount(&mock);
 
     let mut client = mock.client();
@@ -565,9 +574,16 @@ async fn sequence_in_order_passes() {
     let checkout = Sequence::new("checkout");
     Mock::given(read_stream())
         .in_sequence(&checkout)
+        .expect(..)
         .mount(&mock);
-    Mock::given(append()).in_sequence(&checkout).mount(&mock);
-    Mock::given(subscribe()).in_sequence(&checkout).mount(&mock);
+    Mock::given(append())
+        .in_sequence(&checkout)
+        .expect(..)
+        .mount(&mock);
+    Mock::given(subscribe())
+        .in_sequence(&checkout)
+        .expect(..)
+        .mount(&mock);
 
     let mut client = mock.client();
     client.read_stream(read_req("order-1")).await.unwrap();
@@ -589,15 +605,21 @@ async fn sequence_out_of_order_fails_verification() {
     let checkout = Sequence::new("checkout");
     Mock::given(read_stream())
         .in_sequence(&checkout)
+        .expect(..)
         .mount(&mock);
-    Mock::given(append()).in_sequence(&checkout).mount(&mock);
+    Mock::given(append())
+        .in_sequence(&checkout)
+        .expect(..)
+        .mount(&mock);
     // Another sequence, in order: not reported.
     let other = Sequence::new("other");
     Mock::given(matchers::aggregate_id("order-2"))
         .in_sequence(&other)
+        .expect(..)
         .mount(&mock);
     Mock::given(matchers::aggregate_id("order-1"))
         .in_sequence(&other)
+        .expect(..)
         .mount(&mock);
 
     let mut client = mock.client();
@@ -625,9 +647,18 @@ async fn sequence_order_is_checked_across_a_member_without_calls() {
         .start()
         .await;
     let flow = Sequence::new("flow");
-    Mock::given(read_stream()).in_sequence(&flow).mount(&mock);
-    Mock::given(append()).in_sequence(&flow).mount(&mock);
-    Mock::given(subscribe()).in_sequence(&flow).mount(&mock);
+    Mock::given(read_stream())
+        .in_sequence(&flow)
+        .expect(..)
+        .mount(&mock);
+    Mock::given(append())
+        .in_sequence(&flow)
+        .expect(..)
+        .mount(&mock);
+    Mock::given(subscribe())
+        .in_sequence(&flow)
+        .expect(..)
+        .mount(&mock);
 
     let mut client = mock.client();
     drop(client.subscribe(subscribe_req()).await.unwrap());
@@ -661,4 +692,36 @@ async fn sequences_from_json_share_a_name() {
         .unwrap();
     let err = mock.verify().unwrap_err();
     assert!(err.report.contains("sequence \"s\" out of order"), "{err}");
+}
+
+/// The crate's default count (and the Python layer's): an expectation
+/// mounted without `.expect(..)` wants exactly one matching call; `..`
+/// asks for any number.
+#[tokio::test]
+async fn default_count_is_exactly_once_and_dot_dot_means_any() {
+    let mock = MockEventStore::builder()
+        .verify_on_drop(false)
+        .start()
+        .await;
+    let once = Mock::given(read_stream()).named("once").mount(&mock);
+    let any = Mock::given(read_stream())
+        .named("any")
+        .expect(..)
+        .mount(&mock);
+    let err = mock.verify().unwrap_err();
+    assert!(err.report.contains("\"once\""), "{err}");
+    assert!(!err.report.contains("\"any\""), "{err}");
+    let mut client = mock.client();
+    client.read_stream(read_req("order-1")).await.unwrap();
+    mock.verify().unwrap();
+    client.read_stream(read_req("order-1")).await.unwrap();
+    let err = mock.verify().unwrap_err();
+    assert_eq!(err.problems, 1, "{err}");
+    assert!(
+        err.report.contains("expected exactly 1 call, received 2"),
+        "{err}"
+    );
+    assert_eq!(mock.calls_matching(once).len(), 2);
+    assert_eq!(mock.calls_matching(any).len(), 2);
+    assert_eq!(Times::default(), Times::Exactly(1));
 }

@@ -112,9 +112,10 @@ async fn records_grpc_metadata_on_both_transports() {
 #[tokio::test]
 async fn queries_by_rpc_by_expectation_and_unmatched() {
     let mock = MockEventStore::start().await;
-    let reads = Mock::given(read_stream()).mount(&mock);
+    let reads = Mock::given(read_stream()).expect(..).mount(&mock);
     let order_appends = Mock::given(append())
         .and(aggregate_id("order-1"))
+        .expect(..)
         .mount(&mock);
     let mut client = mock.client();
 

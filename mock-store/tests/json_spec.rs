@@ -85,6 +85,7 @@ async fn every_response_kind_from_json() {
         "rpc": "read_stream",
         "fields": {"aggregate_id": "second"},
         "nth": 2,
+        "times": 2,
         "respond": {"drop_connection": true}
     }))
     .unwrap();
@@ -301,4 +302,73 @@ async fn status_codes_by_name_or_number() {
             .unwrap_err();
         assert_eq!(err.code(), Code::NotFound, "{code}");
     }
+}
+
+#[tokio::test]
+async fn an_expectation_without_a_count_wants_exactly_one_call() {
+    let mock = MockEventStore::builder()
+        .verify_on_drop(false)
+        .start()
+        .await;
+    mock.mount_json(r#"{"rpc": "read_stream"}"#).unwrap();
+    let err = mock.verify().unwrap_err();
+    assert!(
+        err.report.contains("expected exactly 1 call, received 0"),
+        "{err}"
+    );
+    let mut client = mock.client();
+    client.read_stream(read_req("a")).await.unwrap();
+    mock.verify().unwrap();
+    client.read_stream(read_req("a")).await.unwrap();
+    let err = mock.verify().unwrap_err();
+    assert!(
+        err.report.contains("expected exactly 1 call, received 2"),
+        "{err}"
+    );
+
+    // `"at_least": 0` is how a JSON stub answers any number of calls.
+    mock.reset();
+    mock.mount_json(r#"{"rpc": "read_stream", "at_least": 0}"#)
+        .unwrap();
+    mock.verify().unwrap();
+}
+
+#[test]
+fn spec_errors_are_typed() {
+    use eventstore_mock::{pattern::PatternError, spec::SpecError};
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let mock = MockEventStore::start().await;
+        let err = mock.mount_value(json!({"rpc": "delete"})).unwrap_err();
+        assert_eq!(err, SpecError::UnknownRpc { name: "delete".into() });
+        assert!(err.to_string().contains("read_all, get_server_info"), "{err}");
+        let err = mock
+            .mount_value(json!({"respond": {"status": {"code": "NOPE"}}}))
+            .unwrap_err();
+        assert!(
+            matches!(&err, SpecError::Code { field, source } if field == "respond.status.code" && source.value == "\"NOPE\""),
+            "{err:?}"
+        );
+        let err = mock
+            .mount_value(json!({"fields": {"aggregate_id": {"$regex": "("}}}))
+            .unwrap_err();
+        assert!(
+            matches!(&err, SpecError::Pattern { source: PatternError::InvalidRegex { regex, .. }, .. } if regex == "("),
+            "{err:?}"
+        );
+        let err = mock
+            .mount_value(json!({"respond": {"events": [{"meta": {"event_version": "x"}}]}}))
+            .unwrap_err();
+        assert!(
+            matches!(&err, SpecError::Event(e) if e.at == "respond.events[0].meta.event_version"),
+            "{err:?}"
+        );
+        assert_eq!(
+            mock.mount_value(json!({"at_least": 3, "at_most": 1})).unwrap_err(),
+            SpecError::EmptyRange { at_least: 3, at_most: 1 }
+        );
+    });
 }

@@ -24,6 +24,7 @@ async fn exercise(i: usize) -> String {
     Mock::given(read_stream())
         .respond_with(Respond::status(Code::Unavailable, format!("mock {i}")))
         .on_nth_call(1)
+        .expect(2)
         .mount(&mock);
     mock.seed(
         TENANT,

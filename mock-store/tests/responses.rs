@@ -65,6 +65,7 @@ async fn status_with_message_on_both_transports() {
     let mock = MockEventStore::start().await;
     Mock::given(append())
         .respond_with(Respond::status(Code::Unavailable, "store is down"))
+        .expect(..)
         .mount(&mock);
     let request = append_req("order-1", 0, vec![ev("e1", "A", json!({}))]);
     for err in [
@@ -90,6 +91,7 @@ async fn status_with_details_reaches_the_client() {
             "precondition",
             details.clone(),
         ))
+        .expect(..)
         .mount(&mock);
     for err in [
         mock.client().read_stream(read_req("a")).await.unwrap_err(),
@@ -271,10 +273,12 @@ async fn newest_matching_response_wins_and_nth_falls_back_to_older() {
     let mock = MockEventStore::start().await;
     Mock::given(read_stream())
         .respond_with(Respond::status(Code::Internal, "older"))
+        .expect(..)
         .mount(&mock);
     Mock::given(read_stream())
         .respond_with(Respond::status(Code::Unavailable, "newer, first call only"))
         .on_nth_call(1)
+        .expect(..)
         .mount(&mock);
     // Newest: matches but has no response, so it does not hide the others.
     let counting = Mock::given(read_stream()).expect(2).mount(&mock);
@@ -338,10 +342,12 @@ async fn drop_connection_on_unary_calls() {
     Mock::given(append())
         .respond_with(Respond::drop_connection())
         .on_nth_call(1)
+        .expect(..)
         .mount(&mock);
     Mock::given(read_stream())
         .respond_with(Respond::drop_connection())
         .on_nth_call(1)
+        .expect(..)
         .mount(&mock);
 
     let mut in_process = mock.client();

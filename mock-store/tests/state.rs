@@ -252,8 +252,9 @@ async fn read_all_pages_through_long_streams() {
     let all = mock.read_all(TENANT, "order-1").await.unwrap();
     assert_eq!(all.len(), 10);
     assert_eq!(types(&all)[9], "E9");
-    // The engine's page limits apply to gRPC ReadAll; ReadStream has no
-    // count limit (max_count 0 reads to the end).
+    // gRPC reads follow the engine's rules: ReadStream with max_count 0
+    // reads to the end, whatever the page limits (issue 9's paging rule);
+    // ReadAll pages by default_page_size.
     let page = mock
         .client()
         .read_stream(read_req("order-1"))
@@ -279,7 +280,7 @@ async fn read_all_pages_through_long_streams() {
     assert!(mock.read_all(TENANT, "nope").await.unwrap().is_empty());
     assert!(mock.read_all("t2", "order-1").await.unwrap().is_empty());
     assert!(
-        mock.received_calls().iter().all(|c| c.seq == 1),
+        mock.received_calls().iter().all(|c| c.seq <= 2),
         "read_all is not journaled"
     );
 }

@@ -71,6 +71,7 @@ async fn stubbed_events_then_the_stream_stays_open() {
     let stub = vec![ev("s1", "Stub1", json!({})), ev("s2", "Stub2", json!({}))];
     Mock::given(subscribe())
         .respond_with(Respond::events(stub.clone()))
+        .expect(..)
         .mount(&mock);
     for mut client in clients(&mock).await {
         let mut stream = client
@@ -99,6 +100,7 @@ async fn fail_after_n_events_ends_with_the_status() {
     seed(&mock, 5).await;
     Mock::given(subscribe())
         .respond_with(Respond::pass_through().fail_after(2, Code::Unavailable, "leader changed"))
+        .expect(..)
         .mount(&mock);
     for mut client in clients(&mock).await {
         let mut stream = client
@@ -173,6 +175,7 @@ async fn drop_after_n_events_cuts_the_connection() {
     seed(&mock, 5).await;
     Mock::given(subscribe())
         .respond_with(Respond::pass_through().drop_after(3))
+        .expect(..)
         .mount(&mock);
     for mut client in clients(&mock).await {
         let mut stream = client
@@ -312,10 +315,12 @@ async fn status_and_drop_instead_of_a_stream() {
     Mock::given(subscribe())
         .respond_with(Respond::status(Code::PermissionDenied, "not yours"))
         .on_nth_call(1)
+        .expect(..)
         .mount(&mock);
     Mock::given(subscribe())
         .respond_with(Respond::drop_connection())
         .on_nth_call(2)
+        .expect(..)
         .mount(&mock);
     let mut client = mock.client();
     let err = client.subscribe(subscribe_req()).await.unwrap_err();
@@ -392,6 +397,187 @@ async fn reset_data_ends_open_subscriptions_with_unavailable() {
         })
     ));
     let _: Vec<EventData> = call.delivered;
+}
+
+/// Event-less responses and events of a stream until `events` events came:
+/// `None` for each event-less response, the type of each event.
+async fn shape(
+    stream: &mut tonic::Streaming<eventstore_proto::SubscribeResponse>,
+    events: usize,
+) -> Vec<Option<String>> {
+    let mut shape = Vec::new();
+    while shape.iter().flatten().count() < events {
+        let response = common::next_response(stream)
+            .await
+            .expect("the stream is open")
+            .expect("a response, not an error");
+        shape.push(response.event.and_then(|e| e.meta).map(|m| m.event_type));
+    }
+    shape
+}
+
+#[tokio::test]
+async fn keepalive_every_n_events() {
+    let mock = MockEventStore::start().await;
+    seed(&mock, 4).await;
+    Mock::given(subscribe())
+        .respond_with(Respond::pass_through().keepalive_every(2))
+        .expect(2)
+        .mount(&mock);
+    for mut client in clients(&mock).await {
+        let mut stream = client
+            .subscribe(subscribe_req())
+            .await
+            .unwrap()
+            .into_inner();
+        let got = shape(&mut stream, 4).await;
+        let e = |t: &str| Some(t.to_owned());
+        assert_eq!(got, [e("E1"), e("E2"), None, e("E3"), e("E4")]);
+        // Then the keepalive after E4 and the caught-up marker, both event-less.
+        for _ in 0..2 {
+            let response = common::next_response(&mut stream).await.unwrap().unwrap();
+            assert_eq!(response.event, None);
+        }
+    }
+    let call = mock.calls_to(Rpc::Subscribe).remove(0);
+    assert_eq!(call.delivered.len(), 4, "keepalives are not events");
+}
+
+#[tokio::test]
+async fn keepalive_interval_on_a_quiet_stream() {
+    let mock = MockEventStore::start().await;
+    seed(&mock, 1).await;
+    Mock::given(subscribe())
+        .respond_with(Respond::pass_through().keepalive_interval(Duration::from_millis(20)))
+        .mount(&mock);
+    let mut stream = mock
+        .client()
+        .subscribe(subscribe_req())
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(types(&take_events(&mut stream, 1).await), ["E1"]);
+    // The caught-up marker, then keepalives while nothing happens.
+    let started = Instant::now();
+    for _ in 0..4 {
+        let response = common::next_response(&mut stream).await.unwrap().unwrap();
+        assert_eq!(response.event, None);
+    }
+    assert!(started.elapsed() >= Duration::from_millis(40));
+    // A live event still arrives.
+    mock.client()
+        .append(append_req(
+            "order-1",
+            1,
+            vec![ev("live", "Live", json!({}))],
+        ))
+        .await
+        .unwrap();
+    assert_eq!(types(&take_events(&mut stream, 1).await), ["Live"]);
+}
+
+#[tokio::test]
+async fn data_loss_at_a_global_position_with_the_trailer() {
+    let mock = MockEventStore::start().await;
+    seed(&mock, 5).await;
+    Mock::given(subscribe())
+        .respond_with(Respond::pass_through().data_loss_at(3))
+        .expect(2)
+        .mount(&mock);
+    for mut client in clients(&mock).await {
+        let mut stream = client
+            .subscribe(subscribe_req())
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(types(&take_events(&mut stream, 2).await), ["E1", "E2"]);
+        let status = next_item(&mut stream)
+            .await
+            .expect("an item after the 2nd event")
+            .expect_err("every event before 3, then DATA_LOSS");
+        assert_eq!(status.code(), Code::DataLoss);
+        assert_eq!(
+            eventstore_engine::status::undecodable_global_nonce(&status),
+            Some(3),
+            "{status:?}"
+        );
+        assert_eq!(
+            status
+                .metadata()
+                .get("esp-undecodable-global-nonce")
+                .and_then(|v| v.to_str().ok()),
+            Some("3")
+        );
+        assert!(next_item(&mut stream).await.is_none());
+    }
+    let call = ended_subscription(&mock).await;
+    assert_eq!(types(&call.delivered), ["E1", "E2"]);
+    let json = eventstore_mock::wire::call_json(&call);
+    assert_eq!(json["status"], "DATA_LOSS");
+    assert_eq!(json["stream_end"]["reason"], "status");
+    assert_eq!(json["stream_end"]["status"], "DATA_LOSS");
+    assert!(
+        json["stream_end"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("global_nonce 3")),
+        "{json}"
+    );
+}
+
+#[tokio::test]
+async fn subscription_faults_from_json() {
+    let mock = MockEventStore::start().await;
+    seed(&mock, 3).await;
+    mock.mount_json(
+        r#"{"rpc": "subscribe", "respond": {"keepalive_every": 1, "data_loss_at": 3}}"#,
+    )
+    .unwrap();
+    let mut stream = mock
+        .client()
+        .subscribe(subscribe_req())
+        .await
+        .unwrap()
+        .into_inner();
+    let got = shape(&mut stream, 2).await;
+    let e = |t: &str| Some(t.to_owned());
+    assert_eq!(got, [e("E1"), None, e("E2")]);
+    assert_eq!(
+        common::next_response(&mut stream)
+            .await
+            .unwrap()
+            .unwrap()
+            .event,
+        None,
+        "the keepalive after E2"
+    );
+    let status = next_item(&mut stream).await.unwrap().unwrap_err();
+    assert_eq!(
+        eventstore_engine::status::undecodable_global_nonce(&status),
+        Some(3)
+    );
+    mock.verify().unwrap();
+}
+
+#[tokio::test]
+async fn stream_end_json_names_the_code() {
+    let mock = MockEventStore::start().await;
+    let stream = mock
+        .client()
+        .subscribe(subscribe_req())
+        .await
+        .unwrap()
+        .into_inner();
+    drop(stream);
+    let call = ended_subscription(&mock).await;
+    let json = eventstore_mock::wire::call_json(&call);
+    assert_eq!(
+        json["stream_end"],
+        json!({"reason": "cancelled", "status": "CANCELLED", "message": "cancelled by the client"})
+    );
+    assert_eq!(
+        json["status"], "OK",
+        "an open-then-cancelled stream did not fail"
+    );
 }
 
 /// The engine's caught-up marker passes through the mock unchanged, once,

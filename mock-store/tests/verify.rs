@@ -245,7 +245,7 @@ async fn strict_mode_fails_unmatched_calls_and_reports_them() {
         .verify_on_drop(false)
         .start()
         .await;
-    Mock::given(read_stream()).mount(&mock);
+    Mock::given(read_stream()).expect(..).mount(&mock);
     let mut client = mock.client();
 
     client

@@ -5,99 +5,20 @@
 //! request timeouts. Python only builds requests and reads results.
 
 use crate::{
+    connections::Connections,
     convert::{RawEvent, event_from_dict},
-    errors::{Kind, NativeError, NativeResult, code_name, is_client_deadline},
+    errors::NativeResult,
     mock::NativeMock,
     runtime::{future_into_py, handle},
     subscription::NativeSubscription,
 };
-use eventstore_proto::{
-    AppendRequest, ReadStreamRequest, SubscribeRequest, event_store_client::EventStoreClient,
-};
+use eventstore_proto::{AppendRequest, ReadStreamRequest, SubscribeRequest};
 use pyo3::{exceptions::PyValueError, prelude::*, types::PyDict};
-use std::{
-    sync::{
-        Arc,
-        atomic::{AtomicUsize, Ordering},
-    },
-    time::Duration,
-};
-use tokio_util::sync::CancellationToken;
+use std::{sync::Arc, time::Duration};
 use tonic::{
-    metadata::{AsciiMetadataValue, MetadataValue},
-    transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity},
+    metadata::MetadataValue,
+    transport::{Certificate, ClientTlsConfig, Endpoint, Identity},
 };
-
-/// Largest message the client accepts or sends (the server enforces its own).
-const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
-
-/// What every call needs; shared with subscriptions.
-#[derive(Debug)]
-pub(crate) struct Connections {
-    channels: Vec<Channel>,
-    next: AtomicUsize,
-    auth: Option<AsciiMetadataValue>,
-    pub(crate) request_timeout: Option<Duration>,
-    pub(crate) closed: CancellationToken,
-}
-
-impl Connections {
-    pub(crate) fn client(&self) -> EventStoreClient<Channel> {
-        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.channels.len();
-        EventStoreClient::new(self.channels[i].clone())
-            .max_decoding_message_size(MAX_MESSAGE_BYTES)
-            .max_encoding_message_size(MAX_MESSAGE_BYTES)
-    }
-
-    pub(crate) fn request<T>(&self, message: T, with_timeout: bool) -> tonic::Request<T> {
-        let mut request = tonic::Request::new(message);
-        if let Some(auth) = &self.auth {
-            request.metadata_mut().insert("authorization", auth.clone());
-        }
-        if with_timeout && let Some(timeout) = self.request_timeout {
-            request.set_timeout(timeout);
-        }
-        request
-    }
-
-    /// Runs a unary call with the request timeout and close handling.
-    pub(crate) async fn call<T>(
-        &self,
-        call: impl Future<Output = Result<tonic::Response<T>, tonic::Status>>,
-        expected: Option<u64>,
-    ) -> NativeResult<T> {
-        // The deadline is enforced twice (grpc-timeout, sent to the server, and
-        // a local timer): whichever fires first, the same TimeoutError.
-        let timed_out = |limit: Duration| NativeError {
-            code: Some(code_name(tonic::Code::DeadlineExceeded)),
-            ..NativeError::new(
-                Kind::Timeout,
-                format!(
-                    "request timed out after {:.3} s (request_timeout)",
-                    limit.as_secs_f64()
-                ),
-            )
-        };
-        let timed = async {
-            match self.request_timeout {
-                Some(limit) => tokio::time::timeout(limit, call)
-                    .await
-                    .map_err(|_| timed_out(limit)),
-                None => Ok(call.await),
-            }
-        };
-        tokio::select! {
-            result = timed => match result? {
-                Ok(response) => Ok(response.into_inner()),
-                Err(status) => match self.request_timeout {
-                    Some(limit) if is_client_deadline(&status) => Err(timed_out(limit)),
-                    _ => Err(NativeError::from_status(&status, expected)),
-                },
-            },
-            () = self.closed.cancelled() => Err(NativeError::connection("the client is closed")),
-        }
-    }
-}
 
 fn seconds(name: &str, value: Option<f64>) -> PyResult<Option<Duration>> {
     match value {
@@ -216,13 +137,7 @@ impl NativeClient {
                 .collect()
         };
         Ok(Self {
-            inner: Arc::new(Connections {
-                channels,
-                next: AtomicUsize::new(0),
-                auth,
-                request_timeout,
-                closed: CancellationToken::new(),
-            }),
+            inner: Arc::new(Connections::new(channels, auth, request_timeout)),
         })
     }
 

@@ -3,10 +3,11 @@
 //! when Python reads it.
 
 use crate::errors::{NativeError, NativeResult};
+use eventstore_mock::wire;
 use eventstore_proto::{EventData, EventMetadata};
 use pyo3::{
     prelude::*,
-    types::{PyBytes, PyDict},
+    types::{PyBytes, PyDict, PyString},
 };
 use std::collections::BTreeMap;
 
@@ -29,93 +30,117 @@ impl RawEvent {
     }
 }
 
-#[pymethods]
-impl RawEvent {
-    #[getter]
-    fn event_id(&self) -> &str {
-        &self.meta().event_id
-    }
-    #[getter]
-    fn aggregate_id(&self) -> &str {
-        &self.meta().aggregate_id
-    }
-    #[getter]
-    fn aggregate_type(&self) -> &str {
-        &self.meta().aggregate_type
-    }
-    #[getter]
-    fn aggregate_nonce(&self) -> u64 {
-        self.meta().aggregate_nonce
-    }
-    #[getter]
-    fn event_type(&self) -> &str {
-        &self.meta().event_type
-    }
-    #[getter]
-    fn event_version(&self) -> u32 {
-        self.meta().event_version
-    }
-    #[getter]
-    fn content_type(&self) -> &str {
-        &self.meta().content_type
-    }
-    #[getter]
-    fn content_schema(&self) -> &str {
-        &self.meta().content_schema
-    }
-    #[getter]
-    fn correlation_id(&self) -> &str {
-        &self.meta().correlation_id
-    }
-    #[getter]
-    fn causation_id(&self) -> &str {
-        &self.meta().causation_id
-    }
-    #[getter]
-    fn actor_id(&self) -> &str {
-        &self.meta().actor_id
-    }
-    #[getter]
-    fn tenant_id(&self) -> &str {
-        &self.meta().tenant_id
-    }
-    #[getter]
-    fn timestamp_unix_ms(&self) -> u64 {
-        self.meta().timestamp_unix_ms
-    }
-    #[getter]
-    fn recorded_time_unix_ms(&self) -> u64 {
-        self.meta().recorded_time_unix_ms
-    }
-    #[getter]
-    fn payload_sha256<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
-        PyBytes::new(py, &self.meta().payload_sha256)
-    }
-    #[getter]
-    fn headers<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let dict = PyDict::new(py);
-        for (k, v) in &self.meta().headers {
-            dict.set_item(k, v)?;
+/// The 17 `EventMetadata` fields, written once for this crate: the
+/// [`RawEvent`] getters and [`event_from_dict`] are both generated from it
+/// (how each field crosses is its type's [`MetaField`] impl).
+macro_rules! with_metadata_fields {
+    ($then:ident) => {
+        $then! {
+            event_id, aggregate_id, aggregate_type, aggregate_nonce, event_type, event_version,
+            content_type, content_schema, correlation_id, causation_id, actor_id, tenant_id,
+            timestamp_unix_ms, recorded_time_unix_ms, payload_sha256, headers, global_nonce,
         }
-        Ok(dict)
-    }
-    #[getter]
-    fn global_nonce(&self) -> u64 {
-        self.meta().global_nonce
-    }
-    #[getter]
-    fn payload<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
-        PyBytes::new(py, &self.event.payload)
-    }
+    };
+}
 
-    fn __repr__(&self) -> String {
-        let m = self.meta();
-        format!(
-            "RawEvent(event_type={:?}, aggregate_id={:?}, aggregate_nonce={}, global_nonce={})",
-            m.event_type, m.aggregate_id, m.aggregate_nonce, m.global_nonce
-        )
+/// How a metadata field's type crosses the boundary, both ways.
+trait MetaField: Sized {
+    fn to_py<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>>;
+    /// From the event dict; absent or `None` is the protobuf default.
+    fn from_dict(dict: &Bound<'_, PyDict>, key: &str, at: &str) -> NativeResult<Self>;
+}
+
+impl MetaField for String {
+    fn to_py<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        Ok(PyString::new(py, self).into_any())
+    }
+    fn from_dict(dict: &Bound<'_, PyDict>, key: &str, at: &str) -> NativeResult<Self> {
+        item(dict, key, at, String::new())
     }
 }
+
+impl MetaField for u64 {
+    fn to_py<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        Ok(self.into_pyobject(py)?.into_any())
+    }
+    fn from_dict(dict: &Bound<'_, PyDict>, key: &str, at: &str) -> NativeResult<Self> {
+        item(dict, key, at, 0)
+    }
+}
+
+impl MetaField for u32 {
+    fn to_py<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        Ok(self.into_pyobject(py)?.into_any())
+    }
+    fn from_dict(dict: &Bound<'_, PyDict>, key: &str, at: &str) -> NativeResult<Self> {
+        item(dict, key, at, 0)
+    }
+}
+
+impl MetaField for Vec<u8> {
+    fn to_py<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        Ok(PyBytes::new(py, self).into_any())
+    }
+    fn from_dict(dict: &Bound<'_, PyDict>, key: &str, at: &str) -> NativeResult<Self> {
+        bytes_item(dict, key, at)
+    }
+}
+
+impl MetaField for BTreeMap<String, String> {
+    fn to_py<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let dict = PyDict::new(py);
+        for (k, v) in self {
+            dict.set_item(k, v)?;
+        }
+        Ok(dict.into_any())
+    }
+    fn from_dict(dict: &Bound<'_, PyDict>, key: &str, at: &str) -> NativeResult<Self> {
+        item(dict, key, at, BTreeMap::new())
+    }
+}
+
+/// One getter per metadata field, plus the payload.
+macro_rules! raw_event_methods {
+    ($($name:ident,)*) => {
+        #[pymethods]
+        impl RawEvent {
+            $(
+                #[getter]
+                fn $name<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+                    self.meta().$name.to_py(py)
+                }
+            )*
+
+            #[getter]
+            fn payload<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+                PyBytes::new(py, &self.event.payload)
+            }
+
+            fn __repr__(&self) -> String {
+                let m = self.meta();
+                format!(
+                    "RawEvent(event_type={:?}, aggregate_id={:?}, aggregate_nonce={}, global_nonce={})",
+                    m.event_type, m.aggregate_id, m.aggregate_nonce, m.global_nonce
+                )
+            }
+        }
+    };
+}
+
+with_metadata_fields!(raw_event_methods);
+
+/// The metadata of an event dict, field by field.
+macro_rules! metadata_from_dict {
+    ($($name:ident,)*) => {
+        fn metadata_from_dict(dict: &Bound<'_, PyDict>, at: &str) -> NativeResult<EventMetadata> {
+            Ok(EventMetadata {
+                $($name: MetaField::from_dict(dict, stringify!($name), at)?,)*
+            })
+        }
+    };
+}
+
+with_metadata_fields!(metadata_from_dict);
 
 fn item<'py, T: for<'a> FromPyObject<'a, 'py>>(
     dict: &Bound<'py, PyDict>,
@@ -150,35 +175,26 @@ fn bytes_item(dict: &Bound<'_, PyDict>, key: &str, at: &str) -> NativeResult<Vec
     }
 }
 
-/// An event to append, from the dict the Python layer builds:
-/// `event_id`, `aggregate_nonce`, `event_type`, `event_version`,
-/// `content_type`, `payload` (bytes) and the optional metadata fields.
+/// A fresh event id by the one id rule (`eventstore_mock::wire`: a UUIDv7),
+/// for Python, which must know an event's id before sending it (an
+/// idempotent retry resends the same ids).
+#[pyfunction]
+pub fn new_event_id() -> String {
+    let mut meta = EventMetadata::default();
+    wire::assign_event_id(&mut meta);
+    meta.event_id
+}
+
+/// An event to append, from the dict the Python layer builds
+/// (`eventstore._encoding.WireEvent`): the metadata fields by name (absent
+/// or `None`: the protobuf default) and `payload` (bytes). An event without
+/// an id gets a UUIDv7, as clients are told to use.
 pub(crate) fn event_from_dict(dict: &Bound<'_, PyDict>, at: &str) -> NativeResult<EventData> {
     let payload = bytes_item(dict, "payload", at)?;
-    let headers: BTreeMap<String, String> = item(dict, "headers", at, BTreeMap::new())?;
+    let mut meta = metadata_from_dict(dict, at)?;
+    wire::assign_event_id(&mut meta);
     Ok(EventData {
-        meta: Some(EventMetadata {
-            // Clients are told to use UUIDv7: fill one in when none was given.
-            event_id: Some(item(dict, "event_id", at, String::new())?)
-                .filter(|id| !id.is_empty())
-                .unwrap_or_else(|| uuid::Uuid::now_v7().to_string()),
-            aggregate_id: item(dict, "aggregate_id", at, String::new())?,
-            aggregate_type: item(dict, "aggregate_type", at, String::new())?,
-            aggregate_nonce: item(dict, "aggregate_nonce", at, 0u64)?,
-            event_type: item(dict, "event_type", at, String::new())?,
-            event_version: item(dict, "event_version", at, 0u32)?,
-            content_type: item(dict, "content_type", at, String::new())?,
-            content_schema: item(dict, "content_schema", at, String::new())?,
-            correlation_id: item(dict, "correlation_id", at, String::new())?,
-            causation_id: item(dict, "causation_id", at, String::new())?,
-            actor_id: item(dict, "actor_id", at, String::new())?,
-            tenant_id: item(dict, "tenant_id", at, String::new())?,
-            timestamp_unix_ms: item(dict, "timestamp_unix_ms", at, 0u64)?,
-            recorded_time_unix_ms: 0,
-            payload_sha256: bytes_item(dict, "payload_sha256", at)?,
-            headers,
-            global_nonce: 0,
-        }),
+        meta: Some(meta),
         payload,
     })
 }

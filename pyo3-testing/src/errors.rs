@@ -6,36 +6,39 @@
 //! Python classes and the server's message is kept word for word.
 
 use eventstore_engine::status::concurrency_detail;
+pub(crate) use eventstore_mock::wire::code_name;
 use eventstore_proto::ConcurrencyErrorDetail;
 use pyo3::{exceptions::PyRuntimeError, prelude::*, types::PyDict};
 use tonic::{Code, Status};
 
-/// Which Python exception class.
+/// Which Python exception class, when Rust knows better than the status
+/// code. Otherwise ([`Kind::Status`]) the class is the one
+/// `eventstore/_errors.py` names for the code: that table is the only
+/// code <-> class mapping, used both ways (raising, and `fail_with=`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Kind {
+    /// The class `_errors.py` gives the status code.
+    Status,
+    /// The connection failed or was lost (also a status whose cause is a
+    /// transport error, whatever its code).
     Connection,
+    /// The client's own deadline passed.
     Timeout,
+    /// The request could not be built on this side.
     Validation,
-    Authentication,
-    Authorization,
-    Concurrency,
-    Duplicate,
+    /// An `EventStoreContainer` failure.
     Container,
-    Other,
 }
 
 impl Kind {
-    fn class_name(self) -> &'static str {
+    /// The class's name in `eventstore._errors`; `None`: decided by the code.
+    fn class_name(self) -> Option<&'static str> {
         match self {
-            Kind::Connection => "ConnectionError",
-            Kind::Timeout => "TimeoutError",
-            Kind::Validation => "ValidationError",
-            Kind::Authentication => "AuthenticationError",
-            Kind::Authorization => "AuthorizationError",
-            Kind::Concurrency => "ConcurrencyError",
-            Kind::Duplicate => "DuplicateEventError",
-            Kind::Container => "ContainerError",
-            Kind::Other => "EventStoreError",
+            Kind::Status => None,
+            Kind::Connection => Some("ConnectionError"),
+            Kind::Timeout => Some("TimeoutError"),
+            Kind::Validation => Some("ValidationError"),
+            Kind::Container => Some("ContainerError"),
         }
     }
 }
@@ -86,22 +89,15 @@ impl NativeError {
                 )
             };
         }
+        let transport = is_transport(status);
         let kind = match status.code() {
-            Code::Aborted => Kind::Concurrency,
-            Code::AlreadyExists => Kind::Duplicate,
-            Code::InvalidArgument | Code::ResourceExhausted | Code::OutOfRange => Kind::Validation,
-            Code::Unauthenticated => Kind::Authentication,
-            Code::PermissionDenied => Kind::Authorization,
-            Code::DeadlineExceeded => Kind::Timeout,
-            Code::Unavailable => Kind::Connection,
-            Code::Unknown | Code::Cancelled | Code::Internal if is_transport(status) => {
-                Kind::Connection
-            }
-            _ => Kind::Other,
+            // tonic reports a broken connection under these codes.
+            Code::Unknown | Code::Cancelled | Code::Internal if transport => Kind::Connection,
+            _ => Kind::Status,
         };
         let message = if status.message().is_empty() {
             format!("{:?}", status.code())
-        } else if kind == Kind::Connection && is_transport(status) {
+        } else if transport && (kind == Kind::Connection || status.code() == Code::Unavailable) {
             transport_message(status)
         } else {
             status.message().to_owned()
@@ -121,21 +117,31 @@ impl NativeError {
     }
 
     fn build(self, py: Python<'_>) -> PyResult<PyErr> {
-        let class = py
+        // `_errors.from_native` picks the class (by name, or by the code)
+        // and passes the conflict detail only to `ConcurrencyError`.
+        let conflict = PyDict::new(py);
+        let d = self.detail.map(|d| *d).unwrap_or_default();
+        conflict.set_item("tenant_id", d.tenant_id)?;
+        conflict.set_item("aggregate_id", d.aggregate_id)?;
+        conflict.set_item("expected_aggregate_nonce", self.expected)?;
+        conflict.set_item("actual_last_aggregate_nonce", d.actual_last_aggregate_nonce)?;
+        conflict.set_item("actual_last_global_nonce", d.actual_last_global_nonce)?;
+        let instance = py
             .import("eventstore._errors")?
-            .getattr(self.kind.class_name())?;
-        let kwargs = PyDict::new(py);
-        kwargs.set_item("code", self.code)?;
-        if self.kind == Kind::Concurrency {
-            let d = self.detail.map(|d| *d).unwrap_or_default();
-            kwargs.set_item("tenant_id", d.tenant_id)?;
-            kwargs.set_item("aggregate_id", d.aggregate_id)?;
-            kwargs.set_item("expected_aggregate_nonce", self.expected)?;
-            kwargs.set_item("actual_last_aggregate_nonce", d.actual_last_aggregate_nonce)?;
-            kwargs.set_item("actual_last_global_nonce", d.actual_last_global_nonce)?;
-        }
-        let instance = class.call((self.message,), Some(&kwargs))?;
+            .getattr("from_native")?
+            .call1((self.kind.class_name(), self.message, self.code, conflict))?;
         Ok(PyErr::from_value(instance))
+    }
+
+    /// Whether a subscription should reconnect after this error: the
+    /// connection went away, or the server was too slow this time.
+    pub(crate) fn is_transient(&self) -> bool {
+        matches!(self.kind, Kind::Connection | Kind::Timeout)
+            || (self.kind == Kind::Status
+                && matches!(
+                    self.code,
+                    Some(c) if c == code_name(Code::Unavailable) || c == code_name(Code::DeadlineExceeded)
+                ))
     }
 }
 
@@ -196,27 +202,4 @@ fn transport_message(status: &Status) -> String {
         source = s.source();
     }
     message
-}
-
-/// The canonical name of a gRPC code (`UNAVAILABLE`).
-pub(crate) fn code_name(code: Code) -> &'static str {
-    match code {
-        Code::Ok => "OK",
-        Code::Cancelled => "CANCELLED",
-        Code::Unknown => "UNKNOWN",
-        Code::InvalidArgument => "INVALID_ARGUMENT",
-        Code::DeadlineExceeded => "DEADLINE_EXCEEDED",
-        Code::NotFound => "NOT_FOUND",
-        Code::AlreadyExists => "ALREADY_EXISTS",
-        Code::PermissionDenied => "PERMISSION_DENIED",
-        Code::ResourceExhausted => "RESOURCE_EXHAUSTED",
-        Code::FailedPrecondition => "FAILED_PRECONDITION",
-        Code::Aborted => "ABORTED",
-        Code::OutOfRange => "OUT_OF_RANGE",
-        Code::Unimplemented => "UNIMPLEMENTED",
-        Code::Internal => "INTERNAL",
-        Code::Unavailable => "UNAVAILABLE",
-        Code::DataLoss => "DATA_LOSS",
-        Code::Unauthenticated => "UNAUTHENTICATED",
-    }
 }

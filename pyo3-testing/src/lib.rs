@@ -1,12 +1,29 @@
 //! `eventstore._native`: the Rust core of the Python SDK.
 //!
 //! Python users never import this module: `eventstore` wraps it in a typed,
-//! idiomatic API. Everything that does I/O lives here, on one tokio runtime
-//! ([`runtime`]): the gRPC client ([`client`]), subscriptions with resume
-//! ([`subscription`]), the in-process mock ([`mock`]) and the real store in a
-//! container ([`container`]).
+//! idiomatic API (`python/eventstore/_native.pyi` is its stub, checked
+//! against this crate by `stubtest`). Everything that does I/O lives here,
+//! on one tokio runtime.
+//!
+//! Files, in the order a call flows through them:
+//!
+//! - [`runtime`]: the tokio runtime and the bridge from a Rust future to an
+//!   asyncio awaitable (and the shutdown at interpreter exit).
+//! - [`convert`]: values crossing the boundary: Python event dicts into
+//!   protobuf, recorded events out as lazy [`convert::RawEvent`]s.
+//! - [`connections`]: the connection pool (channels, auth, timeouts) every
+//!   call and subscription of a client goes through.
+//! - [`client`]: `NativeClient`, unary calls (append, read).
+//! - [`subscription`]: `NativeSubscription`, a stream that reconnects and
+//!   resumes after the last acknowledged event.
+//! - [`mock`]: `NativeMock`, the in-process `MockEventStore`; expectations
+//!   come in and the journal goes out as JSON in the mock's wire model
+//!   (`eventstore_mock::wire`).
+//! - [`container`]: `NativeContainer`, the real store in Docker or in process.
+//! - [`errors`]: every failure on its way to a Python exception class.
 
 pub mod client;
+pub mod connections;
 pub mod container;
 pub mod convert;
 pub mod errors;
@@ -25,6 +42,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<mock::NativeMock>()?;
     m.add_class::<container::NativeContainer>()?;
     m.add_function(wrap_pyfunction!(runtime::shutdown, m)?)?;
+    m.add_function(wrap_pyfunction!(mock::payload_view, m)?)?;
+    m.add_function(wrap_pyfunction!(convert::new_event_id, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

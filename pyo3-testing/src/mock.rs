@@ -1,22 +1,23 @@
 //! `NativeMock`: the Rust `MockEventStore`, in this process, for
 //! `eventstore.testing.MockEventStore`. Expectations arrive as JSON (the
-//! mock's own JSON expectation format), the journal leaves as JSON.
+//! mock's own JSON expectation format, typed on the Python side in
+//! `eventstore/testing/_spec.py`); the journal leaves as the mock's wire
+//! model (`eventstore_mock::wire::call_json`) with its events as native
+//! events.
 
 use crate::{
     convert::{RawEvent, event_from_dict},
-    errors::{NativeError, NativeResult, code_name},
+    errors::{NativeError, NativeResult},
     runtime::block_on,
 };
 use eventstore_engine::Limits;
-use eventstore_mock::{CallRecord, MockEventStore, Outcome, StreamEnd, view};
+use eventstore_mock::{CallRequest, MockEventStore, StartError, wire};
 use parking_lot::Mutex;
 use pyo3::{
     exceptions::{PyRuntimeError, PyValueError},
     prelude::*,
     types::PyDict,
 };
-use serde_json::{Value, json};
-use std::time::UNIX_EPOCH;
 use tonic::transport::Channel;
 
 /// A running mock.
@@ -41,44 +42,16 @@ impl NativeMock {
     }
 }
 
-fn call_json(c: &CallRecord) -> Value {
-    let (status, message, response) = match &c.outcome {
-        Some(Outcome::Appended(r)) => ("OK", String::new(), view::append_response_json(r)),
-        Some(Outcome::Read(r)) => ("OK", String::new(), view::read_response_json(r)),
-        Some(Outcome::Streaming) => match &c.stream_end {
-            Some(StreamEnd::Status { code, message }) => {
-                (code_name(*code), message.clone(), Value::Null)
-            }
-            Some(StreamEnd::Dropped) => (
-                "UNAVAILABLE",
-                "connection dropped by the mock".to_owned(),
-                Value::Null,
-            ),
-            _ => ("OK", String::new(), Value::Null),
-        },
-        Some(Outcome::Status { code, message }) => (code_name(*code), message.clone(), Value::Null),
-        Some(Outcome::Dropped) => (
-            "UNAVAILABLE",
-            "connection dropped by the mock".to_owned(),
-            Value::Null,
-        ),
-        None => ("", String::new(), Value::Null),
-    };
-    json!({
-        "seq": c.seq,
-        "rpc": c.rpc().as_str(),
-        "request": c.request_json,
-        "metadata": c.metadata,
-        "status": status,
-        "message": message,
-        "response": response,
-        "received_unix_micros": c.received_at.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_micros() as u64),
-        "latency_micros": c.latency.map(|d| d.as_micros() as u64),
-        "delivered": c.delivered.iter().map(view::event_json).collect::<Vec<_>>(),
-        "stream_end": c.stream_end.as_ref().map(ToString::to_string),
-        "matched": c.matched.iter().map(|id| id.0).collect::<Vec<_>>(),
-        "completed": c.is_complete(),
-    })
+/// One journal call for Python: its JSON (`wire::call_json`), the events of
+/// an append and the events a subscription delivered.
+type JournalEntry = (String, Vec<RawEvent>, Vec<RawEvent>);
+
+/// A payload as the journal and the matchers show it (JSON text): the
+/// payload's JSON when it parses as JSON, else `{"$base64": ...}`. Python
+/// asks here instead of repeating the rule.
+#[pyfunction]
+pub fn payload_view(payload: &[u8]) -> String {
+    wire::payload_json(payload).to_string()
 }
 
 #[pymethods]
@@ -116,7 +89,10 @@ impl NativeMock {
                 .verify_on_drop(false)
                 .try_start()
                 .await
-                .map_err(NativeError::connection)
+                .map_err(|e| match e {
+                    StartError::Limits(_) => NativeError::validation(e.to_string()),
+                    _ => NativeError::connection(e.to_string()),
+                })
         })?;
         Ok(Self {
             endpoint: mock.address().to_string(),
@@ -137,10 +113,23 @@ impl NativeMock {
             .map_err(|e| PyValueError::new_err(e.to_string()))
     }
 
-    /// The journal as a JSON array.
-    fn journal(&self) -> PyResult<String> {
+    /// The journal: each call as its JSON, the append's events and the
+    /// events delivered (native events, so Python shows every event as a
+    /// `RecordedEvent`).
+    fn journal(&self) -> PyResult<Vec<JournalEntry>> {
         let calls = self.with(MockEventStore::received_calls)?;
-        Ok(Value::Array(calls.iter().map(call_json).collect()).to_string())
+        Ok(calls
+            .into_iter()
+            .map(|c| {
+                let json = wire::call_json(&c).to_string();
+                let events = match c.request {
+                    CallRequest::Append(r) => r.events.into_iter().map(RawEvent::new).collect(),
+                    _ => Vec::new(),
+                };
+                let delivered = c.delivered.into_iter().map(RawEvent::new).collect();
+                (json, events, delivered)
+            })
+            .collect())
     }
 
     /// `None` when every expectation is met, else the report.

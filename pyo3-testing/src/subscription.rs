@@ -9,7 +9,7 @@
 //! events delivered but not acknowledged before the failure come again.
 
 use crate::{
-    client::Connections,
+    connections::Connections,
     convert::RawEvent,
     errors::{Kind, NativeError, NativeResult},
     runtime::{InFlight, future_into_py, handle, shutdown_token},
@@ -247,8 +247,9 @@ impl Feeder {
 
 fn classify(status: &tonic::Status) -> Ended {
     let error = NativeError::from_status(status, None);
-    match error.kind {
-        Kind::Connection | Kind::Timeout => Ended::Transient(error),
-        _ => Ended::Fatal(error),
+    if error.is_transient() {
+        Ended::Transient(error)
+    } else {
+        Ended::Fatal(error)
     }
 }

@@ -237,14 +237,18 @@ async def test_read_stream_page_fields_forward_and_backward(target: Target) -> N
     assert (len(page), page.is_end, page.next_from_aggregate_nonce) == (2, True, 6)
 
     page = await client.read_stream(aggregate, from_aggregate_nonce=0, forward=False, max_count=2)
-    assert [e.aggregate_nonce for e in page.events] == [5, 4], "backward from 0 starts at the head"
+    assert page.events == [], "backward from 0 is before every event"
+    assert (page.is_end, page.next_from_aggregate_nonce) == (True, 0)
+    head = 2**63 - 1  # any position at or past the head reads from the head
+    page = await client.read_stream(aggregate, from_aggregate_nonce=head, forward=False, max_count=2)
+    assert [e.aggregate_nonce for e in page.events] == [5, 4], "backward from 2^63-1 starts at the head"
     assert (page.is_end, page.next_from_aggregate_nonce) == (False, 3)
     page = await client.read_stream(aggregate, from_aggregate_nonce=3, forward=False, max_count=5)
     assert [e.aggregate_nonce for e in page.events] == [3, 2, 1]
     assert page.is_end
 
-    page = await client.read_stream(aggregate, from_aggregate_nonce=0, forward=False)
-    assert [e.aggregate_nonce for e in page.events] == [5, 4, 3, 2, 1]
+    page = await client.read_stream(aggregate, from_aggregate_nonce=head, forward=False)
+    assert [e.aggregate_nonce for e in page.events] == [5, 4, 3, 2, 1], "max_count 0 reads to the end"
 
     empty = await client.read_stream(unique("missing"))
     assert empty.events == [] and empty.is_end

@@ -139,7 +139,7 @@ async def test_context_reaches_the_wire(mock: MockEventStore) -> None:
     client = EventStoreClient(endpoint="mock", store=mock)
     with MessageContext.scope(correlation_id="wire-corr", causation_id="wire-cause", actor_id="wire-actor"):
         await client.append_events(aggregate_id="a", aggregate_type="A", events=[Touched("x"), Touched("y")])
-    metas = [e["meta"] for e in mock.appends[-1].events]
-    assert [(m.get("correlation_id"), m.get("causation_id"), m.get("actor_id")) for m in metas] == [
+    events = mock.appends[-1].events
+    assert [(e.correlation_id, e.causation_id, e.actor_id) for e in events] == [
         ("wire-corr", "wire-cause", "wire-actor")
     ] * 2

@@ -439,7 +439,8 @@ async def test_custom_hooks_round_trip(client: EventStoreClient, mock: MockEvent
     assert recorded.data == _serialize(original)
     assert recorded.payload == original
     # Not JSON: the journal shows the bytes as base64.
-    payload = mock.appends[-1].events[0]["payload"]
+    assert mock.appends[-1].events[0].data == _serialize(original)
+    payload = mock.appends[-1].request["events"][0]["payload"]
     assert payload == {"$base64": base64.b64encode(_serialize(original)).decode()}
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import builtins
 import datetime as dt
+import json
 import re
 import time
 import uuid
@@ -28,11 +29,12 @@ from eventstore import (
     EventStoreClient,
     EventStoreError,
     NewEvent,
+    RecordedEvent,
     TimeoutError,
     ValidationError,
     event,
 )
-from eventstore.testing import Expectation, MockEventStore, RecordedCall
+from eventstore.testing import Expectation, MockEventStore, RecordedCall, StreamEnd
 
 PREFIX = "tests.test_mock"
 
@@ -738,11 +740,15 @@ async def test_journal(local: EventStoreClient, mock: MockEventStore) -> None:
     assert append.request["aggregate_type"] == "Order"
     assert append.request["idempotency_key"] == "idem-1"
     assert append.request["tenant_id"] == "default"
+    # The append's events are RecordedEvents, like the events a read returns.
     (recorded,) = append.events
-    assert recorded["payload"] == {"order_id": "order-1", "amount": 12.5, "currency": "USD"}
-    assert recorded["meta"]["event_type"] == f"{PREFIX}.OrderCreated"
-    assert recorded["meta"]["correlation_id"] == "corr-1"
-    assert recorded["meta"]["aggregate_nonce"] == 1
+    assert isinstance(recorded, RecordedEvent)
+    assert json.loads(recorded.data) == {"order_id": "order-1", "amount": 12.5, "currency": "USD"}
+    assert recorded.event_type == f"{PREFIX}.OrderCreated"
+    assert recorded.correlation_id == "corr-1"
+    assert recorded.aggregate_nonce == 1
+    # The request dict keeps the matchers' view of the same event.
+    assert append.request["events"][0]["payload"] == {"order_id": "order-1", "amount": 12.5, "currency": "USD"}
     assert append.status == "OK" and append.message == ""
     assert append.response == {"last_global_nonce": 1, "last_aggregate_nonce": 1}
     assert append.metadata["content-type"] == "application/grpc"
@@ -758,9 +764,9 @@ async def test_journal(local: EventStoreClient, mock: MockEventStore) -> None:
     sub = calls[2]
     assert sub.aggregate_id is None
     assert sub.request == {"tenant_id": "default", "aggregate_id_prefix": "order-", "from_global_nonce": 0}
-    assert [d["meta"]["global_nonce"] for d in sub.delivered] == [1]
-    assert sub.delivered[0]["payload"]["amount"] == 12.5
-    assert sub.stream_end == "cancelled by the client"
+    assert [d.global_nonce for d in sub.delivered] == [1]
+    assert json.loads(sub.delivered[0].data)["amount"] == 12.5
+    assert sub.stream_end == StreamEnd(reason="cancelled", status="CANCELLED", message="cancelled by the client")
 
 
 async def test_expectation_calls(local: EventStoreClient, mock: MockEventStore) -> None:

@@ -136,7 +136,7 @@ async fn run(config: Config) -> Result<ExitCode, String> {
     if let (Some(username), Some(password)) = (&config.username, &config.password) {
         builder = builder.credentials(username, password);
     }
-    let mock = builder.try_start().await?;
+    let mock = builder.try_start().await.map_err(|e| e.to_string())?;
     if let (Some(streams), Some(path)) = (fixtures, &config.seed) {
         let count = streams.len();
         seed::load(&mock, streams)

@@ -93,6 +93,8 @@ pub fn payload(event: &EventData) -> Value {
 }
 
 /// Reads `n` events from a subscription, failing the test after 5 s.
+/// Event-less responses (the caught-up marker, keepalives) are skipped, as
+/// every client must.
 pub async fn take_events(
     stream: &mut (impl Stream<Item = Result<SubscribeResponse, Status>> + Unpin),
     n: usize,
@@ -104,27 +106,32 @@ pub async fn take_events(
             .expect("an event within 5 s")
             .expect("the stream is still open")
             .expect("an event, not an error");
-        // An event-less response is the caught-up marker: clients skip it.
-        if let Some(event) = item.event {
-            events.push(event);
-        }
+        events.extend(item.event);
     }
     events
 }
 
-/// The next item of a subscription other than an event-less marker (which
-/// clients skip), failing the test after 5 s.
+/// The next item of a subscription that is not an event-less response,
+/// failing the test after 5 s.
 pub async fn next_item(
     stream: &mut (impl Stream<Item = Result<SubscribeResponse, Status>> + Unpin),
 ) -> Option<Result<SubscribeResponse, Status>> {
     loop {
-        let item = tokio::time::timeout(Duration::from_secs(5), stream.next())
-            .await
-            .expect("the stream answers within 5 s");
+        let item = next_response(stream).await;
         if !matches!(&item, Some(Ok(r)) if r.event.is_none()) {
             return item;
         }
     }
+}
+
+/// The next response of a subscription, event-less ones included, failing
+/// the test after 5 s.
+pub async fn next_response(
+    stream: &mut (impl Stream<Item = Result<SubscribeResponse, Status>> + Unpin),
+) -> Option<Result<SubscribeResponse, Status>> {
+    tokio::time::timeout(Duration::from_secs(5), stream.next())
+        .await
+        .expect("the stream answers within 5 s")
 }
 
 /// Polls `check` until it returns `Some`, for up to 5 s.

@@ -5,6 +5,25 @@
 All I/O runs in a Rust core (``eventstore._native``) on its own threads;
 this package is the typed Python face of it.
 
+Files, in the order data flows through them (an append goes down the
+list, a recorded event comes back up):
+
+- ``_client.py``: :class:`EventStoreClient` and :class:`Subscription`, the
+  calls users make; they check arguments and hand over to the core.
+- ``_encoding.py``: events on their way in: validation, the wire dict the
+  core reads, nonces, UUIDv7 ids, SHA-256, message context.
+- ``_wire.py``: that wire dict's type (``WireEvent``), shared with the stub.
+- ``_events.py`` and ``_codec.py``: ``@event`` classes, the registry, and
+  the JSON codec of their payloads.
+- ``_context.py``: :class:`MessageContext` (correlation, causation, actor).
+- ``_native.pyi``: the stub of the Rust core (checked by ``stubtest``).
+- ``_models.py``: the values that come back (:class:`RecordedEvent`,
+  :class:`StreamPage`, :class:`AppendResult`) and request objects.
+- ``_errors.py``: the exceptions every failure becomes.
+- ``testing/``: ``_mock.py`` (:class:`~eventstore.testing.MockEventStore`),
+  ``_spec.py`` (the typed expectation spec sent to the Rust mock),
+  ``_container.py`` and ``pytest_plugin.py``.
+
 Names are imported on first use, so importing ``eventstore`` (as the pytest
 plugin ``eventstore.testing.pytest_plugin`` does in every pytest run) stays
 cheap and loads no native code.
@@ -18,7 +37,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from eventstore._client import DEFAULT_TENANT, EventStoreClient, Subscription
+    from eventstore._client import EventStoreClient, Subscription
     from eventstore._context import MessageContext
     from eventstore._errors import (
         AuthenticationError,
@@ -32,13 +51,13 @@ if TYPE_CHECKING:
         ValidationError,
     )
     from eventstore._events import EventDefinition, EventRegistry, default_registry, event
-    from eventstore._models import AppendRequest, AppendResult, NewEvent, RecordedEvent, StreamPage
+    from eventstore._models import DEFAULT_TENANT, AppendRequest, AppendResult, NewEvent, RecordedEvent, StreamPage
 
     __version__: str
 
 # Public name -> the module defining it.
 _EXPORTS: dict[str, str] = {
-    "DEFAULT_TENANT": "eventstore._client",
+    "DEFAULT_TENANT": "eventstore._models",
     "EventStoreClient": "eventstore._client",
     "Subscription": "eventstore._client",
     "MessageContext": "eventstore._context",

@@ -3,30 +3,38 @@
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
-import hashlib
-import json
-import os
-import time
-import uuid
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Mapping, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from eventstore import _native
-from eventstore._context import MessageContext
+from eventstore._encoding import (
+    check_optional_str,
+    check_uint,
+    context_ids,
+    encode_event,
+    new_event_id,
+    now_ms,
+)
 from eventstore._errors import ConnectionError, ValidationError
-from eventstore._events import EventRegistry, default_registry, definition_of
-from eventstore._models import AppendRequest, AppendResult, NewEvent, RecordedEvent, StreamPage
+from eventstore._events import EventRegistry, default_registry
+from eventstore._models import DEFAULT_TENANT, AppendRequest, AppendResult, RecordedEvent, StreamPage
+from eventstore._wire import WireEvent
 
-if TYPE_CHECKING:
-    from eventstore.testing import MockEventStore
 
-__all__ = ["DEFAULT_TENANT", "EventStoreClient", "Subscription", "encode_event"]
+class InProcessStore(Protocol):
+    """What ``store=`` takes: a :class:`~eventstore.testing.MockEventStore`
+    (a protocol, so this module never imports the testing package)."""
 
-DEFAULT_TENANT = "default"
-"""The tenant used when neither the call nor the client names one."""
+    @property
+    def endpoint(self) -> str: ...
+    @property
+    def _native(self) -> _native.NativeMock: ...
+
+
+__all__ = ["DEFAULT_TENANT", "EventStoreClient", "Subscription"]
+
 
 _APPEND_KEYS = frozenset(
     {"tenant_id", "aggregate_id", "aggregate_type", "expected_aggregate_nonce", "events", "idempotency_key"}
@@ -35,46 +43,6 @@ _APPEND_KEYS = frozenset(
 
 _IDEMPOTENT_MEMORY = 4096
 """How many idempotency keys a client remembers the generated ids of."""
-
-_U64_MAX = 2**64 - 1
-_U32_MAX = 2**32 - 1
-
-
-def _uuid7() -> str:
-    """A UUIDv7 (RFC 9562): 48-bit Unix ms timestamp, version 7, variant 10, random bits."""
-    value = (time.time_ns() // 1_000_000) << 80 | int.from_bytes(os.urandom(10), "big")
-    value = (value & ~(0xF << 76)) | (0x7 << 76)
-    value = (value & ~(0x3 << 62)) | (0x2 << 62)
-    return str(uuid.UUID(int=value))
-
-
-def _check_uint(name: str, value: Any, maximum: int = _U64_MAX) -> None:
-    """Raises ValidationError unless ``value`` is an int in ``[0, maximum]``."""
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= maximum:
-        raise ValidationError(f"{name} must be an integer from 0 to {maximum}, got {value!r}")
-
-
-def _check_optional_str(name: str, value: Any) -> None:
-    if value is not None and not isinstance(value, str):
-        raise ValidationError(f"{name} must be a str, got {type(value).__name__} {value!r}")
-
-
-def _check_new_event(item: NewEvent, where: str) -> None:
-    if not isinstance(item.event_type, str) or not item.event_type:
-        raise ValidationError(
-            f"{where}.event_type must be a non-empty str (e.g. 'com.myco.order.OrderCreated'), got {item.event_type!r}"
-        )
-    _check_uint(f"{where}.event_version", item.event_version, _U32_MAX)
-    for name in ("content_type", "event_id", "correlation_id", "causation_id", "actor_id"):
-        _check_optional_str(f"{where}.{name}", getattr(item, name))
-    if not isinstance(item.content_schema, str):
-        raise ValidationError(f"{where}.content_schema must be a str, got {item.content_schema!r}")
-    if not isinstance(item.headers, Mapping) or not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in item.headers.items()
-    ):
-        raise ValidationError(f"{where}.headers must be a dict of str to str, got {item.headers!r}")
-    if item.timestamp is not None and not isinstance(item.timestamp, dt.datetime):
-        raise ValidationError(f"{where}.timestamp must be a datetime, got {type(item.timestamp).__name__}")
 
 
 def _pem(value: Any, name: str) -> bytes | None:
@@ -85,73 +53,6 @@ def _pem(value: Any, name: str) -> bytes | None:
     if isinstance(value, (bytes, bytearray)):
         return bytes(value)
     raise ValidationError(f"tls.{name} must be PEM bytes or str, got {type(value).__name__}")
-
-
-_NEW_EVENT_KEYS = frozenset(f.name for f in dataclasses.fields(NewEvent))
-"""The keys an event dict may have: :class:`NewEvent`'s fields."""
-
-
-def encode_event(item: Any, index: int, nonce: int, ids: Mapping[str, str | None], now_ms: int) -> dict[str, Any]:
-    """The native layer's dict for one event to append; errors name ``events[index]``."""
-    where = f"events[{index}]"
-    out: dict[str, Any] = {"aggregate_nonce": nonce, "timestamp_unix_ms": now_ms}
-    definition = definition_of(item)
-    if definition is not None and not isinstance(item, type):
-        try:
-            payload = definition.encode(item)
-        except (TypeError, ValueError) as e:
-            raise ValidationError(f"{where}: cannot encode {type(item).__name__}: {e}") from e
-        out.update(
-            event_type=definition.type,
-            event_version=definition.revision,
-            content_type=definition.content_type,
-            payload=payload,
-        )
-    else:
-        if isinstance(item, Mapping):
-            unknown = sorted(str(k) for k in item if k not in _NEW_EVENT_KEYS)
-            if unknown:
-                raise ValidationError(
-                    f"{where}: unknown key(s) {unknown}; an event dict takes {sorted(_NEW_EVENT_KEYS)}"
-                )
-            if "event_type" not in item:
-                raise ValidationError(f"{where}.event_type is required (e.g. 'com.myco.order.OrderCreated')")
-            item = NewEvent(**item)
-        if not isinstance(item, NewEvent):
-            if isinstance(item, type):
-                hint = f"got the class {item.__name__}, pass an instance of it"
-            elif dataclasses.is_dataclass(item):
-                hint = f"{type(item).__name__} is not an @event class: decorate it with @event(type=..., revision=...)"
-            else:
-                hint = f"expected an @event instance, a NewEvent or a dict, got {type(item).__name__}"
-            raise ValidationError(f"{where}: {hint}")
-        _check_new_event(item, where)
-        payload, content_type = item.payload, item.content_type
-        if not isinstance(payload, (bytes, bytearray)):
-            try:
-                payload = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
-            except TypeError as e:
-                raise ValidationError(f"{where}.payload: {e}") from None
-            content_type = content_type or "application/json"
-        out.update(
-            event_type=item.event_type,
-            event_version=item.event_version,
-            content_type=content_type or "",
-            payload=bytes(payload),
-            event_id=item.event_id,
-            content_schema=item.content_schema,
-            headers=dict(item.headers),
-        )
-        if item.timestamp is not None:
-            out["timestamp_unix_ms"] = int(item.timestamp.timestamp() * 1000)
-        ids = {
-            "correlation_id": item.correlation_id or ids["correlation_id"],
-            "causation_id": item.causation_id or ids["causation_id"],
-            "actor_id": item.actor_id or ids["actor_id"],
-        }
-    out.update({k: v for k, v in ids.items() if v})
-    out["payload_sha256"] = hashlib.sha256(out["payload"]).digest()
-    return out
 
 
 class EventStoreClient:
@@ -181,7 +82,7 @@ class EventStoreClient:
         request_timeout: float | None = 30.0,
         max_connections: int = 4,
         tenant_id: str = DEFAULT_TENANT,
-        store: MockEventStore | None = None,
+        store: InProcessStore | None = None,
         registry: EventRegistry | None = None,
     ) -> None:
         if not isinstance(endpoint, str):
@@ -254,7 +155,7 @@ class EventStoreClient:
         # (tenant, aggregate, idempotency key) -> the generated (event_id, timestamp) of each event
         self._idempotent: OrderedDict[tuple[str, str, str], list[tuple[str | None, int | None]]] = OrderedDict()
 
-    def _stable_ids(self, tenant: str, aggregate_id: str, key: str, encoded: list[dict[str, Any]], now_ms: int) -> None:
+    def _stable_ids(self, tenant: str, aggregate_id: str, key: str, encoded: list[WireEvent], now: int) -> None:
         """Gives a retried append (same idempotency key, from this client) the
         event ids and timestamps generated the first time, so the store sees
         the same batch and answers with the original result instead of
@@ -263,13 +164,13 @@ class EventStoreClient:
         generated = self._idempotent.get(slot)
         if generated is None or len(generated) != len(encoded):
             generated = [
-                (None if e.get("event_id") else _uuid7(), now_ms if e["timestamp_unix_ms"] == now_ms else None)
+                (None if e.get("event_id") else new_event_id(), now if e.get("timestamp_unix_ms") == now else None)
                 for e in encoded
             ]
         for e, (event_id, timestamp) in zip(encoded, generated, strict=True):
             if event_id is not None and not e.get("event_id"):
                 e["event_id"] = event_id
-            if timestamp is not None and e["timestamp_unix_ms"] == now_ms:
+            if timestamp is not None and e.get("timestamp_unix_ms") == now:
                 e["timestamp_unix_ms"] = timestamp
         self._idempotent[slot] = generated
         self._idempotent.move_to_end(slot)
@@ -365,22 +266,17 @@ class EventStoreClient:
             raise ValidationError("events is required: the events to append")
         if isinstance(batch, (str, bytes)) or not isinstance(batch, Sequence):
             raise ValidationError(f"events must be a list of events, got {type(batch).__name__}")
-        _check_uint("expected_aggregate_nonce", expected)
+        check_uint("expected_aggregate_nonce", expected)
         for name in ("aggregate_id", "aggregate_type", "idempotency_key"):
-            _check_optional_str(name, fields.get(name))
+            check_optional_str(name, fields.get(name))
         for name, value in (("correlation_id", correlation_id), ("causation_id", causation_id), ("actor_id", actor_id)):
-            _check_optional_str(name, value)
+            check_optional_str(name, value)
         self._check_open()
-        context = MessageContext.get()
-        ids = {
-            "correlation_id": correlation_id or context.correlation_id,
-            "causation_id": causation_id or context.causation_id,
-            "actor_id": actor_id or context.actor_id,
-        }
-        now_ms = int(time.time() * 1000)
-        encoded = [encode_event(e, i, expected + i + 1, ids, now_ms) for i, e in enumerate(batch)]
+        ids = context_ids(correlation_id, causation_id, actor_id)
+        now = now_ms()
+        encoded = [encode_event(e, i, expected + i + 1, ids, now) for i, e in enumerate(batch)]
         if fields.get("idempotency_key"):
-            self._stable_ids(tenant, fields.get("aggregate_id") or "", fields["idempotency_key"], encoded, now_ms)
+            self._stable_ids(tenant, fields.get("aggregate_id") or "", fields["idempotency_key"], encoded, now)
         last_global, last_nonce = await self._native.append(
             tenant,
             fields.get("aggregate_id") or "",
@@ -407,7 +303,7 @@ class EventStoreClient:
         default page size. A stream that does not exist reads as empty.
         """
         for name, value in (("from_aggregate_nonce", from_aggregate_nonce), ("max_count", max_count)):
-            _check_uint(name, value)
+            check_uint(name, value)
         if not isinstance(aggregate_id, str):
             raise ValidationError(f"aggregate_id must be a str, got {type(aggregate_id).__name__} {aggregate_id!r}")
         tenant = self._tenant(tenant_id)
@@ -477,7 +373,7 @@ class EventStoreClient:
         may come again); after ``max_reconnect_attempts`` failures in a row
         the iteration raises :class:`~eventstore.ConnectionError`.
         """
-        _check_uint("from_global_nonce", from_global_nonce)
+        check_uint("from_global_nonce", from_global_nonce)
         if not isinstance(aggregate_id_prefix, str):
             raise ValidationError(f"aggregate_id_prefix must be a str, got {aggregate_id_prefix!r}")
         for name, value, low in (("batch_size", batch_size, 1), ("max_reconnect_attempts", max_reconnect_attempts, 0)):

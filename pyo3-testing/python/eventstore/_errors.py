@@ -111,3 +111,49 @@ class ConcurrencyError(EventStoreError):
 class ContainerError(EventStoreError):
     """An :class:`~eventstore.testing.EventStoreContainer` could not start, restart
     or stop; the message includes the store's logs when there are any."""
+
+
+_CODES: tuple[tuple[type[EventStoreError], tuple[str, ...]], ...] = (
+    (ConcurrencyError, ("ABORTED",)),
+    (DuplicateEventError, ("ALREADY_EXISTS",)),
+    (ValidationError, ("INVALID_ARGUMENT", "RESOURCE_EXHAUSTED", "OUT_OF_RANGE")),
+    (AuthenticationError, ("UNAUTHENTICATED",)),
+    (AuthorizationError, ("PERMISSION_DENIED",)),
+    (TimeoutError, ("DEADLINE_EXCEEDED",)),
+    (ConnectionError, ("UNAVAILABLE",)),
+    (EventStoreError, ("INTERNAL",)),
+)
+"""The one table of gRPC status codes and exception classes, read both ways:
+a status from the store raises the class listed for its code (any other
+code: :class:`EventStoreError`), and ``MockEventStore(fail_with=cls)``
+answers with the class's first code."""
+
+_CLASS_BY_CODE: dict[str, type[EventStoreError]] = {code: cls for cls, codes in _CODES for code in codes}
+_CODE_BY_CLASS: dict[type[EventStoreError], str] = {cls: codes[0] for cls, codes in _CODES}
+_BY_NAME: dict[str, type[EventStoreError]] = {
+    cls.__name__: cls for cls in (*_CLASS_BY_CODE.values(), ContainerError, EventStoreError)
+}
+
+
+def error_class(code: str | None) -> type[EventStoreError]:
+    """The class raised for a status code's name (``"ABORTED"``)."""
+    return _CLASS_BY_CODE.get(code or "", EventStoreError)
+
+
+def status_code(cls: type[EventStoreError]) -> str:
+    """The status code's name an error class stands for (the nearest listed base's)."""
+    for base in cls.__mro__:
+        code = _CODE_BY_CLASS.get(base)
+        if code is not None:
+            return code
+    return "INTERNAL"
+
+
+def from_native(class_name: str | None, message: str, code: str | None, conflict: dict[str, object]) -> EventStoreError:
+    """The exception for an error of the Rust core (called from
+    ``src/errors.rs``): the class it names, else the one for ``code``;
+    ``conflict`` (the concurrency detail) goes to :class:`ConcurrencyError` only."""
+    cls = _BY_NAME[class_name] if class_name else error_class(code)
+    if issubclass(cls, ConcurrencyError):
+        return cls(message, code=code, **conflict)  # type: ignore[arg-type]
+    return cls(message, code=code)

@@ -6,7 +6,7 @@ import datetime as dt
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, overload
 
 from eventstore._errors import ValidationError
 from eventstore._events import EventRegistry, default_registry, is_json
@@ -14,7 +14,12 @@ from eventstore._events import EventRegistry, default_registry, is_json
 if TYPE_CHECKING:
     from eventstore._native import RawEvent
 
-__all__ = ["AppendRequest", "AppendResult", "NewEvent", "RecordedEvent", "StreamPage"]
+__all__ = ["DEFAULT_TENANT", "AppendRequest", "AppendResult", "NewEvent", "RecordedEvent", "StreamPage"]
+
+DEFAULT_TENANT = "default"
+"""The tenant used when neither the call nor the client names one."""
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -65,6 +70,28 @@ class AppendRequest:
     idempotency_key: str | None = None
 
 
+class _Meta(Generic[T]):
+    """A metadata attribute of :class:`RecordedEvent`: reads the native
+    event's field of the same name, typed ``T`` for mypy."""
+
+    def __init__(self, doc: str) -> None:
+        self.__doc__ = doc
+        self.name = ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    @overload
+    def __get__(self, instance: None, owner: type) -> _Meta[T]: ...
+    @overload
+    def __get__(self, instance: RecordedEvent, owner: type) -> T: ...
+    def __get__(self, instance: RecordedEvent | None, owner: type) -> T | _Meta[T]:
+        if instance is None:
+            return self
+        value: T = getattr(instance._raw, self.name)
+        return value
+
+
 class RecordedEvent:
     """An event as the store recorded it.
 
@@ -81,28 +108,33 @@ class RecordedEvent:
         self._registry = registry
         self._decoded: Any = _UNSET
 
-    event_id = property(lambda self: self._raw.event_id, doc="Client-chosen id, unique per tenant.")
-    event_type = property(lambda self: self._raw.event_type, doc="For example ``com.myco.order.OrderCreated``.")
-    event_version = property(lambda self: self._raw.event_version, doc="Schema revision of the event type.")
-    aggregate_id = property(lambda self: self._raw.aggregate_id, doc="The stream's aggregate id.")
-    aggregate_type = property(lambda self: self._raw.aggregate_type, doc="The stream's aggregate type.")
-    aggregate_nonce = property(lambda self: self._raw.aggregate_nonce, doc="Position in the stream, from 1.")
-    global_nonce = property(lambda self: self._raw.global_nonce, doc="Position in the global log, from 1.")
-    tenant_id = property(lambda self: self._raw.tenant_id, doc="The tenant.")
-    content_type = property(lambda self: self._raw.content_type, doc="MIME type of the payload.")
-    content_schema = property(lambda self: self._raw.content_schema, doc="Optional schema reference.")
-    correlation_id = property(lambda self: self._raw.correlation_id, doc="Correlation id (``''`` if none).")
-    causation_id = property(lambda self: self._raw.causation_id, doc="Causation id (``''`` if none).")
-    actor_id = property(lambda self: self._raw.actor_id, doc="Actor id (``''`` if none).")
-    timestamp_unix_ms = property(lambda self: self._raw.timestamp_unix_ms, doc="Client clock, ms (0 if unset).")
-    recorded_time_unix_ms = property(lambda self: self._raw.recorded_time_unix_ms, doc="Commit time, ms.")
-    payload_sha256 = property(lambda self: self._raw.payload_sha256, doc="Client-sent payload hash (may be empty).")
-    data = property(lambda self: self._raw.payload, doc="The payload's raw bytes.")
+    # The 17 metadata fields of the wire model, each once, with its type:
+    # read from the native event when accessed.
+    event_id = _Meta[str]("Client-chosen id, unique per tenant.")
+    aggregate_id = _Meta[str]("The stream's aggregate id.")
+    aggregate_type = _Meta[str]("The stream's aggregate type.")
+    aggregate_nonce = _Meta[int]("Position in the stream, from 1.")
+    event_type = _Meta[str]("For example ``com.myco.order.OrderCreated``.")
+    event_version = _Meta[int]("Schema revision of the event type.")
+    content_type = _Meta[str]("MIME type of the payload.")
+    content_schema = _Meta[str]("Optional schema reference.")
+    correlation_id = _Meta[str]("Correlation id (``''`` if none).")
+    causation_id = _Meta[str]("Causation id (``''`` if none).")
+    actor_id = _Meta[str]("Actor id (``''`` if none).")
+    tenant_id = _Meta[str]("The tenant.")
+    timestamp_unix_ms = _Meta[int]("Client clock, ms (0 if unset).")
+    recorded_time_unix_ms = _Meta[int]("Commit time, ms.")
+    payload_sha256 = _Meta[bytes]("Client-sent payload hash (may be empty).")
+    headers = _Meta[dict[str, str]]("Custom headers.")
+    global_nonce = _Meta[int]("Position in the global log, from 1.")
+
+    METADATA_FIELDS: ClassVar[frozenset[str]]
+    """The names of the metadata attributes above (the wire model's ``meta``)."""
 
     @property
-    def headers(self) -> dict[str, str]:
-        """Custom headers."""
-        return self._raw.headers
+    def data(self) -> bytes:
+        """The payload's raw bytes."""
+        return self._raw.payload
 
     @property
     def revision(self) -> int:
@@ -163,6 +195,9 @@ class RecordedEvent:
 
     def __hash__(self) -> int:
         return hash((self.tenant_id, self.event_id, self.global_nonce))
+
+
+RecordedEvent.METADATA_FIELDS = frozenset(k for k, v in vars(RecordedEvent).items() if isinstance(v, _Meta))
 
 
 class _Unset:

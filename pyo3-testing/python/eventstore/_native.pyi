@@ -1,10 +1,25 @@
 """Type stubs of the Rust extension ``eventstore._native`` (internal)."""
 
 from collections.abc import Awaitable
-from typing import Any
+from typing import final
+
+from eventstore._wire import WireEvent
+
+__all__ = [
+    "NativeClient",
+    "NativeContainer",
+    "NativeMock",
+    "NativeSubscription",
+    "RawEvent",
+    "__version__",
+    "new_event_id",
+    "payload_view",
+    "shutdown",
+]
 
 __version__: str
 
+@final
 class RawEvent:
     @property
     def event_id(self) -> str: ...
@@ -43,6 +58,7 @@ class RawEvent:
     @property
     def payload(self) -> bytes: ...
 
+@final
 class NativeSubscription:
     def next_batch(self, max: int) -> Awaitable[list[RawEvent]]: ...
     def ack(self, global_nonce: int) -> None: ...
@@ -52,34 +68,37 @@ class NativeSubscription:
     def reconnects(self) -> int: ...
     def close(self) -> None: ...
 
+@final
 class NativeMock:
-    def __init__(
-        self,
+    def __new__(
+        cls,
         *,
         strict: bool = False,
         listen: str | None = None,
         max_events_per_batch: int | None = None,
         max_page_size: int | None = None,
         default_page_size: int | None = None,
-    ) -> None: ...
+    ) -> NativeMock: ...
     @property
     def endpoint(self) -> str: ...
     def mount(self, spec: str) -> int: ...
-    def journal(self) -> str: ...
+    def journal(self) -> list[tuple[str, list[RawEvent], list[RawEvent]]]:
+        """Each call as ``(CallJson text, the append's events, the events delivered)``."""
     def verify(self) -> str | None: ...
     def reset(self, *, journal: bool = True, expectations: bool = True, data: bool = True) -> None: ...
     def set_strict(self, strict: bool) -> None: ...
     def seed(
-        self, tenant_id: str, aggregate_id: str, aggregate_type: str, events: list[dict[str, Any]]
+        self, tenant_id: str, aggregate_id: str, aggregate_type: str, events: list[WireEvent]
     ) -> tuple[int, int]: ...
     def read_all(self, tenant_id: str, aggregate_id: str) -> list[RawEvent]: ...
     def close(self) -> None: ...
     @property
     def closed(self) -> bool: ...
 
+@final
 class NativeClient:
-    def __init__(
-        self,
+    def __new__(
+        cls,
         endpoint: str,
         *,
         username: str | None = None,
@@ -93,7 +112,7 @@ class NativeClient:
         request_timeout: float | None = None,
         max_connections: int = 1,
         mock: NativeMock | None = None,
-    ) -> None: ...
+    ) -> NativeClient: ...
     def append(
         self,
         tenant_id: str,
@@ -101,7 +120,7 @@ class NativeClient:
         aggregate_type: str,
         expected_aggregate_nonce: int,
         idempotency_key: str,
-        events: list[dict[str, Any]],
+        events: list[WireEvent],
     ) -> Awaitable[tuple[int, int]]: ...
     def read_stream(
         self, tenant_id: str, aggregate_id: str, from_aggregate_nonce: int, max_count: int, forward: bool
@@ -118,6 +137,7 @@ class NativeClient:
     @property
     def closed(self) -> bool: ...
 
+@final
 class NativeContainer:
     @staticmethod
     def start(
@@ -150,3 +170,5 @@ class NativeContainer:
     def stopped(self) -> bool: ...
 
 def shutdown(timeout_secs: float = 2.0) -> None: ...
+def payload_view(payload: bytes) -> str: ...
+def new_event_id() -> str: ...

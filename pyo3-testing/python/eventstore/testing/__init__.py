@@ -20,16 +20,17 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from eventstore.testing._container import EventStoreContainer
-    from eventstore.testing._mock import Expectation, MockEventStore, RecordedCall
+    from eventstore.testing._mock import Expectation, MockEventStore, RecordedCall, StreamEnd
 
 _EXPORTS: dict[str, str] = {
     "EventStoreContainer": "eventstore.testing._container",
     "Expectation": "eventstore.testing._mock",
     "MockEventStore": "eventstore.testing._mock",
     "RecordedCall": "eventstore.testing._mock",
+    "StreamEnd": "eventstore.testing._mock",
 }
 
-__all__ = ["EventStoreContainer", "Expectation", "MockEventStore", "RecordedCall"]
+__all__ = ["EventStoreContainer", "Expectation", "MockEventStore", "RecordedCall", "StreamEnd"]
 
 
 def __getattr__(name: str) -> Any:

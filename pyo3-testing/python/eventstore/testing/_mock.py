@@ -12,64 +12,70 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
-import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias, TypedDict
 
 from eventstore import _native
-from eventstore._client import DEFAULT_TENANT, encode_event
 from eventstore._codec import encode_value
-from eventstore._errors import (
-    AuthenticationError,
-    AuthorizationError,
-    ConcurrencyError,
-    ConnectionError,
-    DuplicateEventError,
-    EventStoreError,
-    TimeoutError,
-    ValidationError,
-)
+from eventstore._encoding import NO_IDS, encode_event, now_ms
+from eventstore._errors import ConcurrencyError, ConnectionError, EventStoreError, ValidationError, status_code
 from eventstore._events import default_registry, definition_of
-from eventstore._models import AppendResult, NewEvent, RecordedEvent
-
-__all__ = ["Expectation", "MockEventStore", "RecordedCall"]
-
-_ERROR_CODES: list[tuple[type[EventStoreError], str]] = [
-    (ConcurrencyError, "ABORTED"),
-    (ConnectionError, "UNAVAILABLE"),
-    (TimeoutError, "DEADLINE_EXCEEDED"),
-    (ValidationError, "INVALID_ARGUMENT"),
-    (AuthenticationError, "UNAUTHENTICATED"),
-    (AuthorizationError, "PERMISSION_DENIED"),
-    (DuplicateEventError, "ALREADY_EXISTS"),
-    (EventStoreError, "INTERNAL"),
-]
-
-# encode_event's ids when none apply (seeded and stubbed events carry no context).
-_NO_IDS: dict[str, str | None] = {"correlation_id": None, "causation_id": None, "actor_id": None}
-
-_META_KEYS = frozenset(
-    {
-        "event_id",
-        "aggregate_id",
-        "aggregate_type",
-        "aggregate_nonce",
-        "event_type",
-        "event_version",
-        "content_type",
-        "content_schema",
-        "correlation_id",
-        "causation_id",
-        "actor_id",
-        "tenant_id",
-        "timestamp_unix_ms",
-        "recorded_time_unix_ms",
-        "headers",
-        "global_nonce",
-    }
+from eventstore._models import DEFAULT_TENANT, AppendResult, NewEvent, RecordedEvent
+from eventstore.testing._spec import (
+    CallJson,
+    EventPattern,
+    ExpectationSpec,
+    RespondSpec,
+    Rpc,
+    StatusSpec,
+    StubEvent,
 )
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+__all__ = ["ExpectOptions", "Expectation", "FailWith", "MockEventStore", "RecordedCall", "StreamEnd"]
+
+_META_KEYS = RecordedEvent.METADATA_FIELDS
+"""The metadata fields an event pattern or a stubbed event may name."""
+
+FailWith: TypeAlias = "type[EventStoreError] | EventStoreError | tuple[str, str]"
+"""``fail_with=``: an error class or instance, or a ``(code name, message)`` pair."""
+
+
+class ExpectOptions(TypedDict, total=False):
+    """The options every ``expect_*`` method takes (see
+    :meth:`MockEventStore.expect_append`)."""
+
+    metadata: Mapping[str, str] | None
+    times: int | None
+    at_least: int | None
+    at_most: int | None
+    never: bool
+    fail_with: FailWith | None
+    delay: float | None
+    nth: int | None
+    name: str | None
+
+
+@dataclass(frozen=True)
+class StreamEnd:
+    """How a subscription stream ended (:attr:`RecordedCall.stream_end`)."""
+
+    reason: Literal["cancelled", "status", "completed", "dropped"]
+    """``"cancelled"`` by the client, ended with a ``"status"`` (a fault, the
+    store shutting down), ``"completed"`` (stubbed events ran out) or
+    ``"dropped"`` (the mock cut the connection)."""
+    status: str
+    """The status code's name the client saw: ``"CANCELLED"``, the status's,
+    ``"OK"`` or ``"UNAVAILABLE"``."""
+    message: str
+    """The status message (``""`` when completed)."""
+
+    def __str__(self) -> str:
+        return f"{self.status}: {self.message}" if self.message else self.status
 
 
 @dataclass(frozen=True)
@@ -81,7 +87,8 @@ class RecordedCall:
     rpc: str
     """``"append"``, ``"read_stream"`` or ``"subscribe"``."""
     request: dict[str, Any]
-    """The request as a dict (payloads decoded when JSON)."""
+    """The request as a dict (the mock's view: payloads shown as JSON when
+    they parse, else ``{"$base64": ...}``), as matchers see it."""
     metadata: dict[str, str]
     """gRPC metadata."""
     status: str
@@ -93,18 +100,15 @@ class RecordedCall:
     received_at: dt.datetime
     latency: float | None
     """Seconds to the answer (subscriptions: to the end); ``None`` in flight."""
-    delivered: list[dict[str, Any]] = field(default_factory=list)
+    delivered: list[RecordedEvent] = field(default_factory=list)
     """Subscriptions: events delivered, in order."""
-    stream_end: str | None = None
+    stream_end: StreamEnd | None = None
     """Subscriptions: how the stream ended (``None`` while open)."""
     matched: list[int] = field(default_factory=list)
     """Ids of the expectations this call matched."""
-
-    @property
-    def events(self) -> list[dict[str, Any]]:
-        """An append's events (``{"meta": {...}, "payload": ...}``)."""
-        events: list[dict[str, Any]] = self.request.get("events", [])
-        return events
+    events: list[RecordedEvent] = field(default_factory=list)
+    """An append's events, as sent (the store's fields, such as
+    ``global_nonce``, are still 0); ``[]`` for other calls."""
 
     @property
     def aggregate_id(self) -> str | None:
@@ -135,7 +139,7 @@ class Expectation:
         return f"Expectation(id={self.id}, {self.description}, call_count={self.call_count})"
 
 
-_REQUEST_KEYS: dict[str, frozenset[str]] = {
+_REQUEST_KEYS: dict[Rpc, frozenset[str]] = {
     "append": frozenset(
         {"tenant_id", "aggregate_id", "aggregate_type", "expected_aggregate_nonce", "idempotency_key", "events"}
     ),
@@ -144,18 +148,15 @@ _REQUEST_KEYS: dict[str, frozenset[str]] = {
 }
 
 
-def _payload_view(payload: bytes) -> Any:
-    """A payload as the mock shows it (see ``view::payload_json``): JSON when
-    it parses as JSON, whatever the content type, else ``{"$base64": ...}``."""
+def _payload_view(payload: bytes) -> object:
+    """A payload as the journal shows it (the mock's wire model decides:
+    JSON when it parses as JSON, else ``{"$base64": ...}``), as a pattern."""
     if not payload:
         return None
-    try:
-        return _literal(json.loads(payload))
-    except ValueError:
-        return {"$base64": base64.b64encode(payload).decode()}
+    return _literal(json.loads(_native.payload_view(payload)))
 
 
-def _literal(value: Any) -> Any:
+def _literal(value: object) -> object:
     """``value`` as a pattern that means itself: objects with ``$`` keys
     (which would read as operators) are wrapped in ``$eq``."""
     if isinstance(value, dict):
@@ -167,7 +168,7 @@ def _literal(value: Any) -> Any:
     return value
 
 
-def _event_pattern(item: Any, where: str) -> dict[str, Any]:
+def _event_pattern(item: object, where: str) -> EventPattern:
     """The pattern an expected event stands for: only the fields it gives."""
     definition = definition_of(item)
     if definition is not None and not isinstance(item, type):
@@ -180,8 +181,7 @@ def _event_pattern(item: Any, where: str) -> dict[str, Any]:
             "payload": _payload_view(payload),
         }
     if isinstance(item, NewEvent):
-        meta: dict[str, Any] = {"event_type": item.event_type, "event_version": item.event_version}
-        pattern: dict[str, Any] = {"meta": meta}
+        pattern: EventPattern = {"meta": {"event_type": item.event_type, "event_version": item.event_version}}
         if item.payload is not None:
             if isinstance(item.payload, (bytes, bytearray)):
                 pattern["payload"] = _payload_view(bytes(item.payload))
@@ -190,7 +190,7 @@ def _event_pattern(item: Any, where: str) -> dict[str, Any]:
         return pattern
     if isinstance(item, Mapping):
         pattern = {}
-        meta = dict(item.get("meta", {}))
+        meta: dict[str, object] = dict(item.get("meta", {}))
         for key, value in item.items():
             if key == "meta":
                 continue
@@ -210,29 +210,101 @@ def _event_pattern(item: Any, where: str) -> dict[str, Any]:
     )
 
 
-def _status_for(error: Any) -> dict[str, Any]:
-    """The ``respond`` JSON for ``fail_with``: an exception class or instance,
-    or a ``(code, message)`` pair."""
+def _status_for(error: object) -> RespondSpec:
+    """The reply for ``fail_with``: a ``status``, or a ``conflict`` for
+    :class:`ConcurrencyError` (so the client gets its detail)."""
     if isinstance(error, tuple) and len(error) == 2:
         return {"status": {"code": error[0], "message": error[1]}}
     cls = error if isinstance(error, type) else type(error)
     instance = None if isinstance(error, type) else error
-    if isinstance(cls, type) and issubclass(cls, ConcurrencyError):
-        detail: dict[str, Any] = {}
+    if issubclass(cls, ConcurrencyError):
         if isinstance(instance, ConcurrencyError):
-            detail = {
-                "tenant_id": instance.tenant_id,
-                "aggregate_id": instance.aggregate_id,
-                "actual_last_aggregate_nonce": instance.actual_last_aggregate_nonce,
-                "actual_last_global_nonce": instance.actual_last_global_nonce,
+            return {
+                "conflict": {
+                    "tenant_id": instance.tenant_id,
+                    "aggregate_id": instance.aggregate_id,
+                    "actual_last_aggregate_nonce": instance.actual_last_aggregate_nonce,
+                    "actual_last_global_nonce": instance.actual_last_global_nonce,
+                }
             }
-        return {"conflict": detail}
-    for base, code in _ERROR_CODES:
-        if isinstance(cls, type) and issubclass(cls, base):
-            message = str(instance) if instance is not None else f"{cls.__name__} injected by MockEventStore"
-            return {"status": {"code": getattr(instance, "code", None) or code, "message": message}}
+        return {"conflict": {}}
+    if issubclass(cls, EventStoreError):
+        message = str(instance) if instance is not None else f"{cls.__name__} injected by MockEventStore"
+        return {"status": {"code": getattr(instance, "code", None) or status_code(cls), "message": message}}
     raise ValidationError(
         f"fail_with must be an eventstore error class or instance, or a (code, message) pair; got {error!r}"
+    )
+
+
+def _request_fields(request: Mapping[str, object] | None, **given: object) -> dict[str, object]:
+    """The request pattern: ``request``'s fields, overridden by the keywords given (not ``None``)."""
+    fields: dict[str, object] = dict(request or {})
+    fields.update({k: v for k, v in given.items() if v is not None})
+    return fields
+
+
+def _count(spec: ExpectationSpec, options: ExpectOptions) -> None:
+    """Puts the count into ``spec``: exactly once unless told otherwise."""
+    times, at_least, at_most = options.get("times"), options.get("at_least"), options.get("at_most")
+    nth = options.get("nth")
+    if times is not None and (at_least is not None or at_most is not None):
+        raise ValidationError("times cannot be combined with at_least or at_most")
+    if options.get("never"):
+        if times not in (None, 0) or at_least is not None or at_most is not None:
+            raise ValidationError("never=True cannot be combined with times, at_least or at_most")
+        spec["times"] = 0
+    elif times is not None:
+        spec["times"] = times
+    elif at_least is not None or at_most is not None:
+        if at_least is not None:
+            spec["at_least"] = at_least
+        if at_most is not None:
+            spec["at_most"] = at_most
+    elif nth is not None:
+        # Answering the nth call needs at least n calls.
+        spec["at_least"] = nth
+    else:
+        spec["times"] = 1
+
+
+def _stub_events(items: Sequence[Any], request: Mapping[str, object]) -> list[StubEvent]:
+    """Stubbed events in the journal's view form: encoded like appended
+    events, numbered 1..n, in the request's tenant and stream."""
+    now = now_ms()
+    out: list[StubEvent] = []
+    for i, item in enumerate(items):
+        encoded = encode_event(item, i, i + 1, NO_IDS, now)
+        payload = encoded.get("payload", b"")
+        meta: dict[str, object] = {
+            k: v
+            for k, v in encoded.items()
+            if v is not None and k in _META_KEYS and k not in ("headers", "payload_sha256")
+        }
+        meta.setdefault("event_id", f"stub-{i + 1}")
+        meta.update(global_nonce=i + 1, recorded_time_unix_ms=now)
+        for key in ("tenant_id", "aggregate_id"):
+            if isinstance(request.get(key), str):
+                meta[key] = request[key]
+        out.append({"meta": meta, "payload": {"$base64": base64.b64encode(payload).decode()}})
+    return out
+
+
+def _recorded_call(c: CallJson, events: list[_native.RawEvent], delivered: list[_native.RawEvent]) -> RecordedCall:
+    end = c["stream_end"]
+    return RecordedCall(
+        seq=c["seq"],
+        rpc=c["rpc"],
+        request=c["request"],
+        metadata=c["metadata"],
+        status=c["status"],
+        message=c["message"],
+        response=c["response"],
+        received_at=dt.datetime.fromtimestamp(c["received_unix_micros"] / 1e6, tz=dt.timezone.utc),
+        latency=None if c["latency_micros"] is None else c["latency_micros"] / 1e6,
+        delivered=[RecordedEvent(e, default_registry) for e in delivered],
+        stream_end=None if end is None else StreamEnd(end["reason"], end["status"], end["message"]),
+        matched=c["matched"],
+        events=[RecordedEvent(e, default_registry) for e in events],
     )
 
 
@@ -275,54 +347,37 @@ class MockEventStore:
 
     # -- expectations -----------------------------------------------------
 
-    def _mount(
-        self,
-        rpc: str,
-        request: dict[str, Any],
-        *,
-        metadata: Mapping[str, str] | None,
-        times: int | None,
-        at_least: int | None,
-        at_most: int | None,
-        never: bool,
-        respond: dict[str, Any] | None,
-        delay: float | None,
-        nth: int | None,
-        name: str | None,
-    ) -> Expectation:
+    def _expect(self, rpc: Rpc, request: dict[str, object], reply: RespondSpec, options: ExpectOptions) -> Expectation:
+        """The one implementation behind every ``expect_*``: checks the
+        request fields and the options, builds the :class:`ExpectationSpec`
+        and mounts it."""
+        unknown_options = sorted(set(options) - ExpectOptions.__optional_keys__)
+        if unknown_options:
+            raise TypeError(f"expect_{rpc}() got unexpected keyword argument(s) {unknown_options}")
         unknown = sorted(set(request) - _REQUEST_KEYS[rpc])
         if unknown:
             raise ValidationError(
                 f"expect_{rpc}: unknown request field(s) {unknown} (known: {sorted(_REQUEST_KEYS[rpc])})"
             )
-        spec: dict[str, Any] = {"rpc": rpc}
+        spec: ExpectationSpec = {"rpc": rpc}
         if request:
             spec["request"] = request
+        metadata = options.get("metadata")
         if metadata:
             spec["metadata"] = dict(metadata)
-        if times is not None and (at_least is not None or at_most is not None):
-            raise ValidationError("times cannot be combined with at_least or at_most")
-        if never:
-            if times not in (None, 0) or at_least is not None or at_most is not None:
-                raise ValidationError("never=True cannot be combined with times, at_least or at_most")
-            spec["times"] = 0
-        elif times is not None:
-            spec["times"] = times
-        elif at_least is not None or at_most is not None:
-            if at_least is not None:
-                spec["at_least"] = at_least
-            if at_most is not None:
-                spec["at_most"] = at_most
-        elif nth is not None:
-            # Answering the nth call needs at least n calls.
-            spec["at_least"] = nth
-        else:
-            spec["times"] = 1
-        respond = dict(respond or {})
+        _count(spec, options)
+        respond: RespondSpec = {}
+        fail_with = options.get("fail_with")
+        if fail_with is not None:
+            respond.update(_status_for(fail_with))
+        # A second reply next to fail_with is refused by the Rust side ("at most one of").
+        respond.update(reply)
+        delay = options.get("delay")
         if delay is not None:
             respond["delay_ms"] = round(delay * 1000)
         if respond:
             spec["respond"] = respond
+        nth, name = options.get("nth"), options.get("name")
         if nth is not None:
             spec["nth"] = nth
         if name is not None:
@@ -351,17 +406,9 @@ class MockEventStore:
         expected_aggregate_nonce: int | None = None,
         events: Sequence[Any] | None = None,
         idempotency_key: str | None = None,
-        metadata: Mapping[str, str] | None = None,
-        times: int | None = None,
-        at_least: int | None = None,
-        at_most: int | None = None,
-        never: bool = False,
-        fail_with: Any = None,
         returns: AppendResult | Mapping[str, int] | None = None,
         drop_connection: bool = False,
-        delay: float | None = None,
-        nth: int | None = None,
-        name: str | None = None,
+        **options: Unpack[ExpectOptions],
     ) -> Expectation:
         """Expects appends matching the fields given (others are ignored).
 
@@ -374,48 +421,34 @@ class MockEventStore:
         that failure, only on the ``nth`` matching call if given (which
         makes the default count "at least n"); ``returns``
         answers with a stubbed result without writing; ``delay`` (seconds)
-        waits first; ``drop_connection`` cuts the client's connection.
+        waits first; ``drop_connection`` cuts the client's connection;
+        ``metadata`` matches gRPC metadata; ``name`` names it in reports.
         Values may be ``{"$regex": "..."}`` patterns.
         """
-        fields: dict[str, Any] = dict(request or {})
-        given = {
-            "tenant_id": tenant_id,
-            "aggregate_id": aggregate_id,
-            "aggregate_type": aggregate_type,
-            "expected_aggregate_nonce": expected_aggregate_nonce,
-            "events": events,
-            "idempotency_key": idempotency_key,
-        }
-        fields.update({k: v for k, v in given.items() if v is not None})
+        fields = _request_fields(
+            request,
+            tenant_id=tenant_id,
+            aggregate_id=aggregate_id,
+            aggregate_type=aggregate_type,
+            expected_aggregate_nonce=expected_aggregate_nonce,
+            events=events,
+            idempotency_key=idempotency_key,
+        )
         if "events" in fields:
             batch = fields["events"]
             if isinstance(batch, (str, bytes, Mapping)) or not isinstance(batch, Sequence):
                 raise ValidationError(f"expect_append: events must be a list of expected events, got {batch!r}")
             fields["events"] = [_event_pattern(e, f"events[{i}]") for i, e in enumerate(batch)]
-        respond: dict[str, Any] = {}
-        if fail_with is not None:
-            respond.update(_status_for(fail_with))
+        reply: RespondSpec = {}
         if returns is not None:
             r = returns if isinstance(returns, Mapping) else vars(returns)
-            respond["append_response"] = {
+            reply["append_response"] = {
                 "last_global_nonce": r["last_global_nonce"],
                 "last_aggregate_nonce": r["last_aggregate_nonce"],
             }
         if drop_connection:
-            respond["drop_connection"] = True
-        return self._mount(
-            "append",
-            fields,
-            metadata=metadata,
-            times=times,
-            at_least=at_least,
-            at_most=at_most,
-            never=never,
-            respond=respond,
-            delay=delay,
-            nth=nth,
-            name=name,
-        )
+            reply["drop_connection"] = True
+        return self._expect("append", fields, reply, options)
 
     def expect_read_stream(
         self,
@@ -427,55 +460,32 @@ class MockEventStore:
         from_aggregate_nonce: int | None = None,
         max_count: int | None = None,
         forward: bool | None = None,
-        metadata: Mapping[str, str] | None = None,
-        times: int | None = None,
-        at_least: int | None = None,
-        at_most: int | None = None,
-        never: bool = False,
-        fail_with: Any = None,
         returns: Sequence[Any] | None = None,
         drop_connection: bool = False,
-        delay: float | None = None,
-        nth: int | None = None,
-        name: str | None = None,
+        **options: Unpack[ExpectOptions],
     ) -> Expectation:
         """Expects reads matching the fields given. ``returns`` answers with
         a page holding these events (``@event`` instances or NewEvents,
         numbered 1..n) instead of the store's; other options as
         :meth:`expect_append`."""
-        fields: dict[str, Any] = dict(request or {})
-        given = {
-            "tenant_id": tenant_id,
-            "aggregate_id": aggregate_id,
-            "from_aggregate_nonce": from_aggregate_nonce,
-            "max_count": max_count,
-            "forward": forward,
-        }
-        fields.update({k: v for k, v in given.items() if v is not None})
-        respond: dict[str, Any] = {}
-        if fail_with is not None:
-            respond.update(_status_for(fail_with))
+        fields = _request_fields(
+            request,
+            tenant_id=tenant_id,
+            aggregate_id=aggregate_id,
+            from_aggregate_nonce=from_aggregate_nonce,
+            max_count=max_count,
+            forward=forward,
+        )
+        reply: RespondSpec = {}
         if returns is not None:
-            respond["read_response"] = {
-                "events": self._stub_events(returns, fields),
+            reply["read_response"] = {
+                "events": _stub_events(returns, fields),
                 "is_end": True,
                 "next_from_aggregate_nonce": len(returns) + 1,
             }
         if drop_connection:
-            respond["drop_connection"] = True
-        return self._mount(
-            "read_stream",
-            fields,
-            metadata=metadata,
-            times=times,
-            at_least=at_least,
-            at_most=at_most,
-            never=never,
-            respond=respond,
-            delay=delay,
-            nth=nth,
-            name=name,
-        )
+            reply["drop_connection"] = True
+        return self._expect("read_stream", fields, reply, options)
 
     def expect_subscribe(
         self,
@@ -485,19 +495,11 @@ class MockEventStore:
         tenant_id: str | None = None,
         aggregate_id_prefix: str | None = None,
         from_global_nonce: int | None = None,
-        metadata: Mapping[str, str] | None = None,
-        times: int | None = None,
-        at_least: int | None = None,
-        at_most: int | None = None,
-        never: bool = False,
-        fail_with: Any = None,
         fail_after: int | None = None,
         drop_after: int | None = None,
         delay_each: float | None = None,
         returns: Sequence[Any] | None = None,
-        delay: float | None = None,
-        nth: int | None = None,
-        name: str | None = None,
+        **options: Unpack[ExpectOptions],
     ) -> Expectation:
         """Expects subscriptions matching the fields given.
 
@@ -506,58 +508,27 @@ class MockEventStore:
         ``drop_after=n`` cuts the connection after ``n`` events;
         ``delay_each`` (seconds) slows every event. Without ``fail_after``,
         ``fail_with`` refuses the subscription. ``returns`` streams these
-        events instead of the store's, then ends.
+        events instead of the store's, then ends. Other options as
+        :meth:`expect_append`.
         """
-        fields: dict[str, Any] = dict(request or {})
-        given = {
-            "tenant_id": tenant_id,
-            "aggregate_id_prefix": aggregate_id_prefix,
-            "from_global_nonce": from_global_nonce,
-        }
-        fields.update({k: v for k, v in given.items() if v is not None})
-        respond: dict[str, Any] = {}
-        if fail_after is not None:
-            status = _status_for(fail_with if fail_with is not None else ConnectionError)
-            if "status" not in status:
-                raise ValidationError("fail_after: a subscription can fail with a status, not a conflict")
-            respond["fail_after"] = {"events": fail_after, **status["status"]}
-        elif fail_with is not None:
-            respond.update(_status_for(fail_with))
-        if drop_after is not None:
-            respond["drop_after"] = drop_after
-        if delay_each is not None:
-            respond["delay_each_ms"] = round(delay_each * 1000)
-        if returns is not None:
-            respond["events"] = self._stub_events(returns, fields)
-        return self._mount(
-            "subscribe",
-            fields,
-            metadata=metadata,
-            times=times,
-            at_least=at_least,
-            at_most=at_most,
-            never=never,
-            respond=respond,
-            delay=delay,
-            nth=nth,
-            name=name,
+        fields = _request_fields(
+            request, tenant_id=tenant_id, aggregate_id_prefix=aggregate_id_prefix, from_global_nonce=from_global_nonce
         )
-
-    def _stub_events(self, items: Sequence[Any], request: Mapping[str, Any]) -> list[dict[str, Any]]:
-        now = int(time.time() * 1000)
-        out = []
-        for i, item in enumerate(items):
-            e = encode_event(item, i, i + 1, _NO_IDS, now)
-            payload = e.pop("payload", b"")
-            e.pop("headers", None)
-            meta = {k: v for k, v in e.items() if v is not None and k in _META_KEYS}
-            meta.setdefault("event_id", f"stub-{i + 1}")
-            meta.update(global_nonce=i + 1, recorded_time_unix_ms=now)
-            for key in ("tenant_id", "aggregate_id"):
-                if isinstance(request.get(key), str):
-                    meta[key] = request[key]
-            out.append({"meta": meta, "payload": {"$base64": base64.b64encode(payload).decode()}})
-        return out
+        reply: RespondSpec = {}
+        if fail_after is not None:
+            # fail_with is the stream's end here, not a refusal of the call.
+            fail_with = options.pop("fail_with", None)
+            status: StatusSpec | None = _status_for(ConnectionError if fail_with is None else fail_with).get("status")
+            if status is None:
+                raise ValidationError("fail_after: a subscription can fail with a status, not a conflict")
+            reply["fail_after"] = {"events": fail_after, **status}
+        if drop_after is not None:
+            reply["drop_after"] = drop_after
+        if delay_each is not None:
+            reply["delay_each_ms"] = round(delay_each * 1000)
+        if returns is not None:
+            reply["events"] = _stub_events(returns, fields)
+        return self._expect("subscribe", fields, reply, options)
 
     # -- verification and journal -----------------------------------------
 
@@ -572,25 +543,9 @@ class MockEventStore:
     @property
     def calls(self) -> list[RecordedCall]:
         """Every call received, in order."""
-        out = []
-        for c in json.loads(self._native.journal()):
-            out.append(
-                RecordedCall(
-                    seq=c["seq"],
-                    rpc=c["rpc"],
-                    request=c["request"],
-                    metadata=c["metadata"],
-                    status=c["status"],
-                    message=c["message"],
-                    response=c["response"],
-                    received_at=dt.datetime.fromtimestamp(c["received_unix_micros"] / 1e6, tz=dt.timezone.utc),
-                    latency=None if c["latency_micros"] is None else c["latency_micros"] / 1e6,
-                    delivered=c["delivered"],
-                    stream_end=c["stream_end"],
-                    matched=c["matched"],
-                )
-            )
-        return out
+        return [
+            _recorded_call(json.loads(text), events, delivered) for text, events, delivered in self._native.journal()
+        ]
 
     @property
     def appends(self) -> list[RecordedCall]:
@@ -641,8 +596,8 @@ class MockEventStore:
         """Preloads a stream without going through the journal or the
         expectations: events get the next nonces, fresh event ids and global
         positions, as the store assigns them."""
-        now = int(time.time() * 1000)
-        encoded = [encode_event(e, i, 0, _NO_IDS, now) for i, e in enumerate(events)]
+        now = now_ms()
+        encoded = [encode_event(e, i, 0, NO_IDS, now) for i, e in enumerate(events)]
         last_global, last_nonce = self._native.seed(tenant_id, aggregate_id, aggregate_type, encoded)
         return AppendResult(last_global_nonce=last_global, last_aggregate_nonce=last_nonce)
 

@@ -1,13 +1,36 @@
 //! The state one mock shares between its gRPC services and its owner:
-//! the engine, the journal, the mounted expectations, strict mode.
+//! the engine, the journal, the mounted expectations, strict mode. Its data
+//! operations (seeding, whole-stream reads) are in `data`, so the mock's
+//! API and the control API both call down to them.
+
+pub(crate) mod data;
 
 use crate::{
+    StartError,
     expectation::{ExpectationId, Mock, Respond, Sequence},
     journal::Journal,
     matchers::CallView,
-    view::CallRequest,
+    wire::CallRequest,
 };
 use eventstore_engine::{EventStore, Limits};
+use eventstore_proto::GetServerInfoResponse;
+
+/// `GetServerInfoResponse.backend` of every mock.
+pub const MOCK_BACKEND: &str = "mock";
+
+/// What a mock answers to `GetServerInfo`: the engine's version, API
+/// version and capabilities, backend [`MOCK_BACKEND`].
+pub(crate) fn mock_server_info() -> GetServerInfoResponse {
+    GetServerInfoResponse {
+        server_version: eventstore_engine::SERVER_VERSION.to_owned(),
+        api_version: eventstore_engine::API_VERSION.to_owned(),
+        backend: MOCK_BACKEND.to_owned(),
+        capabilities: eventstore_engine::capabilities::ALL
+            .iter()
+            .map(|&c| c.to_owned())
+            .collect(),
+    }
+}
 use parking_lot::{Mutex, RwLock};
 use std::{
     collections::{BTreeMap, HashMap},
@@ -51,21 +74,24 @@ pub(crate) struct MockState {
     strict: AtomicBool,
     /// Whether the journal hides credential metadata.
     redact_credentials: AtomicBool,
+    /// Answer `GetServerInfo` with `UNIMPLEMENTED`, as a legacy server does.
+    legacy_server: AtomicBool,
     /// Sequences named in JSON expectations.
     sequences: Mutex<HashMap<String, Sequence>>,
 }
 
 impl MockState {
-    pub(crate) fn new(limits: Limits, strict: bool) -> Result<Self, String> {
+    pub(crate) fn new(limits: Limits, strict: bool) -> Result<Self, StartError> {
+        let engine = EventStore::in_memory_with_limits(limits.clone())
+            .map_err(|e| StartError::Limits(e.to_string()))?;
         Ok(Self {
-            engine: RwLock::new(
-                EventStore::in_memory_with_limits(limits.clone()).map_err(|e| e.to_string())?,
-            ),
+            engine: RwLock::new(engine),
             limits,
             journal: Journal::default(),
             expectations: Mutex::new(Expectations::default()),
             strict: AtomicBool::new(strict),
             redact_credentials: AtomicBool::new(true),
+            legacy_server: AtomicBool::new(false),
             sequences: Mutex::new(HashMap::new()),
         })
     }
@@ -111,6 +137,20 @@ impl MockState {
 
     pub(crate) fn set_redact_credentials(&self, redact: bool) {
         self.redact_credentials.store(redact, Ordering::Relaxed);
+    }
+
+    pub(crate) fn set_legacy_server(&self, legacy: bool) {
+        self.legacy_server.store(legacy, Ordering::Relaxed);
+    }
+
+    pub(crate) fn is_legacy_server(&self) -> bool {
+        self.legacy_server.load(Ordering::Relaxed)
+    }
+
+    /// What the mock's `GetServerInfo` answers: the engine's, as backend
+    /// [`MOCK_BACKEND`].
+    pub(crate) fn server_info(&self) -> GetServerInfoResponse {
+        mock_server_info()
     }
 
     pub(crate) fn is_strict(&self) -> bool {

@@ -22,7 +22,8 @@
 //! - A stream needs a non-empty `tenant_id`, `aggregate_id`,
 //!   `aggregate_type` and at least one event. The same stream may appear
 //!   more than once: each entry appends after the previous one.
-//! - An event needs a non-empty `event_type`. Everything else is optional:
+//! - An event needs a non-empty `event_type`. Everything else is optional,
+//!   with the defaults every JSON event has (see [`crate::wire::event`]):
 //!   - `event_version` (default 1);
 //!   - `payload`: any JSON, stored as its JSON encoding, or
 //!     `{"$base64": "..."}` for raw bytes; absent or `null` is an empty
@@ -37,6 +38,11 @@
 //!   nonces and recorded times by the store, as [`MockEventStore::seed`] does.
 //! - Any other field is an error, so a typo never goes unnoticed.
 //!
+//! Files, in the order a fixture file flows through them: `format` (the
+//! file's shape; events in the fixture form of [`crate::wire::event`]),
+//! `error` ([`SeedError`], and serde's messages rewritten to name the line
+//! and the field), this file (parse, read, load).
+//!
 //! A file that is not valid gets an error naming the line and the field:
 //!
 //! ```text
@@ -45,14 +51,17 @@
 //! fixtures.json line 9: streams[0].events[0].evnt_id: unknown field (expected one of ...)
 //! ```
 
+mod error;
+mod format;
+
+pub use error::SeedError;
+
 use crate::MockEventStore;
-use eventstore_proto::{AppendResponse, EventData, EventMetadata, testing::v1 as control};
-use serde::{
-    Deserialize, Deserializer,
-    de::{self, MapAccess, SeqAccess, Visitor},
-};
-use serde_json::{Map, Value};
-use std::{collections::BTreeMap, fmt, path::Path};
+use crate::wire::event::FixtureEvent;
+use error::invalid;
+use eventstore_proto::{AppendResponse, EventData, testing::v1 as control};
+use format::FixtureFile;
+use std::path::Path;
 
 /// One stream to preload: its identity and its events, ready to append
 /// (aggregate nonces are assigned when it is loaded).
@@ -80,255 +89,6 @@ impl From<SeedStream> for control::SeedStream {
     }
 }
 
-/// Why fixtures could not be read, parsed or loaded.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum SeedError {
-    /// The file could not be read.
-    #[error("{source_name}: cannot read: {message}")]
-    Read {
-        /// The file.
-        source_name: String,
-        /// The I/O error.
-        message: String,
-    },
-    /// The text is not valid JSON or not a valid fixture file.
-    #[error("{}", invalid_message(.source_name, *.line, .path, .message))]
-    Invalid {
-        /// The file (or whatever name the caller gave the text).
-        source_name: String,
-        /// 1-based line where the problem was found.
-        line: usize,
-        /// 1-based column where the problem was found.
-        column: usize,
-        /// Field path, e.g. `streams[0].events[1].event_type` (empty when
-        /// the text is not JSON at all).
-        path: String,
-        /// What is wrong, e.g. `missing field`.
-        message: String,
-    },
-    /// The store refused a stream (e.g. a duplicate `event_id`).
-    #[error("streams[{index}] ({tenant_id}/{aggregate_id}): {code:?}: {message}")]
-    Load {
-        /// Index of the stream in the list given to [`load`].
-        index: usize,
-        /// Its tenant.
-        tenant_id: String,
-        /// Its aggregate id.
-        aggregate_id: String,
-        /// The store's status code.
-        code: tonic::Code,
-        /// The store's message.
-        message: String,
-    },
-}
-
-fn invalid_message(source: &str, line: usize, path: &str, message: &str) -> String {
-    if path.is_empty() {
-        format!("{source} line {line}: {message}")
-    } else {
-        format!("{source} line {line}: {path}: {message}")
-    }
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FixtureFile {
-    streams: Vec<StreamSpec>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct StreamSpec {
-    tenant_id: NonEmpty,
-    aggregate_id: NonEmpty,
-    aggregate_type: NonEmpty,
-    events: NonEmptyList<EventSpec>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct EventSpec {
-    event_type: NonEmpty,
-    event_version: Option<u32>,
-    #[serde(default)]
-    payload: Payload,
-    #[serde(default)]
-    event_id: String,
-    content_type: Option<String>,
-    #[serde(default)]
-    content_schema: String,
-    #[serde(default)]
-    correlation_id: String,
-    #[serde(default)]
-    causation_id: String,
-    #[serde(default)]
-    actor_id: String,
-    #[serde(default)]
-    headers: BTreeMap<String, String>,
-    #[serde(default)]
-    timestamp_unix_ms: u64,
-}
-
-impl EventSpec {
-    fn into_event(self) -> EventData {
-        let content_type = self.content_type.unwrap_or_else(|| {
-            if self.payload.is_json {
-                "application/json".to_owned()
-            } else {
-                String::new()
-            }
-        });
-        EventData {
-            meta: Some(EventMetadata {
-                event_id: self.event_id,
-                event_type: self.event_type.0,
-                event_version: self.event_version.unwrap_or(1),
-                content_type,
-                content_schema: self.content_schema,
-                correlation_id: self.correlation_id,
-                causation_id: self.causation_id,
-                actor_id: self.actor_id,
-                timestamp_unix_ms: self.timestamp_unix_ms,
-                headers: self.headers,
-                ..EventMetadata::default()
-            }),
-            payload: self.payload.bytes,
-        }
-    }
-}
-
-/// A string that must not be empty. The check runs inside the string's
-/// visitor, so the JSON parser reports the position of the string itself.
-struct NonEmpty(String);
-
-impl<'de> Deserialize<'de> for NonEmpty {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct V;
-        impl Visitor<'_> for V {
-            type Value = NonEmpty;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a non-empty string")
-            }
-            fn visit_str<E: de::Error>(self, s: &str) -> Result<NonEmpty, E> {
-                if s.is_empty() {
-                    Err(E::custom("must not be empty"))
-                } else {
-                    Ok(NonEmpty(s.to_owned()))
-                }
-            }
-        }
-        deserializer.deserialize_string(V)
-    }
-}
-
-/// A list that must hold at least one item.
-struct NonEmptyList<T>(Vec<T>);
-
-impl<'de, T: Deserialize<'de>> Deserialize<'de> for NonEmptyList<T> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct V<T>(std::marker::PhantomData<T>);
-        impl<'de, T: Deserialize<'de>> Visitor<'de> for V<T> {
-            type Value = NonEmptyList<T>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a non-empty list")
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-                let mut items = Vec::new();
-                while let Some(item) = seq.next_element()? {
-                    items.push(item);
-                }
-                if items.is_empty() {
-                    return Err(de::Error::custom("must hold at least one event"));
-                }
-                Ok(NonEmptyList(items))
-            }
-        }
-        deserializer.deserialize_seq(V(std::marker::PhantomData))
-    }
-}
-
-/// An event payload: the bytes, and whether they are JSON (for the default
-/// `content_type`).
-#[derive(Default)]
-struct Payload {
-    bytes: Vec<u8>,
-    is_json: bool,
-}
-
-impl Payload {
-    fn json(value: &Value) -> Self {
-        Payload {
-            // Encoding a `Value` cannot fail.
-            bytes: serde_json::to_vec(value).unwrap_or_default(),
-            is_json: true,
-        }
-    }
-}
-
-impl<'de> Deserialize<'de> for Payload {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Payload;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("any JSON value, or {\"$base64\": \"...\"}")
-            }
-            fn visit_unit<E: de::Error>(self) -> Result<Payload, E> {
-                Ok(Payload::default())
-            }
-            fn visit_none<E: de::Error>(self) -> Result<Payload, E> {
-                Ok(Payload::default())
-            }
-            fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Payload, D::Error> {
-                d.deserialize_any(V)
-            }
-            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Payload, E> {
-                Ok(Payload::json(&Value::Bool(v)))
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Payload, E> {
-                Ok(Payload::json(&Value::from(v)))
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Payload, E> {
-                Ok(Payload::json(&Value::from(v)))
-            }
-            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Payload, E> {
-                Ok(Payload::json(&Value::from(v)))
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Payload, E> {
-                Ok(Payload::json(&Value::from(v)))
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Payload, A::Error> {
-                let mut items = Vec::new();
-                while let Some(item) = seq.next_element::<Value>()? {
-                    items.push(item);
-                }
-                Ok(Payload::json(&Value::Array(items)))
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Payload, A::Error> {
-                let mut entries = Map::new();
-                while let Some((key, value)) = map.next_entry::<String, Value>()? {
-                    entries.insert(key, value);
-                }
-                if entries.contains_key("$base64") {
-                    if entries.len() != 1 {
-                        return Err(de::Error::custom(
-                            "$base64 must be the only key of a bytes payload",
-                        ));
-                    }
-                    let bytes = crate::spec::payload_bytes(&Value::Object(entries))
-                        .map_err(de::Error::custom)?;
-                    return Ok(Payload {
-                        bytes,
-                        is_json: false,
-                    });
-                }
-                Ok(Payload::json(&Value::Object(entries)))
-            }
-        }
-        deserializer.deserialize_any(V)
-    }
-}
-
 /// Parses a fixture file's text (see the module docs). `source_name` (a
 /// file name) starts every error message.
 pub fn parse_fixtures(text: &str, source_name: &str) -> Result<Vec<SeedStream>, SeedError> {
@@ -346,7 +106,12 @@ pub fn parse_fixtures(text: &str, source_name: &str) -> Result<Vec<SeedStream>, 
             tenant_id: s.tenant_id.0,
             aggregate_id: s.aggregate_id.0,
             aggregate_type: s.aggregate_type.0,
-            events: s.events.0.into_iter().map(EventSpec::into_event).collect(),
+            events: s
+                .events
+                .0
+                .into_iter()
+                .map(FixtureEvent::into_event)
+                .collect(),
         })
         .collect())
 }
@@ -359,65 +124,6 @@ pub fn read_fixtures(path: &Path) -> Result<Vec<SeedStream>, SeedError> {
         message: e.to_string(),
     })?;
     parse_fixtures(&text, &source_name)
-}
-
-fn invalid(mut path: String, inner: serde_json::Error, source_name: &str) -> SeedError {
-    // `.` is the root; `?` a key the parser never got to read.
-    while let Some(parent) = path.strip_suffix(".?") {
-        path.truncate(parent.len());
-    }
-    if path == "." || path == "?" {
-        path.clear();
-    }
-    let (line, column) = (inner.line(), inner.column());
-    let full = inner.to_string();
-    let mut message = full
-        .strip_suffix(&format!(" at line {line} column {column}"))
-        .unwrap_or(&full)
-        .to_owned();
-    // serde names the missing or unknown field in the message, not the path:
-    // move it into the path, where the reader looks for it.
-    let field_error = [
-        ("missing field `", "missing field"),
-        ("unknown field `", "unknown field"),
-    ]
-    .into_iter()
-    .find_map(|(prefix, what)| {
-        let rest = message.strip_prefix(prefix)?;
-        let (field, tail) = rest.split_once('`')?;
-        Some((
-            field.to_owned(),
-            what,
-            tail.trim_start_matches(", ").to_owned(),
-        ))
-    });
-    if let Some((field, what, tail)) = field_error {
-        let parent = path
-            .strip_suffix(&format!(".{field}"))
-            .or_else(|| (path == field).then_some(""))
-            .unwrap_or(&path)
-            .to_owned();
-        path = if parent.is_empty() {
-            field
-        } else {
-            format!("{parent}.{field}")
-        };
-        message = if tail.is_empty() {
-            what.to_owned()
-        } else {
-            format!("{what} ({tail})")
-        };
-    }
-    if inner.is_syntax() || inner.is_eof() {
-        message = format!("not valid JSON (column {column}): {message}");
-    }
-    SeedError::Invalid {
-        source_name: source_name.to_owned(),
-        line,
-        column,
-        path,
-        message,
-    }
 }
 
 /// Preloads `streams` into `mock`, in order, through [`MockEventStore::seed`]
@@ -449,6 +155,8 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
+    use eventstore_proto::EventMetadata;
+    use serde_json::Value;
 
     const GOOD: &str = r#"{"streams": [
   {"tenant_id": "t1", "aggregate_id": "order-1", "aggregate_type": "Order",
@@ -800,7 +508,7 @@ mod tests {
         assert_eq!((*index, *code), (0, tonic::Code::AlreadyExists));
         assert!(
             err.to_string()
-                .starts_with("streams[0] (t1/order-1): AlreadyExists: "),
+                .starts_with("streams[0] (t1/order-1): ALREADY_EXISTS: "),
             "{err}"
         );
     }

@@ -1,21 +1,6 @@
-//! proptest strategies for property tests of code that uses the store
-//! (feature `proptest`).
-//!
-//! - [`valid_append`]: a well-formed batch continuing a stream's head;
-//! - [`invalid_append`]: a request broken in one way, with the status code
-//!   the store must answer (see [`Invalid`]);
-//! - [`operations`]: sequences of appends and reads over a few tenants and
-//!   streams, for model-based tests.
-//!
-//! ```ignore
-//! proptest! {
-//!     #[test]
-//!     fn rejects(case in invalid_append()) {
-//!         let status = rt.block_on(client.append(case.request)).unwrap_err();
-//!         prop_assert_eq!(status.code(), case.kind.code());
-//!     }
-//! }
-//! ```
+//! Concrete requests: valid appends, appends broken in one known way (with
+//! the code the store must answer), and operation sequences over small
+//! pools of tenants and streams.
 
 use eventstore_proto::{AppendRequest, EventData, EventMetadata, ReadStreamRequest};
 use proptest::{collection::vec, prelude::*};

@@ -1,0 +1,118 @@
+//! The mock's data, straight through the engine: preloading streams and
+//! reading whole streams back. Seeding bypasses the journal and the
+//! expectations, so it sits on the state, below both the mock's Rust API
+//! ([`crate::MockEventStore::seed`]) and the control API's `Seed`.
+
+use crate::{state::MockState, wire::assign_event_id};
+use eventstore_engine::{EventStore, status::to_status};
+use eventstore_proto::{
+    AppendRequest, AppendResponse, EventData, EventMetadata, ReadStreamRequest,
+};
+use tonic::Status;
+
+/// `2^63-1`: backward from here is "from the head" (`wire-contract.md`).
+const FROM_HEAD: u64 = (1 << 63) - 1;
+
+impl MockState {
+    /// Preloads a stream (see [`seed_stream`]).
+    pub(crate) async fn seed(
+        &self,
+        tenant_id: &str,
+        aggregate_id: &str,
+        aggregate_type: &str,
+        events: Vec<EventData>,
+    ) -> Result<AppendResponse, Status> {
+        seed_stream(
+            &self.engine(),
+            tenant_id,
+            aggregate_id,
+            aggregate_type,
+            events,
+        )
+        .await
+    }
+
+    /// Every event of a stream (see [`read_all`]).
+    pub(crate) async fn stream_events(
+        &self,
+        tenant_id: &str,
+        aggregate_id: &str,
+    ) -> Result<Vec<EventData>, Status> {
+        read_all(&self.engine(), tenant_id, aggregate_id).await
+    }
+}
+
+/// Preloads a stream of `engine`: the events get the next aggregate nonces
+/// after the stream's head, a UUIDv7 event id when they have none, and the
+/// request's tenant, aggregate id and type.
+pub async fn seed_stream(
+    engine: &EventStore,
+    tenant_id: &str,
+    aggregate_id: &str,
+    aggregate_type: &str,
+    events: Vec<EventData>,
+) -> Result<AppendResponse, Status> {
+    let head = engine
+        .read_stream(ReadStreamRequest {
+            tenant_id: tenant_id.to_owned(),
+            aggregate_id: aggregate_id.to_owned(),
+            // Backward from any position at or past the head reads the head.
+            from_aggregate_nonce: FROM_HEAD,
+            max_count: 1,
+            forward: false,
+        })
+        .await
+        .map_err(to_status)?
+        .events
+        .first()
+        .and_then(|e| e.meta.as_ref())
+        .map_or(0, |m| m.aggregate_nonce);
+    let events = events
+        .into_iter()
+        .zip(head + 1..)
+        .map(|(mut event, nonce)| {
+            let meta = event.meta.get_or_insert_with(EventMetadata::default);
+            meta.aggregate_nonce = nonce;
+            assign_event_id(meta);
+            event
+        })
+        .collect();
+    engine
+        .append(AppendRequest {
+            tenant_id: tenant_id.to_owned(),
+            aggregate_id: aggregate_id.to_owned(),
+            aggregate_type: aggregate_type.to_owned(),
+            expected_aggregate_nonce: head,
+            idempotency_key: String::new(),
+            events,
+        })
+        .await
+        .map_err(to_status)
+}
+
+/// Every event of one stream of `engine`, in order (all pages).
+pub async fn read_all(
+    engine: &EventStore,
+    tenant_id: &str,
+    aggregate_id: &str,
+) -> Result<Vec<EventData>, Status> {
+    let mut events = Vec::new();
+    let mut from = 1;
+    loop {
+        let page = engine
+            .read_stream(ReadStreamRequest {
+                tenant_id: tenant_id.to_owned(),
+                aggregate_id: aggregate_id.to_owned(),
+                from_aggregate_nonce: from,
+                max_count: engine.limits().max_page_size,
+                forward: true,
+            })
+            .await
+            .map_err(to_status)?;
+        from = page.next_from_aggregate_nonce;
+        events.extend(page.events);
+        if page.is_end {
+            return Ok(events);
+        }
+    }
+}

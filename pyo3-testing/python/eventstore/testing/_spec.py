@@ -1,0 +1,158 @@
+"""The expectation spec: exactly what ``MockEventStore.expect_*`` sends to
+the Rust mock, typed once.
+
+The Rust side (``eventstore_mock::spec``) parses this JSON with unknown
+fields rejected; each ``TypedDict`` here mirrors one of its structs, so a
+typo is a mypy error on this side and a named ``ValidationError`` on the
+other. Pattern values (``request``, ``meta``, ``payload``) are JSON values
+where an object with ``$regex``, ``$any`` or ``$eq`` is an operator.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, TypedDict
+
+__all__ = [
+    "AppendResponseSpec",
+    "CallJson",
+    "ConflictSpec",
+    "EventPattern",
+    "ExpectationSpec",
+    "FailAfterSpec",
+    "ReadResponseSpec",
+    "RespondSpec",
+    "Rpc",
+    "StatusSpec",
+    "StreamEndJson",
+    "StubEvent",
+]
+
+Rpc = Literal["append", "read_stream", "subscribe"]
+"""The RPC an expectation is about (the journal's ``RecordedCall.rpc``)."""
+
+
+class StatusSpec(TypedDict):
+    """Answer with a gRPC status (``code`` is the code's name, ``"UNAVAILABLE"``)."""
+
+    code: str
+    message: str
+
+
+class ConflictSpec(TypedDict, total=False):
+    """Answer an append with ``ABORTED`` and a concurrency detail."""
+
+    tenant_id: str
+    aggregate_id: str
+    actual_last_aggregate_nonce: int
+    actual_last_global_nonce: int
+
+
+class AppendResponseSpec(TypedDict):
+    """Answer an append with this result, without writing."""
+
+    last_global_nonce: int
+    last_aggregate_nonce: int
+
+
+class StubEvent(TypedDict):
+    """A stubbed event in the journal's view form: ``meta`` holds metadata
+    fields by name (those left out take the store's defaults), ``payload`` is
+    ``{"$base64": ...}``."""
+
+    meta: dict[str, object]
+    payload: dict[str, str]
+
+
+class ReadResponseSpec(TypedDict):
+    """Answer a read with this page instead of the store's."""
+
+    events: list[StubEvent]
+    is_end: bool
+    next_from_aggregate_nonce: int
+
+
+class FailAfterSpec(TypedDict):
+    """End a subscription with a status after ``events`` events."""
+
+    events: int
+    code: str
+    message: str
+
+
+class RespondSpec(TypedDict, total=False):
+    """How a matching call is answered: at most one reply (``status``,
+    ``conflict``, ``append_response``, ``read_response``, ``events``,
+    ``drop_connection``; none passes the call through to the store), plus
+    any of the delays and stream faults."""
+
+    status: StatusSpec
+    conflict: ConflictSpec
+    append_response: AppendResponseSpec
+    read_response: ReadResponseSpec
+    events: list[StubEvent]
+    drop_connection: bool
+    delay_ms: int
+    delay_each_ms: int
+    fail_after: FailAfterSpec
+    drop_after: int
+
+
+class EventPattern(TypedDict, total=False):
+    """What an expected event must look like: only the fields given count."""
+
+    meta: dict[str, object]
+    payload: object
+
+
+class _ExpectationRpc(TypedDict):
+    rpc: Rpc
+
+
+class ExpectationSpec(_ExpectationRpc, total=False):
+    """One expectation, as ``NativeMock.mount`` takes it (JSON-encoded).
+
+    Only ``rpc`` is required. A count is either ``times`` or
+    ``at_least``/``at_most``; with none the Rust mock counts any number of
+    calls (the Python API always sends one: its default is exactly once)."""
+
+    request: dict[str, object]
+    metadata: dict[str, str]
+    times: int
+    at_least: int
+    at_most: int
+    respond: RespondSpec
+    nth: int
+    name: str
+
+
+# -- the journal: what ``NativeMock.journal`` hands back (``wire/call.rs``) ----------
+
+
+class StreamEndJson(TypedDict):
+    """How a subscription stream ended."""
+
+    reason: Literal["cancelled", "status", "completed", "dropped"]
+    status: str
+    message: str
+
+
+class CallJson(TypedDict):
+    """One journal call, flattened by the mock's wire model
+    (``eventstore_mock::wire::call_json``). The events of an append and of a
+    subscription's deliveries travel next to it as native events."""
+
+    seq: int
+    rpc: str
+    request: dict[str, object]
+    metadata: dict[str, str]
+    status: str
+    message: str
+    response: dict[str, object] | None
+    received_unix_micros: int
+    latency_micros: int | None
+    delivered: list[dict[str, object]]
+    """The view form of the deliveries (Python reads the native events instead)."""
+    stream_end: StreamEndJson | None
+    matched: list[int]
+    completed: bool
+    rejected_by_strict_mode: bool
