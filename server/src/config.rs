@@ -18,6 +18,23 @@ eventstore_engine::transport_flags!(
     env_prefix = "EVENTSTORE_"
 );
 
+/// The flags that decide which connections and callers get in, kept
+/// together behind one pointer in [`Config`].
+#[derive(Debug, Clone, PartialEq, Eq, clap::Args)]
+pub struct AdmissionFlags {
+    /// The transport flags (`--max-concurrent-streams` ...), shared with the mock.
+    #[command(flatten)]
+    pub transport: TransportFlags,
+
+    /// Require the credentials of a user of this file, and tie users to
+    /// tenants: one `username:password:tenant1,tenant2` line per user (`*`
+    /// for every tenant; `#` comments). A call naming a tenant not listed
+    /// for its user gets PERMISSION_DENIED; GetServerInfo needs only valid
+    /// credentials; health stays open. Instead of --username/--password.
+    #[arg(long, env = "EVENTSTORE_USERS_FILE", value_name = "FILE")]
+    pub users_file: Option<PathBuf>,
+}
+
 /// The real event store: the eventstore.v1 gRPC API, in memory or durable
 /// (--data-dir), with optional username/password and TLS or mutual TLS.
 ///
@@ -37,9 +54,11 @@ pub struct Config {
     #[command(flatten)]
     pub limits: LimitFlags,
 
-    /// The transport flags (`--max-concurrent-streams` ...), shared with the mock.
+    /// Who and what connections get in: the transport flags and
+    /// `--users-file`. Boxed, because a `Config` is held by value in other
+    /// crates' enums and must stay small.
     #[command(flatten)]
-    pub transport: TransportFlags,
+    pub admission: Box<AdmissionFlags>,
 
     /// Seconds to wait for requests in flight at shutdown before exiting anyway.
     #[arg(long, env = "EVENTSTORE_SHUTDOWN_GRACE_SECS", default_value_t = Config::DEFAULT_SHUTDOWN_GRACE_SECS)]
@@ -69,14 +88,6 @@ pub struct Config {
         hide_env_values = true
     )]
     pub password: Option<String>,
-
-    /// Require the credentials of a user of this file, and tie users to
-    /// tenants: one `username:password:tenant1,tenant2` line per user (`*`
-    /// for every tenant; `#` comments). A call naming a tenant not listed
-    /// for its user gets PERMISSION_DENIED; GetServerInfo needs only valid
-    /// credentials; health stays open. Instead of --username/--password.
-    #[arg(long, env = "EVENTSTORE_USERS_FILE", value_name = "FILE")]
-    pub users_file: Option<PathBuf>,
 
     /// Serve TLS with this PEM certificate chain (with --tls-key).
     #[arg(long, env = "EVENTSTORE_TLS_CERT", requires = "tls_key")]
@@ -110,12 +121,14 @@ impl Config {
         Self {
             listen,
             limits: LimitFlags::from(&Limits::default()),
-            transport: TransportFlags::from(&TransportSettings::default()),
+            admission: Box::new(AdmissionFlags {
+                transport: TransportFlags::from(&TransportSettings::default()),
+                users_file: None,
+            }),
             shutdown_grace_secs: Self::DEFAULT_SHUTDOWN_GRACE_SECS,
             data_dir: None,
             username: None,
             password: None,
-            users_file: None,
             tls_cert: None,
             tls_key: None,
             tls_client_ca: None,

@@ -47,12 +47,16 @@ pub async fn run(
         Some(dir) => EventStore::durable(dir, limits.clone())?,
         None => EventStore::in_memory_with_limits(limits.clone())?,
     };
-    let auth = match (&config.users_file, &config.username, &config.password) {
+    let auth = match (
+        &config.admission.users_file,
+        &config.username,
+        &config.password,
+    ) {
         (Some(file), _, _) => BasicAuth::users(&UsersFile::read(file)?),
         (None, Some(user), Some(password)) => BasicAuth::required(user, password),
         _ => BasicAuth::disabled(),
     };
-    let transport = config.transport.settings()?;
+    let transport = config.admission.transport.settings()?;
     let tls = tls_acceptor(config).map_err(ServeError::Tls)?;
     let listener = TcpListener::bind(config.listen)
         .await
