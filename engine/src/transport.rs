@@ -23,6 +23,10 @@
 //!   `ENFILE`, `ENOBUFS`...) pause accepting with an exponential backoff
 //!   (10 ms to 1 s) and a log line when the pause starts and when it ends.
 //!
+//! Streaming responses go through [`paced`], which keeps tonic's encoder
+//! chunks at ~8 KiB; with the 32 KiB send buffer a stalled subscription
+//! costs about 86 KB (hyper's defaults: about 680 KB).
+//!
 //! The request handlers still see tonic's connect info (`Connected`) in the
 //! request extensions, so `Request::remote_addr` and the mock's
 //! connection handle work as under tonic's server.
