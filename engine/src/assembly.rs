@@ -5,8 +5,10 @@
 //! `grpcurl` must not be able to tell them apart by the plumbing. So the
 //! pieces around the services live here, below both crates:
 //!
-//! - [`server_builder`]: a tonic server behind the [`OversizedRequestLayer`]
-//!   (an oversized request gets `RESOURCE_EXHAUSTED` naming the limit, not
+//! - [`crate::transport`] (its own module): the accept loop and HTTP/2
+//!   settings both serve with, behind the
+//!   [`OversizedRequestLayer`](crate::OversizedRequestLayer) (an
+//!   oversized request gets `RESOURCE_EXHAUSTED` naming the limit, not
 //!   tonic's generic error);
 //! - [`max_message_bytes`]: the encode limit for a service's responses;
 //! - [`health`]: `grpc.health.v1.Health`, `SERVING` for the given services;
@@ -17,28 +19,11 @@
 //!   line mean "stops gracefully";
 //! - [`error_chain`]: an error with its sources, for messages a person reads.
 
-use crate::{Limits, OversizedRequestLayer};
-use tonic::transport::Server;
+use crate::Limits;
 use tonic_health::{ServingStatus, server::HealthReporter};
 
 /// Room for gRPC framing around the largest message.
 pub const MESSAGE_SLACK_BYTES: usize = 64 * 1024;
-
-/// A tonic server builder every request of which first passes the
-/// oversized-request check.
-pub type LimitedServer =
-    Server<tower::layer::util::Stack<OversizedRequestLayer, tower::layer::util::Identity>>;
-
-/// The router a [`LimitedServer`] builds as services are added.
-pub type LimitedRouter = tonic::transport::server::Router<
-    tower::layer::util::Stack<OversizedRequestLayer, tower::layer::util::Identity>,
->;
-
-/// A tonic server that refuses a request larger than
-/// `limits.max_request_bytes` with a `RESOURCE_EXHAUSTED` naming the limit.
-pub fn server_builder(limits: &Limits) -> LimitedServer {
-    Server::builder().layer(OversizedRequestLayer::new(limits.max_request_bytes))
-}
 
 /// The largest message a service may encode: the larger of a response page
 /// and a request (a replayed request is echoed back), plus framing.

@@ -17,11 +17,17 @@
 //! - [`subscription`]: history then live delivery pulled from the log;
 //! - [`service`]: the tonic adapter that serves `eventstore.v1.EventStore`
 //!   and maps [`Error`] to gRPC status codes;
+//! - [`auth`]: optional Basic credentials (one user, or a users file tying
+//!   users to tenants), for both processes;
 //! - [`assembly`]: what every process serves around its services (the
 //!   oversized-request layer, health, reflection, the limit flags, the
-//!   SIGTERM listener), shared by `eventstore-server` and `eventstore-mock`.
+//!   SIGTERM listener), shared by `eventstore-server` and `eventstore-mock`;
+//! - [`transport`]: the accept loop and HTTP/2 settings both serve with
+//!   (bounded streams per connection and send buffer per stream, a
+//!   handshake timeout, a backoff when accepts fail).
 
 pub mod assembly;
+pub mod auth;
 pub mod error;
 pub mod limits;
 pub mod paging;
@@ -31,6 +37,7 @@ pub mod status;
 pub mod storage;
 pub mod store;
 pub mod subscription;
+pub mod transport;
 pub mod validate;
 
 pub use error::{Error, OpenError};

@@ -93,7 +93,8 @@ impl EventStoreRpc for EventStoreService {
             .map_err(to_status)?;
         let responses =
             subscription.map(|item| item.map(Delivery::into_response).map_err(to_status));
-        Ok(Response::new(responses.boxed()))
+        // Paced: small encoder chunks, so a stalled subscription pins little.
+        Ok(Response::new(crate::transport::paced(responses).boxed()))
     }
 
     async fn read_all(

@@ -71,6 +71,55 @@ impl std::fmt::Display for StreamEnd {
     }
 }
 
+/// What a redacted metadata value reads as (after the scheme, if any:
+/// `Basic [redacted]`).
+pub const REDACTED: &str = "[redacted]";
+
+/// Whether a metadata key carries a credential: `authorization`,
+/// `proxy-authorization`, `cookie`, or a key naming a token, secret,
+/// password, API key, credential or auth (`x-api-key`, `x-auth-token`...).
+pub fn is_credential_key(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    matches!(key.as_str(), "cookie" | "set-cookie")
+        || [
+            "auth",
+            "token",
+            "secret",
+            "password",
+            "passwd",
+            "api-key",
+            "apikey",
+            "api_key",
+            "credential",
+            "session",
+        ]
+        .iter()
+        .any(|word| key.contains(word))
+}
+
+/// `metadata` with every credential value (see [`is_credential_key`])
+/// replaced by [`REDACTED`], keeping an authorization scheme (`Basic`,
+/// `Bearer`) so a journal still shows which kind was sent.
+pub fn redact_credentials(metadata: BTreeMap<String, String>) -> BTreeMap<String, String> {
+    metadata
+        .into_iter()
+        .map(|(key, value)| {
+            if !is_credential_key(&key) {
+                return (key, value);
+            }
+            let redacted = match value.split_once(' ') {
+                Some((scheme, _))
+                    if !scheme.is_empty() && scheme.chars().all(|c| c.is_ascii_alphabetic()) =>
+                {
+                    format!("{scheme} {REDACTED}")
+                }
+                _ => REDACTED.to_owned(),
+            };
+            (key, redacted)
+        })
+        .collect()
+}
+
 /// One recorded call.
 #[derive(Debug, Clone)]
 pub struct CallRecord {

@@ -16,7 +16,12 @@ use crate::{
     verify::{VerificationError, verify},
     wire::Rpc,
 };
-use eventstore_engine::{EventStore, Limits, assembly};
+use eventstore_engine::{
+    EventStore, Limits, assembly,
+    auth::BasicAuth,
+    size_limit::OversizedRequest,
+    transport::{self, TransportSettings},
+};
 use eventstore_proto::{
     AppendResponse, EventData, event_store_client::EventStoreClient,
     event_store_server::EventStoreServer, testing::v1::mock_control_server::MockControlServer,
@@ -35,6 +40,7 @@ use tokio_stream::wrappers::{TcpListenerStream, UnboundedReceiverStream};
 use tokio_util::sync::CancellationToken;
 use tonic::{
     Status,
+    service::{Routes, interceptor::InterceptedService},
     transport::{Channel, Endpoint},
 };
 
@@ -61,6 +67,9 @@ pub enum StartError {
     /// The reflection service could not be built.
     #[error("cannot build the reflection service: {0}")]
     Reflection(String),
+    /// The transport settings are unusable (a zero).
+    #[error("invalid transport settings: {0}")]
+    Transport(#[from] eventstore_engine::transport::TransportSettingsError),
 }
 
 /// Configures a [`MockEventStore`] before it starts.
@@ -71,6 +80,9 @@ pub struct MockEventStoreBuilder {
     legacy_server: bool,
     verify_on_drop: bool,
     listen: SocketAddr,
+    transport: TransportSettings,
+    auth: BasicAuth,
+    redact_credentials: bool,
 }
 
 impl Default for MockEventStoreBuilder {
@@ -81,6 +93,9 @@ impl Default for MockEventStoreBuilder {
             legacy_server: false,
             verify_on_drop: true,
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            transport: TransportSettings::default(),
+            auth: BasicAuth::disabled(),
+            redact_credentials: true,
         }
     }
 }
@@ -120,6 +135,31 @@ impl MockEventStoreBuilder {
         self
     }
 
+    /// How connections are served (streams per connection, send buffer per
+    /// stream, handshake timeout); default [`TransportSettings::default`],
+    /// the real server's.
+    pub fn transport(mut self, settings: TransportSettings) -> Self {
+        self.transport = settings;
+        self
+    }
+
+    /// Require `authorization: Basic` with `username:password` on every
+    /// call, over TCP and in process: `eventstore.v1`, the control API and
+    /// reflection (health stays open for probes). Missing or wrong
+    /// credentials get `UNAUTHENTICATED`, as from the real server.
+    pub fn credentials(mut self, username: &str, password: &str) -> Self {
+        self.auth = BasicAuth::required(username, password);
+        self
+    }
+
+    /// Whether the journal hides credential metadata (`authorization`,
+    /// cookies, and keys naming a token, secret, password, key or auth)
+    /// as `[redacted]`; default `true`. Matchers still see the real values.
+    pub fn redact_journal_credentials(mut self, redact: bool) -> Self {
+        self.redact_credentials = redact;
+        self
+    }
+
     /// Starts the mock; panics with the reason if it cannot.
     pub async fn start(self) -> MockEventStore {
         self.try_start()
@@ -129,8 +169,10 @@ impl MockEventStoreBuilder {
 
     /// Starts the mock.
     pub async fn try_start(self) -> Result<MockEventStore, StartError> {
+        self.transport.validate().map_err(StartError::Transport)?;
         let state = Arc::new(MockState::new(self.limits.clone(), self.strict)?);
         state.set_legacy_server(self.legacy_server);
+        state.set_redact_credentials(self.redact_credentials);
         let listener =
             TcpListener::bind(self.listen)
                 .await
@@ -148,20 +190,25 @@ impl MockEventStoreBuilder {
                 Cuttable::new(stream)
             })
         });
-        tokio::spawn(
-            router(&state, &self.limits)
-                .await?
-                .serve_with_incoming_shutdown(tcp, shutdown.clone().cancelled_owned()),
-        );
+        let service = routes(&state, &self.limits, &self.auth).await?;
+        tokio::spawn(transport::serve(
+            tcp,
+            service.clone(),
+            self.transport.clone(),
+            None,
+            shutdown.clone().cancelled_owned(),
+        ));
 
         let (pipes, accepted) = mpsc::unbounded_channel();
         let in_process = UnboundedReceiverStream::new(accepted)
             .map(|io| Ok::<_, std::io::Error>(Cuttable::new(io)));
-        tokio::spawn(
-            router(&state, &self.limits)
-                .await?
-                .serve_with_incoming_shutdown(in_process, shutdown.clone().cancelled_owned()),
-        );
+        tokio::spawn(transport::serve(
+            in_process,
+            service,
+            self.transport.clone(),
+            None,
+            shutdown.clone().cancelled_owned(),
+        ));
         let channel = Endpoint::from_static("http://in-process.mock").connect_with_connector_lazy(
             tower::service_fn(move |_: tonic::transport::Uri| {
                 let (client, server) = tokio::io::duplex(PIPE_BYTES);
@@ -190,11 +237,13 @@ impl MockEventStoreBuilder {
 
 /// The mock's services: `eventstore.v1.EventStore`, the control API, gRPC
 /// health (every service `SERVING`) and reflection, behind the
-/// oversized-request layer: the same assembly as the real server's.
-async fn router(
+/// oversized-request layer: the same assembly as the real server's. With
+/// credentials, every service but health requires them.
+async fn routes(
     state: &Arc<MockState>,
     limits: &Limits,
-) -> Result<assembly::LimitedRouter, StartError> {
+    auth: &BasicAuth,
+) -> Result<OversizedRequest<Routes>, StartError> {
     let max_message = assembly::max_message_bytes(limits);
     let store = EventStoreServer::new(MockService {
         state: state.clone(),
@@ -213,11 +262,11 @@ async fn router(
     .await;
     let reflection = assembly::reflection(&[eventstore_proto::TESTING_FILE_DESCRIPTOR_SET])
         .map_err(|e| StartError::Reflection(e.to_string()))?;
-    Ok(assembly::server_builder(limits)
-        .add_service(store)
-        .add_service(control)
-        .add_service(health)
-        .add_service(reflection))
+    let routes = Routes::new(health)
+        .add_service(InterceptedService::new(store, auth.clone()))
+        .add_service(InterceptedService::new(control, auth.clone()))
+        .add_service(InterceptedService::new(reflection, auth.clone()));
+    Ok(transport::limited_routes(routes, limits))
 }
 
 /// A mock event store: a working in-memory store with a call journal,

@@ -258,8 +258,10 @@ impl EventStoreRpc for MockService {
                 seq: plan.seq,
             },
         };
+        // Paced like the real server's: a stalled subscription pins little.
         Ok(Response::new(
-            futures::stream::unfold(feed, Feed::next).boxed(),
+            eventstore_engine::transport::paced(futures::stream::unfold(feed, Feed::next).boxed())
+                .boxed(),
         ))
     }
 

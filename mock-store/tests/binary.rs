@@ -616,3 +616,64 @@ echo "$failed of 40 starts did not exit 0"
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+/// Issue 14 item 10: `--username/--password` (or `EVENTSTORE_MOCK_*`)
+/// cover the control API and reflection as well as the store; health stays
+/// open.
+#[tokio::test]
+async fn credentials_flags_cover_the_control_api_and_reflection() {
+    use tonic_reflection::pb::v1::{
+        ServerReflectionRequest, server_reflection_client::ServerReflectionClient,
+        server_reflection_request::MessageRequest,
+    };
+    let mock = start(&["--username", "tester", "--password", "pa55"]).await;
+    let status = within(
+        "Journal",
+        mock.control().await.journal(JournalRequest::default()),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
+    let status = within("Append", mock.store().await.append(create("order-1")))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
+    let request = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut reflection = ServerReflectionClient::new(mock.channel().await);
+    let refused = match within(
+        "reflection",
+        reflection.server_reflection_info(futures::stream::iter([request])),
+    )
+    .await
+    {
+        Err(status) => status,
+        Ok(response) => within("reflection answer", response.into_inner().message())
+            .await
+            .unwrap_err(),
+    };
+    assert_eq!(refused.code(), Code::Unauthenticated, "{refused:?}");
+    let health = within(
+        "health",
+        tonic_health::pb::health_client::HealthClient::new(mock.channel().await).check(
+            tonic_health::pb::HealthCheckRequest {
+                service: String::new(),
+            },
+        ),
+    )
+    .await;
+    assert!(health.is_ok(), "health needs no credentials: {health:?}");
+
+    // With the credentials the control API answers.
+    let token = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, "tester:pa55");
+    let mut request = tonic::Request::new(JournalRequest::default());
+    request
+        .metadata_mut()
+        .insert("authorization", format!("Basic {token}").parse().unwrap());
+    within("Journal", mock.control().await.journal(request))
+        .await
+        .unwrap();
+    assert_eq!(mock.terminate().await.0.code(), Some(0));
+}

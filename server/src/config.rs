@@ -2,7 +2,7 @@
 //! variable, so a container can be configured without a shell.
 
 use clap::Parser;
-use eventstore_engine::{Limits, LimitsError};
+use eventstore_engine::{Limits, LimitsError, transport::TransportSettings};
 use std::{net::SocketAddr, path::PathBuf};
 
 eventstore_engine::limit_flags!(
@@ -10,6 +10,30 @@ eventstore_engine::limit_flags!(
     pub struct LimitFlags,
     env_prefix = "EVENTSTORE_"
 );
+
+eventstore_engine::transport_flags!(
+    /// How connections are served (streams per connection, send buffer per
+    /// stream, handshake timeout), each with its `EVENTSTORE_*` variable.
+    pub struct TransportFlags,
+    env_prefix = "EVENTSTORE_"
+);
+
+/// The flags that decide which connections and callers get in, kept
+/// together behind one pointer in [`Config`].
+#[derive(Debug, Clone, PartialEq, Eq, clap::Args)]
+pub struct AdmissionFlags {
+    /// The transport flags (`--max-concurrent-streams` ...), shared with the mock.
+    #[command(flatten)]
+    pub transport: TransportFlags,
+
+    /// Require the credentials of a user of this file, and tie users to
+    /// tenants: one `username:password:tenant1,tenant2` line per user (`*`
+    /// for every tenant; `#` comments). A call naming a tenant not listed
+    /// for its user gets PERMISSION_DENIED; GetServerInfo needs only valid
+    /// credentials; health stays open. Instead of --username/--password.
+    #[arg(long, env = "EVENTSTORE_USERS_FILE", value_name = "FILE")]
+    pub users_file: Option<PathBuf>,
+}
 
 /// The real event store: the eventstore.v1 gRPC API, in memory or durable
 /// (--data-dir), with optional username/password and TLS or mutual TLS.
@@ -30,6 +54,12 @@ pub struct Config {
     #[command(flatten)]
     pub limits: LimitFlags,
 
+    /// Who and what connections get in: the transport flags and
+    /// `--users-file`. Boxed, because a `Config` is held by value in other
+    /// crates' enums and must stay small.
+    #[command(flatten)]
+    pub admission: Box<AdmissionFlags>,
+
     /// Seconds to wait for requests in flight at shutdown before exiting anyway.
     #[arg(long, env = "EVENTSTORE_SHUTDOWN_GRACE_SECS", default_value_t = Config::DEFAULT_SHUTDOWN_GRACE_SECS)]
     pub shutdown_grace_secs: u64,
@@ -40,8 +70,14 @@ pub struct Config {
     pub data_dir: Option<PathBuf>,
 
     /// Require this username (with --password) as `authorization: Basic`
-    /// on every eventstore.v1 call; missing or wrong gets UNAUTHENTICATED.
-    #[arg(long, env = "EVENTSTORE_USERNAME", requires = "password")]
+    /// on every call (eventstore.v1 and reflection; grpc.health.v1.Health
+    /// stays open for probes); missing or wrong gets UNAUTHENTICATED.
+    #[arg(
+        long,
+        env = "EVENTSTORE_USERNAME",
+        requires = "password",
+        conflicts_with = "users_file"
+    )]
     pub username: Option<String>,
 
     /// The password that goes with --username.
@@ -85,6 +121,10 @@ impl Config {
         Self {
             listen,
             limits: LimitFlags::from(&Limits::default()),
+            admission: Box::new(AdmissionFlags {
+                transport: TransportFlags::from(&TransportSettings::default()),
+                users_file: None,
+            }),
             shutdown_grace_secs: Self::DEFAULT_SHUTDOWN_GRACE_SECS,
             data_dir: None,
             username: None,

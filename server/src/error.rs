@@ -4,7 +4,10 @@
 //! [`StorageError::Locked`](eventstore_engine::StorageError::Locked) while a
 //! previous store on the same data directory is still closing).
 
-use eventstore_engine::{LimitsError, OpenError, StorageError, assembly::ReflectionError};
+use eventstore_engine::{
+    LimitsError, OpenError, StorageError, assembly::ReflectionError,
+    transport::TransportSettingsError,
+};
 use std::net::SocketAddr;
 
 /// The server did not start; the message names the flag or the path.
@@ -14,6 +17,9 @@ pub enum ServeError {
     /// The limit flags are inconsistent.
     #[error("invalid limits: {0}")]
     Limits(#[from] LimitsError),
+    /// The transport flags are unusable (a zero).
+    #[error("invalid transport settings: {0}")]
+    Transport(#[from] TransportSettingsError),
     /// The data directory could not be opened (locked, corrupt, unreadable).
     #[error(transparent)]
     Storage(#[from] StorageError),
@@ -32,6 +38,9 @@ pub enum ServeError {
     /// the TLS library refused them; the message names the flags and files.
     #[error("{0}")]
     Tls(String),
+    /// The --users-file cannot be read or has a bad line.
+    #[error("--users-file {0}")]
+    Users(#[from] eventstore_engine::auth::UsersFileError),
     /// The reflection service could not be built.
     #[error(transparent)]
     Reflection(#[from] ReflectionError),

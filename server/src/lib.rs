@@ -2,7 +2,9 @@
 //!
 //! - [`config`]: the command line and its environment variables (the limit
 //!   flags come from `eventstore_engine::limit_flags!`, shared with the mock);
-//! - [`auth`]: optional username/password on every eventstore.v1 call;
+//! - [`auth`]: optional username/password (or a users file) on every call
+//!   but health;
+//! - [`tenants`]: with a users file, each call only on its user's tenants;
 //! - [`probe`]: `--probe`, the health check the container image runs;
 //! - [`serve`]: binds, serves `eventstore.v1.EventStore` with the standard
 //!   health and reflection services (`eventstore_engine::assembly`), and
@@ -18,6 +20,7 @@ pub mod config;
 pub mod error;
 pub mod probe;
 pub mod serve;
+pub mod tenants;
 
 pub use config::Config;
 pub use error::ServeError;

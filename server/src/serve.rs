@@ -1,16 +1,25 @@
 //! Binding, serving and shutting down.
 
-use crate::{Config, ServeError, auth::BasicAuth};
+use crate::{
+    Config, ServeError,
+    auth::{BasicAuth, UsersFile},
+    tenants::TenantGuard,
+};
 use eventstore_engine::{
     EventStore, EventStoreService,
     assembly::{self, error_chain},
+    transport::{self, TlsAcceptor},
 };
-use std::{future::Future, net::SocketAddr, time::Duration};
+use futures::StreamExt;
+use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 use tokio::{net::TcpListener, task::JoinHandle};
-use tonic::{
-    service::interceptor::InterceptedService,
-    transport::{Certificate, Identity, ServerTlsConfig, server::TcpIncoming},
+use tokio_rustls::rustls::{
+    RootCertStore, ServerConfig,
+    pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject},
+    server::WebPkiClientVerifier,
 };
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::service::{Routes, interceptor::InterceptedService};
 
 pub use eventstore_engine::assembly::Termination;
 
@@ -21,7 +30,8 @@ pub struct RunningServer {
     pub local_addr: SocketAddr,
     /// The engine behind it.
     pub store: EventStore,
-    /// Resolves when the server has stopped.
+    /// Resolves when the server has stopped. (Never `Ok(Err(_))` since
+    /// the transport serves connections itself; the type is kept for callers.)
     pub task: JoinHandle<Result<(), tonic::transport::Error>>,
 }
 
@@ -37,11 +47,17 @@ pub async fn run(
         Some(dir) => EventStore::durable(dir, limits.clone())?,
         None => EventStore::in_memory_with_limits(limits.clone())?,
     };
-    let auth = match (&config.username, &config.password) {
-        (Some(user), Some(password)) => BasicAuth::required(user, password),
+    let auth = match (
+        &config.admission.users_file,
+        &config.username,
+        &config.password,
+    ) {
+        (Some(file), _, _) => BasicAuth::users(&UsersFile::read(file)?),
+        (None, Some(user), Some(password)) => BasicAuth::required(user, password),
         _ => BasicAuth::disabled(),
     };
-    let tls = tls_config(config).map_err(ServeError::Tls)?;
+    let transport = config.admission.transport.settings()?;
+    let tls = tls_acceptor(config).map_err(ServeError::Tls)?;
     let listener = TcpListener::bind(config.listen)
         .await
         .map_err(|source| ServeError::Listen {
@@ -64,46 +80,41 @@ pub async fn run(
         engine.shutdown();
         let _ = stopping_tx.send(());
     };
-    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
-    let mut builder = assembly::server_builder(&limits);
-    if let Some(tls) = tls {
-        builder = builder.tls_config(tls).map_err(|e| {
-            let files = |flag: &str, path: &Option<std::path::PathBuf>| {
-                path.as_ref()
-                    .map(|p| format!(" {flag} {}", p.display()))
-                    .unwrap_or_default()
-            };
-            ServeError::Tls(format!(
-                "invalid TLS configuration ({}{}{}): {}",
-                files("--tls-cert", &config.tls_cert).trim_start(),
-                files("--tls-key", &config.tls_key),
-                files("--tls-client-ca", &config.tls_client_ca),
-                error_chain(&e)
-            ))
-        })?;
-    }
-    let events = InterceptedService::new(EventStoreService::new(store.clone()).into_server(), auth);
-    let server = builder
-        .add_service(health_service)
-        .add_service(reflection)
-        .add_service(events)
-        .serve_with_incoming_shutdown(incoming, signal);
+    let incoming = TcpListenerStream::new(listener).map(|accepted| {
+        accepted.inspect(|stream| {
+            // Small responses (an append's acknowledgement) go out at once.
+            let _ = stream.set_nodelay(true);
+        })
+    });
+    // Health stays open (probes carry no credentials); reflection and the
+    // event store require them when --username/--password are set.
+    let events = InterceptedService::new(
+        TenantGuard::new(EventStoreService::new(store.clone())).into_server(),
+        auth.clone(),
+    );
+    let routes = Routes::new(health_service)
+        .add_service(InterceptedService::new(reflection, auth))
+        .add_service(events);
+    let server = transport::serve(
+        incoming,
+        transport::limited_routes(routes, &limits),
+        transport,
+        tls,
+        signal,
+    );
     let task = tokio::spawn(async move {
         tokio::pin!(server);
         tokio::select! {
-            result = &mut server => return result,
+            () = &mut server => return Ok(()),
             _ = stopping_rx => {}
         }
-        match tokio::time::timeout(grace, server).await {
-            Ok(result) => result,
-            Err(_) => {
-                tracing::warn!(
-                    ?grace,
-                    "requests still in flight after the grace period; exiting"
-                );
-                Ok(())
-            }
+        if tokio::time::timeout(grace, server).await.is_err() {
+            tracing::warn!(
+                ?grace,
+                "requests still in flight after the grace period; exiting"
+            );
         }
+        Ok(())
     });
     Ok(RunningServer {
         local_addr,
@@ -134,22 +145,55 @@ fn read_pem(flag: &str, path: &std::path::Path, label: &str) -> Result<Vec<u8>, 
     Ok(pem)
 }
 
-/// The server's TLS settings, or `None` without --tls-cert.
-fn tls_config(config: &Config) -> Result<Option<ServerTlsConfig>, String> {
+/// The server's TLS acceptor (HTTP/2 by ALPN, client certificates
+/// checked against --tls-client-ca when given), or `None` without --tls-cert.
+fn tls_acceptor(config: &Config) -> Result<Option<TlsAcceptor>, String> {
     let (Some(cert), Some(key)) = (&config.tls_cert, &config.tls_key) else {
         return Ok(None);
     };
-    let identity = Identity::from_pem(
-        read_pem("--tls-cert", cert, "CERTIFICATE")?,
-        read_pem("--tls-key", key, "PRIVATE KEY")?,
-    );
-    let mut tls = ServerTlsConfig::new().identity(identity);
-    if let Some(ca) = &config.tls_client_ca {
-        tls = tls.client_ca_root(Certificate::from_pem(read_pem(
-            "--tls-client-ca",
-            ca,
-            "CERTIFICATE",
-        )?));
-    }
-    Ok(Some(tls))
+    let invalid = |e: &dyn std::error::Error| {
+        let files = |flag: &str, path: &Option<std::path::PathBuf>| {
+            path.as_ref()
+                .map(|p| format!(" {flag} {}", p.display()))
+                .unwrap_or_default()
+        };
+        format!(
+            "invalid TLS configuration ({}{}{}): {}",
+            files("--tls-cert", &config.tls_cert).trim_start(),
+            files("--tls-key", &config.tls_key),
+            files("--tls-client-ca", &config.tls_client_ca),
+            error_chain(e)
+        )
+    };
+    let chain = CertificateDer::pem_slice_iter(&read_pem("--tls-cert", cert, "CERTIFICATE")?)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| invalid(&e))?;
+    let private_key = PrivateKeyDer::from_pem_slice(&read_pem("--tls-key", key, "PRIVATE KEY")?)
+        .map_err(|e| invalid(&e))?;
+    let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+    let builder = ServerConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| invalid(&e))?;
+    let builder = match &config.tls_client_ca {
+        None => builder.with_no_client_auth(),
+        Some(ca) => {
+            let mut roots = RootCertStore::empty();
+            for root in
+                CertificateDer::pem_slice_iter(&read_pem("--tls-client-ca", ca, "CERTIFICATE")?)
+            {
+                roots
+                    .add(root.map_err(|e| invalid(&e))?)
+                    .map_err(|e| invalid(&e))?;
+            }
+            let verifier = WebPkiClientVerifier::builder_with_provider(roots.into(), provider)
+                .build()
+                .map_err(|e| invalid(&e))?;
+            builder.with_client_cert_verifier(verifier)
+        }
+    };
+    let mut tls = builder
+        .with_single_cert(chain, private_key)
+        .map_err(|e| invalid(&e))?;
+    tls.alpn_protocols = vec![b"h2".to_vec()];
+    Ok(Some(TlsAcceptor::from(Arc::new(tls))))
 }

@@ -258,6 +258,202 @@ async fn health_and_probe_need_no_credentials() {
     server.stop().await;
 }
 
+/// One ListServices call over reflection with `header` (or none).
+async fn list_services(server: &Server, header: Option<String>) -> Result<Vec<String>, Status> {
+    use tonic_reflection::pb::v1::{
+        ServerReflectionRequest, server_reflection_client::ServerReflectionClient,
+        server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,
+    };
+    let mut reflection =
+        ServerReflectionClient::with_interceptor(server.channel().await, Authorization(header));
+    let request = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let call = reflection.server_reflection_info(tokio_stream::iter([request]));
+    let mut responses = tokio::time::timeout(CONNECT, call)
+        .await
+        .expect("reflection answers in time")?
+        .into_inner();
+    let response = tokio::time::timeout(CONNECT, responses.message())
+        .await
+        .expect("reflection answers in time")?
+        .expect("a response");
+    match response.message_response {
+        Some(MessageResponse::ListServicesResponse(list)) => {
+            Ok(list.service.into_iter().map(|s| s.name).collect())
+        }
+        other => panic!("unexpected reflection response {other:?}"),
+    }
+}
+
+/// Issue 14 item 10: with credentials set, reflection (which describes the
+/// whole API) is refused without them, like the event store; health stays
+/// open for probes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reflection_requires_the_credentials_too() {
+    let server = Server::start(&["--username", USER, "--password", PASSWORD], &[]).await;
+    for (case, header) in [
+        ("no header", None),
+        ("wrong password", basic(&format!("{USER}:wrong"))),
+    ] {
+        let status = list_services(&server, header)
+            .await
+            .expect_err(&format!("{case}: reflection must be refused"));
+        assert_eq!(status.code(), Code::Unauthenticated, "{case}: {status:?}");
+        assert_eq!(status.message(), "missing or invalid credentials");
+    }
+    let names = list_services(&server, basic(&format!("{USER}:{PASSWORD}")))
+        .await
+        .expect("reflection with the credentials");
+    assert!(
+        names.iter().any(|n| n == eventstore_proto::SERVICE_NAME),
+        "{names:?}"
+    );
+    let mut health = HealthClient::new(server.channel().await);
+    let status = health
+        .check(HealthCheckRequest {
+            service: String::new(),
+        })
+        .await
+        .expect("health without credentials")
+        .into_inner()
+        .status();
+    assert_eq!(status, ServingStatus::Serving);
+    server.stop().await;
+}
+
+// ---------------------------------------------------------------------------
+// Users file: users tied to tenants (issue 14 item 11)
+
+/// A users file in a temporary directory.
+fn users_file(text: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("users");
+    std::fs::write(&path, text).expect("write users file");
+    (dir, path)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_users_file_ties_each_user_to_its_tenants() {
+    let (_dir, path) = users_file(
+        "# user:password:tenants\nalice:al1ce:acme,acme-staging\nbob:b0b:globex\nops:0ps:*\n",
+    );
+    let server = Server::start(&["--users-file", path.to_str().expect("UTF-8")], &[]).await;
+    let mut alice = auth_client(&server, basic("alice:al1ce")).await;
+    alice
+        .append(append("acme", "order-1", 0, 1, "a"))
+        .await
+        .expect("alice writes acme");
+    let mut bob = auth_client(&server, basic("bob:b0b")).await;
+    bob.append(append("globex", "order-1", 0, 1, "b"))
+        .await
+        .expect("bob writes globex");
+
+    // Another tenant: PERMISSION_DENIED naming it, for every data RPC.
+    let denied = [
+        bob.append(append("acme", "order-2", 0, 1, "x"))
+            .await
+            .map(drop),
+        bob.read_stream(ReadStreamRequest {
+            tenant_id: "acme".into(),
+            aggregate_id: "order-1".into(),
+            from_aggregate_nonce: 0,
+            max_count: 10,
+            forward: true,
+        })
+        .await
+        .map(drop),
+        bob.subscribe(SubscribeRequest {
+            tenant_id: "acme".into(),
+            aggregate_id_prefix: String::new(),
+            from_global_nonce: 0,
+        })
+        .await
+        .map(drop),
+        bob.read_all(eventstore_proto::ReadAllRequest {
+            tenant_id: "acme".into(),
+            ..Default::default()
+        })
+        .await
+        .map(drop),
+    ];
+    for (rpc, result) in ["append", "read_stream", "subscribe", "read_all"]
+        .iter()
+        .zip(denied)
+    {
+        let status = result.expect_err(&format!("bob may not {rpc} acme"));
+        assert_eq!(status.code(), Code::PermissionDenied, "{rpc}: {status:?}");
+        assert!(
+            status.message().contains("\"acme\""),
+            "{rpc}: the message names the tenant: {status:?}"
+        );
+    }
+    // Nothing of acme leaked or was written by bob.
+    let page = alice
+        .read_stream(ReadStreamRequest {
+            tenant_id: "acme".into(),
+            aggregate_id: "order-2".into(),
+            from_aggregate_nonce: 0,
+            max_count: 10,
+            forward: true,
+        })
+        .await
+        .expect("alice reads acme")
+        .into_inner();
+    assert!(page.events.is_empty());
+
+    // GetServerInfo needs only valid credentials; `*` means every tenant.
+    bob.get_server_info(eventstore_proto::GetServerInfoRequest {})
+        .await
+        .expect("server info for any user");
+    let mut ops = auth_client(&server, basic("ops:0ps")).await;
+    for tenant in ["acme", "globex", "anything"] {
+        ops.read_stream(ReadStreamRequest {
+            tenant_id: tenant.into(),
+            aggregate_id: "order-1".into(),
+            from_aggregate_nonce: 0,
+            max_count: 10,
+            forward: true,
+        })
+        .await
+        .unwrap_or_else(|e| panic!("ops reads {tenant}: {e:?}"));
+    }
+    // Wrong or missing credentials: the same UNAUTHENTICATED as ever.
+    for header in [None, basic("alice:b0b"), basic("carol:x")] {
+        let mut client = auth_client(&server, header).await;
+        let status = client
+            .get_server_info(eventstore_proto::GetServerInfoRequest {})
+            .await
+            .expect_err("refused");
+        assert_eq!(status.code(), Code::Unauthenticated);
+        assert_eq!(status.message(), "missing or invalid credentials");
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_bad_users_file_fails_at_startup_naming_the_line() {
+    let (_dir, path) = users_file("alice:secret:acme\nbob-without-password\n");
+    let stderr = run_failing(&["--users-file", path.to_str().expect("UTF-8")], &[]).await;
+    assert!(stderr.contains("--users-file"), "{stderr}");
+    assert!(stderr.contains("line 2"), "{stderr}");
+    assert!(!stderr.contains("secret"), "leaks a password: {stderr}");
+    let stderr = run_failing(
+        &[
+            "--users-file",
+            path.to_str().expect("UTF-8"),
+            "--username",
+            "a",
+            "--password",
+            "b",
+        ],
+        &[],
+    )
+    .await;
+    assert!(stderr.contains("--users-file"), "{stderr}");
+}
+
 // ---------------------------------------------------------------------------
 // Certificates
 

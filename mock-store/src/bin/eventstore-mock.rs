@@ -13,6 +13,12 @@ eventstore_engine::limit_flags!(
     env_prefix = "EVENTSTORE_MOCK_"
 );
 
+eventstore_engine::transport_flags!(
+    /// How connections are served, each with its `EVENTSTORE_MOCK_*` variable.
+    struct TransportFlags,
+    env_prefix = "EVENTSTORE_MOCK_"
+);
+
 /// The mock event store: a working in-memory eventstore.v1 server with a call
 /// journal, expectations, fault injection and verification.
 ///
@@ -57,9 +63,35 @@ struct Config {
     #[arg(long, env = "EVENTSTORE_MOCK_VERIFY_ON_EXIT")]
     verify_on_exit: bool,
 
+    /// Require this username (with --password) as `authorization: Basic`
+    /// on every call: eventstore.v1, the control API (MockControl) and
+    /// reflection; grpc.health.v1.Health stays open for probes. Missing or
+    /// wrong credentials get UNAUTHENTICATED.
+    #[arg(long, env = "EVENTSTORE_MOCK_USERNAME", requires = "password")]
+    username: Option<String>,
+
+    /// The password that goes with --username.
+    #[arg(
+        long,
+        env = "EVENTSTORE_MOCK_PASSWORD",
+        requires = "username",
+        hide_env_values = true
+    )]
+    password: Option<String>,
+
+    /// Record credential metadata (`authorization`, cookies, keys naming a
+    /// token, secret, password or key) in the journal as sent. By default
+    /// their values read `[redacted]` there (matchers still see them).
+    #[arg(long, env = "EVENTSTORE_MOCK_JOURNAL_CREDENTIALS")]
+    journal_credentials: bool,
+
     /// The limit flags (`--max-request-bytes` ...), shared with the server.
     #[command(flatten)]
     limits: LimitFlags,
+
+    /// The transport flags (`--max-concurrent-streams` ...), shared with the server.
+    #[command(flatten)]
+    transport: TransportFlags,
 }
 
 #[tokio::main]
@@ -90,14 +122,21 @@ async fn run(config: Config) -> Result<ExitCode, String> {
         Some(path) => Some(seed::read_fixtures(path).map_err(|e| format!("--seed: {e}"))?),
         None => None,
     };
-    let mock = MockEventStore::builder()
+    let transport = config
+        .transport
+        .settings()
+        .map_err(|e| format!("invalid transport settings: {e}"))?;
+    let mut builder = MockEventStore::builder()
         .listen(config.listen)
         .strict(config.strict)
         .limits(limits.clone())
-        .verify_on_drop(false)
-        .try_start()
-        .await
-        .map_err(|e| e.to_string())?;
+        .transport(transport)
+        .redact_journal_credentials(!config.journal_credentials)
+        .verify_on_drop(false);
+    if let (Some(username), Some(password)) = (&config.username, &config.password) {
+        builder = builder.credentials(username, password);
+    }
+    let mock = builder.try_start().await.map_err(|e| e.to_string())?;
     if let (Some(streams), Some(path)) = (fixtures, &config.seed) {
         let count = streams.len();
         seed::load(&mock, streams)
@@ -119,6 +158,7 @@ async fn run(config: Config) -> Result<ExitCode, String> {
     tracing::info!(
         addr = %mock.address(),
         strict = config.strict,
+        credentials = config.username.is_some(),
         ?limits,
         "serving eventstore.v1 and eventstore.testing.v1.MockControl"
     );

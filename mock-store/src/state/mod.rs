@@ -72,6 +72,8 @@ pub(crate) struct MockState {
     pub(crate) journal: Journal,
     pub(crate) expectations: Mutex<Expectations>,
     strict: AtomicBool,
+    /// Whether the journal hides credential metadata.
+    redact_credentials: AtomicBool,
     /// Answer `GetServerInfo` with `UNIMPLEMENTED`, as a legacy server does.
     legacy_server: AtomicBool,
     /// Sequences named in JSON expectations.
@@ -88,6 +90,7 @@ impl MockState {
             journal: Journal::default(),
             expectations: Mutex::new(Expectations::default()),
             strict: AtomicBool::new(strict),
+            redact_credentials: AtomicBool::new(true),
             legacy_server: AtomicBool::new(false),
             sequences: Mutex::new(HashMap::new()),
         })
@@ -130,6 +133,10 @@ impl MockState {
 
     pub(crate) fn set_strict(&self, strict: bool) {
         self.strict.store(strict, Ordering::Relaxed);
+    }
+
+    pub(crate) fn set_redact_credentials(&self, redact: bool) {
+        self.redact_credentials.store(redact, Ordering::Relaxed);
     }
 
     pub(crate) fn set_legacy_server(&self, legacy: bool) {
@@ -190,6 +197,13 @@ impl MockState {
         }
         matched.reverse();
         let strict_reject = matched.is_empty() && self.is_strict();
+        // Matchers saw the real values; the journal (readable over the
+        // control API) keeps no credential.
+        let metadata = if self.redact_credentials.load(Ordering::Relaxed) {
+            crate::journal::redact_credentials(metadata)
+        } else {
+            metadata
+        };
         let seq = self
             .journal
             .begin(request, json, metadata, matched, strict_reject);

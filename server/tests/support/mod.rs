@@ -48,6 +48,29 @@ pub fn command(args: &[&str], envs: &[(&str, &str)]) -> Command {
     command
 }
 
+/// The binary under `sh -c 'ulimit -n LIMIT; exec ...'`: the same process
+/// (same pid) with at most `fd_limit` open files.
+pub fn command_with_fd_limit(fd_limit: u32, args: &[&str], envs: &[(&str, &str)]) -> Command {
+    let mut command = Command::new("sh");
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("EVENTSTORE_") {
+            command.env_remove(name);
+        }
+    }
+    command
+        .env("RUST_LOG", "info")
+        .envs(envs.iter().copied())
+        .arg("-c")
+        .arg(format!("ulimit -n {fd_limit} && exec \"$0\" \"$@\""))
+        .arg(BIN)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    command
+}
+
 /// Runs the binary to completion (bounded by [`STARTUP`]).
 pub async fn run(args: &[&str], envs: &[(&str, &str)]) -> std::process::Output {
     tokio::time::timeout(STARTUP, command(args, envs).output())
@@ -97,9 +120,23 @@ impl Server {
     pub async fn try_start(args: &[&str], envs: &[(&str, &str)]) -> Result<Self, String> {
         let mut all = vec!["--listen", "127.0.0.1:0"];
         all.extend_from_slice(args);
-        let mut child = command(&all, envs)
-            .spawn()
-            .expect("spawn eventstore-server");
+        Self::spawn(command(&all, envs)).await
+    }
+
+    /// Starts the binary with at most `fd_limit` open files (see
+    /// [`command_with_fd_limit`]); panics if it does not start.
+    pub async fn start_with_fd_limit(fd_limit: u32, args: &[&str]) -> Self {
+        let mut all = vec!["--listen", "127.0.0.1:0"];
+        all.extend_from_slice(args);
+        match Self::spawn(command_with_fd_limit(fd_limit, &all, &[])).await {
+            Ok(server) => server,
+            Err(why) => panic!("eventstore-server {args:?} (ulimit -n {fd_limit}): {why}"),
+        }
+    }
+
+    /// Spawns `command` and waits for its readiness line.
+    async fn spawn(mut command: Command) -> Result<Self, String> {
+        let mut child = command.spawn().expect("spawn eventstore-server");
         let mut stderr = child.stderr.take().expect("piped stderr");
         // Drained in the background, so the server never blocks on a full pipe.
         let stderr = tokio::spawn(async move {
