@@ -172,9 +172,10 @@ pub struct StreamFaults {
     pub keepalive_every: Option<u64>,
     /// Send a keepalive whenever no event came for this long.
     pub keepalive_interval: Option<Duration>,
-    /// The stored event at this global nonce is undecodable: deliver every
-    /// event before it, then end with `DATA_LOSS` and the
-    /// `esp-undecodable-global-nonce` trailer, as the real store does.
+    /// The stored event at this global nonce is undecodable: a subscription
+    /// delivers every event before it, then ends with `DATA_LOSS` and the
+    /// `esp-undecodable-global-nonce` trailer; a `ReadStream` or `ReadAll`
+    /// page that reaches it fails the same way, as the real store does.
     pub data_loss_at: Option<u64>,
 }
 
@@ -314,9 +315,10 @@ impl Respond {
         self
     }
 
-    /// Subscriptions: the event at `global_nonce` is undecodable. Every
-    /// event before it is delivered; then the stream ends with `DATA_LOSS`
-    /// and the `esp-undecodable-global-nonce: <global_nonce>` trailer.
+    /// The event at `global_nonce` is undecodable. A subscription delivers
+    /// every event before it, then ends with `DATA_LOSS` and the
+    /// `esp-undecodable-global-nonce: <global_nonce>` trailer; a
+    /// `ReadStream` or `ReadAll` page reaching it fails the same way.
     pub fn data_loss_at(mut self, global_nonce: u64) -> Self {
         self.stream.data_loss_at = Some(global_nonce);
         self

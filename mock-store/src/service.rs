@@ -11,9 +11,9 @@ use crate::{
 };
 use eventstore_engine::{Delivery, Error as EngineError, status::to_status};
 use eventstore_proto::{
-    AppendRequest, AppendResponse, GetServerInfoRequest, GetServerInfoResponse, ReadAllRequest,
-    ReadAllResponse, ReadStreamRequest, ReadStreamResponse, SubscribeRequest, SubscribeResponse,
-    event_store_server::EventStore as EventStoreRpc,
+    AppendRequest, AppendResponse, EventData, GetServerInfoRequest, GetServerInfoResponse,
+    ReadAllRequest, ReadAllResponse, ReadStreamRequest, ReadStreamResponse, SubscribeRequest,
+    SubscribeResponse, event_store_server::EventStore as EventStoreRpc,
 };
 use futures::{StreamExt, stream::BoxStream};
 use std::{collections::BTreeMap, sync::Arc, time::Duration};
@@ -172,7 +172,7 @@ impl EventStoreRpc for MockService {
         request: Request<ReadStreamRequest>,
     ) -> Result<Response<ReadStreamResponse>, Status> {
         let (plan, call, handle) = self.begin(request, CallRequest::ReadStream);
-        let (decision, _) = self.decide(&plan, &call).await;
+        let (decision, faults) = self.decide(&plan, &call).await;
         let CallRequest::ReadStream(message) = call else {
             unreachable!("wrapped as ReadStream")
         };
@@ -190,6 +190,7 @@ impl EventStoreRpc for MockService {
             }
             Decision::Drop => return Err(self.drop_connection(plan.seq, handle.as_ref())),
         };
+        let result = result.and_then(|r| reached_data_loss(&faults, &r.events).map(|()| r));
         self.finish(plan.seq, &result, |r| Outcome::Read(r.clone()));
         result.map(Response::new)
     }
@@ -263,7 +264,7 @@ impl EventStoreRpc for MockService {
         request: Request<ReadAllRequest>,
     ) -> Result<Response<ReadAllResponse>, Status> {
         let (plan, call, handle) = self.begin(request, CallRequest::ReadAll);
-        let (decision, _) = self.decide(&plan, &call).await;
+        let (decision, faults) = self.decide(&plan, &call).await;
         let CallRequest::ReadAll(message) = call else {
             unreachable!("wrapped as ReadAll")
         };
@@ -281,6 +282,7 @@ impl EventStoreRpc for MockService {
             }
             Decision::Drop => return Err(self.drop_connection(plan.seq, handle.as_ref())),
         };
+        let result = result.and_then(|r| reached_data_loss(&faults, &r.events).map(|()| r));
         self.finish(plan.seq, &result, |r| Outcome::ReadAll(r.clone()));
         result.map(Response::new)
     }
@@ -302,6 +304,24 @@ impl EventStoreRpc for MockService {
         };
         self.finish(plan.seq, &result, |r| Outcome::ServerInfo(r.clone()));
         result.map(Response::new)
+    }
+}
+
+/// `data_loss_at` on a read: a page that reaches the undecodable position
+/// fails as the real store's does, `DATA_LOSS` with the trailer, instead of
+/// returning the events around it.
+fn reached_data_loss(faults: &StreamFaults, events: &[EventData]) -> Result<(), Status> {
+    match faults.data_loss_at {
+        Some(global_nonce)
+            if events.iter().any(|e| {
+                e.meta
+                    .as_ref()
+                    .is_some_and(|m| m.global_nonce >= global_nonce)
+            }) =>
+        {
+            Err(to_status(EngineError::DataLoss { global_nonce }))
+        }
+        _ => Ok(()),
     }
 }
 

@@ -41,7 +41,8 @@
 //! `keepalive_interval_ms` (one whenever no event came for that long) and
 //! `data_loss_at: N` (`DATA_LOSS` with the trailer
 //! `esp-undecodable-global-nonce: N` instead of the event at global nonce N
-//! or later, after every event before it).
+//! or later, after every event before it; also on `read_stream` and
+//! `read_all`, whose page fails when it reaches N).
 
 use crate::{
     expectation::{Mock, Respond, Sequence, Times},

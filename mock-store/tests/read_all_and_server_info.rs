@@ -286,3 +286,46 @@ async fn read_all_and_server_info_from_json() {
     assert_eq!(err.code(), Code::Unimplemented);
     mock.verify().unwrap();
 }
+
+#[tokio::test]
+async fn data_loss_at_fails_reads_that_reach_it() {
+    let mock = seeded(4).await;
+    Mock::given(read_all())
+        .respond_with(Respond::pass_through().data_loss_at(3))
+        .expect(3)
+        .mount(&mock);
+    mock.mount_json(r#"{"rpc": "read_stream", "respond": {"data_loss_at": 3}}"#)
+        .unwrap();
+    let mut client = mock.client();
+    // A page before the damaged event reads fine.
+    let page = client
+        .read_all(read_all_req(1, 2, true))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(page.events.len(), 2);
+    // One reaching it fails with DATA_LOSS and the trailer, both ways.
+    for request in [
+        read_all_req(3, 0, true),
+        read_all_req((1 << 63) - 1, 0, false),
+    ] {
+        let err = client.read_all(request).await.unwrap_err();
+        assert_eq!(err.code(), Code::DataLoss);
+        assert_eq!(
+            eventstore_engine::status::undecodable_global_nonce(&err),
+            Some(3)
+        );
+    }
+    let err = client
+        .read_stream(common::read_req("order-1"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::DataLoss);
+    assert_eq!(
+        eventstore_engine::status::undecodable_global_nonce(&err),
+        Some(3)
+    );
+    let json = call_json(&mock.calls_to(Rpc::ReadStream)[0]);
+    assert_eq!(json["status"], "DATA_LOSS");
+    mock.verify().unwrap();
+}

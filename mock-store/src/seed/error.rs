@@ -35,7 +35,7 @@ pub enum SeedError {
         crate::wire::code_name(*.code)
     )]
     Load {
-        /// Index of the stream in the list given to [`load`].
+        /// Index of the stream in the list given to [`load`](super::load).
         index: usize,
         /// Its tenant.
         tenant_id: String,
