@@ -7,6 +7,16 @@
 //! commit order across all streams; the lock covers hash lookups and the
 //! hand-off to storage, never I/O waits. Durability is awaited after the
 //! lock is released, and only then is the batch published to readers.
+//!
+//! Publication is cancel-safe: once a batch is handed to storage, a task of
+//! its own (not the request) waits for its durability and publishes it, so
+//! a request dropped by its deadline or its client changes nothing about
+//! whether the batch becomes visible. A commit that fails poisons the
+//! store: it refuses every later append with one message naming the cause
+//! and asking for a restart. Batches numbered after the failed one fail with
+//! it (the durable writer commits in order), so nothing past the last
+//! durable batch is ever published, and a restart rebuilds the state from
+//! exactly what was acknowledged.
 
 use crate::{
     Error, Limits, OpenError, paging,
@@ -28,7 +38,7 @@ use std::{
     sync::Arc,
     time::{SystemTime, UNIX_EPOCH},
 };
-use tokio::sync::watch;
+use tokio::sync::{oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
 /// `GetServerInfoResponse.server_version`: this crate's version.
@@ -48,6 +58,10 @@ struct Inner {
     commit: Mutex<CommitClock>,
     /// The highest global nonce visible to readers; subscriptions wait on it.
     visible: watch::Sender<u64>,
+    /// The commit failure that poisoned the store, if one did: appends are
+    /// refused from then on, and waits for a batch that will never be
+    /// published end with it instead of hanging.
+    failed: watch::Sender<Option<StorageError>>,
     shutdown: CancellationToken,
 }
 
@@ -79,6 +93,7 @@ impl EventStore {
                 limits,
                 commit: Mutex::new(clock),
                 visible,
+                failed: watch::Sender::new(None),
                 shutdown: CancellationToken::new(),
             }),
         })
@@ -127,22 +142,83 @@ impl EventStore {
     pub async fn append(&self, request: AppendRequest) -> Result<AppendResponse, Error> {
         self.refuse_after_shutdown()?;
         let prepared = validate::prepare_append(request, &self.inner.limits)?;
-        match self.check_and_commit(prepared)? {
+        let outcome = match self.check_and_commit(prepared) {
+            Ok(outcome) => outcome,
+            Err(Error::Concurrency { message, detail }) => {
+                // The head may belong to a batch still waiting for its
+                // commit: answer ABORTED only once that batch is published
+                // (then reads show it), or the commit's failure instead.
+                self.wait_visible(detail.actual_last_global_nonce).await?;
+                return Err(Error::Concurrency { message, detail });
+            }
+            Err(e) => return Err(e),
+        };
+        match outcome {
             Outcome::Replayed(response) => {
                 // The original append may still be waiting for its fsync:
                 // a retry must not report success before the original could.
                 self.wait_visible(response.last_global_nonce).await?;
                 Ok(response)
             }
-            Outcome::Committed(response, durability) => {
-                if let Durability::Pending(done) = durability {
-                    done.await
-                        .map_err(|_| Error::Storage(StorageError::WriterStopped))?
-                        .map_err(Error::Storage)?;
-                }
+            Outcome::Committed(response, Durability::Done) => {
                 self.publish(response.last_global_nonce);
                 Ok(response)
             }
+            Outcome::Committed(response, Durability::Pending(done)) => {
+                // No await between the hand-off to storage and this spawn, so
+                // no cancellation can fall between them; from here on the
+                // batch's fate is the task's, and a dropped caller only stops
+                // waiting for it (dropping a JoinHandle does not cancel).
+                let store = self.clone();
+                let global_nonce = response.last_global_nonce;
+                tokio::spawn(async move { store.finish_commit(done, global_nonce).await })
+                    .await
+                    .map_err(|_| Error::Storage(StorageError::WriterStopped))??;
+                Ok(response)
+            }
+        }
+    }
+
+    /// Waits for a pending batch's durability, then publishes it, or poisons
+    /// the store with the failure. Runs in a task of its own.
+    async fn finish_commit(
+        &self,
+        done: oneshot::Receiver<Result<(), StorageError>>,
+        global_nonce: u64,
+    ) -> Result<(), Error> {
+        let result = done.await.unwrap_or(Err(StorageError::WriterStopped));
+        match result {
+            Ok(()) => {
+                self.publish(global_nonce);
+                Ok(())
+            }
+            Err(e) => {
+                self.poison(&e);
+                Err(Error::Storage(e))
+            }
+        }
+    }
+
+    /// Refuses every later append because of `cause`, a failed commit.
+    fn poison(&self, cause: &StorageError) {
+        self.inner.failed.send_if_modified(|failed| {
+            if failed.is_some() {
+                return false;
+            }
+            tracing::error!("a commit failed, the store refuses writes until restarted: {cause}");
+            *failed = Some(cause.clone());
+            true
+        });
+    }
+
+    /// The error of an append after the store was poisoned by `cause`.
+    fn poisoned(cause: &StorageError) -> Error {
+        match cause {
+            // The durable backend poisons itself too: do not wrap twice.
+            StorageError::Poisoned { .. } => Error::Storage(cause.clone()),
+            _ => Error::Storage(StorageError::Poisoned {
+                cause: Box::new(cause.clone()),
+            }),
         }
     }
 
@@ -272,6 +348,10 @@ impl EventStore {
         let storage = &*self.inner.storage;
         let storage_err = Error::Storage;
         let mut clock = self.inner.commit.lock();
+        // Checked under the lock: no batch is numbered after a known failure.
+        if let Some(cause) = &*self.inner.failed.borrow() {
+            return Err(Self::poisoned(cause));
+        }
         let PreparedAppend {
             tenant_id,
             aggregate_id,
@@ -415,16 +495,28 @@ impl EventStore {
         });
     }
 
+    /// Waits until `global_nonce` is visible; ends with the commit failure
+    /// that means it never will be, or with the shutdown.
     async fn wait_visible(&self, global_nonce: u64) -> Result<(), Error> {
         let mut visible = self.inner.visible.subscribe();
+        let mut failed = self.inner.failed.subscribe();
         tokio::select! {
+            biased;
             seen = visible.wait_for(|v| *v >= global_nonce) => {
                 seen.map(|_| ()).map_err(|_| Error::shutting_down())
             }
+            cause = failed.wait_for(Option::is_some) => match cause {
+                Ok(cause) => Err(cause.as_ref().map_or_else(Error::shutting_down, Self::poisoned)),
+                Err(_) => Err(Error::shutting_down()),
+            },
             () = self.inner.shutdown.cancelled() => Err(Error::shutting_down()),
         }
     }
 }
+
+#[cfg(test)]
+#[path = "store_commit_tests.rs"]
+mod commit_tests;
 
 #[cfg(test)]
 mod tests {
