@@ -11,12 +11,15 @@ use crate::{
 use eventstore_proto::EventMetadata;
 use std::{future::Future, path::PathBuf, time::Duration};
 
+/// Where a pending commit's outcome is sent.
+type Done = oneshot::Sender<Result<(), StorageError>>;
+
 /// A backend like the durable one (the index moves at hand-off, durability
 /// comes later) whose durability the test decides.
 #[derive(Debug, Clone, Default)]
 struct GatedStorage {
     index: Arc<MemoryStorage>,
-    pending: Arc<Mutex<Vec<oneshot::Sender<Result<(), StorageError>>>>>,
+    pending: Arc<Mutex<Vec<Done>>>,
 }
 
 impl GatedStorage {
