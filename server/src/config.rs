@@ -36,6 +36,11 @@ pub struct Config {
 
     /// Keep the data in this directory (created if missing): every
     /// acknowledged append survives a crash. Without it the store is in memory.
+    ///
+    /// A zero-length data file (`eventstore.redb`, e.g. after a truncation or
+    /// a failed copy) is refused at start instead of opening as an empty
+    /// store: restore the file from a backup, or, if the store is new and its
+    /// creation was interrupted, delete the file.
     #[arg(long, env = "EVENTSTORE_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
 
