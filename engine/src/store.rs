@@ -25,7 +25,7 @@ use crate::{
         RecordedEvent, Storage, StorageError, StreamRange,
     },
     subscription::Subscription,
-    validate::{self, PreparedAppend},
+    validate::{self, PreparedAppend, quote},
 };
 use eventstore_proto::{
     API_VERSION, AppendRequest, AppendResponse, ConcurrencyErrorDetail, EventData,
@@ -372,7 +372,9 @@ impl EventStore {
                 return Ok(Outcome::Replayed(record.response));
             }
             return Err(Error::AlreadyExists(format!(
-                "idempotency_key \"{key}\" was already used on stream \"{aggregate_id}\" for a different batch"
+                "idempotency_key {} was already used on stream {} for a different batch",
+                quote(key),
+                quote(&aggregate_id)
             )));
         }
 
@@ -383,15 +385,16 @@ impl EventStore {
             .unwrap_or_default();
         let actual = head.last_aggregate_nonce;
         if expected_aggregate_nonce != actual {
+            let stream = quote(&aggregate_id);
             let message = match (expected_aggregate_nonce, actual) {
                 (0, _) => format!(
-                    "expected_aggregate_nonce is 0 (stream must not exist) but stream \"{aggregate_id}\" exists with head at aggregate nonce {actual}"
+                    "expected_aggregate_nonce is 0 (stream must not exist) but stream {stream} exists with head at aggregate nonce {actual}"
                 ),
                 (_, 0) => format!(
-                    "expected_aggregate_nonce is {expected_aggregate_nonce} but stream \"{aggregate_id}\" does not exist (head 0)"
+                    "expected_aggregate_nonce is {expected_aggregate_nonce} but stream {stream} does not exist (head 0)"
                 ),
                 _ => format!(
-                    "expected_aggregate_nonce is {expected_aggregate_nonce} but the head of stream \"{aggregate_id}\" is at aggregate nonce {actual}"
+                    "expected_aggregate_nonce is {expected_aggregate_nonce} but the head of stream {stream} is at aggregate nonce {actual}"
                 ),
             };
             return Err(Error::Concurrency {
@@ -423,7 +426,8 @@ impl EventStore {
             let id = event.meta.as_ref().map_or("", |m| m.event_id.as_str());
             if let Some(first) = seen.insert(id, i) {
                 return Err(Error::AlreadyExists(format!(
-                    "events[{i}].meta.event_id \"{id}\" appears twice in the batch (also events[{first}])"
+                    "events[{i}].meta.event_id {} appears twice in the batch (also events[{first}])",
+                    quote(id)
                 )));
             }
             if storage
@@ -431,7 +435,9 @@ impl EventStore {
                 .map_err(storage_err)?
             {
                 return Err(Error::AlreadyExists(format!(
-                    "events[{i}].meta.event_id \"{id}\" already exists in tenant \"{tenant_id}\""
+                    "events[{i}].meta.event_id {} already exists in tenant {}",
+                    quote(id),
+                    quote(&tenant_id)
                 )));
             }
         }
