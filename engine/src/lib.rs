@@ -31,6 +31,7 @@ pub mod status;
 pub mod storage;
 pub mod store;
 pub mod subscription;
+mod undecodable;
 pub mod validate;
 
 pub use error::{Error, OpenError};
