@@ -12,8 +12,9 @@
 //! its own (not the request) waits for its durability and publishes it, so
 //! a request dropped by its deadline or its client changes nothing about
 //! whether the batch becomes visible. A commit that fails poisons the
-//! store: it refuses every later append with one message naming the cause
-//! and asking for a restart. Batches numbered after the failed one fail with
+//! store: it refuses every later append (but a keyed retry of a batch
+//! acknowledged before, which gets its response) with one message naming
+//! the cause and asking for a restart; reads go on. Batches numbered after the failed one fail with
 //! it (the durable writer commits in order), so nothing past the last
 //! durable batch is ever published, and a restart rebuilds the state from
 //! exactly what was acknowledged.
@@ -348,10 +349,6 @@ impl EventStore {
         let storage = &*self.inner.storage;
         let storage_err = Error::Storage;
         let mut clock = self.inner.commit.lock();
-        // Checked under the lock: no batch is numbered after a known failure.
-        if let Some(cause) = &*self.inner.failed.borrow() {
-            return Err(Self::poisoned(cause));
-        }
         let PreparedAppend {
             tenant_id,
             aggregate_id,
@@ -376,6 +373,15 @@ impl EventStore {
                 quote(key),
                 quote(&aggregate_id)
             )));
+        }
+
+        // After a failed commit the index may hold batches that will never
+        // be published (heads, event ids): nothing is checked against it or
+        // numbered after it. Checked under the lock, after idempotency, so
+        // that a retry of an acknowledged batch still gets its response (and
+        // a retry of the failed one gets this error from `wait_visible`).
+        if let Some(cause) = &*self.inner.failed.borrow() {
+            return Err(Self::poisoned(cause));
         }
 
         // 5. Optimistic concurrency.

@@ -317,6 +317,30 @@ async fn a_failed_commit_leaves_no_phantom_head_and_refuses_writes() {
     assert_eq!(storage.pending(), 0, "nothing more was handed to storage");
 }
 
+/// Issue 14 item 2: after the store is poisoned, a keyed retry of a batch
+/// that was acknowledged before still gets its original response.
+#[tokio::test]
+async fn a_retry_of_an_acknowledged_batch_still_succeeds_after_a_failure() {
+    let (store, storage) = gated_store();
+    let first = store.append(append_request("s", 0, "k1", &["e1"]));
+    let mut first = std::pin::pin!(first);
+    assert!(futures::poll!(first.as_mut()).is_pending());
+    storage.resolve(Ok(()));
+    let acknowledged = within(first).await.expect("committed");
+    cancel_after_first_poll(store.append(append_request("s", 1, "k2", &["e2"]))).await;
+    storage.resolve(Err(full_disk()));
+    settle().await;
+    let retry = within(store.append(append_request("s", 0, "k1", &["e1"])))
+        .await
+        .expect("the acknowledged batch's retry");
+    assert_eq!(retry, acknowledged);
+    let failed = within(store.append(append_request("s", 1, "k2", &["e2"]))).await;
+    assert!(
+        matches!(failed, Err(Error::Storage(StorageError::Poisoned { .. }))),
+        "{failed:?}"
+    );
+}
+
 /// Issue 14 item 2: the commit fails after its caller went away; the store
 /// is poisoned all the same, and waits on the failed batch end.
 #[tokio::test]
