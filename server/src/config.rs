@@ -27,8 +27,10 @@ pub struct Config {
     pub listen: SocketAddr,
 
     /// The limit flags (`--max-request-bytes` ...), shared with the mock.
+    /// Boxed: eleven numbers would make `Config` large, and the container
+    /// crate keeps one inside an enum variant.
     #[command(flatten)]
-    pub limits: LimitFlags,
+    pub limits: Box<LimitFlags>,
 
     /// Seconds to wait for requests in flight at shutdown before exiting anyway.
     #[arg(long, env = "EVENTSTORE_SHUTDOWN_GRACE_SECS", default_value_t = Config::DEFAULT_SHUTDOWN_GRACE_SECS)]
@@ -89,7 +91,7 @@ impl Config {
     pub fn new(listen: SocketAddr) -> Self {
         Self {
             listen,
-            limits: LimitFlags::from(&Limits::default()),
+            limits: Box::new(LimitFlags::from(&Limits::default())),
             shutdown_grace_secs: Self::DEFAULT_SHUTDOWN_GRACE_SECS,
             data_dir: None,
             username: None,
