@@ -263,7 +263,7 @@ impl Respond {
     /// (for all `GetServerInfo` calls, see also
     /// [`crate::MockEventStoreBuilder::legacy_server`]).
     pub fn legacy_server() -> Self {
-        let status = crate::service::legacy_server_status();
+        let status = crate::wire::rpc::legacy_server_status();
         Self::status(status.code(), status.message())
     }
 

@@ -295,7 +295,9 @@ impl EventStoreRpc for MockService {
         let (decision, _) = self.decide(&plan, &call).await;
         let result = match decision {
             // A legacy mock answers as a server from before GetServerInfo.
-            Decision::Engine if self.state.is_legacy_server() => Err(legacy_server_status()),
+            Decision::Engine if self.state.is_legacy_server() => {
+                Err(crate::wire::rpc::legacy_server_status())
+            }
             Decision::Engine => Ok(self.state.server_info()),
             Decision::Fail(status) => Err(status),
             Decision::Stub(Reply::ServerInfo(response)) => Ok(response),
@@ -323,14 +325,6 @@ fn reached_data_loss(faults: &StreamFaults, events: &[EventData]) -> Result<(), 
         }
         _ => Ok(()),
     }
-}
-
-/// What a server from before `GetServerInfo` answers: `UNIMPLEMENTED`, as
-/// for any method it does not know.
-pub(crate) fn legacy_server_status() -> Status {
-    Status::unimplemented(
-        "unknown method GetServerInfo for service eventstore.v1.EventStore (legacy server)",
-    )
 }
 
 /// A subscription on its way out: journals each event, applies the faults.

@@ -1,7 +1,7 @@
 //! Quick start: talks to a running `eventstore-server` over gRPC.
 //!
 //! Appends two events to a new stream, reads them back, then subscribes to
-//! the tenant and prints what arrives. Usage:
+//! the stream and prints its history until the caught-up marker. Usage:
 //!
 //! ```text
 //! cargo run -p eventstore-server --example quickstart -- 127.0.0.1:50051
@@ -90,17 +90,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         })
         .await?
         .into_inner();
-    for _ in 0..page.events.len() {
-        match tokio::time::timeout(Duration::from_secs(5), events.message()).await?? {
-            Some(r) => {
-                let meta = r.event.and_then(|e| e.meta).unwrap_or_default();
-                println!(
-                    "subscription: global #{} {}",
-                    meta.global_nonce, meta.event_type
-                );
-            }
-            None => break,
-        }
+    // The history, then one event-less response (the caught-up marker).
+    while let Some(response) =
+        tokio::time::timeout(Duration::from_secs(5), events.message()).await??
+    {
+        let Some(meta) = response.event.and_then(|e| e.meta) else {
+            println!("subscription: caught up");
+            break;
+        };
+        println!(
+            "subscription: global #{} {}",
+            meta.global_nonce, meta.event_type
+        );
     }
     Ok(())
 }

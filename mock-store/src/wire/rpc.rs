@@ -221,3 +221,11 @@ pub fn server_info_response_json(r: &GetServerInfoResponse) -> Value {
         "capabilities": r.capabilities,
     })
 }
+
+/// What a server from before `GetServerInfo` answers: `UNIMPLEMENTED`, as
+/// for any method it does not know.
+pub(crate) fn legacy_server_status() -> tonic::Status {
+    tonic::Status::unimplemented(
+        "unknown method GetServerInfo for service eventstore.v1.EventStore (legacy server)",
+    )
+}
