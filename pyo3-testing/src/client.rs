@@ -12,7 +12,9 @@ use crate::{
     runtime::{future_into_py, handle},
     subscription::NativeSubscription,
 };
-use eventstore_proto::{AppendRequest, ReadStreamRequest, SubscribeRequest};
+use eventstore_proto::{
+    AppendRequest, GetServerInfoRequest, ReadAllRequest, ReadStreamRequest, SubscribeRequest,
+};
 use pyo3::{exceptions::PyValueError, prelude::*, types::PyDict};
 use std::{sync::Arc, time::Duration};
 use tonic::{
@@ -204,6 +206,57 @@ impl NativeClient {
                 .await?;
             let events: Vec<RawEvent> = page.events.into_iter().map(RawEvent::new).collect();
             Ok((events, page.is_end, page.next_from_aggregate_nonce))
+        })
+    }
+
+    /// Reads a page of the tenant's global log; resolves to
+    /// `(events, is_end, next_from_global_nonce)`.
+    fn read_all<'py>(
+        &self,
+        py: Python<'py>,
+        tenant_id: String,
+        from_global_nonce: u64,
+        max_count: u32,
+        forward: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let request = ReadAllRequest {
+            tenant_id,
+            from_global_nonce,
+            max_count,
+            forward,
+        };
+        let inner = self.inner.clone();
+        future_into_py(py, async move {
+            let mut client = inner.client();
+            let page = inner
+                .call(client.read_all(inner.request(request, true)), None)
+                .await?;
+            let events: Vec<RawEvent> = page.events.into_iter().map(RawEvent::new).collect();
+            Ok((events, page.is_end, page.next_from_global_nonce))
+        })
+    }
+
+    /// Asks the server what it is; resolves to `(server_version,
+    /// api_version, backend, capabilities)`, or to `None` when the server
+    /// answers `UNIMPLEMENTED` (it predates `GetServerInfo`: a legacy
+    /// server). Decided here, on the status code itself, so a legacy server
+    /// is never confused with another failure.
+    fn server_info<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let inner = self.inner.clone();
+        future_into_py(py, async move {
+            let mut client = inner.client();
+            let request = inner.request(GetServerInfoRequest {}, true);
+            let call = async move {
+                match client.get_server_info(request).await {
+                    Ok(response) => Ok(response.map(Some)),
+                    Err(status) if status.code() == tonic::Code::Unimplemented => {
+                        Ok(tonic::Response::new(None))
+                    }
+                    Err(status) => Err(status),
+                }
+            };
+            let info = inner.call(call, None).await?;
+            Ok(info.map(|i| (i.server_version, i.api_version, i.backend, i.capabilities)))
         })
     }
 

@@ -5,7 +5,7 @@
 //! instance of a class defined in `eventstore/_errors.py`, so users catch
 //! Python classes and the server's message is kept word for word.
 
-use eventstore_engine::status::concurrency_detail;
+use eventstore_engine::status::{concurrency_detail, undecodable_global_nonce};
 pub(crate) use eventstore_mock::wire::code_name;
 use eventstore_proto::ConcurrencyErrorDetail;
 use pyo3::{exceptions::PyRuntimeError, prelude::*, types::PyDict};
@@ -53,6 +53,9 @@ pub(crate) struct NativeError {
     pub(crate) detail: Option<Box<ConcurrencyErrorDetail>>,
     /// The nonce the client expected (for `ConcurrencyError`).
     pub(crate) expected: Option<u64>,
+    /// The global nonce a `DATA_LOSS` names in its
+    /// `esp-undecodable-global-nonce` trailer (for `UndecodableEventError`).
+    pub(crate) undecodable: Option<u64>,
 }
 
 pub(crate) type NativeResult<T> = Result<T, NativeError>;
@@ -65,6 +68,7 @@ impl NativeError {
             code: None,
             detail: None,
             expected: None,
+            undecodable: None,
         }
     }
 
@@ -108,6 +112,7 @@ impl NativeError {
             code: Some(code_name(status.code())),
             detail: concurrency_detail(status).map(Box::new),
             expected,
+            undecodable: undecodable_global_nonce(status),
         }
     }
 
@@ -117,8 +122,9 @@ impl NativeError {
     }
 
     fn build(self, py: Python<'_>) -> PyResult<PyErr> {
-        // `_errors.from_native` picks the class (by name, or by the code)
-        // and passes the conflict detail only to `ConcurrencyError`.
+        // `_errors.from_native` picks the class (by name, or by the code),
+        // passes the conflict detail only to `ConcurrencyError` and the
+        // undecodable position only to `UndecodableEventError`.
         let conflict = PyDict::new(py);
         let d = self.detail.map(|d| *d).unwrap_or_default();
         conflict.set_item("tenant_id", d.tenant_id)?;
@@ -129,7 +135,13 @@ impl NativeError {
         let instance = py
             .import("eventstore._errors")?
             .getattr("from_native")?
-            .call1((self.kind.class_name(), self.message, self.code, conflict))?;
+            .call1((
+                self.kind.class_name(),
+                self.message,
+                self.code,
+                conflict,
+                self.undecodable,
+            ))?;
         Ok(PyErr::from_value(instance))
     }
 

@@ -13,7 +13,8 @@
 //!   protobuf, recorded events out as lazy [`convert::RawEvent`]s.
 //! - [`connections`]: the connection pool (channels, auth, timeouts) every
 //!   call and subscription of a client goes through.
-//! - [`client`]: `NativeClient`, unary calls (append, read).
+//! - [`client`]: `NativeClient`, unary calls (append, read a stream, read
+//!   all, server info).
 //! - [`subscription`]: `NativeSubscription`, a stream that reconnects and
 //!   resumes after the last acknowledged event.
 //! - [`mock`]: `NativeMock`, the in-process `MockEventStore`; expectations
@@ -45,5 +46,12 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(mock::payload_view, m)?)?;
     m.add_function(wrap_pyfunction!(convert::new_event_id, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    // The contract's names, from their one owner (the proto crate), so the
+    // Python constants can be checked against them.
+    m.add(
+        "CAPABILITIES",
+        pyo3::types::PyTuple::new(m.py(), eventstore_proto::capabilities::ALL)?,
+    )?;
+    m.add("API_VERSION", eventstore_proto::API_VERSION)?;
     Ok(())
 }

@@ -57,7 +57,7 @@ pub fn payload_view(payload: &[u8]) -> String {
 #[pymethods]
 impl NativeMock {
     #[new]
-    #[pyo3(signature = (*, strict=false, listen=None, max_events_per_batch=None, max_page_size=None, default_page_size=None))]
+    #[pyo3(signature = (*, strict=false, listen=None, max_events_per_batch=None, max_page_size=None, default_page_size=None, legacy_server=false))]
     fn new(
         py: Python<'_>,
         strict: bool,
@@ -65,6 +65,7 @@ impl NativeMock {
         max_events_per_batch: Option<usize>,
         max_page_size: Option<u32>,
         default_page_size: Option<u32>,
+        legacy_server: bool,
     ) -> PyResult<Self> {
         let defaults = Limits::default();
         let limits = Limits {
@@ -85,6 +86,7 @@ impl NativeMock {
                 .listen(listen)
                 .strict(strict)
                 .limits(limits)
+                .legacy_server(legacy_server)
                 // Python verifies explicitly (verify(), the pytest fixture).
                 .verify_on_drop(false)
                 .try_start()
@@ -154,6 +156,11 @@ impl NativeMock {
 
     fn set_strict(&self, strict: bool) -> PyResult<()> {
         self.with(|m| m.set_strict(strict))
+    }
+
+    /// Plays a server from before `GetServerInfo` (`UNIMPLEMENTED`) or not.
+    fn set_legacy_server(&self, legacy: bool) -> PyResult<()> {
+        self.with(|m| m.set_legacy_server(legacy))
     }
 
     /// Preloads a stream; returns `(last_global_nonce, last_aggregate_nonce)`.

@@ -7,11 +7,19 @@
 //! restarting) the task reconnects with exponential backoff and resumes
 //! after the last acknowledged global nonce: delivery is at-least-once, so
 //! events delivered but not acknowledged before the failure come again.
+//!
+//! Event-less `SubscribeResponse`s are never events: the first one of each
+//! stream is the caught-up marker, later ones are keepalives (skipped). The
+//! marker travels through the buffer in order, as `True`, and a reconnect
+//! as `False`, so Python's `Subscription.caught_up` turns true exactly when
+//! its consumer has been handed every event of the history, and drops when
+//! a new stream starts (it is caught up again once that stream says so).
+//! `DATA_LOSS` (an event the store cannot decode) is fatal: no reconnect.
 
 use crate::{
     connections::Connections,
     convert::RawEvent,
-    errors::{Kind, NativeError, NativeResult},
+    errors::{Kind, NativeError},
     runtime::{InFlight, future_into_py, handle, shutdown_token},
 };
 use eventstore_proto::{EventData, SubscribeRequest};
@@ -30,7 +38,28 @@ use tokio_util::sync::CancellationToken;
 const FIRST_BACKOFF: Duration = Duration::from_millis(50);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
-type Item = NativeResult<EventData>;
+/// What the feeder puts in the buffer, in stream order.
+// Events are nearly every item: boxing them would cost an allocation each
+// to shrink the rare markers.
+#[allow(clippy::large_enum_variant)]
+enum Item {
+    Event(EventData),
+    /// The stream's caught-up marker (its first event-less response).
+    CaughtUp,
+    /// A new stream starts after a failure: not caught up any more.
+    Reconnected,
+    /// The subscription ends with this error.
+    Failed(NativeError),
+}
+
+/// One entry of a batch as Python sees it: an event, or a change of the
+/// caught-up state (`True`: caught up; `False`: a reconnect, not any more).
+#[derive(IntoPyObject)]
+#[allow(clippy::large_enum_variant)] // as `Item`
+enum BatchItem {
+    Event(RawEvent),
+    CaughtUp(bool),
+}
 
 /// An open subscription.
 #[pyclass(module = "eventstore._native")]
@@ -77,8 +106,10 @@ impl NativeSubscription {
 
 #[pymethods]
 impl NativeSubscription {
-    /// Resolves to the next events (1 to `max`), waiting for at least one;
-    /// to `[]` when the subscription has ended; raises on a fatal error.
+    /// Resolves to the next entries (1 to `max`: events, and `True` / `False`
+    /// where the subscription became caught up / reconnected), waiting for
+    /// at least one; to `[]` when the subscription has ended; raises on a
+    /// fatal error.
     fn next_batch<'py>(&self, py: Python<'py>, max: usize) -> PyResult<Bound<'py, PyAny>> {
         let events = self.events.clone();
         let pending = self.pending.clone();
@@ -87,20 +118,24 @@ impl NativeSubscription {
                 return Err(error);
             }
             let mut rx = events.lock().await;
-            let first = match rx.recv().await {
-                None => return Ok(Vec::new()),
-                Some(item) => item?,
-            };
-            let mut batch = vec![RawEvent::new(first)];
-            while batch.len() < max.max(1) {
-                match rx.try_recv() {
-                    Ok(Ok(event)) => batch.push(RawEvent::new(event)),
-                    Ok(Err(error)) => {
+            let mut batch = Vec::new();
+            let mut next = rx.recv().await;
+            while let Some(item) = next {
+                let entry = match item {
+                    Item::Event(event) => BatchItem::Event(RawEvent::new(event)),
+                    Item::CaughtUp => BatchItem::CaughtUp(true),
+                    Item::Reconnected => BatchItem::CaughtUp(false),
+                    Item::Failed(error) if batch.is_empty() => return Err(error),
+                    Item::Failed(error) => {
                         *pending.lock() = Some(error);
                         break;
                     }
-                    Err(_) => break,
+                };
+                batch.push(entry);
+                if batch.len() >= max.max(1) {
+                    break;
                 }
+                next = rx.try_recv().ok();
             }
             Ok(batch)
         })
@@ -168,7 +203,7 @@ impl Feeder {
             let error = match ended {
                 Ended::Quiet => return,
                 Ended::Fatal(error) => {
-                    let _ = self.tx.send(Err(error)).await;
+                    let _ = self.tx.send(Item::Failed(error)).await;
                     return;
                 }
                 Ended::Transient(error) => error,
@@ -179,7 +214,10 @@ impl Feeder {
                     "subscription lost: {} reconnect attempts failed; last error: {}",
                     self.max_reconnect_attempts, error.message
                 );
-                let _ = self.tx.send(Err(NativeError { message, ..error })).await;
+                let _ = self
+                    .tx
+                    .send(Item::Failed(NativeError { message, ..error }))
+                    .await;
                 return;
             }
             let backoff = FIRST_BACKOFF
@@ -191,6 +229,10 @@ impl Feeder {
                 () = shutdown_token().cancelled() => return,
             }
             self.reconnects.fetch_add(1, Ordering::SeqCst);
+            // Caught up again only when the new stream says so.
+            if self.tx.send(Item::Reconnected).await.is_err() {
+                return;
+            }
         }
     }
 
@@ -224,12 +266,22 @@ impl Feeder {
             Ok(response) => response.into_inner(),
             Err(status) => return classify(&status),
         };
+        let mut marked = false;
         loop {
             match stream.message().await {
                 Ok(Some(message)) => {
                     *failures = 0;
-                    let Some(event) = message.event else { continue };
-                    if self.tx.send(Ok(event)).await.is_err() {
+                    let item = match message.event {
+                        Some(event) => Item::Event(event),
+                        // The first event-less response: caught up.
+                        None if !marked => {
+                            marked = true;
+                            Item::CaughtUp
+                        }
+                        // Later ones: keepalives.
+                        None => continue,
+                    };
+                    if self.tx.send(item).await.is_err() {
                         return Ended::Quiet;
                     }
                 }

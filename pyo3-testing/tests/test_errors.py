@@ -319,6 +319,7 @@ async def test_idempotency_key_reused_for_another_batch(target: Target) -> None:
         ("PERMISSION_DENIED", AuthorizationError),
         ("DEADLINE_EXCEEDED", TimeoutError),
         ("UNAVAILABLE", eventstore.ConnectionError),
+        ("DATA_LOSS", eventstore.UndecodableEventError),
         ("INTERNAL", EventStoreError),
         ("FAILED_PRECONDITION", EventStoreError),
         ("NOT_FOUND", EventStoreError),

@@ -42,3 +42,37 @@ def test_one_code_table_both_ways() -> None:
     assert status_code(CustomError) == "INVALID_ARGUMENT"
     for cls in (ConcurrencyError, ConnectionError, ValidationError, EventStoreError):
         assert error_class(status_code(cls)) is cls
+
+
+async def test_every_rpc_the_spec_names_is_the_mocks_and_its_request_fields_agree() -> None:
+    """``_spec.Rpc`` lists the RPCs the Rust mock knows, by its names, and
+    each ``expect_*`` takes exactly the request fields the journal shows."""
+    import asyncio
+    import json
+    from typing import get_args
+
+    from eventstore import EventStoreClient
+    from eventstore.testing import MockEventStore
+    from eventstore.testing._mock import _EXPECT_METHOD, _REQUEST_KEYS
+    from eventstore.testing._spec import Rpc
+
+    assert set(get_args(Rpc)) == set(_REQUEST_KEYS) == set(_EXPECT_METHOD)
+    with MockEventStore() as mock:
+        for rpc in get_args(Rpc):
+            mock._native.mount(json.dumps({"rpc": rpc, "at_least": 0}))
+            assert hasattr(mock, _EXPECT_METHOD[rpc])
+        async with EventStoreClient(endpoint="mock", store=mock) as client:
+            await client.append_events(aggregate_id="a", aggregate_type="A", events=[{"event_type": "t"}])
+            await client.read_stream("a")
+            await client.read_all()
+            await client.server_info()
+            async with await client.subscribe() as sub:
+                # Reading the one event and the marker: the call has surely reached the mock.
+                await sub.__anext__()
+                waiting = asyncio.ensure_future(sub.__anext__())
+                await sub.wait_caught_up(timeout=10)
+                waiting.cancel()
+        calls = mock.calls
+    assert {c.rpc for c in calls} == set(get_args(Rpc))
+    for call in calls:
+        assert set(call.request) == _REQUEST_KEYS[call.rpc], call.rpc  # type: ignore[index]

@@ -18,7 +18,8 @@ list, a recorded event comes back up):
 - ``_context.py``: :class:`MessageContext` (correlation, causation, actor).
 - ``_native.pyi``: the stub of the Rust core (checked by ``stubtest``).
 - ``_models.py``: the values that come back (:class:`RecordedEvent`,
-  :class:`StreamPage`, :class:`AppendResult`) and request objects.
+  :class:`StreamPage`, :class:`AllPage`, :class:`ServerInfo`,
+  :class:`AppendResult`), capability names and request objects.
 - ``_errors.py``: the exceptions every failure becomes.
 - ``testing/``: ``_mock.py`` (:class:`~eventstore.testing.MockEventStore`),
   ``_spec.py`` (the typed expectation spec sent to the Rust mock),
@@ -42,51 +43,83 @@ if TYPE_CHECKING:
     from eventstore._errors import (
         AuthenticationError,
         AuthorizationError,
+        CompatibilityError,
         ConcurrencyError,
         ConnectionError,
         ContainerError,
         DuplicateEventError,
         EventStoreError,
         TimeoutError,
+        UndecodableEventError,
         ValidationError,
     )
     from eventstore._events import EventDefinition, EventRegistry, default_registry, event
-    from eventstore._models import DEFAULT_TENANT, AppendRequest, AppendResult, NewEvent, RecordedEvent, StreamPage
+    from eventstore._models import (
+        CAPABILITY_COMMIT_ORDERED_GLOBAL_NONCE,
+        CAPABILITY_SUBSCRIPTION_ERRORS_SURFACED,
+        CAPABILITY_UNDECODABLE_EVENTS_SURFACED,
+        DEFAULT_TENANT,
+        HEAD,
+        KNOWN_CAPABILITIES,
+        AllPage,
+        AppendRequest,
+        AppendResult,
+        NewEvent,
+        RecordedEvent,
+        ServerInfo,
+        StreamPage,
+    )
 
     __version__: str
 
 # Public name -> the module defining it.
 _EXPORTS: dict[str, str] = {
     "DEFAULT_TENANT": "eventstore._models",
+    "HEAD": "eventstore._models",
+    "CAPABILITY_COMMIT_ORDERED_GLOBAL_NONCE": "eventstore._models",
+    "CAPABILITY_SUBSCRIPTION_ERRORS_SURFACED": "eventstore._models",
+    "CAPABILITY_UNDECODABLE_EVENTS_SURFACED": "eventstore._models",
+    "KNOWN_CAPABILITIES": "eventstore._models",
     "EventStoreClient": "eventstore._client",
     "Subscription": "eventstore._client",
     "MessageContext": "eventstore._context",
     "AuthenticationError": "eventstore._errors",
     "AuthorizationError": "eventstore._errors",
+    "CompatibilityError": "eventstore._errors",
     "ConcurrencyError": "eventstore._errors",
     "ConnectionError": "eventstore._errors",
     "ContainerError": "eventstore._errors",
     "DuplicateEventError": "eventstore._errors",
     "EventStoreError": "eventstore._errors",
     "TimeoutError": "eventstore._errors",
+    "UndecodableEventError": "eventstore._errors",
     "ValidationError": "eventstore._errors",
     "EventDefinition": "eventstore._events",
     "EventRegistry": "eventstore._events",
     "default_registry": "eventstore._events",
     "event": "eventstore._events",
+    "AllPage": "eventstore._models",
     "AppendRequest": "eventstore._models",
     "AppendResult": "eventstore._models",
     "NewEvent": "eventstore._models",
     "RecordedEvent": "eventstore._models",
+    "ServerInfo": "eventstore._models",
     "StreamPage": "eventstore._models",
 }
 
 __all__ = [
+    "CAPABILITY_COMMIT_ORDERED_GLOBAL_NONCE",
+    "CAPABILITY_SUBSCRIPTION_ERRORS_SURFACED",
+    "CAPABILITY_UNDECODABLE_EVENTS_SURFACED",
     "DEFAULT_TENANT",
+    "HEAD",
+    "KNOWN_CAPABILITIES",
+    "AllPage",
     "AppendRequest",
     "AppendResult",
     "AuthenticationError",
     "AuthorizationError",
+    "CompatibilityError",
     "ConcurrencyError",
     "ConnectionError",
     "ContainerError",
@@ -98,9 +131,11 @@ __all__ = [
     "MessageContext",
     "NewEvent",
     "RecordedEvent",
+    "ServerInfo",
     "StreamPage",
     "Subscription",
     "TimeoutError",
+    "UndecodableEventError",
     "ValidationError",
     "default_registry",
     "event",

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Protocol
 
@@ -17,9 +18,18 @@ from eventstore._encoding import (
     new_event_id,
     now_ms,
 )
-from eventstore._errors import ConnectionError, ValidationError
+from eventstore._errors import CompatibilityError, ConnectionError, EventStoreError, TimeoutError, ValidationError
 from eventstore._events import EventRegistry, default_registry
-from eventstore._models import DEFAULT_TENANT, AppendRequest, AppendResult, RecordedEvent, StreamPage
+from eventstore._models import (
+    DEFAULT_TENANT,
+    HEAD,
+    AllPage,
+    AppendRequest,
+    AppendResult,
+    RecordedEvent,
+    ServerInfo,
+    StreamPage,
+)
 from eventstore._wire import WireEvent
 
 
@@ -39,6 +49,19 @@ __all__ = ["DEFAULT_TENANT", "EventStoreClient", "Subscription"]
 _APPEND_KEYS = frozenset(
     {"tenant_id", "aggregate_id", "aggregate_type", "expected_aggregate_nonce", "events", "idempotency_key"}
 )
+
+
+_U32_MAX = 0xFFFF_FFFF
+"""``max_count`` is a uint32 on the wire; larger values mean the same (no smaller limit)."""
+
+
+def _start(position: int | None, forward: bool, name: str) -> int:
+    """A read's start position: ``None`` is the first event forward and the
+    head backward (:data:`HEAD`); a given position is sent as is."""
+    if position is None:
+        return 0 if forward else HEAD
+    check_uint(name, position)
+    return position
 
 
 _IDEMPOTENT_MEMORY = 4096
@@ -292,24 +315,32 @@ class EventStoreClient:
         aggregate_id: str,
         *,
         tenant_id: str | None = None,
-        from_aggregate_nonce: int = 0,
+        from_aggregate_nonce: int | None = None,
         forward: bool = True,
         max_count: int = 0,
     ) -> StreamPage:
         """Reads one page of a stream.
 
-        Forward from ``from_aggregate_nonce`` (0 or 1: the first event), or
-        backward from it (0: the head). ``max_count`` 0 is the server's
-        default page size. A stream that does not exist reads as empty.
+        Forward: events with ``aggregate_nonce >= from_aggregate_nonce``,
+        ascending (0 or 1: from the first event). Backward: events with
+        ``aggregate_nonce <= from_aggregate_nonce``, descending; without
+        ``from_aggregate_nonce`` a backward read starts at the head (it sends
+        :data:`~eventstore.HEAD`, ``2**63 - 1``), while an explicit ``0`` is
+        before every event: an empty final page. ``max_count`` 0 (the
+        default) means no count limit: the page runs to the end of the
+        stream unless the store's message size limit stops it earlier
+        (then ``is_end`` is false). Read the next page from
+        ``page.next_from_aggregate_nonce``; ``is_end`` is exact. A stream that
+        does not exist reads as empty.
         """
-        for name, value in (("from_aggregate_nonce", from_aggregate_nonce), ("max_count", max_count)):
-            check_uint(name, value)
+        start = _start(from_aggregate_nonce, forward, "from_aggregate_nonce")
+        check_uint("max_count", max_count)
         if not isinstance(aggregate_id, str):
             raise ValidationError(f"aggregate_id must be a str, got {type(aggregate_id).__name__} {aggregate_id!r}")
         tenant = self._tenant(tenant_id)
         self._check_open()
         raw, is_end, next_from = await self._native.read_stream(
-            tenant, aggregate_id, from_aggregate_nonce, min(max_count, 0xFFFF_FFFF), bool(forward)
+            tenant, aggregate_id, start, min(max_count, _U32_MAX), bool(forward)
         )
         registry = self.registry
         return StreamPage([RecordedEvent(r, registry) for r in raw], is_end, next_from)
@@ -319,12 +350,13 @@ class EventStoreClient:
         aggregate_id: str,
         *,
         tenant_id: str | None = None,
-        from_aggregate_nonce: int = 0,
+        from_aggregate_nonce: int | None = None,
         forward: bool = True,
         page_size: int = 0,
     ) -> AsyncIterator[StreamPage]:
-        """Every page of a stream, in order, until its end."""
-        next_from = from_aggregate_nonce
+        """Every page of a stream, in order, until its end (``page_size`` 0:
+        no count limit, see :meth:`read_stream`)."""
+        next_from = _start(from_aggregate_nonce, forward, "from_aggregate_nonce")
         while True:
             page = await self.read_stream(
                 aggregate_id, tenant_id=tenant_id, from_aggregate_nonce=next_from, forward=forward, max_count=page_size
@@ -340,7 +372,7 @@ class EventStoreClient:
         aggregate_id: str,
         *,
         tenant_id: str | None = None,
-        from_aggregate_nonce: int = 0,
+        from_aggregate_nonce: int | None = None,
         forward: bool = True,
         page_size: int = 0,
     ) -> AsyncIterator[RecordedEvent]:
@@ -354,6 +386,110 @@ class EventStoreClient:
         ):
             for e in page.events:
                 yield e
+
+    async def read_all(
+        self,
+        *,
+        tenant_id: str | None = None,
+        from_global_nonce: int | None = None,
+        max_count: int = 0,
+        forward: bool = True,
+    ) -> AllPage:
+        """Reads one page of the tenant's global log: its events of every
+        aggregate, in global order.
+
+        The cursor rules are :meth:`read_stream`'s, over global nonces:
+        forward from ``from_global_nonce`` (0 or 1: the first event);
+        backward from it, or from the head when it is not given (0 is an
+        empty final page). ``max_count`` 0 is the store's default page
+        (100 on the stores of this project); larger values are capped by
+        the store (1,000). Read the next page from
+        ``page.next_from_global_nonce``; an empty forward page keeps it, so
+        polling the tail with it sees each new event once.
+        """
+        start = _start(from_global_nonce, forward, "from_global_nonce")
+        check_uint("max_count", max_count)
+        tenant = self._tenant(tenant_id)
+        self._check_open()
+        raw, is_end, next_from = await self._native.read_all(tenant, start, min(max_count, _U32_MAX), bool(forward))
+        registry = self.registry
+        return AllPage([RecordedEvent(r, registry) for r in raw], is_end, next_from)
+
+    async def read_all_pages(
+        self,
+        *,
+        tenant_id: str | None = None,
+        from_global_nonce: int | None = None,
+        forward: bool = True,
+        page_size: int = 0,
+    ) -> AsyncIterator[AllPage]:
+        """Every page of the tenant's global log, in order, until its end
+        (as it is while reading; use :meth:`subscribe` to follow it live)."""
+        next_from = _start(from_global_nonce, forward, "from_global_nonce")
+        while True:
+            page = await self.read_all(
+                tenant_id=tenant_id, from_global_nonce=next_from, forward=forward, max_count=page_size
+            )
+            if page.events:
+                yield page
+            if page.is_end or not page.events:
+                return
+            next_from = page.next_from_global_nonce
+
+    async def read_all_events(
+        self,
+        *,
+        tenant_id: str | None = None,
+        from_global_nonce: int | None = None,
+        forward: bool = True,
+        page_size: int = 0,
+    ) -> AsyncIterator[RecordedEvent]:
+        """Every event of the tenant's global log, one by one, read page by page."""
+        async for page in self.read_all_pages(
+            tenant_id=tenant_id, from_global_nonce=from_global_nonce, forward=forward, page_size=page_size
+        ):
+            for e in page.events:
+                yield e
+
+    async def server_info(self) -> ServerInfo:
+        """Asks the server what it is: version, API version, backend and
+        capabilities. A server that predates ``GetServerInfo`` (it answers
+        ``UNIMPLEMENTED``) reads as legacy: :attr:`ServerInfo.is_legacy`,
+        unknown version, no capabilities. Any other failure raises."""
+        self._check_open()
+        answer = await self._native.server_info()
+        if answer is None:
+            return ServerInfo.legacy()
+        server_version, api_version, backend, capabilities = answer
+        return ServerInfo(server_version, api_version, backend, frozenset(capabilities))
+
+    async def require_capabilities(self, capabilities: Iterable[str]) -> ServerInfo:
+        """Checks that the server advertises every capability named (see
+        ``eventstore.CAPABILITY_*``), e.g. at startup; returns its
+        :class:`ServerInfo`. Raises :class:`~eventstore.CompatibilityError`
+        naming the missing ones (all of them for a legacy server)."""
+        if isinstance(capabilities, str):
+            raise ValidationError(f"capabilities must be a list of capability names, got the str {capabilities!r}")
+        wanted = list(capabilities)
+        for i, name in enumerate(wanted):
+            if not isinstance(name, str) or not name:
+                raise ValidationError(f"capabilities[{i}] must be a non-empty str, got {name!r}")
+        info = await self.server_info()
+        missing = frozenset(wanted) - info.capabilities
+        if missing:
+            server = (
+                "a legacy server (it predates GetServerInfo)"
+                if info.is_legacy
+                else f"server {info.server_version or '?'} ({info.backend or '?'} backend)"
+            )
+            raise CompatibilityError(
+                f"{server} lacks the required capabilit{'y' if len(missing) == 1 else 'ies'} "
+                f"{', '.join(sorted(missing))} (it advertises: {', '.join(sorted(info.capabilities)) or 'none'})",
+                missing=missing,
+                server_version=info.server_version,
+                is_legacy=info.is_legacy,
+            )
+        return info
 
     async def subscribe(
         self,
@@ -371,7 +507,12 @@ class EventStoreClient:
         reconnects with backoff and resumes after the last event passed to
         :meth:`Subscription.ack` (at-least-once: events not acknowledged
         may come again); after ``max_reconnect_attempts`` failures in a row
-        the iteration raises :class:`~eventstore.ConnectionError`.
+        the iteration raises :class:`~eventstore.ConnectionError`. A store
+        ending the stream with ``UNAVAILABLE`` (``resume from global_nonce
+        N``) is such a transient failure. An event the store cannot decode
+        raises :class:`~eventstore.UndecodableEventError` (no reconnect),
+        after every event before it. :attr:`Subscription.caught_up` tells
+        when the history has been handed out.
         """
         check_uint("from_global_nonce", from_global_nonce)
         if not isinstance(aggregate_id_prefix, str):
@@ -397,31 +538,102 @@ class Subscription:
     Events arrive in batches from the native layer and are handed out one by
     one. Call :meth:`ack` after processing an event so that a reconnect
     resumes after it. :meth:`close` (or leaving ``async with``) ends it.
+
+    :attr:`caught_up` turns true when the iteration has handed out every
+    event of the history (the store's caught-up marker was reached, in
+    order); :meth:`wait_caught_up` waits for that. Event-less responses of
+    the store (the marker, keepalives) are never handed out as events.
     """
 
     def __init__(self, native: _native.NativeSubscription, registry: EventRegistry, batch_size: int) -> None:
         self._native = native
         self._registry = registry
         self._batch_size = batch_size
-        self._buffer: list[_native.RawEvent] = []
+        self._buffer: list[_native.RawEvent | bool] = []
+        self._inflight: asyncio.Future[list[_native.RawEvent | bool]] | None = None
         self._index = 0
         self._closed = False
+        self._caught_up = False
+        # Set while caught up / once the iteration has ended: wait_caught_up
+        # waits for either.
+        self._caught_up_event = asyncio.Event()
+        self._ended_event = asyncio.Event()
 
     def __aiter__(self) -> Subscription:
         return self
 
     async def __anext__(self) -> RecordedEvent:
-        if self._index >= len(self._buffer):
-            if self._closed:
-                raise StopAsyncIteration
-            self._buffer = await self._native.next_batch(self._batch_size)
-            self._index = 0
-            if not self._buffer:
-                self._closed = True
-                raise StopAsyncIteration
-        raw = self._buffer[self._index]
-        self._index += 1
-        return RecordedEvent(raw, self._registry)
+        while True:
+            if self._index >= len(self._buffer):
+                if self._closed:
+                    raise StopAsyncIteration
+                # Shielded: cancelling this wait (asyncio.wait_for around
+                # __anext__) leaves the batch in flight for the next call
+                # instead of dropping events the core already handed over.
+                if self._inflight is None:
+                    self._inflight = asyncio.ensure_future(self._native.next_batch(self._batch_size))
+                try:
+                    batch = await asyncio.shield(self._inflight)
+                except asyncio.CancelledError:
+                    if self._inflight is not None and self._inflight.cancelled():
+                        self._inflight = None
+                    raise
+                except Exception:
+                    # A failure ends the iteration.
+                    self._inflight = None
+                    self._ended_event.set()
+                    raise
+                self._inflight = None
+                self._buffer = batch
+                self._index = 0
+                if not self._buffer:
+                    self._closed = True
+                    self._ended_event.set()
+                    raise StopAsyncIteration
+            item = self._buffer[self._index]
+            self._index += 1
+            if isinstance(item, bool):
+                # True: the store's caught-up marker; False: a reconnect
+                # (caught up again only when the new stream says so).
+                self._caught_up = item
+                if item:
+                    self._caught_up_event.set()
+                else:
+                    self._caught_up_event.clear()
+                continue
+            return RecordedEvent(item, self._registry)
+
+    @property
+    def caught_up(self) -> bool:
+        """True once the iteration has handed out every event of the history
+        (the store's caught-up marker was reached); false again after a
+        reconnect until the new stream's marker. It advances only as the
+        subscription is iterated. A legacy server sends no marker."""
+        return self._caught_up
+
+    async def wait_caught_up(self, timeout: float | None = None) -> None:
+        """Waits until :attr:`caught_up` (someone must be iterating the
+        subscription, e.g. a projection task: the flag advances with it).
+
+        Raises :class:`~eventstore.TimeoutError` (also a builtin
+        ``TimeoutError``) after ``timeout`` seconds, and
+        :class:`~eventstore.EventStoreError` if the iteration ends first."""
+        if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout < 0):
+            raise ValidationError(f"timeout must be a number of seconds >= 0 or None, got {timeout!r}")
+        if self._caught_up:
+            return
+        caught_up = asyncio.ensure_future(self._caught_up_event.wait())
+        ended = asyncio.ensure_future(self._ended_event.wait())
+        try:
+            await asyncio.wait({caught_up, ended}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            caught_up.cancel()
+            ended.cancel()
+        if self._caught_up:
+            return
+        if self._ended_event.is_set():
+            raise EventStoreError("wait_caught_up: the subscription ended before it caught up")
+        raise TimeoutError(f"wait_caught_up: the subscription was not caught up after {timeout} s")
 
     async def ack(self, global_nonce: int) -> None:
         """Marks events up to ``global_nonce`` as processed."""
@@ -441,6 +653,8 @@ class Subscription:
         """Ends the subscription."""
         self._closed = True
         self._buffer = []
+        self._ended_event.set()
+        # A batch in flight resolves to [] now: its consumer's loop ends.
         self._native.close()
 
     async def __aenter__(self) -> Subscription:

@@ -12,12 +12,14 @@ import builtins
 __all__ = [
     "AuthenticationError",
     "AuthorizationError",
+    "CompatibilityError",
     "ConcurrencyError",
     "ConnectionError",
     "ContainerError",
     "DuplicateEventError",
     "EventStoreError",
     "TimeoutError",
+    "UndecodableEventError",
     "ValidationError",
 ]
 
@@ -108,6 +110,44 @@ class ConcurrencyError(EventStoreError):
         return self.actual_last_aggregate_nonce
 
 
+class UndecodableEventError(EventStoreError):
+    """The store holds an event it cannot decode (``DATA_LOSS``): the read or
+    subscription delivered every event before it and nothing at or past it.
+
+    Not transient: a subscription does not reconnect after it (it would meet
+    the same event again). The event's position is :attr:`global_nonce`.
+    """
+
+    def __init__(self, message: str, *, code: str | None = "DATA_LOSS", global_nonce: int | None = None) -> None:
+        super().__init__(message, code=code)
+        self.global_nonce = global_nonce
+        """The global nonce of the undecodable event (the trailer
+        ``esp-undecodable-global-nonce``); ``None`` when the store sent none."""
+
+
+class CompatibilityError(EventStoreError):
+    """The server lacks capabilities the caller requires
+    (:meth:`~eventstore.EventStoreClient.require_capabilities`).
+
+    :attr:`missing` names them; :attr:`server_version` and :attr:`is_legacy`
+    say which server answered.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        missing: frozenset[str] = frozenset(),
+        server_version: str = "",
+        is_legacy: bool = False,
+    ) -> None:
+        super().__init__(message, code=code)
+        self.missing = missing
+        self.server_version = server_version
+        self.is_legacy = is_legacy
+
+
 class ContainerError(EventStoreError):
     """An :class:`~eventstore.testing.EventStoreContainer` could not start, restart
     or stop; the message includes the store's logs when there are any."""
@@ -121,6 +161,7 @@ _CODES: tuple[tuple[type[EventStoreError], tuple[str, ...]], ...] = (
     (AuthorizationError, ("PERMISSION_DENIED",)),
     (TimeoutError, ("DEADLINE_EXCEEDED",)),
     (ConnectionError, ("UNAVAILABLE",)),
+    (UndecodableEventError, ("DATA_LOSS",)),
     (EventStoreError, ("INTERNAL",)),
 )
 """The one table of gRPC status codes and exception classes, read both ways:
@@ -149,11 +190,21 @@ def status_code(cls: type[EventStoreError]) -> str:
     return "INTERNAL"
 
 
-def from_native(class_name: str | None, message: str, code: str | None, conflict: dict[str, object]) -> EventStoreError:
+def from_native(
+    class_name: str | None,
+    message: str,
+    code: str | None,
+    conflict: dict[str, object],
+    undecodable_global_nonce: int | None = None,
+) -> EventStoreError:
     """The exception for an error of the Rust core (called from
     ``src/errors.rs``): the class it names, else the one for ``code``;
-    ``conflict`` (the concurrency detail) goes to :class:`ConcurrencyError` only."""
+    ``conflict`` (the concurrency detail) goes to :class:`ConcurrencyError`
+    only, the ``esp-undecodable-global-nonce`` trailer's value to
+    :class:`UndecodableEventError` only."""
     cls = _BY_NAME[class_name] if class_name else error_class(code)
     if issubclass(cls, ConcurrencyError):
         return cls(message, code=code, **conflict)  # type: ignore[arg-type]
+    if issubclass(cls, UndecodableEventError):
+        return cls(message, code=code, global_nonce=undecodable_global_nonce)
     return cls(message, code=code)

@@ -14,10 +14,49 @@ from eventstore._events import EventRegistry, default_registry, is_json
 if TYPE_CHECKING:
     from eventstore._native import RawEvent
 
-__all__ = ["DEFAULT_TENANT", "AppendRequest", "AppendResult", "NewEvent", "RecordedEvent", "StreamPage"]
+__all__ = [
+    "CAPABILITY_COMMIT_ORDERED_GLOBAL_NONCE",
+    "CAPABILITY_SUBSCRIPTION_ERRORS_SURFACED",
+    "CAPABILITY_UNDECODABLE_EVENTS_SURFACED",
+    "DEFAULT_TENANT",
+    "HEAD",
+    "KNOWN_CAPABILITIES",
+    "AllPage",
+    "AppendRequest",
+    "AppendResult",
+    "NewEvent",
+    "RecordedEvent",
+    "ServerInfo",
+    "StreamPage",
+]
 
 DEFAULT_TENANT = "default"
 """The tenant used when neither the call nor the client names one."""
+
+HEAD = 2**63 - 1
+"""A read position at or past every stream's and log's head: a backward
+read from it starts at the last event. (The reference stores positions as
+signed 64-bit, so this is the largest one every store takes.)"""
+
+CAPABILITY_COMMIT_ORDERED_GLOBAL_NONCE = "commit_ordered_global_nonce"
+"""A global nonce becomes visible only after every smaller nonce of the
+tenant: a ``read_all`` cursor that passed N never misses a nonce below N."""
+CAPABILITY_SUBSCRIPTION_ERRORS_SURFACED = "subscription_errors_surfaced"
+"""A subscription the store ends says so (``UNAVAILABLE`` ... ``resume from
+global_nonce N``); it never ends silently."""
+CAPABILITY_UNDECODABLE_EVENTS_SURFACED = "undecodable_events_surfaced"
+"""An event the store cannot decode is a ``DATA_LOSS`` naming its position
+(:class:`~eventstore.UndecodableEventError`), never skipped."""
+KNOWN_CAPABILITIES = frozenset(
+    {
+        CAPABILITY_COMMIT_ORDERED_GLOBAL_NONCE,
+        CAPABILITY_SUBSCRIPTION_ERRORS_SURFACED,
+        CAPABILITY_UNDECODABLE_EVENTS_SURFACED,
+    }
+)
+"""The capability names this SDK knows (the stores of this project
+advertise all of them). A server may advertise others: they are kept in
+:attr:`ServerInfo.capabilities` as they are."""
 
 T = TypeVar("T")
 
@@ -222,3 +261,50 @@ class StreamPage:
 
     def __iter__(self) -> Any:
         return iter(self.events)
+
+
+@dataclass(frozen=True)
+class AllPage:
+    """One page of a tenant's global log (:meth:`~eventstore.EventStoreClient.read_all`)."""
+
+    events: list[RecordedEvent]
+    """The tenant's events, of every aggregate, in global order (descending
+    when read backward). Positions have gaps where other tenants wrote."""
+    is_end: bool
+    """True on the page that holds the last event in the read direction
+    (exact: never one empty page later)."""
+    next_from_global_nonce: int
+    """Pass as ``from_global_nonce`` to read the next page. An empty forward
+    page keeps the cursor, so polling with it sees each new event once."""
+
+    def __len__(self) -> int:
+        return len(self.events)
+
+    def __iter__(self) -> Any:
+        return iter(self.events)
+
+
+@dataclass(frozen=True)
+class ServerInfo:
+    """What a server says it is (:meth:`~eventstore.EventStoreClient.server_info`)."""
+
+    server_version: str
+    """The server's version; ``""`` for a legacy server."""
+    api_version: str
+    """``"eventstore.v1"``; ``""`` for a legacy server."""
+    backend: str
+    """``"memory"``, ``"durable"``, ``"postgres"``, ``"mock"``...; ``""`` for a legacy server."""
+    capabilities: frozenset[str]
+    """The guarantees it advertises (see ``CAPABILITY_*``); empty for a legacy server."""
+    is_legacy: bool = False
+    """True when the server predates ``GetServerInfo`` (it answered
+    ``UNIMPLEMENTED``): unknown version, no capabilities."""
+
+    @classmethod
+    def legacy(cls) -> ServerInfo:
+        """What a server that predates ``GetServerInfo`` reads as."""
+        return cls(server_version="", api_version="", backend="", capabilities=frozenset(), is_legacy=True)
+
+    def supports(self, capability: str) -> bool:
+        """Whether the server advertises ``capability``."""
+        return capability in self.capabilities

@@ -6,6 +6,8 @@ from typing import final
 from eventstore._wire import WireEvent
 
 __all__ = [
+    "API_VERSION",
+    "CAPABILITIES",
     "NativeClient",
     "NativeContainer",
     "NativeMock",
@@ -18,6 +20,9 @@ __all__ = [
 ]
 
 __version__: str
+CAPABILITIES: tuple[str, ...]
+"""Every capability the stores of this project advertise (the proto crate's list)."""
+API_VERSION: str
 
 @final
 class RawEvent:
@@ -60,7 +65,8 @@ class RawEvent:
 
 @final
 class NativeSubscription:
-    def next_batch(self, max: int) -> Awaitable[list[RawEvent]]: ...
+    def next_batch(self, max: int) -> Awaitable[list[RawEvent | bool]]:
+        """Events, and ``True`` / ``False`` where the subscription became caught up / reconnected."""
     def ack(self, global_nonce: int) -> None: ...
     @property
     def acknowledged(self) -> int: ...
@@ -78,6 +84,7 @@ class NativeMock:
         max_events_per_batch: int | None = None,
         max_page_size: int | None = None,
         default_page_size: int | None = None,
+        legacy_server: bool = False,
     ) -> NativeMock: ...
     @property
     def endpoint(self) -> str: ...
@@ -87,6 +94,7 @@ class NativeMock:
     def verify(self) -> str | None: ...
     def reset(self, *, journal: bool = True, expectations: bool = True, data: bool = True) -> None: ...
     def set_strict(self, strict: bool) -> None: ...
+    def set_legacy_server(self, legacy: bool) -> None: ...
     def seed(
         self, tenant_id: str, aggregate_id: str, aggregate_type: str, events: list[WireEvent]
     ) -> tuple[int, int]: ...
@@ -125,6 +133,11 @@ class NativeClient:
     def read_stream(
         self, tenant_id: str, aggregate_id: str, from_aggregate_nonce: int, max_count: int, forward: bool
     ) -> Awaitable[tuple[list[RawEvent], bool, int]]: ...
+    def read_all(
+        self, tenant_id: str, from_global_nonce: int, max_count: int, forward: bool
+    ) -> Awaitable[tuple[list[RawEvent], bool, int]]: ...
+    def server_info(self) -> Awaitable[tuple[str, str, str, list[str]] | None]:
+        """``None``: the server answered ``UNIMPLEMENTED`` (legacy)."""
     def subscribe(
         self,
         tenant_id: str,

@@ -19,16 +19,17 @@ from typing import TYPE_CHECKING, Any, Literal, TypeAlias, TypedDict
 
 from eventstore import _native
 from eventstore._codec import encode_value
-from eventstore._encoding import NO_IDS, encode_event, now_ms
+from eventstore._encoding import NO_IDS, check_uint, encode_event, now_ms
 from eventstore._errors import ConcurrencyError, ConnectionError, EventStoreError, ValidationError, status_code
 from eventstore._events import default_registry, definition_of
-from eventstore._models import DEFAULT_TENANT, AppendResult, NewEvent, RecordedEvent
+from eventstore._models import DEFAULT_TENANT, AppendResult, NewEvent, RecordedEvent, ServerInfo
 from eventstore.testing._spec import (
     CallJson,
     EventPattern,
     ExpectationSpec,
     RespondSpec,
     Rpc,
+    ServerInfoResponseSpec,
     StatusSpec,
     StubEvent,
 )
@@ -85,7 +86,8 @@ class RecordedCall:
     seq: int
     """Position in the journal, from 1."""
     rpc: str
-    """``"append"``, ``"read_stream"`` or ``"subscribe"``."""
+    """``"append"``, ``"read_stream"``, ``"subscribe"``, ``"read_all"`` or
+    ``"get_server_info"``."""
     request: dict[str, Any]
     """The request as a dict (the mock's view: payloads shown as JSON when
     they parse, else ``{"$base64": ...}``), as matchers see it."""
@@ -112,7 +114,7 @@ class RecordedCall:
 
     @property
     def aggregate_id(self) -> str | None:
-        """The request's aggregate id (``None`` for subscriptions)."""
+        """The request's aggregate id (``None`` for calls not about one stream)."""
         value = self.request.get("aggregate_id")
         return value if isinstance(value, str) else None
 
@@ -145,7 +147,18 @@ _REQUEST_KEYS: dict[Rpc, frozenset[str]] = {
     ),
     "read_stream": frozenset({"tenant_id", "aggregate_id", "from_aggregate_nonce", "max_count", "forward"}),
     "subscribe": frozenset({"tenant_id", "aggregate_id_prefix", "from_global_nonce"}),
+    "read_all": frozenset({"tenant_id", "from_global_nonce", "max_count", "forward"}),
+    "get_server_info": frozenset(),
 }
+
+_EXPECT_METHOD: dict[Rpc, str] = {
+    "append": "expect_append",
+    "read_stream": "expect_read_stream",
+    "subscribe": "expect_subscribe",
+    "read_all": "expect_read_all",
+    "get_server_info": "expect_server_info",
+}
+"""The ``expect_*`` method of each RPC, for error messages."""
 
 
 def _payload_view(payload: bytes) -> object:
@@ -289,6 +302,56 @@ def _stub_events(items: Sequence[Any], request: Mapping[str, object]) -> list[St
     return out
 
 
+def _data_loss(reply: RespondSpec, global_nonce: int | None, method: str) -> None:
+    """``data_loss_at=N``: ``DATA_LOSS`` with the trailer at global nonce N."""
+    if global_nonce is not None:
+        check_uint(f"{method}: data_loss_at", global_nonce)
+        reply["data_loss_at"] = global_nonce
+
+
+_SERVER_INFO_KEYS = frozenset(ServerInfoResponseSpec.__optional_keys__)
+
+
+def _server_info_spec(returns: ServerInfo | Mapping[str, Any]) -> ServerInfoResponseSpec:
+    """``expect_server_info(returns=...)`` as the mock's reply."""
+    if isinstance(returns, ServerInfo):
+        if returns.is_legacy:
+            raise ValidationError("expect_server_info: for a legacy server pass legacy=True, not returns=")
+        fields: dict[str, Any] = {
+            "server_version": returns.server_version,
+            "api_version": returns.api_version,
+            "backend": returns.backend,
+            "capabilities": returns.capabilities,
+        }
+    elif isinstance(returns, Mapping):
+        fields = dict(returns)
+    else:
+        raise ValidationError(f"expect_server_info: returns must be a ServerInfo or a dict, got {returns!r}")
+    unknown = sorted(set(fields) - _SERVER_INFO_KEYS)
+    if unknown:
+        raise ValidationError(f"expect_server_info: unknown field(s) {unknown} (known: {sorted(_SERVER_INFO_KEYS)})")
+    texts: dict[str, str] = {}
+    for key in ("server_version", "api_version", "backend"):
+        value = fields.get(key)
+        if value is not None and not isinstance(value, str):
+            raise ValidationError(f"expect_server_info: {key} must be a str, got {value!r}")
+        if value is not None:
+            texts[key] = value
+    spec: ServerInfoResponseSpec = {}
+    if "server_version" in texts:
+        spec["server_version"] = texts["server_version"]
+    if "api_version" in texts:
+        spec["api_version"] = texts["api_version"]
+    if "backend" in texts:
+        spec["backend"] = texts["backend"]
+    capabilities = fields.get("capabilities")
+    if capabilities is not None:
+        if isinstance(capabilities, str) or not all(isinstance(c, str) for c in capabilities):
+            raise ValidationError(f"expect_server_info: capabilities must be a collection of str, got {capabilities!r}")
+        spec["capabilities"] = sorted(capabilities)
+    return spec
+
+
 def _recorded_call(c: CallJson, events: list[_native.RawEvent], delivered: list[_native.RawEvent]) -> RecordedCall:
     end = c["stream_end"]
     return RecordedCall(
@@ -317,6 +380,8 @@ class MockEventStore:
     :attr:`endpoint` (``listen="127.0.0.1:50051"`` picks the address; the
     default is a free port). ``strict=True`` makes calls that no expectation
     matches fail (``FAILED_PRECONDITION``) and :meth:`verify` report them.
+    ``legacy=True`` plays a server from before ``GetServerInfo``: it answers
+    that call ``UNIMPLEMENTED`` (``client.server_info()`` reads it as legacy).
     """
 
     def __init__(
@@ -327,6 +392,7 @@ class MockEventStore:
         max_events_per_batch: int | None = None,
         max_page_size: int | None = None,
         default_page_size: int | None = None,
+        legacy: bool = False,
     ) -> None:
         try:
             self._native = _native.NativeMock(
@@ -335,10 +401,12 @@ class MockEventStore:
                 max_events_per_batch=max_events_per_batch,
                 max_page_size=max_page_size,
                 default_page_size=default_page_size,
+                legacy_server=bool(legacy),
             )
         except ValueError as e:
             raise ValidationError(str(e)) from None
         self._strict = strict
+        self._legacy = bool(legacy)
 
     @property
     def endpoint(self) -> str:
@@ -351,14 +419,13 @@ class MockEventStore:
         """The one implementation behind every ``expect_*``: checks the
         request fields and the options, builds the :class:`ExpectationSpec`
         and mounts it."""
+        method = _EXPECT_METHOD[rpc]
         unknown_options = sorted(set(options) - ExpectOptions.__optional_keys__)
         if unknown_options:
-            raise TypeError(f"expect_{rpc}() got unexpected keyword argument(s) {unknown_options}")
+            raise TypeError(f"{method}() got unexpected keyword argument(s) {unknown_options}")
         unknown = sorted(set(request) - _REQUEST_KEYS[rpc])
         if unknown:
-            raise ValidationError(
-                f"expect_{rpc}: unknown request field(s) {unknown} (known: {sorted(_REQUEST_KEYS[rpc])})"
-            )
+            raise ValidationError(f"{method}: unknown request field(s) {unknown} (known: {sorted(_REQUEST_KEYS[rpc])})")
         spec: ExpectationSpec = {"rpc": rpc}
         if request:
             spec["request"] = request
@@ -387,7 +454,7 @@ class MockEventStore:
             # stand for their JSON form, as in a stored payload.
             text = json.dumps(spec, default=encode_value, allow_nan=False)
         except (TypeError, ValueError) as e:
-            raise ValidationError(f"expect_{rpc}: a value cannot be matched: {e}") from None
+            raise ValidationError(f"{method}: a value cannot be matched: {e}") from None
         try:
             expectation_id = self._native.mount(text)
         except ValueError as e:
@@ -462,11 +529,15 @@ class MockEventStore:
         forward: bool | None = None,
         returns: Sequence[Any] | None = None,
         drop_connection: bool = False,
+        data_loss_at: int | None = None,
         **options: Unpack[ExpectOptions],
     ) -> Expectation:
         """Expects reads matching the fields given. ``returns`` answers with
         a page holding these events (``@event`` instances or NewEvents,
-        numbered 1..n) instead of the store's; other options as
+        numbered 1..n) instead of the store's; ``data_loss_at=N`` fails a
+        page that reaches global nonce ``N`` with ``DATA_LOSS`` and the
+        trailer (the client raises :class:`~eventstore.UndecodableEventError`),
+        as the real store does for a damaged record; other options as
         :meth:`expect_append`."""
         fields = _request_fields(
             request,
@@ -485,6 +556,7 @@ class MockEventStore:
             }
         if drop_connection:
             reply["drop_connection"] = True
+        _data_loss(reply, data_loss_at, "expect_read_stream")
         return self._expect("read_stream", fields, reply, options)
 
     def expect_subscribe(
@@ -498,6 +570,9 @@ class MockEventStore:
         fail_after: int | None = None,
         drop_after: int | None = None,
         delay_each: float | None = None,
+        keepalive_every: int | None = None,
+        keepalive_interval: float | None = None,
+        data_loss_at: int | None = None,
         returns: Sequence[Any] | None = None,
         **options: Unpack[ExpectOptions],
     ) -> Expectation:
@@ -506,7 +581,14 @@ class MockEventStore:
         Stream faults: ``fail_after=n`` ends the stream after ``n`` events
         with ``fail_with`` (default ``ConnectionError``, i.e. UNAVAILABLE);
         ``drop_after=n`` cuts the connection after ``n`` events;
-        ``delay_each`` (seconds) slows every event. Without ``fail_after``,
+        ``delay_each`` (seconds) slows every event. As the reference store
+        does: ``keepalive_every=n`` sends an event-less response after every
+        ``n`` events, ``keepalive_interval`` (seconds) one whenever no event
+        came for that long; ``data_loss_at=N`` ends the stream with
+        ``DATA_LOSS`` and the trailer ``esp-undecodable-global-nonce: N``
+        instead of the event at global nonce ``N`` or later, after every
+        event before it (the client raises
+        :class:`~eventstore.UndecodableEventError`). Without ``fail_after``,
         ``fail_with`` refuses the subscription. ``returns`` streams these
         events instead of the store's, then ends. Other options as
         :meth:`expect_append`.
@@ -526,9 +608,86 @@ class MockEventStore:
             reply["drop_after"] = drop_after
         if delay_each is not None:
             reply["delay_each_ms"] = round(delay_each * 1000)
+        if keepalive_every is not None:
+            check_uint("expect_subscribe: keepalive_every", keepalive_every)
+            if keepalive_every == 0:
+                raise ValidationError("expect_subscribe: keepalive_every must be at least 1 event, got 0")
+            reply["keepalive_every"] = keepalive_every
+        if keepalive_interval is not None:
+            if isinstance(keepalive_interval, bool) or not isinstance(keepalive_interval, (int, float)):
+                raise ValidationError(
+                    f"expect_subscribe: keepalive_interval must be seconds, got {keepalive_interval!r}"
+                )
+            if not keepalive_interval > 0:
+                raise ValidationError(
+                    f"expect_subscribe: keepalive_interval must be more than 0 seconds, got {keepalive_interval!r}"
+                )
+            reply["keepalive_interval_ms"] = max(1, round(keepalive_interval * 1000))
+        _data_loss(reply, data_loss_at, "expect_subscribe")
         if returns is not None:
             reply["events"] = _stub_events(returns, fields)
         return self._expect("subscribe", fields, reply, options)
+
+    def expect_read_all(
+        self,
+        request: Mapping[str, Any] | None = None,
+        /,
+        *,
+        tenant_id: str | None = None,
+        from_global_nonce: int | None = None,
+        max_count: int | None = None,
+        forward: bool | None = None,
+        returns: Sequence[Any] | None = None,
+        drop_connection: bool = False,
+        data_loss_at: int | None = None,
+        **options: Unpack[ExpectOptions],
+    ) -> Expectation:
+        """Expects ``ReadAll`` calls matching the fields given. ``returns``
+        answers with a final page holding these events (``@event`` instances
+        or NewEvents, at global nonces 1..n) instead of the store's;
+        ``data_loss_at`` as :meth:`expect_read_stream`; other options as
+        :meth:`expect_append`."""
+        fields = _request_fields(
+            request,
+            tenant_id=tenant_id,
+            from_global_nonce=from_global_nonce,
+            max_count=max_count,
+            forward=forward,
+        )
+        reply: RespondSpec = {}
+        if returns is not None:
+            reply["read_all_response"] = {
+                "events": _stub_events(returns, fields),
+                "is_end": True,
+                "next_from_global_nonce": len(returns) + 1,
+            }
+        if drop_connection:
+            reply["drop_connection"] = True
+        _data_loss(reply, data_loss_at, "expect_read_all")
+        return self._expect("read_all", fields, reply, options)
+
+    def expect_server_info(
+        self,
+        *,
+        returns: ServerInfo | Mapping[str, Any] | None = None,
+        legacy: bool = False,
+        drop_connection: bool = False,
+        **options: Unpack[ExpectOptions],
+    ) -> Expectation:
+        """Expects ``GetServerInfo`` calls. ``returns`` answers with this
+        :class:`~eventstore.ServerInfo` (or a dict of some of its fields; a
+        field left out is the mock's own: its version, ``eventstore.v1``,
+        backend ``"mock"``, every capability); ``legacy=True`` answers
+        ``UNIMPLEMENTED`` as a server from before ``GetServerInfo``. Other
+        options as :meth:`expect_append`."""
+        reply: RespondSpec = {}
+        if returns is not None:
+            reply["server_info_response"] = _server_info_spec(returns)
+        if legacy:
+            reply["legacy_server"] = True
+        if drop_connection:
+            reply["drop_connection"] = True
+        return self._expect("get_server_info", {}, reply, options)
 
     # -- verification and journal -----------------------------------------
 
@@ -563,6 +722,16 @@ class MockEventStore:
         return [c for c in self.calls if c.rpc == "subscribe"]
 
     @property
+    def read_alls(self) -> list[RecordedCall]:
+        """The ``ReadAll`` calls received."""
+        return [c for c in self.calls if c.rpc == "read_all"]
+
+    @property
+    def server_info_calls(self) -> list[RecordedCall]:
+        """The ``GetServerInfo`` calls received."""
+        return [c for c in self.calls if c.rpc == "get_server_info"]
+
+    @property
     def unmatched_calls(self) -> list[RecordedCall]:
         """The calls no expectation matched."""
         return [c for c in self.calls if not c.matched]
@@ -584,6 +753,17 @@ class MockEventStore:
     def strict(self, value: bool) -> None:
         self._native.set_strict(bool(value))
         self._strict = bool(value)
+
+    @property
+    def legacy(self) -> bool:
+        """Legacy mode: ``GetServerInfo`` answers ``UNIMPLEMENTED`` (see the
+        class docs); settable. An expectation's reply still wins."""
+        return self._legacy
+
+    @legacy.setter
+    def legacy(self, value: bool) -> None:
+        self._native.set_legacy_server(bool(value))
+        self._legacy = bool(value)
 
     def seed(
         self,

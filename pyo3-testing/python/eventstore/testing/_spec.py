@@ -19,15 +19,17 @@ __all__ = [
     "EventPattern",
     "ExpectationSpec",
     "FailAfterSpec",
+    "ReadAllResponseSpec",
     "ReadResponseSpec",
     "RespondSpec",
     "Rpc",
+    "ServerInfoResponseSpec",
     "StatusSpec",
     "StreamEndJson",
     "StubEvent",
 ]
 
-Rpc = Literal["append", "read_stream", "subscribe"]
+Rpc = Literal["append", "read_stream", "subscribe", "read_all", "get_server_info"]
 """The RPC an expectation is about (the journal's ``RecordedCall.rpc``)."""
 
 
@@ -71,6 +73,23 @@ class ReadResponseSpec(TypedDict):
     next_from_aggregate_nonce: int
 
 
+class ReadAllResponseSpec(TypedDict):
+    """Answer a ``ReadAll`` with this page instead of the store's."""
+
+    events: list[StubEvent]
+    is_end: bool
+    next_from_global_nonce: int
+
+
+class ServerInfoResponseSpec(TypedDict, total=False):
+    """Answer ``GetServerInfo`` with this; a field left out is the mock's own."""
+
+    server_version: str
+    api_version: str
+    backend: str
+    capabilities: list[str]
+
+
 class FailAfterSpec(TypedDict):
     """End a subscription with a status after ``events`` events."""
 
@@ -81,20 +100,30 @@ class FailAfterSpec(TypedDict):
 
 class RespondSpec(TypedDict, total=False):
     """How a matching call is answered: at most one reply (``status``,
-    ``conflict``, ``append_response``, ``read_response``, ``events``,
-    ``drop_connection``; none passes the call through to the store), plus
-    any of the delays and stream faults."""
+    ``conflict``, ``append_response``, ``read_response``,
+    ``read_all_response``, ``server_info_response``, ``legacy_server``,
+    ``events``, ``drop_connection``; none passes the call through to the
+    store), plus any of the delays and stream faults (``keepalive_every``:
+    an event-less response after every n events; ``keepalive_interval_ms``:
+    one whenever no event came for that long; ``data_loss_at``: ``DATA_LOSS``
+    with the trailer instead of the event at that global nonce or later)."""
 
     status: StatusSpec
     conflict: ConflictSpec
     append_response: AppendResponseSpec
     read_response: ReadResponseSpec
+    read_all_response: ReadAllResponseSpec
+    server_info_response: ServerInfoResponseSpec
+    legacy_server: bool
     events: list[StubEvent]
     drop_connection: bool
     delay_ms: int
     delay_each_ms: int
     fail_after: FailAfterSpec
     drop_after: int
+    keepalive_every: int
+    keepalive_interval_ms: int
+    data_loss_at: int
 
 
 class EventPattern(TypedDict, total=False):
