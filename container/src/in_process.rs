@@ -172,6 +172,25 @@ fn apply_setting(config: &mut Config, key: &str, value: &str) -> Result<(), Cont
         "EVENTSTORE_DEFAULT_PAGE_SIZE" => limits.default_page_size = number(key, value)?,
         "EVENTSTORE_MAX_PAGE_SIZE" => limits.max_page_size = number(key, value)?,
         "EVENTSTORE_MAX_RESPONSE_BYTES" => limits.max_response_bytes = number(key, value)?,
+        "EVENTSTORE_MAX_HEADERS_PER_EVENT" => limits.max_headers_per_event = number(key, value)?,
+        "EVENTSTORE_MAX_HEADER_KEY_BYTES" => limits.max_header_key_bytes = number(key, value)?,
+        "EVENTSTORE_MAX_HEADER_VALUE_BYTES" => {
+            limits.max_header_value_bytes = number(key, value)?;
+        }
+        "EVENTSTORE_MAX_CONTENT_TYPE_BYTES" => limits.max_content_type_bytes = number(key, value)?,
+        "EVENTSTORE_MAX_CONTENT_SCHEMA_BYTES" => {
+            limits.max_content_schema_bytes = number(key, value)?;
+        }
+        "EVENTSTORE_MAX_CONCURRENT_STREAMS" => {
+            config.admission.transport.max_concurrent_streams = number(key, value)?;
+        }
+        "EVENTSTORE_STREAM_SEND_BUFFER_BYTES" => {
+            config.admission.transport.stream_send_buffer_bytes = number(key, value)?;
+        }
+        "EVENTSTORE_HANDSHAKE_TIMEOUT_SECS" => {
+            config.admission.transport.handshake_timeout_secs = number(key, value)?;
+        }
+        "EVENTSTORE_USERS_FILE" => config.admission.users_file = Some(PathBuf::from(value)),
         "EVENTSTORE_SHUTDOWN_GRACE_SECS" => config.shutdown_grace_secs = number(key, value)?,
         "EVENTSTORE_DATA_DIR" => config.data_dir = Some(PathBuf::from(value)),
         "EVENTSTORE_USERNAME" => config.username = Some(value.to_owned()),
@@ -350,6 +369,8 @@ mod tests {
             ("EVENTSTORE_MAX_PAGE_SIZE", "7"),
             ("EVENTSTORE_DEFAULT_PAGE_SIZE", "5"),
             ("EVENTSTORE_SHUTDOWN_GRACE_SECS", "1"),
+            ("EVENTSTORE_MAX_HEADERS_PER_EVENT", "9"),
+            ("EVENTSTORE_MAX_CONCURRENT_STREAMS", "4"),
             ("EVENTSTORE_USERNAME", "admin"),
             ("EVENTSTORE_PASSWORD", "changeit"),
             ("EVENTSTORE_LISTEN", "0.0.0.0:9"),
@@ -359,10 +380,37 @@ mod tests {
         let limits = config.limits().unwrap();
         assert_eq!((limits.max_page_size, limits.default_page_size), (7, 5));
         assert_eq!(config.shutdown_grace_secs, 1);
+        assert_eq!(limits.max_headers_per_event, 9);
+        assert_eq!(config.admission.transport.max_concurrent_streams, 4);
         assert_eq!(config.username.as_deref(), Some("admin"));
         assert_eq!(config.password.as_deref(), Some("changeit"));
         // The store picks its own port.
         assert_eq!(config.listen.port(), 0);
+    }
+
+    /// Every `EVENTSTORE_*` variable the server binary reads is a setting
+    /// of the in-process server too: a flag added to the server and
+    /// forgotten here would make `EventStoreContainer` refuse in process
+    /// what the image accepts.
+    #[test]
+    fn every_environment_variable_of_the_server_is_a_setting() {
+        use clap::CommandFactory;
+        let command = Config::command();
+        let names: Vec<String> = command
+            .get_arguments()
+            .filter_map(|arg| arg.get_env())
+            .map(|env| env.to_string_lossy().into_owned())
+            .collect();
+        assert!(names.len() >= 20, "the server reads {names:?}");
+        for name in names {
+            let mut config = Config::new(SocketAddr::from(([127, 0, 0, 1], 0)));
+            if let Err(error) = apply_setting(&mut config, &name, "1") {
+                assert!(
+                    !error.to_string().contains("is not a setting"),
+                    "{name}: {error}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -81,7 +81,7 @@ pub fn reflection(
     Ok(builder.build_v1()?)
 }
 
-/// Defines a clap `Args` struct with the six limit flags (`--max-request-bytes`
+/// Defines a clap `Args` struct with the eleven limit flags (`--max-request-bytes`
 /// and so on), each with the env var `<prefix>MAX_REQUEST_BYTES` etc., and a
 /// `limits()` that checks them. Both binaries flatten one, so the flags,
 /// their defaults and their help are written once; a macro because clap
@@ -127,6 +127,26 @@ macro_rules! limit_flags {
             /// one event.
             #[arg(long, env = concat!($prefix, "MAX_RESPONSE_BYTES"), default_value_t = $crate::Limits::DEFAULT_MAX_RESPONSE_BYTES)]
             pub max_response_bytes: usize,
+
+            /// Most headers on one event; more gets INVALID_ARGUMENT.
+            #[arg(long, env = concat!($prefix, "MAX_HEADERS_PER_EVENT"), default_value_t = $crate::Limits::DEFAULT_MAX_HEADERS_PER_EVENT)]
+            pub max_headers_per_event: usize,
+
+            /// Longest header key of an event, in bytes; longer gets INVALID_ARGUMENT.
+            #[arg(long, env = concat!($prefix, "MAX_HEADER_KEY_BYTES"), default_value_t = $crate::Limits::DEFAULT_MAX_HEADER_KEY_BYTES)]
+            pub max_header_key_bytes: usize,
+
+            /// Longest header value of an event, in bytes; longer gets INVALID_ARGUMENT.
+            #[arg(long, env = concat!($prefix, "MAX_HEADER_VALUE_BYTES"), default_value_t = $crate::Limits::DEFAULT_MAX_HEADER_VALUE_BYTES)]
+            pub max_header_value_bytes: usize,
+
+            /// Longest content_type of an event, in bytes; longer gets INVALID_ARGUMENT.
+            #[arg(long, env = concat!($prefix, "MAX_CONTENT_TYPE_BYTES"), default_value_t = $crate::Limits::DEFAULT_MAX_CONTENT_TYPE_BYTES)]
+            pub max_content_type_bytes: usize,
+
+            /// Longest content_schema of an event, in bytes; longer gets INVALID_ARGUMENT.
+            #[arg(long, env = concat!($prefix, "MAX_CONTENT_SCHEMA_BYTES"), default_value_t = $crate::Limits::DEFAULT_MAX_CONTENT_SCHEMA_BYTES)]
+            pub max_content_schema_bytes: usize,
         }
 
         impl $name {
@@ -139,6 +159,11 @@ macro_rules! limit_flags {
                     default_page_size: self.default_page_size,
                     max_page_size: self.max_page_size,
                     max_response_bytes: self.max_response_bytes,
+                    max_headers_per_event: self.max_headers_per_event,
+                    max_header_key_bytes: self.max_header_key_bytes,
+                    max_header_value_bytes: self.max_header_value_bytes,
+                    max_content_type_bytes: self.max_content_type_bytes,
+                    max_content_schema_bytes: self.max_content_schema_bytes,
                 };
                 limits.validate()?;
                 Ok(limits)
@@ -154,6 +179,11 @@ macro_rules! limit_flags {
                     default_page_size: limits.default_page_size,
                     max_page_size: limits.max_page_size,
                     max_response_bytes: limits.max_response_bytes,
+                    max_headers_per_event: limits.max_headers_per_event,
+                    max_header_key_bytes: limits.max_header_key_bytes,
+                    max_header_value_bytes: limits.max_header_value_bytes,
+                    max_content_type_bytes: limits.max_content_type_bytes,
+                    max_content_schema_bytes: limits.max_content_schema_bytes,
                 }
             }
         }

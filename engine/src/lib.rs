@@ -38,6 +38,7 @@ pub mod storage;
 pub mod store;
 pub mod subscription;
 pub mod transport;
+mod undecodable;
 pub mod validate;
 
 pub use error::{Error, OpenError};

@@ -13,8 +13,8 @@ pub struct Limits {
     /// `INVALID_ARGUMENT`.
     pub max_events_per_batch: usize,
     /// Longest id in bytes: tenant, aggregate id and type, event id and type,
-    /// correlation, causation, actor, idempotency key, subscription prefix
-    /// (default 256). Longer: `INVALID_ARGUMENT`.
+    /// correlation, causation, actor, idempotency key, subscription prefix,
+    /// and the `payload_sha256` bytes (default 256). Longer: `INVALID_ARGUMENT`.
     pub max_id_length: usize,
     /// Page size of a ReadAll whose `max_count` is 0 (default 100, the
     /// reference's). ReadStream has no count limit: its `max_count` 0 reads
@@ -27,6 +27,24 @@ pub struct Limits {
     /// would grow past it stops early with `is_end = false`. A page always
     /// holds at least one event, so paging always progresses.
     pub max_response_bytes: usize,
+    /// Most headers on one event (default 1,000: tracing and routing use a
+    /// handful, HTTP servers refuse past about 100, so 1,000 leaves room for
+    /// any use a reference user has). More: `INVALID_ARGUMENT`.
+    pub max_headers_per_event: usize,
+    /// Longest header key in bytes (default 16 KiB, which holds any header
+    /// name or structured key in use). Longer: `INVALID_ARGUMENT`.
+    pub max_header_key_bytes: usize,
+    /// Longest header value in bytes (default 16 KiB: twice what HTTP
+    /// servers accept in one header line, room for a JWT or W3C baggage).
+    /// Longer: `INVALID_ARGUMENT`.
+    pub max_header_value_bytes: usize,
+    /// Longest `content_type` in bytes (default 1 KiB: a media type is at
+    /// most 255 bytes by RFC 6838, the rest is room for parameters).
+    /// Longer: `INVALID_ARGUMENT`.
+    pub max_content_type_bytes: usize,
+    /// Longest `content_schema` in bytes (default 64 KiB: a schema URI or
+    /// registry id, or a small inline schema). Longer: `INVALID_ARGUMENT`.
+    pub max_content_schema_bytes: usize,
 }
 
 impl Limits {
@@ -42,6 +60,16 @@ impl Limits {
     pub const DEFAULT_MAX_PAGE_SIZE: u32 = 1_000;
     /// Default of [`Limits::max_response_bytes`].
     pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
+    /// Default of [`Limits::max_headers_per_event`].
+    pub const DEFAULT_MAX_HEADERS_PER_EVENT: usize = 1_000;
+    /// Default of [`Limits::max_header_key_bytes`].
+    pub const DEFAULT_MAX_HEADER_KEY_BYTES: usize = 16 * 1024;
+    /// Default of [`Limits::max_header_value_bytes`].
+    pub const DEFAULT_MAX_HEADER_VALUE_BYTES: usize = 16 * 1024;
+    /// Default of [`Limits::max_content_type_bytes`].
+    pub const DEFAULT_MAX_CONTENT_TYPE_BYTES: usize = 1024;
+    /// Default of [`Limits::max_content_schema_bytes`].
+    pub const DEFAULT_MAX_CONTENT_SCHEMA_BYTES: usize = 64 * 1024;
 
     /// Checks that the limits make sense together; the error names the field.
     pub fn validate(&self) -> Result<(), LimitsError> {
@@ -52,6 +80,11 @@ impl Limits {
             ("default_page_size", self.default_page_size as usize),
             ("max_page_size", self.max_page_size as usize),
             ("max_response_bytes", self.max_response_bytes),
+            ("max_headers_per_event", self.max_headers_per_event),
+            ("max_header_key_bytes", self.max_header_key_bytes),
+            ("max_header_value_bytes", self.max_header_value_bytes),
+            ("max_content_type_bytes", self.max_content_type_bytes),
+            ("max_content_schema_bytes", self.max_content_schema_bytes),
         ];
         if let Some((field, _)) = positive.iter().find(|(_, v)| *v == 0) {
             return Err(LimitsError::Zero { field });
@@ -116,6 +149,11 @@ impl Default for Limits {
             default_page_size: Self::DEFAULT_PAGE_SIZE,
             max_page_size: Self::DEFAULT_MAX_PAGE_SIZE,
             max_response_bytes: Self::DEFAULT_MAX_RESPONSE_BYTES,
+            max_headers_per_event: Self::DEFAULT_MAX_HEADERS_PER_EVENT,
+            max_header_key_bytes: Self::DEFAULT_MAX_HEADER_KEY_BYTES,
+            max_header_value_bytes: Self::DEFAULT_MAX_HEADER_VALUE_BYTES,
+            max_content_type_bytes: Self::DEFAULT_MAX_CONTENT_TYPE_BYTES,
+            max_content_schema_bytes: Self::DEFAULT_MAX_CONTENT_SCHEMA_BYTES,
         }
     }
 }

@@ -1,10 +1,13 @@
-//! The status of an oversized request.
+//! The status of an oversized request (and of an undecodable one).
 //!
 //! tonic refuses a request larger than its decoding limit before any
 //! handler runs, with `OUT_OF_RANGE` and a message that does not name the
 //! limit. `spec/semantics.md` wants `RESOURCE_EXHAUSTED` naming the limit and
 //! the value, so this layer rewrites exactly that response. Every server in
-//! the project (the real one, the mock) wraps its router with it.
+//! the project (the real one, the mock) wraps its router with it, so it also
+//! carries the other rewrite of a request tonic refuses before any handler:
+//! an undecodable one is `INVALID_ARGUMENT`, not `INTERNAL` (see
+//! `undecodable.rs`).
 
 use http::{HeaderValue, Request, Response};
 use std::{
@@ -67,6 +70,7 @@ where
         Box::pin(async move {
             let mut response = response.await?;
             rewrite(&mut response, limit);
+            crate::undecodable::rewrite(response.headers_mut());
             Ok(response)
         })
     }

@@ -7,6 +7,17 @@
 //! commit order across all streams; the lock covers hash lookups and the
 //! hand-off to storage, never I/O waits. Durability is awaited after the
 //! lock is released, and only then is the batch published to readers.
+//!
+//! Publication is cancel-safe: once a batch is handed to storage, a task of
+//! its own (not the request) waits for its durability and publishes it, so
+//! a request dropped by its deadline or its client changes nothing about
+//! whether the batch becomes visible. A commit that fails poisons the
+//! store: it refuses every later append (but a keyed retry of a batch
+//! acknowledged before, which gets its response) with one message naming
+//! the cause and asking for a restart; reads go on. Batches numbered after the failed one fail with
+//! it (the durable writer commits in order), so nothing past the last
+//! durable batch is ever published, and a restart rebuilds the state from
+//! exactly what was acknowledged.
 
 use crate::{
     Error, Limits, OpenError, paging,
@@ -15,7 +26,7 @@ use crate::{
         RecordedEvent, Storage, StorageError, StreamRange,
     },
     subscription::Subscription,
-    validate::{self, PreparedAppend},
+    validate::{self, PreparedAppend, quote},
 };
 use eventstore_proto::{
     API_VERSION, AppendRequest, AppendResponse, ConcurrencyErrorDetail, EventData,
@@ -28,7 +39,7 @@ use std::{
     sync::Arc,
     time::{SystemTime, UNIX_EPOCH},
 };
-use tokio::sync::watch;
+use tokio::sync::{oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
 /// `GetServerInfoResponse.server_version`: this crate's version.
@@ -48,6 +59,10 @@ struct Inner {
     commit: Mutex<CommitClock>,
     /// The highest global nonce visible to readers; subscriptions wait on it.
     visible: watch::Sender<u64>,
+    /// The commit failure that poisoned the store, if one did: appends are
+    /// refused from then on, and waits for a batch that will never be
+    /// published end with it instead of hanging.
+    failed: watch::Sender<Option<StorageError>>,
     shutdown: CancellationToken,
 }
 
@@ -79,6 +94,7 @@ impl EventStore {
                 limits,
                 commit: Mutex::new(clock),
                 visible,
+                failed: watch::Sender::new(None),
                 shutdown: CancellationToken::new(),
             }),
         })
@@ -127,22 +143,83 @@ impl EventStore {
     pub async fn append(&self, request: AppendRequest) -> Result<AppendResponse, Error> {
         self.refuse_after_shutdown()?;
         let prepared = validate::prepare_append(request, &self.inner.limits)?;
-        match self.check_and_commit(prepared)? {
+        let outcome = match self.check_and_commit(prepared) {
+            Ok(outcome) => outcome,
+            Err(Error::Concurrency { message, detail }) => {
+                // The head may belong to a batch still waiting for its
+                // commit: answer ABORTED only once that batch is published
+                // (then reads show it), or the commit's failure instead.
+                self.wait_visible(detail.actual_last_global_nonce).await?;
+                return Err(Error::Concurrency { message, detail });
+            }
+            Err(e) => return Err(e),
+        };
+        match outcome {
             Outcome::Replayed(response) => {
                 // The original append may still be waiting for its fsync:
                 // a retry must not report success before the original could.
                 self.wait_visible(response.last_global_nonce).await?;
                 Ok(response)
             }
-            Outcome::Committed(response, durability) => {
-                if let Durability::Pending(done) = durability {
-                    done.await
-                        .map_err(|_| Error::Storage(StorageError::WriterStopped))?
-                        .map_err(Error::Storage)?;
-                }
+            Outcome::Committed(response, Durability::Done) => {
                 self.publish(response.last_global_nonce);
                 Ok(response)
             }
+            Outcome::Committed(response, Durability::Pending(done)) => {
+                // No await between the hand-off to storage and this spawn, so
+                // no cancellation can fall between them; from here on the
+                // batch's fate is the task's, and a dropped caller only stops
+                // waiting for it (dropping a JoinHandle does not cancel).
+                let store = self.clone();
+                let global_nonce = response.last_global_nonce;
+                tokio::spawn(async move { store.finish_commit(done, global_nonce).await })
+                    .await
+                    .map_err(|_| Error::Storage(StorageError::WriterStopped))??;
+                Ok(response)
+            }
+        }
+    }
+
+    /// Waits for a pending batch's durability, then publishes it, or poisons
+    /// the store with the failure. Runs in a task of its own.
+    async fn finish_commit(
+        &self,
+        done: oneshot::Receiver<Result<(), StorageError>>,
+        global_nonce: u64,
+    ) -> Result<(), Error> {
+        let result = done.await.unwrap_or(Err(StorageError::WriterStopped));
+        match result {
+            Ok(()) => {
+                self.publish(global_nonce);
+                Ok(())
+            }
+            Err(e) => {
+                self.poison(&e);
+                Err(Error::Storage(e))
+            }
+        }
+    }
+
+    /// Refuses every later append because of `cause`, a failed commit.
+    fn poison(&self, cause: &StorageError) {
+        self.inner.failed.send_if_modified(|failed| {
+            if failed.is_some() {
+                return false;
+            }
+            tracing::error!("a commit failed, the store refuses writes until restarted: {cause}");
+            *failed = Some(cause.clone());
+            true
+        });
+    }
+
+    /// The error of an append after the store was poisoned by `cause`.
+    fn poisoned(cause: &StorageError) -> Error {
+        match cause {
+            // The durable backend poisons itself too: do not wrap twice.
+            StorageError::Poisoned { .. } => Error::Storage(cause.clone()),
+            _ => Error::Storage(StorageError::Poisoned {
+                cause: Box::new(cause.clone()),
+            }),
         }
     }
 
@@ -292,8 +369,19 @@ impl EventStore {
                 return Ok(Outcome::Replayed(record.response));
             }
             return Err(Error::AlreadyExists(format!(
-                "idempotency_key \"{key}\" was already used on stream \"{aggregate_id}\" for a different batch"
+                "idempotency_key {} was already used on stream {} for a different batch",
+                quote(key),
+                quote(&aggregate_id)
             )));
+        }
+
+        // After a failed commit the index may hold batches that will never
+        // be published (heads, event ids): nothing is checked against it or
+        // numbered after it. Checked under the lock, after idempotency, so
+        // that a retry of an acknowledged batch still gets its response (and
+        // a retry of the failed one gets this error from `wait_visible`).
+        if let Some(cause) = &*self.inner.failed.borrow() {
+            return Err(Self::poisoned(cause));
         }
 
         // 5. Optimistic concurrency.
@@ -303,15 +391,16 @@ impl EventStore {
             .unwrap_or_default();
         let actual = head.last_aggregate_nonce;
         if expected_aggregate_nonce != actual {
+            let stream = quote(&aggregate_id);
             let message = match (expected_aggregate_nonce, actual) {
                 (0, _) => format!(
-                    "expected_aggregate_nonce is 0 (stream must not exist) but stream \"{aggregate_id}\" exists with head at aggregate nonce {actual}"
+                    "expected_aggregate_nonce is 0 (stream must not exist) but stream {stream} exists with head at aggregate nonce {actual}"
                 ),
                 (_, 0) => format!(
-                    "expected_aggregate_nonce is {expected_aggregate_nonce} but stream \"{aggregate_id}\" does not exist (head 0)"
+                    "expected_aggregate_nonce is {expected_aggregate_nonce} but stream {stream} does not exist (head 0)"
                 ),
                 _ => format!(
-                    "expected_aggregate_nonce is {expected_aggregate_nonce} but the head of stream \"{aggregate_id}\" is at aggregate nonce {actual}"
+                    "expected_aggregate_nonce is {expected_aggregate_nonce} but the head of stream {stream} is at aggregate nonce {actual}"
                 ),
             };
             return Err(Error::Concurrency {
@@ -343,7 +432,8 @@ impl EventStore {
             let id = event.meta.as_ref().map_or("", |m| m.event_id.as_str());
             if let Some(first) = seen.insert(id, i) {
                 return Err(Error::AlreadyExists(format!(
-                    "events[{i}].meta.event_id \"{id}\" appears twice in the batch (also events[{first}])"
+                    "events[{i}].meta.event_id {} appears twice in the batch (also events[{first}])",
+                    quote(id)
                 )));
             }
             if storage
@@ -351,7 +441,9 @@ impl EventStore {
                 .map_err(storage_err)?
             {
                 return Err(Error::AlreadyExists(format!(
-                    "events[{i}].meta.event_id \"{id}\" already exists in tenant \"{tenant_id}\""
+                    "events[{i}].meta.event_id {} already exists in tenant {}",
+                    quote(id),
+                    quote(&tenant_id)
                 )));
             }
         }
@@ -415,16 +507,28 @@ impl EventStore {
         });
     }
 
+    /// Waits until `global_nonce` is visible; ends with the commit failure
+    /// that means it never will be, or with the shutdown.
     async fn wait_visible(&self, global_nonce: u64) -> Result<(), Error> {
         let mut visible = self.inner.visible.subscribe();
+        let mut failed = self.inner.failed.subscribe();
         tokio::select! {
+            biased;
             seen = visible.wait_for(|v| *v >= global_nonce) => {
                 seen.map(|_| ()).map_err(|_| Error::shutting_down())
             }
+            cause = failed.wait_for(Option::is_some) => match cause {
+                Ok(cause) => Err(cause.as_ref().map_or_else(Error::shutting_down, Self::poisoned)),
+                Err(_) => Err(Error::shutting_down()),
+            },
             () = self.inner.shutdown.cancelled() => Err(Error::shutting_down()),
         }
     }
 }
+
+#[cfg(test)]
+#[path = "store_commit_tests.rs"]
+mod commit_tests;
 
 #[cfg(test)]
 mod tests {

@@ -3,12 +3,19 @@
 //! Append checks 1 to 3 of `spec/semantics.md` fail here at once. A broken
 //! limit (check 8) is found here too but reported only after the stateful
 //! checks 4 to 7 pass, so that the first failing check in the spec's order
-//! decides the error. The one exception is the request size, which the
-//! transport must enforce before it can even decode the request.
+//! decides the error. The exceptions: the request size, which the transport
+//! must enforce before it can even decode the request, and the length of
+//! the stream's identity (`tenant_id`, `aggregate_id`), checked before the
+//! stateful checks because no stream with a longer id can exist and their
+//! answers (the `ABORTED` detail) would carry the id back whole.
+//!
+//! A value a client sent is never echoed whole in an error: [`quote`] shows
+//! a long one as its first characters and its length, so a 3 MB id gives a
+//! message of a few hundred bytes that still names the field and the limit.
 
 use crate::{Error, Limits};
 use eventstore_proto::{
-    AppendRequest, EventData, ReadAllRequest, ReadStreamRequest, SubscribeRequest,
+    AppendRequest, EventData, EventMetadata, ReadAllRequest, ReadStreamRequest, SubscribeRequest,
 };
 use prost::Message;
 use sha2::{Digest, Sha256};
@@ -61,6 +68,8 @@ pub fn prepare_append(request: AppendRequest, limits: &Limits) -> Result<Prepare
             "events must not be empty: an append needs at least one event",
         ));
     }
+    check_len("tenant_id", &tenant_id, limits)?;
+    check_len("aggregate_id", &aggregate_id, limits)?;
 
     let mut hasher = Sha256::new();
     for (i, event) in events.iter_mut().enumerate() {
@@ -161,12 +170,95 @@ fn check_request_size(len: usize, limits: &Limits) -> Result<(), Error> {
     Ok(())
 }
 
+/// Values up to this many bytes are quoted whole in messages.
+const QUOTE_WHOLE_BYTES: usize = 64;
+/// Characters shown of a longer value.
+const QUOTE_PREFIX_CHARS: usize = 32;
+
+/// A value sent by a client, as an error message shows it: whole when short,
+/// else its first characters and its length, so a message stays a few
+/// hundred bytes (a gRPC client may refuse a large status message as
+/// oversized metadata and hide the real error).
+pub fn quote(value: &str) -> String {
+    if value.len() <= QUOTE_WHOLE_BYTES {
+        format!("\"{value}\"")
+    } else {
+        let shown: String = value.chars().take(QUOTE_PREFIX_CHARS).collect();
+        format!("\"{shown}...\" ({} bytes)", value.len())
+    }
+}
+
 fn check_len(field: &str, value: &str, limits: &Limits) -> Result<(), Error> {
-    if value.len() > limits.max_id_length {
-        let shown: String = value.chars().take(32).collect();
+    check_bytes(
+        field,
+        value,
+        value.len(),
+        limits.max_id_length,
+        "max_id_length",
+    )
+}
+
+/// `field` holds `len` bytes (`value` as text, shortened) against `limit`.
+fn check_bytes(
+    field: &str,
+    value: &str,
+    len: usize,
+    limit: usize,
+    limit_name: &str,
+) -> Result<(), Error> {
+    if len > limit {
+        let shown: String = value.chars().take(QUOTE_PREFIX_CHARS).collect();
         return Err(invalid(format!(
-            "{field} is {} bytes long (\"{shown}...\"), more than the limit max_id_length = {}",
+            "{field} is {len} bytes long (\"{shown}...\"), more than the limit {limit_name} = {limit}"
+        )));
+    }
+    Ok(())
+}
+
+/// Checks one event's headers, `content_type`, `content_schema` and
+/// `payload_sha256` against their limits (event `i`).
+fn check_event_fields(i: usize, meta: &EventMetadata, limits: &Limits) -> Result<(), Error> {
+    if meta.headers.len() > limits.max_headers_per_event {
+        return Err(invalid(format!(
+            "events[{i}].meta.headers has {} entries, more than the limit max_headers_per_event = {}",
+            meta.headers.len(),
+            limits.max_headers_per_event
+        )));
+    }
+    for (key, value) in &meta.headers {
+        check_bytes(
+            &format!("events[{i}].meta.headers key"),
+            key,
+            key.len(),
+            limits.max_header_key_bytes,
+            "max_header_key_bytes",
+        )?;
+        check_bytes(
+            &format!("events[{i}].meta.headers[{}]", quote(key)),
+            value,
             value.len(),
+            limits.max_header_value_bytes,
+            "max_header_value_bytes",
+        )?;
+    }
+    check_bytes(
+        &format!("events[{i}].meta.content_type"),
+        &meta.content_type,
+        meta.content_type.len(),
+        limits.max_content_type_bytes,
+        "max_content_type_bytes",
+    )?;
+    check_bytes(
+        &format!("events[{i}].meta.content_schema"),
+        &meta.content_schema,
+        meta.content_schema.len(),
+        limits.max_content_schema_bytes,
+        "max_content_schema_bytes",
+    )?;
+    if meta.payload_sha256.len() > limits.max_id_length {
+        return Err(invalid(format!(
+            "events[{i}].meta.payload_sha256 is {} bytes long, more than the limit max_id_length = {}",
+            meta.payload_sha256.len(),
             limits.max_id_length
         )));
     }
@@ -216,6 +308,9 @@ fn append_limit_error(
         {
             return check_len(&format!("events[{i}].meta.{field}"), value, limits).err();
         }
+        if let Err(e) = check_event_fields(i, meta, limits) {
+            return Some(e);
+        }
     }
     None
 }
@@ -229,7 +324,9 @@ fn fill_or_match(field: &mut String, request: &str, i: usize, name: &str) -> Res
         Ok(())
     } else {
         Err(format!(
-            "events[{i}].meta.{name} is \"{field}\" but the request's {name} is \"{request}\""
+            "events[{i}].meta.{name} is {} but the request's {name} is {}",
+            quote(field),
+            quote(request)
         ))
     }
 }

@@ -100,3 +100,26 @@ fn a_data_directory_that_is_a_file_is_an_io_error_with_the_path() {
     }
     assert!(error.to_string().contains(&dir.0.display().to_string()));
 }
+
+/// Issue 14 item 9: a zero-length data file (a store that lost its content)
+/// is refused with a message naming the file and the recovery, instead of
+/// opening silently as an empty store; the file is left as it was.
+#[test]
+fn a_zero_length_data_file_is_refused_with_the_recovery() {
+    let dir = TempDir::new("empty-file");
+    std::fs::create_dir_all(&dir.0).unwrap();
+    let path = dir.0.join(DATA_FILE);
+    std::fs::write(&path, b"").unwrap();
+    let error = DurableStorage::open(&dir.0).expect_err("an empty data file is refused");
+    assert_eq!(error, StorageError::EmptyFile { path: path.clone() });
+    let text = error.to_string();
+    assert!(text.contains(&path.display().to_string()), "{text}");
+    assert!(text.contains("0 bytes"), "{text}");
+    assert!(text.contains("restore the file from a backup"), "{text}");
+    assert!(text.contains("delete the file"), "{text}");
+    assert_eq!(std::fs::metadata(&path).unwrap().len(), 0, "left untouched");
+
+    // A fresh directory (no file yet) still opens as a new store.
+    let fresh = TempDir::new("fresh");
+    DurableStorage::open(&fresh.0).expect("a new store opens");
+}

@@ -51,8 +51,10 @@ pub struct Config {
     pub listen: SocketAddr,
 
     /// The limit flags (`--max-request-bytes` ...), shared with the mock.
+    /// Boxed: eleven numbers would make `Config` large, and the container
+    /// crate keeps one inside an enum variant.
     #[command(flatten)]
-    pub limits: LimitFlags,
+    pub limits: Box<LimitFlags>,
 
     /// Who and what connections get in: the transport flags and
     /// `--users-file`. Boxed, because a `Config` is held by value in other
@@ -66,6 +68,11 @@ pub struct Config {
 
     /// Keep the data in this directory (created if missing): every
     /// acknowledged append survives a crash. Without it the store is in memory.
+    ///
+    /// A zero-length data file (`eventstore.redb`, e.g. after a truncation or
+    /// a failed copy) is refused at start instead of opening as an empty
+    /// store: restore the file from a backup, or, if the store is new and its
+    /// creation was interrupted, delete the file.
     #[arg(long, env = "EVENTSTORE_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
 
@@ -120,7 +127,7 @@ impl Config {
     pub fn new(listen: SocketAddr) -> Self {
         Self {
             listen,
-            limits: LimitFlags::from(&Limits::default()),
+            limits: Box::new(LimitFlags::from(&Limits::default())),
             admission: Box::new(AdmissionFlags {
                 transport: TransportFlags::from(&TransportSettings::default()),
                 users_file: None,

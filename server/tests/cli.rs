@@ -757,6 +757,49 @@ async fn limit_flags_are_honoured_over_grpc() {
     assert_eq!(status.code(), Some(0), "{status}");
 }
 
+/// Issue 14 item 7: the header and content limits are flags and env vars
+/// of the shared assembly; a refusal names the field, the event, the size
+/// and the limit.
+#[tokio::test]
+async fn header_and_content_limit_flags_are_honoured_over_grpc() {
+    let server = Server::start_local(
+        &["--max-headers-per-event", "1"],
+        &[("EVENTSTORE_MAX_CONTENT_TYPE_BYTES", "8")],
+    )
+    .await;
+    let mut client = server.client().await;
+    let mut two_headers = append("order-1", 0, 1, "hdr");
+    if let Some(meta) = two_headers.events[0].meta.as_mut() {
+        meta.headers.insert("a".into(), "1".into());
+        meta.headers.insert("b".into(), "2".into());
+    }
+    let refused = bounded("two headers", client.append(two_headers))
+        .await
+        .expect_err("over --max-headers-per-event");
+    assert_eq!(refused.code(), Code::InvalidArgument, "{refused:?}");
+    for part in [
+        "events[0].meta.headers",
+        "2 entries",
+        "max_headers_per_event = 1",
+    ] {
+        assert!(refused.message().contains(part), "{refused:?}");
+    }
+    let mut long_type = append("order-1", 0, 1, "ct");
+    if let Some(meta) = long_type.events[0].meta.as_mut() {
+        meta.content_type = "application/json".into();
+    }
+    let refused = bounded("content type", client.append(long_type))
+        .await
+        .expect_err("over EVENTSTORE_MAX_CONTENT_TYPE_BYTES");
+    assert!(
+        refused.message().contains("max_content_type_bytes = 8"),
+        "{refused:?}"
+    );
+    server.signal("TERM");
+    let (status, _, _) = server.exit(SHUTDOWN).await;
+    assert_eq!(status.code(), Some(0), "{status}");
+}
+
 /// `--max-request-bytes` answers RESOURCE_EXHAUSTED naming the limit, as
 /// documented (in `--help`, `Limits` and the spec), over the wire too: tonic
 /// alone would answer OUT_OF_RANGE ("decoded message length too large"),

@@ -374,6 +374,27 @@ async fn a_damaged_data_file_is_a_clear_error() {
     }
 }
 
+/// Issue 14 item 9: a data file truncated to 0 bytes (the store held 100
+/// events) refuses to start, naming the file and the recovery, instead of
+/// starting as an empty store; `--help` documents the recovery.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_zero_length_data_file_refuses_to_start() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    populate(dir.path()).await;
+    let file = dir.path().join("eventstore.redb");
+    std::fs::write(&file, b"").expect("truncate to 0 bytes");
+    refuses_to_start(dir.path(), "is empty (0 bytes)", "zero-length").await;
+    refuses_to_start(dir.path(), "restore the file from a backup", "zero-length").await;
+    assert_eq!(
+        std::fs::metadata(&file).expect("the file is kept").len(),
+        0,
+        "the empty file was left as it was"
+    );
+    let help = support::run(&["--help"], &[]).await;
+    let help = String::from_utf8_lossy(&help.stdout);
+    assert!(help.contains("zero-length data file"), "{help}");
+}
+
 #[derive(Debug, Clone, Copy)]
 enum Damage {
     Truncate,

@@ -11,6 +11,10 @@
 //! is there and no batch is ever partly there. Keys are global nonces, so
 //! the global order and each stream's order survive restarts.
 //!
+//! A zero-length data file is refused at open, naming the file and the
+//! recovery: redb would take it for a new database, and the store would
+//! start empty where it had held events.
+//!
 //! If a commit fails the store is poisoned: that batch and every later one
 //! fail, and the store must be restarted (it then holds exactly what was
 //! acknowledged). The whole log is also held in memory as the read index,
@@ -112,6 +116,7 @@ impl DurableStorage {
         std::fs::create_dir_all(dir)
             .map_err(|e| io_error(dir.to_path_buf(), "create the data directory", &e))?;
         let path = dir.join(DATA_FILE);
+        refuse_empty_file(&path)?;
         // Every page's checksum is verified at open (the replay below reads
         // the whole log anyway): a damaged file is then an error naming it,
         // where a plain open trusts it and may panic on the first bad page.
@@ -151,6 +156,20 @@ impl DurableStorage {
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+}
+
+/// Refuses a zero-length data file: redb would take it for a new database
+/// and the store would start empty where it had held events (see
+/// [`StorageError::EmptyFile`]). A missing file is a new store.
+fn refuse_empty_file(path: &Path) -> Result<(), StorageError> {
+    match std::fs::metadata(path) {
+        Ok(meta) if meta.is_file() && meta.len() == 0 => Err(StorageError::EmptyFile {
+            path: path.to_path_buf(),
+        }),
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(io_error(path.to_path_buf(), "inspect", &e)),
     }
 }
 

@@ -195,6 +195,18 @@ pub enum StorageError {
         /// What was found wrong.
         what: String,
     },
+    /// The data file exists but holds 0 bytes. A store of ours never has an
+    /// empty file (redb writes its header when it creates one), so this is a
+    /// store that lost its content (a truncation, a failed copy or restore);
+    /// opening it would silently start an empty store where events were.
+    #[error(
+        "{} is empty (0 bytes), so it is not a store this server can open; it is refused rather than started as an empty store. If it held events, restore the file from a backup; if the store is new and its creation was interrupted, delete the file and start again",
+        path.display()
+    )]
+    EmptyFile {
+        /// The database file.
+        path: PathBuf,
+    },
     /// The disk holding `path` is full.
     #[error("cannot {action} {}: no space left on device", path.display())]
     Full {

@@ -160,6 +160,26 @@ pub fn limit_flags(limits: &Limits) -> Vec<String> {
             "--max-response-bytes",
             limits.max_response_bytes.to_string(),
         ),
+        (
+            "--max-headers-per-event",
+            limits.max_headers_per_event.to_string(),
+        ),
+        (
+            "--max-header-key-bytes",
+            limits.max_header_key_bytes.to_string(),
+        ),
+        (
+            "--max-header-value-bytes",
+            limits.max_header_value_bytes.to_string(),
+        ),
+        (
+            "--max-content-type-bytes",
+            limits.max_content_type_bytes.to_string(),
+        ),
+        (
+            "--max-content-schema-bytes",
+            limits.max_content_schema_bytes.to_string(),
+        ),
     ]
     .into_iter()
     .flat_map(|(flag, value)| [flag.to_owned(), value])
