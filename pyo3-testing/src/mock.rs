@@ -57,7 +57,9 @@ pub fn payload_view(payload: &[u8]) -> String {
 #[pymethods]
 impl NativeMock {
     #[new]
-    #[pyo3(signature = (*, strict=false, listen=None, max_events_per_batch=None, max_page_size=None, default_page_size=None, legacy_server=false))]
+    // The keyword-only arguments of `MockEventStore(...)`, one by one.
+    #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (*, strict=false, listen=None, max_events_per_batch=None, max_page_size=None, default_page_size=None, legacy_server=false, username=None, password=None, journal_credentials=false))]
     fn new(
         py: Python<'_>,
         strict: bool,
@@ -66,6 +68,9 @@ impl NativeMock {
         max_page_size: Option<u32>,
         default_page_size: Option<u32>,
         legacy_server: bool,
+        username: Option<String>,
+        password: Option<String>,
+        journal_credentials: bool,
     ) -> PyResult<Self> {
         let defaults = Limits::default();
         let limits = Limits {
@@ -81,12 +86,26 @@ impl NativeMock {
             listen.unwrap_or("127.0.0.1:0").parse().map_err(|e| {
                 PyValueError::new_err(format!("listen: {listen:?} is not an ip:port address: {e}"))
             })?;
+        let credentials = match (username, password) {
+            (Some(username), Some(password)) => Some((username, password)),
+            (None, None) => None,
+            _ => {
+                return Err(PyValueError::new_err(
+                    "credentials: give both username and password",
+                ));
+            }
+        };
         let mock = block_on(py, async move {
-            MockEventStore::builder()
+            let mut builder = MockEventStore::builder()
                 .listen(listen)
                 .strict(strict)
                 .limits(limits)
                 .legacy_server(legacy_server)
+                .redact_journal_credentials(!journal_credentials);
+            if let Some((username, password)) = &credentials {
+                builder = builder.credentials(username, password);
+            }
+            builder
                 // Python verifies explicitly (verify(), the pytest fixture).
                 .verify_on_drop(false)
                 .try_start()

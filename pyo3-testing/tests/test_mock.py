@@ -354,7 +354,9 @@ async def test_metadata_patterns(mock: MockEventStore) -> None:
     await create_order(anonymous, "b")
     assert [c.aggregate_id for c in with_auth.calls] == ["a"]
     assert with_agent.call_count == 2
-    assert mock.calls[0].metadata["authorization"] == "Basic dTpw"
+    # Matchers see the real header; the journal redacts credentials.
+    assert mock.calls[0].metadata["authorization"] == "Basic [redacted]"
+
     assert "authorization" not in mock.calls[1].metadata
     mock.verify()
 
@@ -960,3 +962,35 @@ def test_bad_expectations_raise_validation_error(mock: MockEventStore, call: Any
 def test_bad_constructor_arguments() -> None:
     with pytest.raises(ValidationError, match="listen"):
         MockEventStore(listen="not an address")
+
+
+async def test_journal_keeps_credentials_only_when_asked() -> None:
+    mock = MockEventStore(journal_credentials=True)
+    client = EventStoreClient(endpoint="mock", store=mock, credentials=("u", "p"))
+    await create_order(client, "a")
+    assert mock.calls[0].metadata["authorization"] == "Basic dTpw"
+    await client.close()
+    mock.close()
+
+
+async def test_credentials_are_required_in_process_and_over_the_network() -> None:
+    mock = MockEventStore(credentials={"username": "admin", "password": "s3cret"})
+    try:
+        for endpoint, store in (("mock", mock), (mock.endpoint, None)):
+            anonymous = EventStoreClient(endpoint=endpoint, store=store)
+            wrong = EventStoreClient(endpoint=endpoint, store=store, credentials=("admin", "nope"))
+            right = EventStoreClient(endpoint=endpoint, store=store, credentials=("admin", "s3cret"))
+            for refused in (anonymous, wrong):
+                with pytest.raises(AuthenticationError):
+                    await refused.read_stream(aggregate_id="order-a")
+                await refused.close()
+            await create_order(right, f"by-{len(endpoint)}")
+            await right.close()
+        assert all(c.metadata.get("authorization") in (None, "Basic [redacted]") for c in mock.calls)
+    finally:
+        mock.close()
+
+
+def test_mock_credentials_must_be_complete() -> None:
+    with pytest.raises(ValidationError, match="password"):
+        MockEventStore(credentials={"username": "admin"})

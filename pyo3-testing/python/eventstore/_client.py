@@ -26,9 +26,11 @@ from eventstore._models import (
     AllPage,
     AppendRequest,
     AppendResult,
+    Credentials,
     RecordedEvent,
     ServerInfo,
     StreamPage,
+    credentials_pair,
 )
 from eventstore._wire import WireEvent
 
@@ -99,7 +101,7 @@ class EventStoreClient:
         self,
         endpoint: str = "localhost:50051",
         *,
-        credentials: Mapping[str, str] | tuple[str, str] | None = None,
+        credentials: Credentials | None = None,
         tls: Mapping[str, Any] | bool | None = None,
         connection_timeout: float | None = 5.0,
         request_timeout: float | None = 30.0,
@@ -112,22 +114,8 @@ class EventStoreClient:
             raise ValidationError(f"endpoint must be a str like 'localhost:50051', got {endpoint!r}")
         if not isinstance(tenant_id, str) or not tenant_id:
             raise ValidationError(f"tenant_id must be a non-empty str, got {tenant_id!r}")
-        username = password = None
-        if credentials is not None:
-            if isinstance(credentials, Mapping):
-                try:
-                    username, password = credentials["username"], credentials["password"]
-                except KeyError as e:
-                    raise ValidationError(f"credentials needs a {e.args[0]!r} key") from None
-            elif isinstance(credentials, tuple) and len(credentials) == 2:
-                username, password = credentials
-            else:
-                raise ValidationError(
-                    "credentials must be {'username': ..., 'password': ...} or a (username, password) pair, "
-                    f"got {type(credentials).__name__}"
-                )
-            if not isinstance(username, str) or not isinstance(password, str):
-                raise ValidationError("credentials: username and password must be str")
+        pair = credentials_pair(credentials)
+        username, password = pair if pair is not None else (None, None)
         for name, value in (("connection_timeout", connection_timeout), ("request_timeout", request_timeout)):
             if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
                 raise ValidationError(f"{name} must be a number of seconds or None, got {value!r}")

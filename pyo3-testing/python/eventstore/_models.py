@@ -308,3 +308,29 @@ class ServerInfo:
     def supports(self, capability: str) -> bool:
         """Whether the server advertises ``capability``."""
         return capability in self.capabilities
+
+
+Credentials = Mapping[str, str] | tuple[str, str]
+"""``{"username": ..., "password": ...}`` or a ``(username, password)`` pair."""
+
+
+def credentials_pair(credentials: Credentials | None) -> tuple[str, str] | None:
+    """The ``(username, password)`` of ``credentials``; ``None`` for none.
+    Raises :class:`ValidationError` naming what is wrong."""
+    if credentials is None:
+        return None
+    if isinstance(credentials, Mapping):
+        try:
+            username, password = credentials["username"], credentials["password"]
+        except KeyError as e:
+            raise ValidationError(f"credentials needs a {e.args[0]!r} key") from None
+    elif isinstance(credentials, tuple) and len(credentials) == 2:
+        username, password = credentials
+    else:
+        raise ValidationError(
+            "credentials must be {'username': ..., 'password': ...} or a (username, password) pair, "
+            f"got {type(credentials).__name__}"
+        )
+    if not isinstance(username, str) or not isinstance(password, str):
+        raise ValidationError("credentials: username and password must be str")
+    return username, password

@@ -85,6 +85,9 @@ class NativeMock:
         max_page_size: int | None = None,
         default_page_size: int | None = None,
         legacy_server: bool = False,
+        username: str | None = None,
+        password: str | None = None,
+        journal_credentials: bool = False,
     ) -> NativeMock: ...
     @property
     def endpoint(self) -> str: ...

@@ -22,7 +22,15 @@ from eventstore._codec import encode_value
 from eventstore._encoding import NO_IDS, check_uint, encode_event, now_ms
 from eventstore._errors import ConcurrencyError, ConnectionError, EventStoreError, ValidationError, status_code
 from eventstore._events import default_registry, definition_of
-from eventstore._models import DEFAULT_TENANT, AppendResult, NewEvent, RecordedEvent, ServerInfo
+from eventstore._models import (
+    DEFAULT_TENANT,
+    AppendResult,
+    Credentials,
+    NewEvent,
+    RecordedEvent,
+    ServerInfo,
+    credentials_pair,
+)
 from eventstore.testing._spec import (
     CallJson,
     EventPattern,
@@ -382,6 +390,11 @@ class MockEventStore:
     matches fail (``FAILED_PRECONDITION``) and :meth:`verify` report them.
     ``legacy=True`` plays a server from before ``GetServerInfo``: it answers
     that call ``UNIMPLEMENTED`` (``client.server_info()`` reads it as legacy).
+    ``credentials={"username": ..., "password": ...}`` makes it require them
+    on every service (the store, the control API, reflection; not health),
+    as the real server's ``--username/--password`` do: a client without them
+    gets :class:`~eventstore.AuthenticationError`. The journal shows
+    credential headers as ``[redacted]`` unless ``journal_credentials=True``.
     """
 
     def __init__(
@@ -393,7 +406,11 @@ class MockEventStore:
         max_page_size: int | None = None,
         default_page_size: int | None = None,
         legacy: bool = False,
+        credentials: Credentials | None = None,
+        journal_credentials: bool = False,
     ) -> None:
+        pair = credentials_pair(credentials)
+        username, password = pair if pair is not None else (None, None)
         try:
             self._native = _native.NativeMock(
                 strict=strict,
@@ -402,6 +419,9 @@ class MockEventStore:
                 max_page_size=max_page_size,
                 default_page_size=default_page_size,
                 legacy_server=bool(legacy),
+                username=username,
+                password=password,
+                journal_credentials=bool(journal_credentials),
             )
         except ValueError as e:
             raise ValidationError(str(e)) from None
