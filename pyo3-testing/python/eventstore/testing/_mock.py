@@ -379,6 +379,29 @@ def _recorded_call(c: CallJson, events: list[_native.RawEvent], delivered: list[
     )
 
 
+def _read_reply(
+    rpc: Literal["read_stream", "read_all"],
+    fields: dict[str, object],
+    returns: Sequence[Any] | None,
+    drop_connection: bool,
+    data_loss_at: int | None,
+) -> RespondSpec:
+    """The reply of ``expect_read_stream`` / ``expect_read_all``: a final
+    page of the stub events (numbered 1..n), a cut connection, a damaged
+    record at ``data_loss_at``."""
+    reply: RespondSpec = {}
+    if returns is not None:
+        events = _stub_events(returns, fields)
+        if rpc == "read_stream":
+            reply["read_response"] = {"events": events, "is_end": True, "next_from_aggregate_nonce": len(returns) + 1}
+        else:
+            reply["read_all_response"] = {"events": events, "is_end": True, "next_from_global_nonce": len(returns) + 1}
+    if drop_connection:
+        reply["drop_connection"] = True
+    _data_loss(reply, data_loss_at, f"expect_{rpc}")
+    return reply
+
+
 class MockEventStore:
     """An in-memory event store for tests, with expectations and a journal.
 
@@ -567,16 +590,7 @@ class MockEventStore:
             max_count=max_count,
             forward=forward,
         )
-        reply: RespondSpec = {}
-        if returns is not None:
-            reply["read_response"] = {
-                "events": _stub_events(returns, fields),
-                "is_end": True,
-                "next_from_aggregate_nonce": len(returns) + 1,
-            }
-        if drop_connection:
-            reply["drop_connection"] = True
-        _data_loss(reply, data_loss_at, "expect_read_stream")
+        reply = _read_reply("read_stream", fields, returns, drop_connection, data_loss_at)
         return self._expect("read_stream", fields, reply, options)
 
     def expect_subscribe(
@@ -674,16 +688,7 @@ class MockEventStore:
             max_count=max_count,
             forward=forward,
         )
-        reply: RespondSpec = {}
-        if returns is not None:
-            reply["read_all_response"] = {
-                "events": _stub_events(returns, fields),
-                "is_end": True,
-                "next_from_global_nonce": len(returns) + 1,
-            }
-        if drop_connection:
-            reply["drop_connection"] = True
-        _data_loss(reply, data_loss_at, "expect_read_all")
+        reply = _read_reply("read_all", fields, returns, drop_connection, data_loss_at)
         return self._expect("read_all", fields, reply, options)
 
     def expect_server_info(
