@@ -27,7 +27,7 @@ from typing import Any, NamedTuple
 from eventstore import _native
 from eventstore._context import MessageContext
 from eventstore._errors import ValidationError
-from eventstore._events import definition_of
+from eventstore._events import EventDefinition, definition_of
 from eventstore._models import NewEvent
 from eventstore._wire import WireEvent
 
@@ -138,6 +138,19 @@ def as_new_event(item: object, where: str) -> NewEvent:
     return item
 
 
+def encode_registered(item: object, where: str) -> tuple[EventDefinition, bytes] | None:
+    """``item``'s ``@event`` definition and encoded payload, or ``None``
+    when it is not an instance of a registered class; an encoding failure
+    is a :class:`ValidationError` naming ``where``."""
+    definition = definition_of(item)
+    if definition is None or isinstance(item, type):
+        return None
+    try:
+        return definition, definition.encode(item)
+    except (TypeError, ValueError) as e:
+        raise ValidationError(f"{where}: cannot encode {type(item).__name__}: {e}") from e
+
+
 def encode_event(item: Any, index: int, nonce: int, ids: EventIds, timestamp_ms: int) -> WireEvent:
     """The wire dict of event ``index`` of a batch, with aggregate nonce
     ``nonce``; errors name ``events[index]``. ``event_id`` is left empty
@@ -145,12 +158,9 @@ def encode_event(item: Any, index: int, nonce: int, ids: EventIds, timestamp_ms:
     idempotent retries; the Rust core fills a UUIDv7 as a last resort)."""
     where = f"events[{index}]"
     out: WireEvent = {"aggregate_nonce": nonce, "timestamp_unix_ms": timestamp_ms}
-    definition = definition_of(item)
-    if definition is not None and not isinstance(item, type):
-        try:
-            payload = definition.encode(item)
-        except (TypeError, ValueError) as e:
-            raise ValidationError(f"{where}: cannot encode {type(item).__name__}: {e}") from e
+    registered = encode_registered(item, where)
+    if registered is not None:
+        definition, payload = registered
         out.update(
             {
                 "event_type": definition.type,

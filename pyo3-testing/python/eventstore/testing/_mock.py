@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING, Any, Literal, TypeAlias, TypedDict
 
 from eventstore import _native
 from eventstore._codec import encode_value
-from eventstore._encoding import NO_IDS, check_uint, encode_event, now_ms
+from eventstore._encoding import NO_IDS, check_uint, encode_event, encode_registered, now_ms
 from eventstore._errors import ConcurrencyError, ConnectionError, EventStoreError, ValidationError, status_code
-from eventstore._events import default_registry, definition_of
+from eventstore._events import default_registry
 from eventstore._models import (
     DEFAULT_TENANT,
     AppendResult,
@@ -191,12 +191,9 @@ def _literal(value: object) -> object:
 
 def _event_pattern(item: object, where: str) -> EventPattern:
     """The pattern an expected event stands for: only the fields it gives."""
-    definition = definition_of(item)
-    if definition is not None and not isinstance(item, type):
-        try:
-            payload = definition.encode(item)
-        except (TypeError, ValueError) as e:
-            raise ValidationError(f"{where}: cannot encode {type(item).__name__}: {e}") from e
+    registered = encode_registered(item, where)
+    if registered is not None:
+        definition, payload = registered
         return {
             "meta": {"event_type": definition.type, "event_version": definition.revision},
             "payload": _payload_view(payload),
