@@ -10,9 +10,6 @@ use eventstore_proto::{
 use futures::{StreamExt, stream::BoxStream};
 use tonic::{Request, Response, Status};
 
-/// Room for gRPC framing and the response's own fields around a page.
-const RESPONSE_SLACK_BYTES: usize = 64 * 1024;
-
 /// The gRPC face of an [`EventStore`].
 #[derive(Debug, Clone)]
 pub struct EventStoreService {
@@ -49,9 +46,7 @@ impl EventStoreService {
         let limits = self.store.limits().clone();
         EventStoreServer::new(self)
             .max_decoding_message_size(limits.max_request_bytes)
-            .max_encoding_message_size(
-                limits.max_response_bytes.max(limits.max_request_bytes) + RESPONSE_SLACK_BYTES,
-            )
+            .max_encoding_message_size(crate::assembly::max_message_bytes(&limits))
     }
 }
 

@@ -69,9 +69,6 @@ pub mod transport;
 pub mod verify;
 pub mod wire;
 
-/// The former name of [`wire`] (kept for callers written against it).
-pub use wire as view;
-
 pub use expectation::{ExpectationId, Mock, Reply, Respond, Sequence, StreamFaults, Times};
 pub use journal::{CallRecord, Outcome, StreamEnd};
 pub use server::{MockEventStore, MockEventStoreBuilder, StartError};
