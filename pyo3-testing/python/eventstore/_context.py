@@ -13,20 +13,26 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 
-__all__ = ["MessageContext"]
+__all__ = ["MessageContext", "MessageIds"]
 
 
 @dataclass(frozen=True)
-class _Context:
+class MessageIds:
+    """The ids of a :class:`MessageContext` (what :meth:`MessageContext.get`
+    returns): each ``None`` when unset."""
+
     correlation_id: str | None = None
+    """The request or conversation the event belongs to."""
     causation_id: str | None = None
+    """The command or event that caused it."""
     actor_id: str | None = None
+    """Who acted (a user or service id)."""
 
 
-# _Context is frozen, so sharing one empty instance as the default is safe.
-_current: contextvars.ContextVar[_Context] = contextvars.ContextVar(
+# MessageIds is frozen, so sharing one empty instance as the default is safe.
+_current: contextvars.ContextVar[MessageIds] = contextvars.ContextVar(
     "eventstore_message_context",
-    default=_Context(),  # noqa: B039
+    default=MessageIds(),  # noqa: B039
 )
 
 
@@ -48,17 +54,17 @@ class MessageContext:
         actor_id: str | None = None,
     ) -> None:
         """Sets the ids for the current context (and tasks created from it)."""
-        _current.set(_Context(correlation_id, causation_id, actor_id))
+        _current.set(MessageIds(correlation_id, causation_id, actor_id))
 
     @staticmethod
-    def get() -> _Context:
+    def get() -> MessageIds:
         """The current ids (each ``None`` when unset)."""
         return _current.get()
 
     @staticmethod
     def clear() -> None:
         """Removes every id from the current context."""
-        _current.set(_Context())
+        _current.set(MessageIds())
 
     @staticmethod
     @contextmanager
@@ -67,7 +73,7 @@ class MessageContext:
         correlation_id: str | None = None,
         causation_id: str | None = None,
         actor_id: str | None = None,
-    ) -> Iterator[_Context]:
+    ) -> Iterator[MessageIds]:
         """Sets the given ids inside the ``with`` block only; ids not given
         keep their outer value."""
         outer = _current.get()

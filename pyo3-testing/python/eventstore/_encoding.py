@@ -22,10 +22,10 @@ import hashlib
 import json
 import time
 from collections.abc import Mapping
-from typing import Any, NamedTuple
+from typing import Any
 
 from eventstore import _native
-from eventstore._context import MessageContext
+from eventstore._context import MessageContext, MessageIds
 from eventstore._errors import ValidationError
 from eventstore._events import EventDefinition, definition_of
 from eventstore._models import NewEvent
@@ -48,13 +48,9 @@ U64_MAX = 2**64 - 1
 U32_MAX = 2**32 - 1
 
 
-class EventIds(NamedTuple):
-    """The ids a call stamps on events that carry none of their own."""
-
-    correlation_id: str | None = None
-    causation_id: str | None = None
-    actor_id: str | None = None
-
+EventIds = MessageIds
+"""The ids a call stamps on events that carry none of their own (the
+shape :meth:`MessageContext.get` returns)."""
 
 NO_IDS = EventIds()
 """No ids: seeded and stubbed events carry no message context."""
@@ -148,7 +144,10 @@ def encode_registered(item: object, where: str) -> tuple[EventDefinition, bytes]
     try:
         return definition, definition.encode(item)
     except (TypeError, ValueError) as e:
-        raise ValidationError(f"{where}: cannot encode {type(item).__name__}: {e}") from e
+        raise ValidationError(
+            f"{where}: cannot encode {type(item).__name__} (event type {definition.type!r} revision "
+            f"{definition.revision}): {e}"
+        ) from e
 
 
 def encode_event(item: Any, index: int, nonce: int, ids: EventIds, timestamp_ms: int) -> WireEvent:

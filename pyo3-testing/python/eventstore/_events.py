@@ -47,8 +47,14 @@ class EventDefinition:
             if not isinstance(data, (bytes, bytearray)):
                 raise TypeError(f"the serializer of {self.cls.__name__} returned {type(data).__name__}, expected bytes")
             return bytes(data)
+        data = encode_value(instance)
+        # What is written must read back: the JSON is checked against the
+        # field types by the decoder itself (one set of rules for both
+        # directions), so `Tick(n="abc")` for `n: int` fails here, before
+        # anything is sent, instead of on every later read.
+        decode_value(data, self.cls, self.cls.__name__)
         # allow_nan=False: NaN and infinities are not JSON, and other readers reject them.
-        return json.dumps(encode_value(instance), separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+        return json.dumps(data, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
 
     def decode(self, payload: bytes) -> Any:
         """An instance of the class from payload bytes."""
@@ -83,6 +89,10 @@ class EventRegistry:
         """The definition of a stored event, if its type and revision are registered."""
         return self._by_key.get((event_type, revision))
 
+    def revisions(self, event_type: str) -> list[int]:
+        """The registered revisions of ``event_type``, ascending."""
+        return sorted(r for t, r in list(self._by_key) if t == event_type)
+
     def unregister(self, cls: type) -> None:
         """Forgets a class (for tests that define throwaway event types)."""
         with self._lock:
@@ -94,7 +104,8 @@ class EventRegistry:
         return len(self._by_key)
 
 
-default_registry = EventRegistry()
+default_registry: EventRegistry = EventRegistry()
+"""The registry `@event` uses unless given `registry=`, and clients read with."""
 
 
 def _name(cls: type) -> str:
