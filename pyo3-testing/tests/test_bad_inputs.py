@@ -83,7 +83,7 @@ APPEND_CASES = [
     ),
     ("newevent-timestamp", ok(events=[NewEvent("x", timestamp="today")]), r"events\[0\]\.timestamp must be a datetime"),
     ("newevent-event-id", ok(events=[NewEvent("x", event_id=5)]), r"events\[0\]\.event_id must be a str"),
-    ("event-unencodable", ok(events=[Good(Opaque())]), r"events\[0\]: cannot encode Good: "),
+    ("event-unencodable", ok(events=[Good(Opaque())]), r"events\[0\]: cannot encode Good \(event type .*\): "),
     ("correlation-int", ok(correlation_id=5), r"correlation_id must be a str, got int 5"),
     ("no-events", {"aggregate_id": "a", "aggregate_type": "A"}, r"events is required"),
 ]
