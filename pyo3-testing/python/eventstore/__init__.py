@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from eventstore._client import EventStoreClient, Subscription
-    from eventstore._context import MessageContext
+    from eventstore._context import MessageContext, MessageIds
     from eventstore._errors import (
         AuthenticationError,
         AuthorizationError,
@@ -51,6 +51,8 @@ if TYPE_CHECKING:
         EventStoreError,
         TimeoutError,
         UndecodableEventError,
+        UnregisteredEventWarning,
+        UnsupportedEventLoopError,
         ValidationError,
     )
     from eventstore._events import EventDefinition, EventRegistry, default_registry, event
@@ -64,6 +66,7 @@ if TYPE_CHECKING:
         AllPage,
         AppendRequest,
         AppendResult,
+        EventInput,
         NewEvent,
         RecordedEvent,
         ServerInfo,
@@ -83,6 +86,7 @@ _EXPORTS: dict[str, str] = {
     "EventStoreClient": "eventstore._client",
     "Subscription": "eventstore._client",
     "MessageContext": "eventstore._context",
+    "MessageIds": "eventstore._context",
     "AuthenticationError": "eventstore._errors",
     "AuthorizationError": "eventstore._errors",
     "CompatibilityError": "eventstore._errors",
@@ -93,6 +97,8 @@ _EXPORTS: dict[str, str] = {
     "EventStoreError": "eventstore._errors",
     "TimeoutError": "eventstore._errors",
     "UndecodableEventError": "eventstore._errors",
+    "UnregisteredEventWarning": "eventstore._errors",
+    "UnsupportedEventLoopError": "eventstore._errors",
     "ValidationError": "eventstore._errors",
     "EventDefinition": "eventstore._events",
     "EventRegistry": "eventstore._events",
@@ -101,6 +107,7 @@ _EXPORTS: dict[str, str] = {
     "AllPage": "eventstore._models",
     "AppendRequest": "eventstore._models",
     "AppendResult": "eventstore._models",
+    "EventInput": "eventstore._models",
     "NewEvent": "eventstore._models",
     "RecordedEvent": "eventstore._models",
     "ServerInfo": "eventstore._models",
@@ -125,10 +132,12 @@ __all__ = [
     "ContainerError",
     "DuplicateEventError",
     "EventDefinition",
+    "EventInput",
     "EventRegistry",
     "EventStoreClient",
     "EventStoreError",
     "MessageContext",
+    "MessageIds",
     "NewEvent",
     "RecordedEvent",
     "ServerInfo",
@@ -136,6 +145,8 @@ __all__ = [
     "Subscription",
     "TimeoutError",
     "UndecodableEventError",
+    "UnregisteredEventWarning",
+    "UnsupportedEventLoopError",
     "ValidationError",
     "default_registry",
     "event",

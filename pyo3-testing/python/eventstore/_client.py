@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import sys
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Protocol
 
@@ -18,7 +19,14 @@ from eventstore._encoding import (
     new_event_id,
     now_ms,
 )
-from eventstore._errors import CompatibilityError, ConnectionError, EventStoreError, TimeoutError, ValidationError
+from eventstore._errors import (
+    CompatibilityError,
+    ConnectionError,
+    EventStoreError,
+    TimeoutError,
+    UnsupportedEventLoopError,
+    ValidationError,
+)
 from eventstore._events import EventRegistry, default_registry
 from eventstore._models import (
     DEFAULT_TENANT,
@@ -27,6 +35,7 @@ from eventstore._models import (
     AppendRequest,
     AppendResult,
     Credentials,
+    EventInput,
     RecordedEvent,
     ServerInfo,
     StreamPage,
@@ -68,6 +77,33 @@ def _start(position: int | None, forward: bool, name: str) -> int:
 
 _IDEMPOTENT_MEMORY = 4096
 """How many idempotency keys a client remembers the generated ids of."""
+
+
+def _in_trio() -> bool:
+    """Whether the caller runs under trio (without importing it)."""
+    trio = sys.modules.get("trio")
+    if trio is None:
+        return False
+    try:
+        trio.lowlevel.current_trio_token()
+    except RuntimeError:
+        return False
+    return True
+
+
+def _require_asyncio(call: str) -> None:
+    """Raises :class:`UnsupportedEventLoopError` unless an asyncio event loop
+    runs: the Rust core answers with asyncio futures, so every call needs
+    one (under trio the call would fail deep inside with "no running event
+    loop")."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        where = "this code runs under trio" if _in_trio() else "no asyncio event loop is running"
+        raise UnsupportedEventLoopError(
+            f"{call} needs a running asyncio event loop, and {where}: the eventstore SDK is asyncio-only "
+            "(use asyncio.run, pytest-asyncio, or anyio with its asyncio backend; trio is not supported)"
+        ) from None
 
 
 def _pem(value: Any, name: str) -> bytes | None:
@@ -160,9 +196,12 @@ class EventStoreClient:
             )
         except ValueError as e:
             raise ValidationError(str(e)) from None
-        self.endpoint = endpoint
-        self.tenant_id = tenant_id
-        self.registry = default_registry if registry is None else registry
+        self.endpoint: str = endpoint
+        """The endpoint given (``"mock"`` for an in-process mock)."""
+        self.tenant_id: str = tenant_id
+        """The tenant of calls that name none."""
+        self.registry: EventRegistry = default_registry if registry is None else registry
+        """The ``@event`` classes recorded events are decoded with."""
         # (tenant, aggregate, idempotency key) -> the generated (event_id, timestamp) of each event
         self._idempotent: OrderedDict[tuple[str, str, str], list[tuple[str | None, int | None]]] = OrderedDict()
 
@@ -188,6 +227,10 @@ class EventStoreClient:
         while len(self._idempotent) > _IDEMPOTENT_MEMORY:
             self._idempotent.popitem(last=False)
 
+    def __repr__(self) -> str:
+        state = "closed" if self._native.closed else "open"
+        return f"EventStoreClient(endpoint={self.endpoint!r}, tenant_id={self.tenant_id!r}, {state})"
+
     async def __aenter__(self) -> EventStoreClient:
         return self
 
@@ -200,7 +243,8 @@ class EventStoreClient:
         await self.close()
 
     async def close(self) -> None:
-        """Closes the client: calls in flight fail, subscriptions end."""
+        """Closes the client: calls in flight fail, and so does the
+        iteration of its open subscriptions (:class:`~eventstore.ConnectionError`)."""
         self._native.close()
 
     @property
@@ -230,7 +274,7 @@ class EventStoreClient:
         aggregate_id: str | None = None,
         aggregate_type: str | None = None,
         expected_aggregate_nonce: int | None = None,
-        events: Sequence[Any] | None = None,
+        events: Sequence[EventInput] | None = None,
         idempotency_key: str | None = None,
         correlation_id: str | None = None,
         causation_id: str | None = None,
@@ -249,6 +293,7 @@ class EventStoreClient:
         ``expected_aggregate_nonce`` 0 (the default) means "the stream must
         not exist yet".
         """
+        _require_asyncio("append_events")
         fields: dict[str, Any] = {}
         if isinstance(request, AppendRequest):
             fields = {f.name: getattr(request, f.name) for f in dataclasses.fields(request)}
@@ -321,6 +366,7 @@ class EventStoreClient:
         ``page.next_from_aggregate_nonce``; ``is_end`` is exact. A stream that
         does not exist reads as empty.
         """
+        _require_asyncio("read_stream")
         start = _start(from_aggregate_nonce, forward, "from_aggregate_nonce")
         check_uint("max_count", max_count)
         if not isinstance(aggregate_id, str):
@@ -395,6 +441,7 @@ class EventStoreClient:
         ``page.next_from_global_nonce``; an empty forward page keeps it, so
         polling the tail with it sees each new event once.
         """
+        _require_asyncio("read_all")
         start = _start(from_global_nonce, forward, "from_global_nonce")
         check_uint("max_count", max_count)
         tenant = self._tenant(tenant_id)
@@ -444,6 +491,7 @@ class EventStoreClient:
         capabilities. A server that predates ``GetServerInfo`` (it answers
         ``UNIMPLEMENTED``) reads as legacy: :attr:`ServerInfo.is_legacy`,
         unknown version, no capabilities. Any other failure raises."""
+        _require_asyncio("server_info")
         self._check_open()
         answer = await self._native.server_info()
         if answer is None:
@@ -481,10 +529,10 @@ class EventStoreClient:
 
     async def subscribe(
         self,
+        *,
         tenant_id: str | None = None,
         aggregate_id_prefix: str = "",
         from_global_nonce: int = 0,
-        *,
         batch_size: int = 512,
         max_reconnect_attempts: int = 10,
     ) -> Subscription:
@@ -501,7 +549,13 @@ class EventStoreClient:
         raises :class:`~eventstore.UndecodableEventError` (no reconnect),
         after every event before it. :attr:`Subscription.caught_up` tells
         when the history has been handed out.
+
+        Every option is a keyword (``subscribe(aggregate_id_prefix="order-")``):
+        a positional string would otherwise silently name the tenant.
+        Iterating it after :meth:`close` of this client raises
+        :class:`~eventstore.ConnectionError`.
         """
+        _require_asyncio("subscribe")
         check_uint("from_global_nonce", from_global_nonce)
         if not isinstance(aggregate_id_prefix, str):
             raise ValidationError(f"aggregate_id_prefix must be a str, got {aggregate_id_prefix!r}")
@@ -517,7 +571,14 @@ class EventStoreClient:
             max_reconnect_attempts=max_reconnect_attempts,
             buffer=max(batch_size * 4, 1024),
         )
-        return Subscription(native, self.registry, batch_size)
+        return Subscription(
+            native,
+            self.registry,
+            batch_size,
+            client_closed=lambda: self._native.closed,
+            tenant_id=tenant,
+            aggregate_id_prefix=aggregate_id_prefix,
+        )
 
 
 class Subscription:
@@ -533,8 +594,20 @@ class Subscription:
     the store (the marker, keepalives) are never handed out as events.
     """
 
-    def __init__(self, native: _native.NativeSubscription, registry: EventRegistry, batch_size: int) -> None:
+    def __init__(
+        self,
+        native: _native.NativeSubscription,
+        registry: EventRegistry,
+        batch_size: int,
+        *,
+        client_closed: Callable[[], bool] = lambda: False,
+        tenant_id: str = "",
+        aggregate_id_prefix: str = "",
+    ) -> None:
         self._native = native
+        self._client_closed = client_closed
+        self._tenant_id = tenant_id
+        self._prefix = aggregate_id_prefix
         self._registry = registry
         self._batch_size = batch_size
         self._buffer: list[_native.RawEvent | bool] = []
@@ -555,6 +628,9 @@ class Subscription:
             if self._index >= len(self._buffer):
                 if self._closed:
                     raise StopAsyncIteration
+                if self._inflight is None:
+                    self._check_client_open()
+                _require_asyncio("iterating a Subscription")
                 # Shielded: cancelling this wait (asyncio.wait_for around
                 # __anext__) leaves the batch in flight for the next call
                 # instead of dropping events the core already handed over.
@@ -575,6 +651,9 @@ class Subscription:
                 self._buffer = batch
                 self._index = 0
                 if not self._buffer:
+                    # Ended while waiting: by close() (the end of the
+                    # iteration), or by the client's close (an error).
+                    self._check_client_open()
                     self._closed = True
                     self._ended_event.set()
                     raise StopAsyncIteration
@@ -590,6 +669,25 @@ class Subscription:
                     self._caught_up_event.clear()
                 continue
             return RecordedEvent(item, self._registry)
+
+    def _check_client_open(self) -> None:
+        """Raises :class:`~eventstore.ConnectionError` when the client was
+        closed (and this subscription was not closed first): an iteration
+        never ends silently because its client went away."""
+        if not self._closed and self._client_closed():
+            self._ended_event.set()
+            raise ConnectionError(
+                f"the subscription's client is closed (tenant {self._tenant_id!r}): client.close() "
+                "ends its subscriptions; close the subscription first, or subscribe again on an open client"
+            )
+
+    def __repr__(self) -> str:
+        prefix = f", aggregate_id_prefix={self._prefix!r}" if self._prefix else ""
+        state = "closed" if self._closed else "open"
+        return (
+            f"Subscription(tenant_id={self._tenant_id!r}{prefix}, acknowledged={self._native.acknowledged}, "
+            f"caught_up={self._caught_up}, {state})"
+        )
 
     @property
     def caught_up(self) -> bool:
@@ -610,6 +708,7 @@ class Subscription:
             raise ValidationError(f"timeout must be a number of seconds >= 0 or None, got {timeout!r}")
         if self._caught_up:
             return
+        _require_asyncio("wait_caught_up")
         caught_up = asyncio.ensure_future(self._caught_up_event.wait())
         ended = asyncio.ensure_future(self._ended_event.wait())
         try:

@@ -20,6 +20,8 @@ __all__ = [
     "EventStoreError",
     "TimeoutError",
     "UndecodableEventError",
+    "UnregisteredEventWarning",
+    "UnsupportedEventLoopError",
     "ValidationError",
 ]
 
@@ -109,6 +111,13 @@ class ConcurrencyError(EventStoreError):
         """Alias of :attr:`actual_last_aggregate_nonce`: the stream's real head."""
         return self.actual_last_aggregate_nonce
 
+    def __repr__(self) -> str:
+        stream = f", aggregate_id={self.aggregate_id!r}" if self.aggregate_id else ""
+        return (
+            f"{type(self).__name__}(code={self.code!r}{stream}, expected={self.expected}, "
+            f"actual={self.actual}, message={self.message!r})"
+        )
+
 
 class UndecodableEventError(EventStoreError):
     """The store holds an event it cannot decode (``DATA_LOSS``): the read or
@@ -146,6 +155,26 @@ class CompatibilityError(EventStoreError):
         self.missing = missing
         self.server_version = server_version
         self.is_legacy = is_legacy
+
+
+class UnsupportedEventLoopError(EventStoreError, RuntimeError):
+    """A call was made outside a running asyncio event loop (also a builtin
+    :class:`RuntimeError`).
+
+    The SDK is asyncio-only: its calls return asyncio futures, so they run
+    under ``asyncio.run``, pytest-asyncio or anyio's asyncio backend, but not
+    under trio (nor anyio's trio backend)."""
+
+
+class UnregisteredEventWarning(UserWarning):
+    """A recorded event's ``(event_type, event_version)`` has no ``@event``
+    class in the client's registry, so its :attr:`~eventstore.RecordedEvent.payload`
+    is the raw JSON value (or bytes), not an instance
+    (:attr:`~eventstore.RecordedEvent.decoded` is false).
+
+    Warned once per type and revision. Import the module that defines the
+    class, or silence it: ``warnings.filterwarnings("ignore",
+    category=eventstore.UnregisteredEventWarning)``."""
 
 
 class ContainerError(EventStoreError):

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
-from collections.abc import Mapping, Sequence
+import warnings
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, overload
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar, overload
 
-from eventstore._errors import ValidationError
-from eventstore._events import EventRegistry, default_registry, is_json
+from eventstore._codec import decode_value
+from eventstore._errors import UnregisteredEventWarning, ValidationError
+from eventstore._events import EventRegistry, default_registry, definition_of, is_json
 
 if TYPE_CHECKING:
     from eventstore._native import RawEvent
@@ -24,6 +27,8 @@ __all__ = [
     "AllPage",
     "AppendRequest",
     "AppendResult",
+    "DataclassInstance",
+    "EventInput",
     "NewEvent",
     "RecordedEvent",
     "ServerInfo",
@@ -92,6 +97,20 @@ class NewEvent:
     timestamp: dt.datetime | None = None
 
 
+class DataclassInstance(Protocol):
+    """Any dataclass instance (an ``@event`` class's, or a :class:`NewEvent`),
+    for type checkers."""
+
+    __dataclass_fields__: ClassVar[dict[str, dataclasses.Field[Any]]]
+
+
+EventInput = DataclassInstance | Mapping[str, Any]
+"""What an append takes as one event: an ``@event`` instance, a
+:class:`NewEvent`, or a dict with :class:`NewEvent`'s keys. (A type checker
+cannot tell an ``@event`` dataclass from another dataclass: the client
+checks that at run time.)"""
+
+
 @dataclass
 class AppendRequest:
     """An append, as an object (``client.append_events(request)``).
@@ -103,7 +122,7 @@ class AppendRequest:
 
     aggregate_id: str
     aggregate_type: str
-    events: Sequence[Any]
+    events: Sequence[EventInput]
     expected_aggregate_nonce: int = 0
     tenant_id: str | None = None
     idempotency_key: str | None = None
@@ -115,7 +134,7 @@ class _Meta(Generic[T]):
 
     def __init__(self, doc: str) -> None:
         self.__doc__ = doc
-        self.name = ""
+        self.name: str = ""
 
     def __set_name__(self, owner: type, name: str) -> None:
         self.name = name
@@ -149,23 +168,23 @@ class RecordedEvent:
 
     # The 17 metadata fields of the wire model, each once, with its type:
     # read from the native event when accessed.
-    event_id = _Meta[str]("Client-chosen id, unique per tenant.")
-    aggregate_id = _Meta[str]("The stream's aggregate id.")
-    aggregate_type = _Meta[str]("The stream's aggregate type.")
-    aggregate_nonce = _Meta[int]("Position in the stream, from 1.")
-    event_type = _Meta[str]("For example ``com.myco.order.OrderCreated``.")
-    event_version = _Meta[int]("Schema revision of the event type.")
-    content_type = _Meta[str]("MIME type of the payload.")
-    content_schema = _Meta[str]("Optional schema reference.")
-    correlation_id = _Meta[str]("Correlation id (``''`` if none).")
-    causation_id = _Meta[str]("Causation id (``''`` if none).")
-    actor_id = _Meta[str]("Actor id (``''`` if none).")
-    tenant_id = _Meta[str]("The tenant.")
-    timestamp_unix_ms = _Meta[int]("Client clock, ms (0 if unset).")
-    recorded_time_unix_ms = _Meta[int]("Commit time, ms.")
-    payload_sha256 = _Meta[bytes]("Client-sent payload hash (may be empty).")
-    headers = _Meta[dict[str, str]]("Custom headers.")
-    global_nonce = _Meta[int]("Position in the global log, from 1.")
+    event_id: _Meta[str] = _Meta("Client-chosen id, unique per tenant.")
+    aggregate_id: _Meta[str] = _Meta("The stream's aggregate id.")
+    aggregate_type: _Meta[str] = _Meta("The stream's aggregate type.")
+    aggregate_nonce: _Meta[int] = _Meta("Position in the stream, from 1.")
+    event_type: _Meta[str] = _Meta("For example ``com.myco.order.OrderCreated``.")
+    event_version: _Meta[int] = _Meta("Schema revision of the event type.")
+    content_type: _Meta[str] = _Meta("MIME type of the payload.")
+    content_schema: _Meta[str] = _Meta("Optional schema reference.")
+    correlation_id: _Meta[str] = _Meta("Correlation id (``''`` if none).")
+    causation_id: _Meta[str] = _Meta("Causation id (``''`` if none).")
+    actor_id: _Meta[str] = _Meta("Actor id (``''`` if none).")
+    tenant_id: _Meta[str] = _Meta("The tenant.")
+    timestamp_unix_ms: _Meta[int] = _Meta("Client clock, ms (0 if unset).")
+    recorded_time_unix_ms: _Meta[int] = _Meta("Commit time, ms.")
+    payload_sha256: _Meta[bytes] = _Meta("Client-sent payload hash (may be empty).")
+    headers: _Meta[dict[str, str]] = _Meta("Custom headers.")
+    global_nonce: _Meta[int] = _Meta("Position in the global log, from 1.")
 
     METADATA_FIELDS: ClassVar[frozenset[str]]
     """The names of the metadata attributes above (the wire model's ``meta``)."""
@@ -199,6 +218,45 @@ class RecordedEvent:
             self._decoded = self._decode()
         return self._decoded
 
+    @property
+    def decoded(self) -> bool:
+        """Whether :attr:`payload` is an instance of an ``@event`` class:
+        true when ``(event_type, event_version)`` is registered (in the
+        client's registry). False means the payload comes back as the raw
+        JSON value (``dict``/``list``) or ``bytes``; the first access to such
+        a payload warns once per type and revision
+        (:class:`~eventstore.UnregisteredEventWarning`)."""
+        return self._registry.resolve(self._raw.event_type, self._raw.event_version) is not None
+
+    def payload_as(self, cls: type[T]) -> T:
+        """The payload decoded as ``cls``, by the rules of ``@event`` classes.
+
+        ``cls`` is an ``@event`` class (its ``serializer``/``deserializer``
+        apply; its type must be this event's, any revision), a plain
+        dataclass, or a JSON type such as ``dict``. Raises
+        :class:`~eventstore.ValidationError` naming the event, the field and
+        the value when the payload does not fit.
+        """
+        definition = definition_of(cls)
+        name = getattr(cls, "__name__", repr(cls))
+        what = f"event {self.event_id!r} ({self.event_type} revision {self.event_version})"
+        if definition is not None and definition.type != self.event_type:
+            raise ValidationError(
+                f"{what} is not a {name}: {name} is event type {definition.type!r} revision {definition.revision}"
+            )
+        raw = self._raw.payload
+        try:
+            if definition is not None:
+                value = definition.decode(raw)
+            else:
+                if not is_json(self._raw.content_type):
+                    raise ValueError(f"its content type is {self._raw.content_type!r}, not JSON")
+                value = decode_value(json.loads(raw) if raw else {}, cls, name)
+        except (ValueError, TypeError, NameError) as e:
+            raise ValidationError(f"cannot decode {what} as {name}: {e}") from e
+        result: T = value
+        return result
+
     def _decode(self) -> Any:
         raw = self._raw.payload
         definition = self._registry.resolve(self._raw.event_type, self._raw.event_version)
@@ -210,6 +268,7 @@ class RecordedEvent:
                     f"cannot decode event {self.event_id!r} ({self.event_type} revision "
                     f"{self.event_version}) as {definition.cls.__name__}: {e}"
                 ) from e
+        _warn_unregistered(self._registry, self._raw.event_type, self._raw.event_version)
         if is_json(self._raw.content_type) and raw:
             try:
                 return json.loads(raw)
@@ -245,6 +304,29 @@ class _Unset:
 
 _UNSET = _Unset()
 
+_WARNED: set[tuple[str, int]] = set()
+"""The unregistered ``(event_type, event_version)`` pairs warned about."""
+
+
+def _warn_unregistered(registry: EventRegistry, event_type: str, revision: int) -> None:
+    key = (event_type, revision)
+    if key in _WARNED:
+        return
+    _WARNED.add(key)
+    others = registry.revisions(event_type)
+    hint = (
+        f"{event_type!r} is registered with revision(s) {others} only: register a class for revision {revision}"
+        if others
+        else "import the module that defines its @event class"
+    )
+    warnings.warn(
+        f"event type {event_type!r} revision {revision} is not registered, so RecordedEvent.payload is the raw "
+        f"value, not an @event instance ({hint}, or read it with event.payload_as(cls); event.decoded tells)",
+        UnregisteredEventWarning,
+        # The user's line reading `.payload` (payload -> _decode -> here).
+        stacklevel=4,
+    )
+
 
 @dataclass(frozen=True)
 class StreamPage:
@@ -259,7 +341,7 @@ class StreamPage:
     def __len__(self) -> int:
         return len(self.events)
 
-    def __iter__(self) -> Any:
+    def __iter__(self) -> Iterator[RecordedEvent]:
         return iter(self.events)
 
 
@@ -280,7 +362,7 @@ class AllPage:
     def __len__(self) -> int:
         return len(self.events)
 
-    def __iter__(self) -> Any:
+    def __iter__(self) -> Iterator[RecordedEvent]:
         return iter(self.events)
 
 

@@ -26,6 +26,7 @@ from eventstore._models import (
     DEFAULT_TENANT,
     AppendResult,
     Credentials,
+    EventInput,
     NewEvent,
     RecordedEvent,
     ServerInfo,
@@ -87,9 +88,10 @@ class StreamEnd:
         return f"{self.status}: {self.message}" if self.message else self.status
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class RecordedCall:
-    """One call the mock received."""
+    """One call the mock received (its ``repr`` is a one-line summary; the
+    fields hold the whole call)."""
 
     seq: int
     """Position in the journal, from 1."""
@@ -125,6 +127,21 @@ class RecordedCall:
         """The request's aggregate id (``None`` for calls not about one stream)."""
         value = self.request.get("aggregate_id")
         return value if isinstance(value, str) else None
+
+    def __repr__(self) -> str:
+        parts: list[str] = []
+        for key in ("tenant_id", "aggregate_id", "aggregate_id_prefix", "expected_aggregate_nonce"):
+            value = self.request.get(key)
+            if value not in (None, ""):
+                parts.append(f"{key}={value!r}")
+        if self.rpc == "append":
+            types = [e.event_type for e in self.events]
+            shown = ", ".join(types[:5]) + (f", ... {len(types) - 5} more" if len(types) > 5 else "")
+            parts.append(f"events={len(types)} [{shown}]")
+        if self.rpc == "subscribe":
+            parts.append(f"delivered={len(self.delivered)}")
+        parts.append(f"status={self.status or 'in flight'}")
+        return f"RecordedCall(#{self.seq} {self.rpc}, {', '.join(parts)})"
 
 
 class Expectation:
@@ -285,7 +302,7 @@ def _count(spec: ExpectationSpec, options: ExpectOptions) -> None:
         spec["times"] = 1
 
 
-def _stub_events(items: Sequence[Any], request: Mapping[str, object]) -> list[StubEvent]:
+def _stub_events(items: Sequence[EventInput], request: Mapping[str, object]) -> list[StubEvent]:
     """Stubbed events in the journal's view form: encoded like appended
     events, numbered 1..n, in the request's tenant and stream."""
     now = now_ms()
@@ -379,7 +396,7 @@ def _recorded_call(c: CallJson, events: list[_native.RawEvent], delivered: list[
 def _read_reply(
     rpc: Literal["read_stream", "read_all"],
     fields: dict[str, object],
-    returns: Sequence[Any] | None,
+    returns: Sequence[EventInput] | None,
     drop_connection: bool,
     data_loss_at: int | None,
 ) -> RespondSpec:
@@ -447,6 +464,7 @@ class MockEventStore:
             raise ValidationError(str(e)) from None
         self._strict = strict
         self._legacy = bool(legacy)
+        self._expectations = 0
 
     @property
     def endpoint(self) -> str:
@@ -499,6 +517,7 @@ class MockEventStore:
             expectation_id = self._native.mount(text)
         except ValueError as e:
             raise ValidationError(str(e)) from None
+        self._expectations += 1
         description = name or f"{rpc} {json.dumps(request, default=str)}"
         return Expectation(self, expectation_id, description)
 
@@ -511,7 +530,7 @@ class MockEventStore:
         aggregate_id: str | None = None,
         aggregate_type: str | None = None,
         expected_aggregate_nonce: int | None = None,
-        events: Sequence[Any] | None = None,
+        events: Sequence[EventInput] | None = None,
         idempotency_key: str | None = None,
         returns: AppendResult | Mapping[str, int] | None = None,
         drop_connection: bool = False,
@@ -567,7 +586,7 @@ class MockEventStore:
         from_aggregate_nonce: int | None = None,
         max_count: int | None = None,
         forward: bool | None = None,
-        returns: Sequence[Any] | None = None,
+        returns: Sequence[EventInput] | None = None,
         drop_connection: bool = False,
         data_loss_at: int | None = None,
         **options: Unpack[ExpectOptions],
@@ -604,7 +623,7 @@ class MockEventStore:
         keepalive_every: int | None = None,
         keepalive_interval: float | None = None,
         data_loss_at: int | None = None,
-        returns: Sequence[Any] | None = None,
+        returns: Sequence[EventInput] | None = None,
         **options: Unpack[ExpectOptions],
     ) -> Expectation:
         """Expects subscriptions matching the fields given.
@@ -668,7 +687,7 @@ class MockEventStore:
         from_global_nonce: int | None = None,
         max_count: int | None = None,
         forward: bool | None = None,
-        returns: Sequence[Any] | None = None,
+        returns: Sequence[EventInput] | None = None,
         drop_connection: bool = False,
         data_loss_at: int | None = None,
         **options: Unpack[ExpectOptions],
@@ -765,6 +784,8 @@ class MockEventStore:
         if not (journal or expectations or data):
             journal = expectations = data = True
         self._native.reset(journal=journal, expectations=expectations, data=data)
+        if expectations:
+            self._expectations = 0
 
     @property
     def strict(self) -> bool:
@@ -790,7 +811,7 @@ class MockEventStore:
     def seed(
         self,
         aggregate_id: str,
-        events: Sequence[Any],
+        events: Sequence[EventInput],
         *,
         tenant_id: str = DEFAULT_TENANT,
         aggregate_type: str = "Aggregate",
@@ -815,6 +836,11 @@ class MockEventStore:
     def closed(self) -> bool:
         """Whether :meth:`close` was called."""
         return self._native.closed
+
+    def __repr__(self) -> str:
+        flags = "".join(f", {name}=True" for name, on in (("strict", self._strict), ("legacy", self._legacy)) if on)
+        state = "closed" if self._native.closed else f"calls={len(self._native.journal())}"
+        return f"MockEventStore(endpoint={self.endpoint!r}{flags}, expectations={self._expectations}, {state})"
 
     def __enter__(self) -> MockEventStore:
         return self
