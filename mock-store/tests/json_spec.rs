@@ -353,7 +353,10 @@ async fn up_to_from_json_retires_the_expectation_and_sets_the_count() {
     // Without a count it wants exactly its 2 calls, and later calls go
     // past it uncounted.
     mock.verify().unwrap();
-    client.read_stream(read_req("a")).await.expect("falls through");
+    client
+        .read_stream(read_req("a"))
+        .await
+        .expect("falls through");
     mock.verify().unwrap();
     // With an explicit count, that count is verified.
     mock.reset();
