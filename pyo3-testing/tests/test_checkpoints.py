@@ -7,6 +7,7 @@ close) and resumes after a reconnect or a restart; the checkpoint stores
 from __future__ import annotations
 
 import asyncio
+import signal
 import subprocess
 import sys
 import time
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import eventstore
 import pytest
-from conftest import Target, within
+from conftest import SKIP_NO_SERVER, Target, free_port, server_binary, within
 from eventstore import (
     CheckpointError,
     CheckpointStore,
@@ -266,3 +267,52 @@ async def test_bad_inputs_and_failing_stores(mock: MockEventStore) -> None:
     # The position is still unsaved: closing tries again, and says so.
     with pytest.raises(CheckpointError, match=failed):
         await sub.close()
+
+
+def _start_durable_server(data_dir: Path, listen: str) -> subprocess.Popen[bytes]:
+    binary = server_binary()
+    if binary is None:
+        pytest.skip(SKIP_NO_SERVER)
+    deadline = time.monotonic() + 10
+    while True:
+        process = subprocess.Popen(
+            [str(binary), "--listen", listen, "--data-dir", str(data_dir)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+        )
+        assert process.stdout is not None
+        if b"listening on" in process.stdout.readline():
+            return process
+        process.kill()
+        process.wait(timeout=10)
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"eventstore-server did not start on {listen}")
+        time.sleep(0.1)
+
+
+async def test_a_server_restart_resumes_after_the_last_ack(tmp_path: Path) -> None:
+    """The real store stops (SIGTERM: the subscription ends with UNAVAILABLE
+    "resume from global_nonce N") and comes back: the checkpointed
+    subscription reconnects by itself and the event handled but not
+    acknowledged comes again, then the rest."""
+    listen = f"127.0.0.1:{free_port()}"
+    server = _start_durable_server(tmp_path / "data", listen)
+    store = SqliteCheckpointStore(tmp_path / "checkpoints.db")
+    client = EventStoreClient(endpoint=listen, request_timeout=5.0)
+    try:
+        nonces = await ticks(client, 1, 3)
+        sub = await client.subscribe(consumer="projection", checkpoint=store, checkpoint_interval=0)
+        assert await take(sub, 2) == [1, 2]
+        assert await take(sub, 1, ack=False) == [3]  # handled, then the store goes away
+        server.send_signal(signal.SIGTERM)
+        assert server.wait(timeout=10) == 0
+        server = _start_durable_server(tmp_path / "data", listen)
+        await ticks(client, 4, 4)
+        assert await take(sub, 2) == [3, 4]
+        assert sub.reconnects >= 1
+        await sub.close()
+        assert await store.get("default", "projection") == nonces[-1] + 1
+    finally:
+        await client.close()
+        server.kill()
+        server.wait(timeout=10)
