@@ -14,6 +14,18 @@
 //! most recently mounted matching expectation that has a response (and whose
 //! `on_nth_call`, if any, is this call); with none, the engine answers, as
 //! the real store would.
+//!
+//! `up_to_n_times(n)` (as in the `wiremock` crate) retires an expectation
+//! after n matching calls: later calls no longer match it, so they are not
+//! counted and fall through to older expectations or the engine. That is
+//! how a test says "fail twice, then work":
+//!
+//! ```ignore
+//! Mock::given(append())
+//!     .respond_with(Respond::conflict(0, 0))
+//!     .up_to_n_times(2) // and, without `.expect`, verifies exactly 2 calls
+//!     .mount(&mock);
+//! ```
 
 use crate::{MockEventStore, matchers::Matcher};
 use eventstore_proto::{
@@ -353,8 +365,12 @@ pub struct Mock {
     pub(crate) matchers: Vec<Matcher>,
     pub(crate) respond: Option<Respond>,
     pub(crate) times: Times,
+    /// Whether `times` was given (`expect`, `never`), rather than the default.
+    pub(crate) times_given: bool,
     pub(crate) name: Option<String>,
     pub(crate) nth: Option<u64>,
+    /// Matches at most this many calls; later ones go past it.
+    pub(crate) up_to: Option<u64>,
     pub(crate) sequence: Option<Sequence>,
 }
 
@@ -365,8 +381,10 @@ impl Mock {
             matchers: vec![matcher.into()],
             respond: None,
             times: Times::default(),
+            times_given: false,
             name: None,
             nth: None,
+            up_to: None,
             sequence: None,
         }
     }
@@ -395,7 +413,26 @@ impl Mock {
     /// or `..` for any number. Without it: exactly one (see [`Times`]).
     pub fn expect(mut self, times: impl Into<Times>) -> Self {
         self.times = times.into();
+        self.times_given = true;
         self
+    }
+
+    /// Matches (counts and answers) at most the first `n` matching calls;
+    /// later calls go past it, to older expectations or the engine, and are
+    /// not counted against it. Without [`Mock::expect`], it then verifies
+    /// exactly `n` calls. Panics when `n` is 0.
+    pub fn up_to_n_times(mut self, n: u64) -> Self {
+        assert!(n > 0, "up_to_n_times: n must be at least 1, got 0");
+        self.up_to = Some(n);
+        if !self.times_given {
+            self.times = Times::Exactly(n);
+        }
+        self
+    }
+
+    /// Whether it has matched all the calls `up_to_n_times` allows.
+    pub(crate) fn exhausted(&self, hits: u64) -> bool {
+        self.up_to.is_some_and(|n| hits >= n)
     }
 
     /// Verifies that no call matches.

@@ -11,6 +11,7 @@
 //!   "times": 1,                      // or "at_least": 1, "at_most": 3
 //!   "respond": {"status": {"code": "UNAVAILABLE", "message": "down"}, "delay_ms": 50},
 //!   "nth": 2,
+//!   "up_to": 2,                      // match only the first 2 calls, later ones go past it
 //!   "name": "order created",
 //!   "sequence": "checkout"
 //! }
@@ -18,7 +19,9 @@
 //!
 //! `rpc` is one of `append`, `read_stream`, `subscribe`, `read_all`,
 //! `get_server_info` (also `server_info` or the gRPC method name). Without
-//! `times`, `at_least` or `at_most` the expectation wants exactly one call.
+//! `times`, `at_least` or `at_most` the expectation wants exactly one call,
+//! or exactly `up_to` calls when `up_to` is given (see
+//! [`Mock::up_to_n_times`]).
 //!
 //! `respond` holds at most one reply, none meaning the engine answers:
 //!
@@ -116,6 +119,9 @@ pub enum SpecError {
     /// `nth` is 0.
     #[error("invalid expectation: nth: calls are counted from 1, got 0")]
     NthZero,
+    /// `up_to` is 0.
+    #[error("invalid expectation: up_to: must be at least 1 call, got 0")]
+    UpToZero,
     /// `respond` holds more than one reply.
     #[error("invalid expectation: respond: give at most one of {0}")]
     SeveralReplies(&'static str),
@@ -144,6 +150,7 @@ struct ExpectationSpec {
     at_most: Option<u64>,
     respond: Option<RespondSpec>,
     nth: Option<u64>,
+    up_to: Option<u64>,
     name: Option<String>,
     sequence: Option<String>,
 }
@@ -294,9 +301,11 @@ pub(crate) fn from_value(
             pattern,
         });
     }
+    let times_given = spec.times.is_some() || spec.at_least.is_some() || spec.at_most.is_some();
     let times = match (spec.times, spec.at_least, spec.at_most) {
-        // The crate's default: an expectation without a count wants one call.
-        (None, None, None) => Times::default(),
+        // The crate's default: an expectation without a count wants one
+        // call, or its `up_to` calls.
+        (None, None, None) => spec.up_to.map_or_else(Times::default, Times::Exactly),
         (Some(n), None, None) => Times::Exactly(n),
         (None, Some(lo), None) => Times::AtLeast(lo),
         (None, None, Some(hi)) => Times::AtMost(hi),
@@ -309,13 +318,18 @@ pub(crate) fn from_value(
     if spec.nth == Some(0) {
         return Err(SpecError::NthZero);
     }
+    if spec.up_to == Some(0) {
+        return Err(SpecError::UpToZero);
+    }
     let respond = spec.respond.map(respond).transpose()?;
     Ok(Mock {
         matchers,
         respond,
         times,
+        times_given,
         name: spec.name,
         nth: spec.nth,
+        up_to: spec.up_to,
         sequence: spec.sequence.as_deref().map(sequence),
     })
 }

@@ -374,6 +374,25 @@ async fn mounted_nth_answers_only_that_call() {
 }
 
 #[tokio::test]
+async fn mounted_up_to_fails_the_first_calls_then_the_store_answers() {
+    let mut h = harness().await;
+    h.mount(json!({
+        "rpc": "append",
+        "respond": {"conflict": {}},
+        "up_to": 2,
+    }))
+    .await;
+    for _ in 0..2 {
+        let err = h.append(create("order-1", json!({}))).await.unwrap_err();
+        assert_eq!(err.code(), Code::Aborted);
+    }
+    h.append(create("order-1", json!({}))).await.unwrap();
+    assert_eq!(h.read("order-1").await.unwrap().len(), 1);
+    let verified = h.verify().await;
+    assert!(verified.ok, "{}", verified.report);
+}
+
+#[tokio::test]
 async fn mounted_delay_slows_the_answer() {
     let mut h = harness().await;
     h.append(create("order-1", json!({}))).await.unwrap();

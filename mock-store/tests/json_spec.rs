@@ -238,6 +238,7 @@ fn bad_expectations_name_the_field() {
             "at_least (3) is more than at_most (1)",
         ),
         (json!({"nth": 0}), "nth: calls are counted from 1"),
+        (json!({"up_to": 0}), "up_to: must be at least 1 call, got 0"),
         (
             json!({"respond": {"status": {"code": 1}, "drop_connection": true}}),
             "respond: give at most one of",
@@ -330,6 +331,38 @@ async fn an_expectation_without_a_count_wants_exactly_one_call() {
     mock.reset();
     mock.mount_json(r#"{"rpc": "read_stream", "at_least": 0}"#)
         .unwrap();
+    mock.verify().unwrap();
+}
+
+#[tokio::test]
+async fn up_to_from_json_retires_the_expectation_and_sets_the_count() {
+    let mock = MockEventStore::builder()
+        .verify_on_drop(false)
+        .start()
+        .await;
+    mock.mount_json(
+        r#"{"rpc": "read_stream", "up_to": 2,
+            "respond": {"status": {"code": "UNAVAILABLE", "message": "down"}}}"#,
+    )
+    .unwrap();
+    let mut client = mock.client();
+    for _ in 0..2 {
+        let err = client.read_stream(read_req("a")).await.unwrap_err();
+        assert_eq!(err.message(), "down");
+    }
+    // Without a count it wants exactly its 2 calls, and later calls go
+    // past it uncounted.
+    mock.verify().unwrap();
+    client
+        .read_stream(read_req("a"))
+        .await
+        .expect("falls through");
+    mock.verify().unwrap();
+    // With an explicit count, that count is verified.
+    mock.reset();
+    mock.mount_json(r#"{"rpc": "read_stream", "up_to": 2, "at_least": 1}"#)
+        .unwrap();
+    client.read_stream(read_req("a")).await.unwrap();
     mock.verify().unwrap();
 }
 

@@ -262,6 +262,77 @@ async fn fails_only_the_nth_matching_call() {
     mock.verify().unwrap();
 }
 
+#[tokio::test]
+async fn up_to_n_times_fails_the_first_calls_then_falls_through() {
+    let mock = MockEventStore::builder()
+        .verify_on_drop(false)
+        .start()
+        .await;
+    let id = Mock::given(append())
+        .and(aggregate_id("order-1"))
+        .respond_with(Respond::conflict(0, 0))
+        .up_to_n_times(2)
+        .mount(&mock);
+    let mut client = mock.client();
+    // Without `.expect`, it verifies exactly its 2 calls: none yet.
+    let err = mock.verify().unwrap_err();
+    assert!(
+        err.report.contains("expected exactly 2 calls, received 0"),
+        "{err}"
+    );
+    for attempt in 1..=2 {
+        let err = client
+            .append(append_req("order-1", 0, vec![ev("e1", "A", json!({}))]))
+            .await
+            .expect_err("the first two calls fail");
+        assert_eq!(err.code(), Code::Aborted, "attempt {attempt}");
+    }
+    // The third goes past the retired expectation to the engine: it writes.
+    client
+        .append(append_req("order-1", 0, vec![ev("e1", "A", json!({}))]))
+        .await
+        .expect("the third call reaches the store");
+    assert_eq!(
+        common::types(&mock.read_all(TENANT, "order-1").await.unwrap()),
+        ["A"]
+    );
+    // Later calls are not counted against it.
+    assert_eq!(mock.calls_matching(id).len(), 2);
+    assert!(mock.received_calls()[2].matched.is_empty());
+    mock.verify().unwrap();
+}
+
+#[tokio::test]
+async fn up_to_n_times_keeps_an_explicit_count_and_lets_older_expectations_answer() {
+    let mock = MockEventStore::builder()
+        .verify_on_drop(false)
+        .start()
+        .await;
+    let older = Mock::given(read_stream())
+        .respond_with(Respond::status(Code::Internal, "older"))
+        .expect(..)
+        .mount(&mock);
+    Mock::given(read_stream())
+        .respond_with(Respond::status(Code::Unavailable, "newer, once"))
+        .expect(1..)
+        .up_to_n_times(1)
+        .mount(&mock);
+    let mut client = mock.client();
+    let first = client.read_stream(read_req("a")).await.unwrap_err();
+    let second = client.read_stream(read_req("a")).await.unwrap_err();
+    assert_eq!(first.message(), "newer, once");
+    assert_eq!(second.message(), "older");
+    assert_eq!(mock.calls_matching(older).len(), 2);
+    // `expect(1..)` given before `up_to_n_times` stays: one call meets it.
+    mock.verify().unwrap();
+}
+
+#[test]
+#[should_panic(expected = "up_to_n_times: n must be at least 1, got 0")]
+fn up_to_n_times_needs_one_call_at_least() {
+    let _ = Mock::given(append()).up_to_n_times(0);
+}
+
 #[test]
 #[should_panic(expected = "on_nth_call: calls are counted from 1, got 0")]
 fn nth_call_counts_from_one() {

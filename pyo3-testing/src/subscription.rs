@@ -8,6 +8,14 @@
 //! after the last acknowledged global nonce: delivery is at-least-once, so
 //! events delivered but not acknowledged before the failure come again.
 //!
+//! The reconnect waits until the consumer has taken every event the lost
+//! stream delivered (it asks for the next batch past them), so the resume
+//! position is its last `ack` after it saw them all: a consumer that
+//! processes, then acks each event gets again exactly the event it had
+//! processed but not acknowledged (a crash between processing and
+//! checkpointing), not the whole buffer. The first reconnect after a stream
+//! that delivered events is immediate; later ones back off.
+//!
 //! Event-less `SubscribeResponse`s are never events: the first one of each
 //! stream is the caught-up marker, later ones are keepalives (skipped). The
 //! marker travels through the buffer in order, as `True`, and a reconnect
@@ -32,7 +40,7 @@ use std::{
     },
     time::Duration,
 };
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 const FIRST_BACKOFF: Duration = Duration::from_millis(50);
@@ -48,6 +56,10 @@ enum Item {
     CaughtUp,
     /// A new stream starts after a failure: not caught up any more.
     Reconnected,
+    /// The stream ended with a transient failure after the items before
+    /// this one: the feeder reconnects once the consumer has taken them all
+    /// and asks for more (then its last ack is where to resume).
+    Lost(oneshot::Sender<()>),
     /// The subscription ends with this error.
     Failed(NativeError),
 }
@@ -68,6 +80,9 @@ pub struct NativeSubscription {
     events: Arc<tokio::sync::Mutex<mpsc::Receiver<Item>>>,
     /// An error met while filling a batch, returned by the next call.
     pending: Arc<Mutex<Option<NativeError>>>,
+    /// A lost stream met while filling a batch: the next call (the consumer
+    /// has taken the batch) lets the feeder reconnect.
+    resume: Arc<Mutex<Option<oneshot::Sender<()>>>>,
     acked: Arc<AtomicU64>,
     reconnects: Arc<AtomicU64>,
     cancel: CancellationToken,
@@ -97,6 +112,7 @@ impl NativeSubscription {
         Ok(Self {
             events: Arc::new(tokio::sync::Mutex::new(rx)),
             pending: Arc::new(Mutex::new(None)),
+            resume: Arc::new(Mutex::new(None)),
             acked,
             reconnects,
             cancel,
@@ -113,7 +129,12 @@ impl NativeSubscription {
     fn next_batch<'py>(&self, py: Python<'py>, max: usize) -> PyResult<Bound<'py, PyAny>> {
         let events = self.events.clone();
         let pending = self.pending.clone();
+        let resume = self.resume.clone();
         future_into_py(py, async move {
+            // The consumer is past the last batch: a lost stream may resume.
+            if let Some(taken) = resume.lock().take() {
+                let _ = taken.send(());
+            }
             if let Some(error) = pending.lock().take() {
                 return Err(error);
             }
@@ -125,6 +146,16 @@ impl NativeSubscription {
                     Item::Event(event) => BatchItem::Event(RawEvent::new(event)),
                     Item::CaughtUp => BatchItem::CaughtUp(true),
                     Item::Reconnected => BatchItem::CaughtUp(false),
+                    Item::Lost(taken) if batch.is_empty() => {
+                        // Nothing of the lost stream is left to hand out.
+                        let _ = taken.send(());
+                        next = rx.recv().await;
+                        continue;
+                    }
+                    Item::Lost(taken) => {
+                        *resume.lock() = Some(taken);
+                        break;
+                    }
                     Item::Failed(error) if batch.is_empty() => return Err(error),
                     Item::Failed(error) => {
                         *pending.lock() = Some(error);
@@ -195,8 +226,9 @@ impl Feeder {
         let _in_flight = InFlight::enter();
         let mut failures = 0u32;
         loop {
+            let mut progressed = false;
             let ended = tokio::select! {
-                ended = self.stream_once(&mut failures) => ended,
+                ended = self.stream_once(&mut failures, &mut progressed) => ended,
                 () = self.cancel.cancelled() => return,
                 () = shutdown_token().cancelled() => return,
             };
@@ -220,9 +252,26 @@ impl Feeder {
                     .await;
                 return;
             }
-            let backoff = FIRST_BACKOFF
-                .saturating_mul(1 << (failures - 1).min(10))
-                .min(MAX_BACKOFF);
+            // Resume only once the consumer has taken what the lost stream
+            // delivered: its last ack then counts what it processed of it.
+            let (lost, taken) = oneshot::channel();
+            if self.tx.send(Item::Lost(lost)).await.is_err() {
+                return;
+            }
+            tokio::select! {
+                taken = taken => if taken.is_err() { return; },
+                () = self.cancel.cancelled() => return,
+                () = shutdown_token().cancelled() => return,
+            }
+            let backoff = if progressed && failures == 1 {
+                // A stream that delivered events and then broke (a cut
+                // connection, a store handing over): try again at once.
+                Duration::ZERO
+            } else {
+                FIRST_BACKOFF
+                    .saturating_mul(1 << (failures - 1).min(10))
+                    .min(MAX_BACKOFF)
+            };
             tokio::select! {
                 () = tokio::time::sleep(backoff) => {}
                 () = self.cancel.cancelled() => return,
@@ -237,7 +286,8 @@ impl Feeder {
     }
 
     /// One connection's worth of events.
-    async fn stream_once(&self, failures: &mut u32) -> Ended {
+    /// `progressed` turns true when it delivers an event.
+    async fn stream_once(&self, failures: &mut u32, progressed: &mut bool) -> Ended {
         let acked = self.acked.load(Ordering::SeqCst);
         let from = if acked > 0 {
             (acked + 1).max(self.request.from_global_nonce)
@@ -272,7 +322,10 @@ impl Feeder {
                 Ok(Some(message)) => {
                     *failures = 0;
                     let item = match message.event {
-                        Some(event) => Item::Event(event),
+                        Some(event) => {
+                            *progressed = true;
+                            Item::Event(event)
+                        }
                         // The first event-less response: caught up.
                         None if !marked => {
                             marked = true;

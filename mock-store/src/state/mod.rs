@@ -183,7 +183,8 @@ impl MockState {
         let mut respond = None;
         // Newest first: a later expectation overrides an earlier one's response.
         for m in expectations.mounted.iter_mut().rev() {
-            if !m.mock.matchers.iter().all(|x| x.matches(&view)) {
+            // Retired by `up_to_n_times`: the call goes past it, uncounted.
+            if m.mock.exhausted(m.hits) || !m.mock.matchers.iter().all(|x| x.matches(&view)) {
                 continue;
             }
             m.hits += 1;

@@ -10,6 +10,9 @@ list, a recorded event comes back up):
 
 - ``_client.py``: :class:`EventStoreClient` and :class:`Subscription`, the
   calls users make; they check arguments and hand over to the core.
+- ``_checkpoints.py``: where checkpointed subscriptions keep their position
+  (:class:`CheckpointStore`, :class:`MemoryCheckpointStore`,
+  :class:`SqliteCheckpointStore`).
 - ``_encoding.py``: events on their way in: validation, the wire dict the
   core reads, nonces, UUIDv7 ids, SHA-256, message context.
 - ``_wire.py``: that wire dict's type (``WireEvent``), shared with the stub.
@@ -38,6 +41,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from eventstore._checkpoints import CheckpointError, CheckpointStore, MemoryCheckpointStore, SqliteCheckpointStore
     from eventstore._client import EventStoreClient, Subscription
     from eventstore._context import MessageContext, MessageIds
     from eventstore._errors import (
@@ -84,6 +88,10 @@ _EXPORTS: dict[str, str] = {
     "CAPABILITY_UNDECODABLE_EVENTS_SURFACED": "eventstore._models",
     "KNOWN_CAPABILITIES": "eventstore._models",
     "EventStoreClient": "eventstore._client",
+    "CheckpointError": "eventstore._checkpoints",
+    "CheckpointStore": "eventstore._checkpoints",
+    "MemoryCheckpointStore": "eventstore._checkpoints",
+    "SqliteCheckpointStore": "eventstore._checkpoints",
     "Subscription": "eventstore._client",
     "MessageContext": "eventstore._context",
     "MessageIds": "eventstore._context",
@@ -126,6 +134,8 @@ __all__ = [
     "AppendResult",
     "AuthenticationError",
     "AuthorizationError",
+    "CheckpointError",
+    "CheckpointStore",
     "CompatibilityError",
     "ConcurrencyError",
     "ConnectionError",
@@ -136,11 +146,13 @@ __all__ = [
     "EventRegistry",
     "EventStoreClient",
     "EventStoreError",
+    "MemoryCheckpointStore",
     "MessageContext",
     "MessageIds",
     "NewEvent",
     "RecordedEvent",
     "ServerInfo",
+    "SqliteCheckpointStore",
     "StreamPage",
     "Subscription",
     "TimeoutError",

@@ -11,6 +11,7 @@ from types import TracebackType
 from typing import Any, Protocol
 
 from eventstore import _native
+from eventstore._checkpoints import CheckpointStore, CheckpointWriter, check_name, check_store, load_checkpoint
 from eventstore._encoding import (
     check_optional_str,
     check_uint,
@@ -535,6 +536,9 @@ class EventStoreClient:
         from_global_nonce: int = 0,
         batch_size: int = 512,
         max_reconnect_attempts: int = 10,
+        consumer: str | None = None,
+        checkpoint: CheckpointStore | None = None,
+        checkpoint_interval: float = 0.25,
     ) -> Subscription:
         """Subscribes to a tenant's events in global order: history from
         ``from_global_nonce`` (0: the beginning), then live.
@@ -554,6 +558,15 @@ class EventStoreClient:
         a positional string would otherwise silently name the tenant.
         Iterating it after :meth:`close` of this client raises
         :class:`~eventstore.ConnectionError`.
+
+        Checkpointed: with ``consumer=`` (a name) and ``checkpoint=`` (a
+        :class:`~eventstore.CheckpointStore`), it starts after the position
+        stored for this tenant and consumer (at ``from_global_nonce`` when
+        none is stored), saves what :meth:`Subscription.ack` acknowledges
+        (at most one write per ``checkpoint_interval`` seconds, the rest
+        flushed by :meth:`Subscription.close`), and so resumes after a
+        reconnect or a restart. At-least-once: handle an event, then ack it;
+        an event handled but not acknowledged comes again.
         """
         _require_asyncio("subscribe")
         check_uint("from_global_nonce", from_global_nonce)
@@ -563,6 +576,27 @@ class EventStoreClient:
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise ValidationError(f"{name} must be an integer >= {low}, got {value!r}")
         tenant = self._tenant(tenant_id)
+        writer: CheckpointWriter | None = None
+        if checkpoint is not None or consumer is not None:
+            if checkpoint is None:
+                raise ValidationError(
+                    f"consumer={consumer!r} needs checkpoint= (a CheckpointStore such as MemoryCheckpointStore())"
+                )
+            if consumer is None:
+                raise ValidationError("checkpoint= needs consumer= (the name its position is stored under)")
+            check_name("consumer", consumer)
+            store = check_store(checkpoint)
+            if (
+                isinstance(checkpoint_interval, bool)
+                or not isinstance(checkpoint_interval, (int, float))
+                or not checkpoint_interval >= 0
+            ):
+                raise ValidationError(f"checkpoint_interval must be seconds >= 0, got {checkpoint_interval!r}")
+            self._check_open()
+            stored = await load_checkpoint(store, tenant, consumer)
+            if stored is not None:
+                from_global_nonce = stored + 1
+            writer = CheckpointWriter(store, tenant, consumer, float(checkpoint_interval), stored)
         self._check_open()
         native = self._native.subscribe(
             tenant,
@@ -575,6 +609,7 @@ class EventStoreClient:
             native,
             self.registry,
             batch_size,
+            writer,
             client_closed=lambda: self._native.closed,
             tenant_id=tenant,
             aggregate_id_prefix=aggregate_id_prefix,
@@ -599,12 +634,14 @@ class Subscription:
         native: _native.NativeSubscription,
         registry: EventRegistry,
         batch_size: int,
+        checkpoint: CheckpointWriter | None = None,
         *,
         client_closed: Callable[[], bool] = lambda: False,
         tenant_id: str = "",
         aggregate_id_prefix: str = "",
     ) -> None:
         self._native = native
+        self._checkpoint = checkpoint
         self._client_closed = client_closed
         self._tenant_id = tenant_id
         self._prefix = aggregate_id_prefix
@@ -723,8 +760,24 @@ class Subscription:
         raise TimeoutError(f"wait_caught_up: the subscription was not caught up after {timeout} s")
 
     async def ack(self, global_nonce: int) -> None:
-        """Marks events up to ``global_nonce`` as processed."""
+        """Marks events up to ``global_nonce`` as processed: a reconnect
+        resumes after it, and a checkpointed subscription saves it (raising
+        :class:`~eventstore.CheckpointError` if its store fails)."""
+        check_uint("global_nonce", global_nonce)
         self._native.ack(global_nonce)
+        if self._checkpoint is not None:
+            await self._checkpoint.ack(global_nonce)
+
+    @property
+    def consumer(self) -> str | None:
+        """The consumer name of a checkpointed subscription (else ``None``)."""
+        return None if self._checkpoint is None else self._checkpoint.consumer
+
+    @property
+    def checkpointed(self) -> int | None:
+        """The position last saved to (or found in) the checkpoint store;
+        ``None`` when the subscription is not checkpointed."""
+        return None if self._checkpoint is None else self._checkpoint.saved
 
     @property
     def acknowledged(self) -> int:
@@ -743,6 +796,8 @@ class Subscription:
         self._ended_event.set()
         # A batch in flight resolves to [] now: its consumer's loop ends.
         self._native.close()
+        if self._checkpoint is not None:
+            await self._checkpoint.flush()
 
     async def __aenter__(self) -> Subscription:
         return self

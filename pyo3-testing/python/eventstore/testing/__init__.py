@@ -7,7 +7,10 @@
   no Docker engine, the real server in this process).
 - pytest fixtures (plugin ``eventstore.testing.pytest_plugin``, loaded
   automatically): ``event_store_mock``, ``event_store_client`` and the
-  session-scoped ``event_store_container``.
+  session-scoped ``event_store_container``; for a store shared by a whole
+  suite, ``event_store_tenant`` and ``event_store_tenant_client``.
+- consumers (``_consumers.py``): :func:`check_redelivery` (is a handler safe
+  to see an event twice?) and :func:`wait_until_consumed`.
 
 Names are imported on first use: the pytest plugin imports this package in
 every pytest run, and must not load the native extension for that.
@@ -19,10 +22,14 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from eventstore.testing._consumers import Consumer, check_redelivery, wait_until_consumed
     from eventstore.testing._container import EventStoreContainer
     from eventstore.testing._mock import Expectation, MockEventStore, RecordedCall, StreamEnd
 
 _EXPORTS: dict[str, str] = {
+    "Consumer": "eventstore.testing._consumers",
+    "check_redelivery": "eventstore.testing._consumers",
+    "wait_until_consumed": "eventstore.testing._consumers",
     "EventStoreContainer": "eventstore.testing._container",
     "Expectation": "eventstore.testing._mock",
     "MockEventStore": "eventstore.testing._mock",
@@ -30,7 +37,16 @@ _EXPORTS: dict[str, str] = {
     "StreamEnd": "eventstore.testing._mock",
 }
 
-__all__ = ["EventStoreContainer", "Expectation", "MockEventStore", "RecordedCall", "StreamEnd"]
+__all__ = [
+    "Consumer",
+    "EventStoreContainer",
+    "Expectation",
+    "MockEventStore",
+    "RecordedCall",
+    "StreamEnd",
+    "check_redelivery",
+    "wait_until_consumed",
+]
 
 
 def __getattr__(name: str) -> Any:

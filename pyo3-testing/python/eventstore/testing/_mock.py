@@ -67,6 +67,7 @@ class ExpectOptions(TypedDict, total=False):
     fail_with: FailWith | None
     delay: float | None
     nth: int | None
+    up_to: int | None
     name: str | None
 
 
@@ -282,6 +283,11 @@ def _count(spec: ExpectationSpec, options: ExpectOptions) -> None:
     """Puts the count into ``spec``: exactly once unless told otherwise."""
     times, at_least, at_most = options.get("times"), options.get("at_least"), options.get("at_most")
     nth = options.get("nth")
+    up_to = options.get("up_to")
+    if up_to is not None:
+        if isinstance(up_to, bool) or not isinstance(up_to, int) or up_to < 1:
+            raise ValidationError(f"up_to must be an integer >= 1 (the calls it answers), got {up_to!r}")
+        spec["up_to"] = up_to
     if times is not None and (at_least is not None or at_most is not None):
         raise ValidationError("times cannot be combined with at_least or at_most")
     if options.get("never"):
@@ -295,6 +301,9 @@ def _count(spec: ExpectationSpec, options: ExpectOptions) -> None:
             spec["at_least"] = at_least
         if at_most is not None:
             spec["at_most"] = at_most
+    elif up_to is not None:
+        # "Fail the first n calls, then work": the n calls are expected.
+        spec["times"] = up_to
     elif nth is not None:
         # Answering the nth call needs at least n calls.
         spec["at_least"] = nth
@@ -545,7 +554,11 @@ class MockEventStore:
         ``fail_with`` an error class or instance (``ConcurrencyError``,
         ``ConnectionError``...) or a ``(code, message)`` pair answers with
         that failure, only on the ``nth`` matching call if given (which
-        makes the default count "at least n"); ``returns``
+        makes the default count "at least n"); ``up_to=n`` matches only the
+        first ``n`` matching calls (later ones go past it, to the working
+        store, and are not counted; the default count becomes exactly
+        ``n``), so ``fail_with=ConcurrencyError, up_to=2`` fails twice and
+        then lets the append through; ``returns``
         answers with a stubbed result without writing; ``delay`` (seconds)
         waits first; ``drop_connection`` cuts the client's connection;
         ``metadata`` matches gRPC metadata; ``name`` names it in reports.

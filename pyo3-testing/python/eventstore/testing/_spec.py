@@ -151,6 +151,8 @@ class ExpectationSpec(_ExpectationRpc, total=False):
     at_most: int
     respond: RespondSpec
     nth: int
+    up_to: int
+    """Match only the first ``up_to`` calls; later ones go past it."""
     name: str
 
 

@@ -8,6 +8,9 @@ Imports nothing heavy until a fixture is used.
   to ``event_store_mock`` in process.
 - ``event_store_container``: one :class:`~eventstore.testing.EventStoreContainer`
   for the session (the real store, in Docker or in process).
+- ``event_store_tenant``, ``event_store_endpoint``, ``event_store_tenant_client``
+  and the ``--event-store-endpoint`` option: one store shared by a whole
+  suite, isolated by a tenant per test (``_shared_store.py``).
 
 Each pytest-xdist worker is its own process with its own mocks.
 """
@@ -18,6 +21,14 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import pytest
+
+# Registered with this plugin by being imported into it.
+from eventstore.testing._shared_store import (  # noqa: F401
+    event_store_endpoint,
+    event_store_tenant,
+    event_store_tenant_client,
+    pytest_addoption,
+)
 
 if TYPE_CHECKING:
     from eventstore import EventStoreClient

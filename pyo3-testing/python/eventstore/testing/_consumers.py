@@ -1,0 +1,282 @@
+"""Testing consumers and projections: is a handler safe to run twice on
+the same event, and has a consumer caught up with the store?
+
+- :func:`check_redelivery`: replays a list of events into fresh consumers,
+  crashing each one (the mock cuts its subscription) between ``handle()``
+  and ``ack()`` of one position; the SDK's checkpointed subscription then
+  resumes from the previous ack, so that event comes again. Every final
+  state must equal the state of a run without faults.
+- :func:`wait_until_consumed`: waits until a consumer's checkpoint reaches
+  the tenant's head, instead of sleeping in an integration test.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import difflib
+import inspect
+import pprint
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
+
+from eventstore._checkpoints import CheckpointStore, MemoryCheckpointStore, check_name, check_store, load_checkpoint
+from eventstore._client import EventStoreClient
+from eventstore._errors import TimeoutError, ValidationError
+from eventstore._models import HEAD, RecordedEvent
+from eventstore.testing._mock import MockEventStore
+
+__all__ = ["Consumer", "check_redelivery", "wait_until_consumed"]
+
+
+class Consumer(Protocol):
+    """What :func:`check_redelivery` drives: a projection or handler."""
+
+    async def handle(self, event: RecordedEvent) -> None:
+        """Applies one event."""
+        ...
+
+    def state(self) -> Any:
+        """What the consumer built so far (compared with ``==``)."""
+        ...
+
+
+_TENANT = "check-redelivery"
+
+
+def _timeout(name: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+        raise ValidationError(f"{name} must be a number of seconds >= 0, got {value!r}")
+    return float(value)
+
+
+def _pairs(events: object) -> list[tuple[str, object]]:
+    if isinstance(events, (str, bytes)) or not isinstance(events, Sequence):
+        raise ValidationError(f"events must be a sequence of (aggregate_id, event) pairs, got {type(events).__name__}")
+    pairs: list[tuple[str, object]] = []
+    for i, item in enumerate(events):
+        if not isinstance(item, tuple) or len(item) != 2:
+            raise ValidationError(f"events[{i}] must be an (aggregate_id, event) pair, got {item!r}")
+        aggregate_id, event = item
+        if not isinstance(aggregate_id, str) or not aggregate_id:
+            raise ValidationError(f"events[{i}]: aggregate_id must be a non-empty str, got {aggregate_id!r}")
+        pairs.append((aggregate_id, event))
+    if not pairs:
+        raise ValidationError("events is empty: give the (aggregate_id, event) pairs to replay")
+    return pairs
+
+
+def _new_consumer(make_consumer: Callable[[], Any]) -> Any:
+    consumer = make_consumer()
+    for method in ("handle", "state"):
+        if not callable(getattr(consumer, method, None)):
+            raise ValidationError(
+                f"make_consumer() must return an object with async handle(event) and state(); "
+                f"{type(consumer).__name__} has no {method}()"
+            )
+    return consumer
+
+
+async def _state(consumer: Any) -> Any:
+    state = consumer.state()
+    return await state if inspect.isawaitable(state) else state
+
+
+def _describe_event(event: RecordedEvent) -> str:
+    return (
+        f"global nonce {event.global_nonce}, {event.event_type} of {event.aggregate_id!r} "
+        f"(aggregate nonce {event.aggregate_nonce})"
+    )
+
+
+def _diff(expected: Any, actual: Any) -> str:
+    lines = difflib.unified_diff(
+        pprint.pformat(expected, width=100).splitlines(),
+        pprint.pformat(actual, width=100).splitlines(),
+        "expected (each event handled once)",
+        "actual (the event handled twice)",
+        lineterm="",
+    )
+    return "\n".join(lines)
+
+
+async def _run(
+    client: EventStoreClient,
+    mock: MockEventStore,
+    consumer: Any,
+    positions: list[int],
+    crash_at: int | None,
+) -> tuple[Any, list[RecordedEvent]]:
+    """Feeds every event to ``consumer`` through a checkpointed subscription
+    (handle, then ack); with ``crash_at`` = k, the mock cuts the first
+    subscription right after event k, which the consumer handles but never
+    acknowledges. Returns its state and the events it was handed."""
+    last = positions[-1]
+    name = "redelivery-check" if crash_at is None else f"redelivery-check-{crash_at}"
+    if crash_at is not None:
+        # The message a store stopping mid-stream sends (wire contract).
+        resume = positions[crash_at - 1] + 1
+        message = f"cut by check_redelivery after event {crash_at}; resume from global_nonce {resume}"
+        mock.expect_subscribe(
+            tenant_id=_TENANT,
+            fail_after=crash_at,
+            fail_with=("UNAVAILABLE", message),
+            up_to=1,
+            name=f"check_redelivery: cut after event {crash_at}",
+        )
+    handled: list[RecordedEvent] = []
+    subscription = await client.subscribe(
+        tenant_id=_TENANT, consumer=name, checkpoint=MemoryCheckpointStore(), checkpoint_interval=0
+    )
+    crashed = False
+    try:
+        async for event in subscription:
+            handled.append(event)
+            try:
+                await consumer.handle(event)
+            except Exception as e:
+                if crash_at is None or not crashed:
+                    raise
+                raise AssertionError(
+                    f"check_redelivery: handle() raised {type(e).__name__}: {e} when event {crash_at} "
+                    f"({_describe_event(handled[-1])}) was delivered again after a crash between its "
+                    "handle() and ack(); a consumer must accept an event it has already applied"
+                ) from e
+            if crash_at is not None and not crashed and event.global_nonce == positions[crash_at - 1]:
+                # The crash: handled, never acknowledged.
+                crashed = True
+                continue
+            await subscription.ack(event.global_nonce)
+            if event.global_nonce >= last:
+                break
+    finally:
+        await subscription.close()
+    return await _state(consumer), handled
+
+
+async def check_redelivery(
+    make_consumer: Callable[[], Any],
+    events: Sequence[tuple[str, Any]],
+    *,
+    aggregate_type: str = "Aggregate",
+    timeout: float = 10.0,
+) -> None:
+    """Checks that a consumer ends in the same state when an event it has
+    handled is delivered again (at-least-once delivery).
+
+    ``make_consumer()`` returns a fresh consumer: an object with ``async
+    handle(event: RecordedEvent)`` and ``state()`` (compared with ``==``).
+    ``events`` are ``(aggregate_id, event)`` pairs (``@event`` instances or
+    :class:`~eventstore.NewEvent`), appended in that order to a fresh
+    :class:`MockEventStore` (streams of type ``aggregate_type``).
+
+    One consumer first takes every event once, without faults: its state is
+    the expected one. Then, for every position k, a fresh consumer reads
+    the events through a checkpointed subscription (``handle``, then
+    ``ack``) whose connection the mock cuts after event k was handled and
+    before it was acknowledged: the SDK reconnects, resumes after the
+    previous ack, and event k arrives again. Every final state must equal
+    the expected one.
+
+    Raises :class:`AssertionError` naming the first k whose state differs
+    (with both states as a diff), or where ``handle`` raised on the
+    redelivered event. ``timeout`` bounds each run (seconds).
+    """
+    if not callable(make_consumer):
+        raise ValidationError(f"make_consumer must be a callable returning a consumer, got {make_consumer!r}")
+    pairs = _pairs(events)
+    check_name("aggregate_type", aggregate_type)
+    limit = _timeout("timeout", timeout)
+    mock = MockEventStore()
+    client = EventStoreClient(endpoint="mock", store=mock, tenant_id=_TENANT)
+    try:
+        heads: dict[str, int] = {}
+        positions: list[int] = []
+        for aggregate_id, event in pairs:
+            result = await client.append_events(
+                aggregate_id=aggregate_id,
+                aggregate_type=aggregate_type,
+                expected_aggregate_nonce=heads.get(aggregate_id, 0),
+                events=[event],
+            )
+            heads[aggregate_id] = result.last_aggregate_nonce
+            positions.append(result.last_global_nonce)
+
+        async def run(crash_at: int | None) -> tuple[Any, list[RecordedEvent]]:
+            what = "the run without faults" if crash_at is None else f"the run crashing at event {crash_at}"
+            try:
+                return await asyncio.wait_for(
+                    _run(client, mock, _new_consumer(make_consumer), positions, crash_at), limit
+                )
+            except asyncio.TimeoutError:
+                raise TimeoutError(
+                    f"check_redelivery: {what} did not reach the last event (global nonce {positions[-1]}) "
+                    f"within {limit} s"
+                ) from None
+
+        expected, _ = await run(None)
+        for k in range(1, len(positions) + 1):
+            actual, handled = await run(k)
+            redelivered = [e for e in handled if e.global_nonce == positions[k - 1]]
+            if len(redelivered) < 2:
+                raise AssertionError(
+                    f"check_redelivery: event {k} was not delivered again after the cut "
+                    f"(the subscription handed out global nonces {[e.global_nonce for e in handled]})"
+                )
+            if actual != expected:
+                raise AssertionError(
+                    f"check_redelivery: the consumer is not idempotent: delivering event {k} of {len(positions)} "
+                    f"({_describe_event(redelivered[0])}) a second time, after a crash between its handle() "
+                    f"and ack(), changes the final state.\n{_diff(expected, actual)}"
+                )
+    finally:
+        await client.close()
+        mock.close()
+
+
+async def wait_until_consumed(
+    client: EventStoreClient,
+    checkpoint_store: CheckpointStore,
+    consumer: str,
+    *,
+    tenant_id: str | None = None,
+    timeout: float = 10.0,
+) -> int:
+    """Waits until ``consumer``'s checkpoint in ``checkpoint_store`` has
+    reached the tenant's head: the global nonce of its last event when the
+    call starts (read with ``ReadAll`` backward from the head). Returns the
+    checkpoint reached.
+
+    Raises :class:`~eventstore.TimeoutError` (also a builtin
+    ``TimeoutError``) after ``timeout`` seconds, naming the checkpoint (or
+    that the consumer has none) and the head;
+    :class:`~eventstore.CheckpointError` when the store fails. ``tenant_id``
+    defaults to the client's tenant.
+    """
+    if not isinstance(client, EventStoreClient):
+        raise ValidationError(f"client must be an EventStoreClient, got {type(client).__name__}")
+    store = check_store(checkpoint_store)
+    check_name("consumer", consumer)
+    tenant = client.tenant_id if tenant_id is None else check_name("tenant_id", tenant_id)
+    limit = _timeout("timeout", timeout)
+    page = await client.read_all(tenant_id=tenant, from_global_nonce=HEAD, forward=False, max_count=1)
+    head = page.events[0].global_nonce if page.events else 0
+    deadline = time.monotonic() + limit
+    pause = 0.002
+    while True:
+        position = await load_checkpoint(store, tenant, consumer)
+        if (position or 0) >= head:
+            return position or 0
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            where = (
+                "has no checkpoint (an unknown consumer name, or it has acknowledged nothing yet)"
+                if position is None
+                else f"is at global nonce {position}"
+            )
+            raise TimeoutError(
+                f"wait_until_consumed: consumer {consumer!r} of tenant {tenant!r} {where}; "
+                f"the tenant's head is global nonce {head} (waited {limit} s)"
+            )
+        await asyncio.sleep(min(pause, remaining))
+        pause = min(pause * 2, 0.05)
