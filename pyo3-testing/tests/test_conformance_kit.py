@@ -19,11 +19,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import PYO3_TESTING, SKIP_NO_SERVER, ServerProcess, server_binary
 from eventstore import ConnectionError, ValidationError
 from eventstore.testing import EventStoreContainer, MockEventStore
 from eventstore.testing.conformance import cases, check, diff
-
-from conftest import PYO3_TESTING, SKIP_NO_SERVER, ServerProcess, server_binary
 
 # A whole check run takes seconds; a hung store must still fail the test.
 COMMAND_TIMEOUT = 600
@@ -171,7 +170,7 @@ def test_the_python_api_returns_each_result() -> None:
     with MockEventStore() as store:
         seen: list[str] = []
         report = check(store.endpoint, only="idempotent", on_result=lambda r: seen.append(r.case))
-        with pytest.raises(ConnectionError, match="cannot use the store at 127.0.0.1:1"):
+        with pytest.raises(ConnectionError, match=r"cannot use the store at 127\.0\.0\.1:1"):
             check("127.0.0.1:1", only="idempotent")
         with pytest.raises(ValidationError, match="tls"):
             check(store.endpoint, only="idempotent", tls_ca="/no/such/ca.pem")
@@ -237,3 +236,29 @@ def test_pytest_runs_the_cases_as_tests(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     assert "3 passed, 2 skipped" in result.stdout, result.stdout
     assert "needs a store started with limits" in result.stdout
+
+
+def readme_commands() -> list[list[str]]:
+    """The ``eventstore-conformance`` commands of the README section
+    "Is the mock faithful to my store?", split into arguments."""
+    readme = (PYO3_TESTING.parent / "README.md").read_text()
+    section = readme.split("## Is the mock faithful to my store?", 1)[1]
+    block = section.split("```bash", 1)[1].split("```", 1)[0]
+    return [line.split() for line in block.splitlines() if line.startswith("eventstore-conformance ")]
+
+
+def test_the_readme_commands_run_as_written(real_server: str) -> None:
+    commands = readme_commands()
+    assert [c[1] for c in commands] == ["check", "diff"]
+    script = Path(sys.executable).with_name("eventstore-conformance")
+    assert script.is_file(), "the wheel installs the eventstore-conformance console script"
+    with MockEventStore() as mock:
+        # The README's store is my-store:50051 and its mock 127.0.0.1:50061;
+        # the one change: 300 operations rather than 10,000, for CI time.
+        rename = {"my-store:50051": real_server, "127.0.0.1:50061": mock.endpoint, "10000": "300"}
+        for command in commands:
+            args = [rename.get(arg, arg) for arg in command[1:]]
+            result = subprocess.run([str(script), *args], capture_output=True, text=True, timeout=COMMAND_TIMEOUT)
+            assert result.returncode == 0, result.stdout + result.stderr
+            last = result.stdout.splitlines()[-1]
+            assert re.fullmatch(r"\d+ passed, 0 failed, \d+ skipped|300 operations, 0 differences", last), last

@@ -32,7 +32,14 @@ async fn check_runs_the_cases_against_an_endpoint() {
 
     let endpoint = mock.address().to_string();
     let (code, stdout, _) = tokio::task::spawn_blocking(move || {
-        kit(&["check", "--endpoint", &endpoint, "--only", "marker", "--json"])
+        kit(&[
+            "check",
+            "--endpoint",
+            &endpoint,
+            "--only",
+            "marker",
+            "--json",
+        ])
     })
     .await
     .expect("join");
@@ -49,7 +56,9 @@ async fn diff_compares_two_stores() {
     let b = MockEventStore::builder().start().await;
     let (a_addr, b_addr) = (a.address().to_string(), b.address().to_string());
     let (code, stdout, stderr) = tokio::task::spawn_blocking(move || {
-        kit(&["diff", "--a", &a_addr, "--b", &b_addr, "--ops", "100", "--seed", "9"])
+        kit(&[
+            "diff", "--a", &a_addr, "--b", &b_addr, "--ops", "100", "--seed", "9",
+        ])
     })
     .await
     .expect("join");
@@ -61,11 +70,23 @@ async fn diff_compares_two_stores() {
 fn a_store_it_cannot_use_is_exit_status_2() {
     let (code, _, stderr) = kit(&["check", "--endpoint", "nowhere"]);
     assert_eq!(code, 2);
-    assert!(stderr.contains("\"nowhere\"") && stderr.contains("HOST:PORT"), "{stderr}");
+    assert!(
+        stderr.contains("\"nowhere\"") && stderr.contains("HOST:PORT"),
+        "{stderr}"
+    );
     let (code, _, stderr) = kit(&["check", "--endpoint", "127.0.0.1:1"]);
     assert_eq!(code, 2);
-    assert!(stderr.contains("cannot use the store at 127.0.0.1:1"), "{stderr}");
-    let (code, _, stderr) = kit(&["check", "--endpoint", "127.0.0.1:1", "--only", "nothing-like-this"]);
+    assert!(
+        stderr.contains("cannot use the store at 127.0.0.1:1"),
+        "{stderr}"
+    );
+    let (code, _, stderr) = kit(&[
+        "check",
+        "--endpoint",
+        "127.0.0.1:1",
+        "--only",
+        "nothing-like-this",
+    ]);
     assert_eq!(code, 2);
     assert!(stderr.contains("selects no case"), "{stderr}");
 }

@@ -194,7 +194,6 @@ class NativeContainer:
 def shutdown(timeout_secs: float = 2.0) -> None: ...
 def payload_view(payload: bytes) -> str: ...
 def new_event_id() -> str: ...
-
 def conformance_cases(only: str | None = None) -> list[tuple[str, str, str | None]]:
     """``(id, rule, known deviation)`` of every conformance case ``only`` selects."""
 
@@ -226,7 +225,7 @@ class NativeConformanceSession:
         tls_key: str | None = None,
         username: str | None = None,
         password: str | None = None,
-        tenant_prefix: str = "conformance-",
+        tenant_prefix: str = ...,
     ) -> NativeConformanceSession: ...
     @property
     def tenant_prefix(self) -> str: ...

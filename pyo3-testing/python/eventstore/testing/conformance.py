@@ -25,7 +25,6 @@ From Python: :func:`check`, :func:`diff` and :func:`cases`. From pytest:
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -305,7 +304,7 @@ def _main_check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> in
         only=args.only,
         on_result=None if as_json else lambda result: _print(result.line),
     )
-    _print(json.dumps(json.loads(report.json), indent=2) if as_json else report.summary)
+    _print(report.json if as_json else report.summary)
     return 0 if report.ok else 1
 
 
@@ -316,7 +315,7 @@ def _main_diff(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int
         parser.error(f"--seed: must be between 0 and 2**64 - 1, got {args.seed}")
     report = diff(args.a, args.b, ops=args.ops, seed=args.seed, tenant_prefix=args.tenant_prefix)
     if args.json:
-        _print(json.dumps(json.loads(report.json), indent=2))
+        _print(report.json)
     else:
         for difference in report.differences:
             _print(difference)
@@ -337,6 +336,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (EventStoreError, ValueError) as error:
         print(f"eventstore-conformance: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("eventstore-conformance: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":
