@@ -21,9 +21,12 @@
 //!   come in and the journal goes out as JSON in the mock's wire model
 //!   (`eventstore_mock::wire`).
 //! - [`container`]: `NativeContainer`, the real store in Docker or in process.
+//! - [`conformance`]: the conformance kit (`eventstore-conformance check`
+//!   and `diff`), the cases of `eventstore_conformance` run from Python.
 //! - [`errors`]: every failure on its way to a Python exception class.
 
 pub mod client;
+pub mod conformance;
 pub mod connections;
 pub mod container;
 pub mod convert;
@@ -42,6 +45,12 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<convert::RawEvent>()?;
     m.add_class::<mock::NativeMock>()?;
     m.add_class::<container::NativeContainer>()?;
+    m.add_class::<conformance::NativeConformanceSession>()?;
+    m.add_class::<conformance::NativeConformanceOutcome>()?;
+    m.add_class::<conformance::NativeDiffReport>()?;
+    m.add_function(wrap_pyfunction!(conformance::conformance_cases, m)?)?;
+    m.add_function(wrap_pyfunction!(conformance::conformance_report, m)?)?;
+    m.add_function(wrap_pyfunction!(conformance::conformance_diff, m)?)?;
     m.add_function(wrap_pyfunction!(runtime::shutdown, m)?)?;
     m.add_function(wrap_pyfunction!(mock::payload_view, m)?)?;
     m.add_function(wrap_pyfunction!(convert::new_event_id, m)?)?;

@@ -1,12 +1,27 @@
-//! The conformance suite's harness: one [`Store`] interface over every
-//! store this project ships, and small builders for requests.
+//! The conformance suite of `spec/semantics.md` and the kit that runs it
+//! against any store.
 //!
-//! The cases live in `tests/` and are generic over [`Target`]; adding a
-//! store to the suite means adding a target in [`targets`] and one line in
-//! each test file's target list.
+//! - [`cases`]: every case, each an `async fn(Ctx)`, and the registry
+//!   ([`cases::all`]) with the rule each checks;
+//! - [`Store`], [`Target`] and [`targets`]: the stores this project ships,
+//!   started fresh per case by `cargo test` (`tests/conformance/main.rs`);
+//! - [`endpoint`] and [`shared`]: a user's store at `HOST:PORT`, where each
+//!   case gets a fresh tenant that looks like an empty store;
+//! - [`runner`]: runs cases one by one, catching each failure, and reports
+//!   (`eventstore-conformance check`);
+//! - [`diff`]: one random operation sequence against two stores, answers
+//!   compared (`eventstore-conformance diff`).
 
+pub mod cases;
+mod context;
+pub mod diff;
+pub mod endpoint;
 pub mod requests;
+pub mod runner;
+pub mod shared;
 pub mod targets;
+
+pub use context::{ANY_BACKEND, AnyStore, Ctx, Provider, Skip};
 
 use eventstore_engine::Limits;
 use eventstore_proto::{

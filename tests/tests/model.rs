@@ -11,13 +11,12 @@
 //! interleaving, so it checks invariants that hold for every interleaving.
 
 use eventstore_conformance::{
-    Store, Target,
+    Store, Target, diff,
     targets::{InProcess, InProcessStore},
 };
 use eventstore_engine::{Limits, status::concurrency_detail};
 use eventstore_mock::strategies::plan::{
-    AppendSpec, COp, Defect, ExpectedChoice, IdChoice, Op, RequestDefect, ResendChange,
-    concurrent_op, op,
+    AppendSpec, COp, IdChoice, Op, ResendChange, concurrent_op, op,
 };
 use eventstore_proto::{
     AppendRequest, AppendResponse, ConcurrencyErrorDetail, EventData, EventMetadata,
@@ -26,7 +25,7 @@ use eventstore_proto::{
 use futures::{StreamExt, stream::BoxStream};
 use proptest::{prelude::*, test_runner::TestCaseError};
 use std::{
-    collections::{BTreeMap, HashMap, HashSet},
+    collections::{HashMap, HashSet},
     fmt::Debug,
     future::Future,
     time::Duration,
@@ -493,132 +492,20 @@ fn payload(step: usize, i: usize) -> Vec<u8> {
     format!("{{\"step\":{step},\"i\":{i}}}").into_bytes()
 }
 
-/// The request an [`AppendSpec`] describes, given the model's current state.
+fn tenant_names() -> Vec<String> {
+    TENANTS.iter().map(|t| (*t).to_owned()).collect()
+}
+
+/// The request an [`AppendSpec`] describes, given the model's current
+/// state (the resolution `eventstore-conformance diff` uses too).
 fn build_append(spec: &AppendSpec, model: &Model, step: usize, fresh: &mut u64) -> AppendRequest {
-    let tenant = TENANTS[spec.tenant];
-    let aggregate = STREAMS[spec.stream];
-    let head = model.head(tenant, aggregate);
-    let expected = match spec.expected {
-        ExpectedChoice::Head => head,
-        ExpectedChoice::Zero => 0,
-        ExpectedChoice::Offset(delta) => head.saturating_add_signed(i64::from(delta)),
-    };
-    let events = spec
-        .events
-        .iter()
-        .enumerate()
-        .map(|(i, e)| {
-            let event_id = match e.id {
-                IdChoice::Fresh => {
-                    *fresh += 1;
-                    format!("f{fresh}")
-                }
-                IdChoice::Pool(n) => format!("e{n}"),
-            };
-            let mut meta = EventMetadata {
-                event_id,
-                aggregate_nonce: (expected + i as u64 + 1)
-                    .saturating_add_signed(i64::from(e.nonce_offset)),
-                event_type: "order.Placed".into(),
-                event_version: 1,
-                content_type: if e.json {
-                    "application/json".into()
-                } else {
-                    String::new()
-                },
-                ..EventMetadata::default()
-            };
-            if e.headers {
-                meta.headers = BTreeMap::from([
-                    ("b".to_owned(), "2".to_owned()),
-                    ("a".to_owned(), "1".to_owned()),
-                    ("c".to_owned(), "3".to_owned()),
-                ]);
-            }
-            match e.defect {
-                Defect::None => {}
-                Defect::MissingMeta => {
-                    return EventData {
-                        meta: None,
-                        payload: payload(step, i),
-                    };
-                }
-                Defect::EmptyId => meta.event_id.clear(),
-                Defect::ZeroNonce => meta.aggregate_nonce = 0,
-                Defect::EmptyType => meta.event_type.clear(),
-                Defect::WrongAggregateId => meta.aggregate_id = "other-aggregate".into(),
-                Defect::WrongAggregateType => meta.aggregate_type = "Other".into(),
-                Defect::WrongTenant => {
-                    meta.tenant_id = TENANTS[(spec.tenant + 1) % TENANTS.len()].into();
-                }
-                Defect::ExplicitRequestFields => {
-                    meta.aggregate_id = aggregate.into();
-                    meta.aggregate_type = AGGREGATE_TYPE.into();
-                    meta.tenant_id = tenant.into();
-                }
-                Defect::StoreFieldsSet => {
-                    meta.global_nonce = 9_999;
-                    meta.recorded_time_unix_ms = 1;
-                }
-            }
-            EventData {
-                meta: Some(meta),
-                payload: payload(step, i),
-            }
-        })
-        .collect();
-    let mut request = AppendRequest {
-        tenant_id: tenant.into(),
-        aggregate_id: aggregate.into(),
-        aggregate_type: AGGREGATE_TYPE.into(),
-        expected_aggregate_nonce: expected,
-        idempotency_key: spec.key.map(|k| format!("k{k}")).unwrap_or_default(),
-        events,
-    };
-    match spec.defect {
-        RequestDefect::None => {}
-        RequestDefect::EmptyTenant => request.tenant_id.clear(),
-        RequestDefect::EmptyAggregateId => request.aggregate_id.clear(),
-        RequestDefect::EmptyAggregateType => request.aggregate_type.clear(),
-        RequestDefect::NoEvents => request.events.clear(),
-    }
-    request
+    let head = model.head(TENANTS[spec.tenant], STREAMS[spec.stream]);
+    diff::build_append(spec, &tenant_names(), &STREAMS, head, step, fresh)
 }
 
 fn resend(original: &AppendRequest, change: ResendChange, model: &Model) -> AppendRequest {
-    let mut request = original.clone();
-    match change {
-        ResendChange::Exact => {}
-        ResendChange::CurrentHead => {
-            request.expected_aggregate_nonce =
-                model.head(&request.tenant_id, &request.aggregate_id);
-        }
-        ResendChange::ChangedPayload => {
-            if let Some(first) = request.events.first_mut() {
-                first.payload.extend_from_slice(b" ");
-            }
-        }
-        ResendChange::ContentType(content_type) => {
-            if let Some(meta) = request.events.first_mut().and_then(|e| e.meta.as_mut()) {
-                meta.content_type = content_type.into();
-            }
-        }
-        ResendChange::Renormalized => {
-            for event in &mut request.events {
-                if let Some(meta) = event.meta.as_mut() {
-                    if meta.aggregate_id.is_empty() {
-                        meta.aggregate_id.clone_from(&request.aggregate_id);
-                    }
-                    if meta.content_type.is_empty() {
-                        meta.content_type = DEFAULT_CONTENT_TYPE.into();
-                    }
-                    meta.global_nonce = 123_456;
-                    meta.recorded_time_unix_ms = 42;
-                }
-            }
-        }
-    }
-    request
+    let head = model.head(&original.tenant_id, &original.aggregate_id);
+    diff::resend(original, change, head)
 }
 
 // ---------------------------------------------------------------------------

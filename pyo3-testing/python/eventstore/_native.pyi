@@ -9,11 +9,17 @@ __all__ = [
     "API_VERSION",
     "CAPABILITIES",
     "NativeClient",
+    "NativeConformanceOutcome",
+    "NativeConformanceSession",
     "NativeContainer",
+    "NativeDiffReport",
     "NativeMock",
     "NativeSubscription",
     "RawEvent",
     "__version__",
+    "conformance_cases",
+    "conformance_diff",
+    "conformance_report",
     "new_event_id",
     "payload_view",
     "shutdown",
@@ -188,3 +194,57 @@ class NativeContainer:
 def shutdown(timeout_secs: float = 2.0) -> None: ...
 def payload_view(payload: bytes) -> str: ...
 def new_event_id() -> str: ...
+def conformance_cases(only: str | None = None) -> list[tuple[str, str, str | None]]:
+    """``(id, rule, known deviation)`` of every conformance case ``only`` selects."""
+
+@final
+class NativeConformanceOutcome:
+    @property
+    def case(self) -> str: ...
+    @property
+    def rule(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def message(self) -> str | None: ...
+    @property
+    def known_deviation(self) -> str | None: ...
+    @property
+    def seconds(self) -> float: ...
+    @property
+    def line(self) -> str: ...
+
+@final
+class NativeConformanceSession:
+    def __new__(
+        cls,
+        endpoint: str,
+        *,
+        tls_ca: str | None = None,
+        tls_cert: str | None = None,
+        tls_key: str | None = None,
+        username: str | None = None,
+        password: str | None = None,
+        tenant_prefix: str = ...,
+    ) -> NativeConformanceSession: ...
+    @property
+    def tenant_prefix(self) -> str: ...
+    def run(self, case: str) -> NativeConformanceOutcome: ...
+
+def conformance_report(endpoint: str, outcomes: list[NativeConformanceOutcome]) -> tuple[str, bool, str]:
+    """``(summary line, success, JSON report)``."""
+
+@final
+class NativeDiffReport:
+    @property
+    def operations(self) -> int: ...
+    @property
+    def differences(self) -> list[str]: ...
+    @property
+    def summary(self) -> str: ...
+    @property
+    def success(self) -> bool: ...
+    @property
+    def json(self) -> str: ...
+
+def conformance_diff(a: str, b: str, *, ops: int, seed: int, tenant_prefix: str) -> NativeDiffReport: ...

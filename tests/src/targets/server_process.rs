@@ -1,6 +1,7 @@
 //! The `eventstore-server` binary, spawned per case.
 
 use crate::{Responses, Store, Target};
+use base64::Engine as _;
 use eventstore_engine::Limits;
 use eventstore_proto::{
     AppendRequest, AppendResponse, GetServerInfoRequest, GetServerInfoResponse, ReadAllRequest,
@@ -13,7 +14,11 @@ use tokio::{
     io::{AsyncBufReadExt, BufReader},
     process::{Child, Command},
 };
-use tonic::{Status, transport::Channel};
+use tonic::{
+    Request, Status,
+    metadata::{Ascii, MetadataValue},
+    transport::Channel,
+};
 
 /// Target: the server binary over gRPC on loopback.
 #[derive(Debug)]
@@ -32,6 +37,8 @@ pub struct GrpcStore {
     /// The address the store listens on.
     pub addr: String,
     stopper: Option<Stopper>,
+    /// `authorization` metadata sent with every call, if the store needs it.
+    authorization: Option<MetadataValue<Ascii>>,
     _keep_alive: Option<KeepAlive>,
 }
 
@@ -87,6 +94,14 @@ impl GrpcStore {
         Self::with_client(client, addr, None)
     }
 
+    /// A client to the store at `channel`, named `addr` in messages.
+    pub fn with_channel(channel: Channel, addr: &str) -> Self {
+        let client = EventStoreClient::new(channel)
+            .max_decoding_message_size(64 * 1024 * 1024)
+            .max_encoding_message_size(64 * 1024 * 1024);
+        Self::with_client(client, addr, None)
+    }
+
     /// A store reached through `client`, keeping `keep_alive` alive as long as it.
     pub fn with_client(
         client: EventStoreClient<Channel>,
@@ -97,8 +112,30 @@ impl GrpcStore {
             client,
             addr: addr.to_owned(),
             stopper: None,
+            authorization: None,
             _keep_alive: keep_alive,
         }
+    }
+
+    /// The same store, sending `authorization: Basic base64(user:password)`
+    /// with every call.
+    #[must_use]
+    pub fn with_basic_auth(mut self, username: &str, password: &str) -> Self {
+        let token =
+            base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"));
+        self.authorization = MetadataValue::try_from(format!("Basic {token}")).ok();
+        self
+    }
+
+    /// `message` as a request carrying the store's credentials.
+    fn request<T>(&self, message: T) -> Request<T> {
+        let mut request = Request::new(message);
+        if let Some(value) = &self.authorization {
+            request
+                .metadata_mut()
+                .insert("authorization", value.clone());
+        }
+        request
     }
 
     /// The same store, stopped by `stopper` in [`Store::stop`].
@@ -199,7 +236,7 @@ impl Store for GrpcStore {
     async fn append(&self, request: AppendRequest) -> Result<AppendResponse, Status> {
         self.client
             .clone()
-            .append(request)
+            .append(self.request(request))
             .await
             .map(|r| r.into_inner())
     }
@@ -207,7 +244,7 @@ impl Store for GrpcStore {
     async fn read_stream(&self, request: ReadStreamRequest) -> Result<ReadStreamResponse, Status> {
         self.client
             .clone()
-            .read_stream(request)
+            .read_stream(self.request(request))
             .await
             .map(|r| r.into_inner())
     }
@@ -215,7 +252,7 @@ impl Store for GrpcStore {
     async fn read_all(&self, request: ReadAllRequest) -> Result<ReadAllResponse, Status> {
         self.client
             .clone()
-            .read_all(request)
+            .read_all(self.request(request))
             .await
             .map(|r| r.into_inner())
     }
@@ -223,13 +260,18 @@ impl Store for GrpcStore {
     async fn server_info(&self) -> Result<GetServerInfoResponse, Status> {
         self.client
             .clone()
-            .get_server_info(GetServerInfoRequest {})
+            .get_server_info(self.request(GetServerInfoRequest {}))
             .await
             .map(|r| r.into_inner())
     }
 
     async fn subscribe_responses(&self, request: SubscribeRequest) -> Result<Responses, Status> {
-        let stream = self.client.clone().subscribe(request).await?.into_inner();
+        let stream = self
+            .client
+            .clone()
+            .subscribe(self.request(request))
+            .await?
+            .into_inner();
         Ok(stream.boxed())
     }
 

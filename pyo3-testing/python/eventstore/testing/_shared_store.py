@@ -40,7 +40,7 @@ _OPTION_HELP = (
 )
 
 
-def pytest_addoption(parser: pytest.Parser) -> None:
+def add_shared_store_options(parser: pytest.Parser) -> None:
     group = parser.getgroup("eventstore")
     group.addoption("--event-store-endpoint", dest="event_store_endpoint", default=None, help=_OPTION_HELP)
     parser.addini("event_store_endpoint", _OPTION_HELP, default=None)

@@ -11,6 +11,10 @@ Imports nothing heavy until a fixture is used.
 - ``event_store_tenant``, ``event_store_endpoint``, ``event_store_tenant_client``
   and the ``--event-store-endpoint`` option: one store shared by a whole
   suite, isolated by a tenant per test (``_shared_store.py``).
+- ``--eventstore-conformance=HOST:PORT``: every case of the conformance kit
+  (:mod:`eventstore.testing.conformance`) as a test against that store:
+  failed cases fail, cases the store cannot host are skipped, known
+  reference deviations are xfailed.
 
 Each pytest-xdist worker is its own process with its own mocks.
 """
@@ -18,7 +22,7 @@ Each pytest-xdist worker is its own process with its own mocks.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -27,12 +31,13 @@ from eventstore.testing._shared_store import (  # noqa: F401
     event_store_endpoint,
     event_store_tenant,
     event_store_tenant_client,
-    pytest_addoption,
 )
+from eventstore.testing._shared_store import add_shared_store_options
 
 if TYPE_CHECKING:
     from eventstore import EventStoreClient
     from eventstore.testing import EventStoreContainer, MockEventStore
+    from eventstore.testing.conformance import ConformanceSession
 
 
 @pytest.fixture
@@ -75,3 +80,85 @@ def event_store_container() -> Iterator[EventStoreContainer]:
         yield container
     finally:
         container.stop_blocking()
+
+
+# ---------------------------------------------------------------------------
+# The conformance kit as tests: ``pytest --eventstore-conformance=HOST:PORT``
+# ---------------------------------------------------------------------------
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    add_shared_store_options(parser)
+    group = parser.getgroup("eventstore")
+    group.addoption(
+        "--eventstore-conformance",
+        metavar="HOST:PORT",
+        default=None,
+        help="run every case of the eventstore conformance kit against the store at HOST:PORT, one test per case",
+    )
+    group.addoption(
+        "--eventstore-conformance-only",
+        metavar="PATTERN",
+        default=None,
+        help="with --eventstore-conformance: only the cases whose id contains PATTERN, or matches it as a glob",
+    )
+
+
+class _ConformanceRun:
+    """The session's connection to the store under test, made on first use."""
+
+    def __init__(self, endpoint: str) -> None:
+        self.endpoint = endpoint
+        self._session: ConformanceSession | None = None
+        self._error: str | None = None
+
+    def session(self) -> ConformanceSession:
+        from eventstore._errors import EventStoreError
+        from eventstore.testing.conformance import ConformanceSession
+
+        if self._session is None and self._error is None:
+            try:
+                self._session = ConformanceSession(self.endpoint)
+            except (EventStoreError, ValueError) as error:
+                self._error = str(error)
+        if self._session is None:
+            pytest.fail(f"eventstore conformance: {self._error}", pytrace=False)
+        return self._session
+
+
+class ConformanceItem(pytest.Item):
+    """One case of the conformance kit, run against ``--eventstore-conformance``."""
+
+    def __init__(self, *, case: str, rule: str, run: _ConformanceRun, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.case = case
+        self.rule = rule
+        self.run = run
+
+    def runtest(self) -> None:
+        result = self.run.session().run(self.case)
+        if result.status == "skipped":
+            pytest.skip(result.message or "skipped")
+        if result.status == "known_deviation":
+            pytest.xfail(f"known reference deviation ({result.known_deviation}): {result.message}")
+        if result.status == "failed":
+            pytest.fail(f"{self.rule}\n{result.message}", pytrace=False)
+
+    def reportinfo(self) -> tuple[str, int | None, str]:
+        return ("eventstore-conformance", None, f"{self.case} [{self.rule}]")
+
+
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    endpoint: str | None = config.getoption("--eventstore-conformance", default=None)
+    if not endpoint:
+        return
+    from eventstore.testing.conformance import cases
+
+    run = _ConformanceRun(endpoint)
+    only: str | None = config.getoption("--eventstore-conformance-only", default=None)
+    for case in cases(only):
+        items.append(
+            ConformanceItem.from_parent(
+                session, name=f"eventstore-conformance::{case.id}", case=case.id, rule=case.rule, run=run
+            )
+        )

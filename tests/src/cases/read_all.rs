@@ -2,13 +2,13 @@
 //! limits (default 100, cap 1,000, the byte limit) and tenant isolation.
 //! The cursor rules are checked with ReadStream's in `paging.rs`.
 
-use crate::support::{expect_error, globals, meta};
-use eventstore_conformance::{HEAD, Store, Target, append, read, read_all};
+use super::support::{expect_error, globals, meta};
+use crate::{Ctx, HEAD, Store, append, read, read_all};
 use eventstore_engine::Limits;
 use tonic::Code;
 
-pub async fn read_all_without_tenant_is_unauthenticated<T: Target>() {
-    let store = T::start(Limits::default()).await;
+pub async fn read_all_without_tenant_is_unauthenticated(ctx: Ctx) {
+    let store = ctx.start(Limits::default()).await;
     store.append(append("t1", "s", 0, 1)).await.expect("append");
     for forward in [true, false] {
         let status = expect_error(
@@ -20,8 +20,8 @@ pub async fn read_all_without_tenant_is_unauthenticated<T: Target>() {
     }
 }
 
-pub async fn read_all_is_the_tenants_log_in_global_order<T: Target>() {
-    let store = T::start(Limits::default()).await;
+pub async fn read_all_is_the_tenants_log_in_global_order(ctx: Ctx) {
+    let store = ctx.start(Limits::default()).await;
     let writes = [
         ("t1", "order-1", 2),
         ("t2", "order-1", 1),
@@ -91,9 +91,9 @@ pub async fn read_all_is_the_tenants_log_in_global_order<T: Target>() {
 }
 
 /// `max_count` 0 is 100 and larger than 1,000 is capped (the reference's
-/// defaults), configurable through the limits.
-pub async fn read_all_max_count_zero_is_100_and_large_is_capped<T: Target>() {
-    let store = T::start(Limits::default()).await;
+/// defaults).
+pub async fn read_all_max_count_zero_is_100_and_large_is_capped(ctx: Ctx) {
+    let store = ctx.start(Limits::default()).await;
     let mut batch = append("t1", "s", 0, 1_001);
     for e in &mut batch.events {
         e.payload.clear();
@@ -118,13 +118,18 @@ pub async fn read_all_max_count_zero_is_100_and_large_is_capped<T: Target>() {
         .expect("ReadAll");
     assert_eq!(page.events.len(), 1_000);
     assert_eq!(page.next_from_global_nonce, 1);
+}
 
-    let small = T::start(Limits {
-        default_page_size: 2,
-        max_page_size: 5,
-        ..Limits::default()
-    })
-    .await;
+/// The ReadAll page sizes are the configured `default_page_size` and
+/// `max_page_size`.
+pub async fn read_all_page_sizes_follow_the_configured_limits(ctx: Ctx) {
+    let small = ctx
+        .start(Limits {
+            default_page_size: 2,
+            max_page_size: 5,
+            ..Limits::default()
+        })
+        .await;
     small.append(append("t1", "s", 0, 8)).await.expect("append");
     let page = small
         .read_all(read_all("t1", 0, 0, true))
@@ -139,13 +144,14 @@ pub async fn read_all_max_count_zero_is_100_and_large_is_capped<T: Target>() {
     assert!(!page.is_end);
 }
 
-pub async fn read_all_page_stops_early_under_the_response_size_limit<T: Target>() {
+pub async fn read_all_page_stops_early_under_the_response_size_limit(ctx: Ctx) {
     let max_response_bytes = 2048;
-    let store = T::start(Limits {
-        max_response_bytes,
-        ..Limits::default()
-    })
-    .await;
+    let store = ctx
+        .start(Limits {
+            max_response_bytes,
+            ..Limits::default()
+        })
+        .await;
     for head in 0..10 {
         let mut request = append("t1", "s", head, 1);
         request.events[0].payload = vec![b'p'; 500];

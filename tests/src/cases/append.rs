@@ -1,9 +1,9 @@
 //! Append: validation order, concurrency, idempotency, event ids, limits.
 
-use crate::support::{
+use super::support::{
     event_ids, expect_error, globals, meta, meta_mut, now_ms, read_stream_to_end, stream_nonces,
 };
-use eventstore_conformance::{Store, Target, append, read};
+use crate::{Ctx, Store, append, read};
 use eventstore_engine::{Limits, status::concurrency_detail};
 use eventstore_proto::{AppendRequest, AppendResponse, ConcurrencyErrorDetail, EventData};
 use std::collections::HashMap;
@@ -41,8 +41,8 @@ fn response(last_aggregate_nonce: u64, last_global_nonce: u64) -> AppendResponse
     }
 }
 
-pub async fn append_then_read_back<T: Target>() {
-    let store = T::start(Limits::default()).await;
+pub async fn append_then_read_back(ctx: Ctx) {
+    let store = ctx.start(Limits::default()).await;
     let response = store
         .append(append("t1", "order-1", 0, 2))
         .await
@@ -60,8 +60,8 @@ pub async fn append_then_read_back<T: Target>() {
 
 // ---- Check 1 and 2: the request ----
 
-pub async fn empty_tenant_is_unauthenticated<T: Target>() {
-    let store = T::start(Limits::default()).await;
+pub async fn empty_tenant_is_unauthenticated(ctx: Ctx) {
+    let store = ctx.start(Limits::default()).await;
     let status = store
         .append(append("", "order-1", 0, 1))
         .await
@@ -70,8 +70,8 @@ pub async fn empty_tenant_is_unauthenticated<T: Target>() {
     assert_eq!(status.message(), "tenant_id is required");
 }
 
-pub async fn empty_request_fields_are_invalid<T: Target>() {
-    let store = T::start(Limits::default()).await;
+pub async fn empty_request_fields_are_invalid(ctx: Ctx) {
+    let store = ctx.start(Limits::default()).await;
     expect_error(
         store.append(append("t1", "", 0, 1)).await,
         Code::InvalidArgument,
@@ -96,8 +96,8 @@ pub async fn empty_request_fields_are_invalid<T: Target>() {
 
 // ---- Check 3: each event ----
 
-pub async fn invalid_event_is_invalid_argument_naming_its_index<T: Target>() {
-    let store = T::start(Limits::default()).await;
+pub async fn invalid_event_is_invalid_argument_naming_its_index(ctx: Ctx) {
+    let store = ctx.start(Limits::default()).await;
     type Breaker = fn(&mut EventData);
     let cases: [(&str, usize, Breaker, &[&str]); 4] = [
         ("meta missing", 1, |e| e.meta = None, &["events[1]", "meta"]),
@@ -145,8 +145,8 @@ pub async fn invalid_event_is_invalid_argument_naming_its_index<T: Target>() {
     assert!(stream_nonces(&store, "t1", "order-1").await.is_empty());
 }
 
-pub async fn event_stream_fields_are_filled_from_the_request<T: Target>() {
-    let store = T::start(Limits::default()).await;
+pub async fn event_stream_fields_are_filled_from_the_request(ctx: Ctx) {
+    let store = ctx.start(Limits::default()).await;
     let request = append("t1", "order-1", 0, 2);
     for e in &request.events {
         assert!(meta(e).aggregate_id.is_empty() && meta(e).tenant_id.is_empty());
@@ -173,8 +173,8 @@ pub async fn event_stream_fields_are_filled_from_the_request<T: Target>() {
     }
 }
 
-pub async fn event_stream_field_mismatch_is_rejected<T: Target>() {
-    let store = T::start(Limits::default()).await;
+pub async fn event_stream_field_mismatch_is_rejected(ctx: Ctx) {
+    let store = ctx.start(Limits::default()).await;
     let mut request = append("t1", "order-1", 0, 3);
     meta_mut(&mut request.events[1]).aggregate_id = "order-2".into();
     expect_error(
@@ -201,8 +201,8 @@ pub async fn event_stream_field_mismatch_is_rejected<T: Target>() {
     assert!(stream_nonces(&store, "t1", "order-2").await.is_empty());
 }
 
-pub async fn empty_content_type_becomes_octet_stream<T: Target>() {
-    let store = T::start(Limits::default()).await;
+pub async fn empty_content_type_becomes_octet_stream(ctx: Ctx) {
+    let store = ctx.start(Limits::default()).await;
     let mut request = append("t1", "order-1", 0, 2);
     meta_mut(&mut request.events[0]).content_type.clear();
     store.append(request).await.expect("append");
@@ -211,8 +211,8 @@ pub async fn empty_content_type_becomes_octet_stream<T: Target>() {
     assert_eq!(meta(&events[1]).content_type, "application/json");
 }
 
-pub async fn store_fields_sent_by_the_client_are_overwritten<T: Target>() {
-    let store = T::start(Limits::default()).await;
+pub async fn store_fields_sent_by_the_client_are_overwritten(ctx: Ctx) {
+    let store = ctx.start(Limits::default()).await;
     let before = now_ms();
     let mut request = append("t1", "order-1", 0, 2);
     meta_mut(&mut request.events[0]).global_nonce = 999;
@@ -233,8 +233,8 @@ pub async fn store_fields_sent_by_the_client_are_overwritten<T: Target>() {
     }
 }
 
-pub async fn every_client_field_round_trips<T: Target>() {
-    let store = T::start(Limits::default()).await;
+pub async fn every_client_field_round_trips(ctx: Ctx) {
+    let store = ctx.start(Limits::default()).await;
     let mut request = append("t1", "order-1", 0, 1);
     let headers: HashMap<String, String> = [
         ("trace-id".to_string(), "abc123".to_string()),
@@ -280,8 +280,8 @@ pub async fn every_client_field_round_trips<T: Target>() {
 
 // ---- The order of the checks ----
 
-pub async fn checks_run_in_the_specified_order<T: Target>() {
-    let store = T::start(Limits::default()).await;
+pub async fn checks_run_in_the_specified_order(ctx: Ctx) {
+    let store = ctx.start(Limits::default()).await;
     store
         .append(append("t1", "order-1", 0, 2))
         .await
@@ -344,8 +344,8 @@ pub async fn checks_run_in_the_specified_order<T: Target>() {
     assert_eq!(stream_nonces(&store, "t1", "order-1").await, [1, 2]);
 }
 
-pub async fn limits_are_checked_after_the_other_checks<T: Target>() {
-    let store = T::start(small_limits()).await;
+pub async fn limits_are_checked_after_the_other_checks(ctx: Ctx) {
+    let store = ctx.start(small_limits()).await;
     store
         .append(short_ids(append("t1", "s", 0, 1), "seed"))
         .await
@@ -384,8 +384,8 @@ pub async fn limits_are_checked_after_the_other_checks<T: Target>() {
 
 // ---- Check 4: idempotency ----
 
-pub async fn idempotent_retry_returns_the_original_response_and_writes_nothing<T: Target>() {
-    let store = T::start(Limits::default()).await;
+pub async fn idempotent_retry_returns_the_original_response_and_writes_nothing(ctx: Ctx) {
+    let store = ctx.start(Limits::default()).await;
     store
         .append(append("t1", "other", 0, 1))
         .await
@@ -408,8 +408,8 @@ pub async fn idempotent_retry_returns_the_original_response_and_writes_nothing<T
     assert_eq!(next, response(2, 4));
 }
 
-pub async fn idempotent_retry_after_the_stream_moved_on_returns_the_original_response<T: Target>() {
-    let store = T::start(Limits::default()).await;
+pub async fn idempotent_retry_after_the_stream_moved_on_returns_the_original_response(ctx: Ctx) {
+    let store = ctx.start(Limits::default()).await;
     let request = with_key(append("t1", "order-1", 0, 2), "key-1");
     let first = store.append(request.clone()).await.expect("first");
     assert_eq!(first, response(2, 2));
@@ -428,8 +428,8 @@ pub async fn idempotent_retry_after_the_stream_moved_on_returns_the_original_res
     assert_eq!(next, response(1, 6));
 }
 
-pub async fn idempotency_compares_the_normalized_batch<T: Target>() {
-    let store = T::start(Limits::default()).await;
+pub async fn idempotency_compares_the_normalized_batch(ctx: Ctx) {
+    let store = ctx.start(Limits::default()).await;
     let mut request = with_key(append("t1", "order-1", 0, 2), "key-1");
     meta_mut(&mut request.events[0]).content_type.clear();
     let first = store.append(request.clone()).await.expect("first");
@@ -449,8 +449,8 @@ pub async fn idempotency_compares_the_normalized_batch<T: Target>() {
     assert_eq!(stream_nonces(&store, "t1", "order-1").await, [1, 2]);
 }
 
-pub async fn idempotency_key_reused_for_a_different_batch_is_already_exists<T: Target>() {
-    let store = T::start(Limits::default()).await;
+pub async fn idempotency_key_reused_for_a_different_batch_is_already_exists(ctx: Ctx) {
+    let store = ctx.start(Limits::default()).await;
     let request = with_key(append("t1", "order-1", 0, 2), "key-1");
     store.append(request.clone()).await.expect("first");
 
@@ -471,8 +471,8 @@ pub async fn idempotency_key_reused_for_a_different_batch_is_already_exists<T: T
     assert_eq!(stream_nonces(&store, "t1", "order-1").await, [1, 2]);
 }
 
-pub async fn idempotency_keys_are_per_stream<T: Target>() {
-    let store = T::start(Limits::default()).await;
+pub async fn idempotency_keys_are_per_stream(ctx: Ctx) {
+    let store = ctx.start(Limits::default()).await;
     let a = store
         .append(with_key(append("t1", "a", 0, 2), "key-1"))
         .await
@@ -495,8 +495,8 @@ pub async fn idempotency_keys_are_per_stream<T: Target>() {
 
 // ---- Check 5: optimistic concurrency ----
 
-pub async fn expected_zero_on_an_existing_stream_is_aborted<T: Target>() {
-    let store = T::start(Limits::default()).await;
+pub async fn expected_zero_on_an_existing_stream_is_aborted(ctx: Ctx) {
+    let store = ctx.start(Limits::default()).await;
     store
         .append(append("t1", "order-1", 0, 3))
         .await
@@ -523,8 +523,8 @@ pub async fn expected_zero_on_an_existing_stream_is_aborted<T: Target>() {
     assert_eq!(stream_nonces(&store, "t1", "order-1").await, [1, 2, 3]);
 }
 
-pub async fn expected_other_than_the_head_is_aborted<T: Target>() {
-    let store = T::start(Limits::default()).await;
+pub async fn expected_other_than_the_head_is_aborted(ctx: Ctx) {
+    let store = ctx.start(Limits::default()).await;
     store.append(append("t1", "a", 0, 2)).await.expect("a");
     store.append(append("t1", "b", 0, 1)).await.expect("b");
     store
@@ -573,8 +573,8 @@ pub async fn expected_other_than_the_head_is_aborted<T: Target>() {
 
 // ---- Check 6: nonce sequence ----
 
-pub async fn event_nonces_must_continue_the_head<T: Target>() {
-    let store = T::start(Limits::default()).await;
+pub async fn event_nonces_must_continue_the_head(ctx: Ctx) {
+    let store = ctx.start(Limits::default()).await;
     store
         .append(append("t1", "order-1", 0, 2))
         .await
@@ -606,8 +606,8 @@ pub async fn event_nonces_must_continue_the_head<T: Target>() {
 
 // ---- Check 7: event ids ----
 
-pub async fn event_id_used_in_the_tenant_is_already_exists<T: Target>() {
-    let store = T::start(Limits::default()).await;
+pub async fn event_id_used_in_the_tenant_is_already_exists(ctx: Ctx) {
+    let store = ctx.start(Limits::default()).await;
     let seed = append("t1", "a", 0, 2);
     let used = event_ids(&seed.events);
     store.append(seed).await.expect("seed");
@@ -630,8 +630,8 @@ pub async fn event_id_used_in_the_tenant_is_already_exists<T: Target>() {
     assert_eq!(stream_nonces(&store, "t1", "a").await, [1, 2]);
 }
 
-pub async fn event_id_twice_in_a_batch_is_already_exists<T: Target>() {
-    let store = T::start(Limits::default()).await;
+pub async fn event_id_twice_in_a_batch_is_already_exists(ctx: Ctx) {
+    let store = ctx.start(Limits::default()).await;
     let mut request = append("t1", "a", 0, 3);
     let id = meta(&request.events[0]).event_id.clone();
     meta_mut(&mut request.events[2]).event_id = id.clone();
@@ -647,8 +647,8 @@ pub async fn event_id_twice_in_a_batch_is_already_exists<T: Target>() {
     store.append(request).await.expect("id is free");
 }
 
-pub async fn event_ids_are_unique_per_tenant_only<T: Target>() {
-    let store = T::start(Limits::default()).await;
+pub async fn event_ids_are_unique_per_tenant_only(ctx: Ctx) {
+    let store = ctx.start(Limits::default()).await;
     let seed = append("t1", "a", 0, 2);
     let mut copy = append("t2", "a", 0, 2);
     for (e, s) in copy.events.iter_mut().zip(&seed.events) {
@@ -664,8 +664,8 @@ pub async fn event_ids_are_unique_per_tenant_only<T: Target>() {
 
 // ---- Atomicity ----
 
-pub async fn a_failed_batch_writes_nothing<T: Target>() {
-    let store = T::start(Limits::default()).await;
+pub async fn a_failed_batch_writes_nothing(ctx: Ctx) {
+    let store = ctx.start(Limits::default()).await;
     store.append(append("t1", "a", 0, 2)).await.expect("seed");
     let used = event_ids(&read_stream_to_end(&store, "t1", "a", true, 0).await);
     type Breaker = fn(&mut EventData, &str);
@@ -697,8 +697,8 @@ pub async fn a_failed_batch_writes_nothing<T: Target>() {
 
 // ---- The response and the global log ----
 
-pub async fn response_reports_the_new_head_and_the_last_global_nonce<T: Target>() {
-    let store = T::start(Limits::default()).await;
+pub async fn response_reports_the_new_head_and_the_last_global_nonce(ctx: Ctx) {
+    let store = ctx.start(Limits::default()).await;
     assert_eq!(
         store.append(append("t1", "a", 0, 3)).await.expect("1"),
         response(3, 3)
@@ -723,8 +723,8 @@ pub async fn response_reports_the_new_head_and_the_last_global_nonce<T: Target>(
     assert_eq!(globals(&other), [6]);
 }
 
-pub async fn global_nonces_are_gap_free_across_streams_and_tenants<T: Target>() {
-    let store = T::start(Limits::default()).await;
+pub async fn global_nonces_are_gap_free_across_streams_and_tenants(ctx: Ctx) {
+    let store = ctx.start(Limits::default()).await;
     let streams = [("t1", "a"), ("t2", "a"), ("t1", "b"), ("t3", "c")];
     let mut heads = [0u64; 4];
     let mut last_global = 0;
@@ -754,8 +754,8 @@ pub async fn global_nonces_are_gap_free_across_streams_and_tenants<T: Target>() 
     assert_eq!(all, (1..=last_global).collect::<Vec<_>>());
 }
 
-pub async fn recorded_time_is_set_at_commit_and_never_decreases<T: Target>() {
-    let store = T::start(Limits::default()).await;
+pub async fn recorded_time_is_set_at_commit_and_never_decreases(ctx: Ctx) {
+    let store = ctx.start(Limits::default()).await;
     let before = now_ms();
     for (i, aggregate_id) in ["a", "b", "a", "c", "b"].into_iter().enumerate() {
         let head = stream_nonces(&store, "t1", aggregate_id).await.len() as u64;
@@ -784,8 +784,8 @@ pub async fn recorded_time_is_set_at_commit_and_never_decreases<T: Target>() {
 
 // ---- Check 8: limits ----
 
-pub async fn too_many_events_is_invalid<T: Target>() {
-    let store = T::start(small_limits()).await;
+pub async fn too_many_events_is_invalid(ctx: Ctx) {
+    let store = ctx.start(small_limits()).await;
     expect_error(
         store.append(short_ids(append("t1", "s", 0, 4), "a")).await,
         Code::InvalidArgument,
@@ -799,8 +799,8 @@ pub async fn too_many_events_is_invalid<T: Target>() {
     assert_eq!(ok, response(3, 3));
 }
 
-pub async fn ids_longer_than_the_limit_are_invalid<T: Target>() {
-    let store = T::start(small_limits()).await;
+pub async fn ids_longer_than_the_limit_are_invalid(ctx: Ctx) {
+    let store = ctx.start(small_limits()).await;
     let long = "x".repeat(17);
     type Breaker = fn(&mut AppendRequest, &str);
     let cases: [(&str, Breaker, &[&str]); 9] = [
@@ -883,8 +883,8 @@ pub async fn ids_longer_than_the_limit_are_invalid<T: Target>() {
         .expect("ids of exactly 16 bytes");
 }
 
-pub async fn too_large_request_is_resource_exhausted_and_the_store_survives<T: Target>() {
-    let store = T::start(small_limits()).await;
+pub async fn too_large_request_is_resource_exhausted_and_the_store_survives(ctx: Ctx) {
+    let store = ctx.start(small_limits()).await;
     let mut request = short_ids(append("t1", "s", 0, 1), "big");
     request.events[0].payload = vec![7; 3_000];
     store

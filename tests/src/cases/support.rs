@@ -2,7 +2,7 @@
 //! its end, and waiting on subscriptions with a timeout (so a bug fails the
 //! case rather than hanging it).
 
-use eventstore_conformance::{HEAD, Store, read};
+use crate::{HEAD, Store, read};
 use eventstore_proto::{EventData, EventMetadata};
 use futures::{StreamExt, stream::BoxStream};
 use std::{

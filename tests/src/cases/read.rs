@@ -1,8 +1,8 @@
 //! ReadStream: errors, page sizes, both directions, paging, tenants, and
 //! pages cut short by the response size limit.
 
-use crate::support::{expect_error, meta, read_stream_to_end};
-use eventstore_conformance::{HEAD, Store, Target, append, read};
+use super::support::{expect_error, meta, read_stream_to_end};
+use crate::{AnyStore, Ctx, HEAD, Store, append, read};
 use eventstore_engine::Limits;
 use eventstore_proto::ReadStreamResponse;
 use tonic::Code;
@@ -15,8 +15,8 @@ fn nonces(page: &ReadStreamResponse) -> Vec<u64> {
 }
 
 /// A store holding `t1`/`s` with `count` events, appended in batches of up to 4.
-async fn store_with_stream<T: Target>(limits: Limits, count: u64) -> T::Store {
-    let store = T::start(limits).await;
+async fn store_with_stream(ctx: &Ctx, limits: Limits, count: u64) -> AnyStore {
+    let store = ctx.start(limits).await;
     let mut head = 0;
     while head < count {
         let n = (count - head).min(4);
@@ -50,8 +50,8 @@ async fn expect_page<S: Store>(
     );
 }
 
-pub async fn read_without_tenant_is_unauthenticated<T: Target>() {
-    let store = store_with_stream::<T>(Limits::default(), 2).await;
+pub async fn read_without_tenant_is_unauthenticated(ctx: Ctx) {
+    let store = store_with_stream(&ctx, Limits::default(), 2).await;
     let status = expect_error(
         store.read_stream(read("", "s", 0, 0, true)).await,
         Code::Unauthenticated,
@@ -66,8 +66,8 @@ pub async fn read_without_tenant_is_unauthenticated<T: Target>() {
     );
 }
 
-pub async fn read_without_aggregate_id_is_invalid<T: Target>() {
-    let store = store_with_stream::<T>(Limits::default(), 2).await;
+pub async fn read_without_aggregate_id_is_invalid(ctx: Ctx) {
+    let store = store_with_stream(&ctx, Limits::default(), 2).await;
     for forward in [true, false] {
         expect_error(
             store.read_stream(read("t1", "", 0, 0, forward)).await,
@@ -77,13 +77,13 @@ pub async fn read_without_aggregate_id_is_invalid<T: Target>() {
     }
 }
 
-pub async fn read_ids_longer_than_the_limit_are_invalid<T: Target>() {
+pub async fn read_ids_longer_than_the_limit_are_invalid(ctx: Ctx) {
     let limits = Limits {
         // Room for the UUIDv7 event ids of the builders (36 bytes).
         max_id_length: 36,
         ..Limits::default()
     };
-    let store = store_with_stream::<T>(limits, 1).await;
+    let store = store_with_stream(&ctx, limits, 1).await;
     let long = "x".repeat(37);
     expect_error(
         store.read_stream(read("t1", &long, 0, 0, true)).await,
@@ -97,8 +97,8 @@ pub async fn read_ids_longer_than_the_limit_are_invalid<T: Target>() {
     );
 }
 
-pub async fn missing_stream_reads_empty_with_is_end<T: Target>() {
-    let store = store_with_stream::<T>(Limits::default(), 3).await;
+pub async fn missing_stream_reads_empty_with_is_end(ctx: Ctx) {
+    let store = store_with_stream(&ctx, Limits::default(), 3).await;
     for (from, forward) in [(0, true), (1, true), (5, true), (0, false), (7, false)] {
         let page = store
             .read_stream(read("t1", "missing", from, 0, forward))
@@ -111,13 +111,13 @@ pub async fn missing_stream_reads_empty_with_is_end<T: Target>() {
 }
 
 /// ReadStream has no count limit: the ReadAll page limits do not apply.
-pub async fn max_count_zero_reads_to_the_end_and_large_is_not_capped<T: Target>() {
+pub async fn max_count_zero_reads_to_the_end_and_large_is_not_capped(ctx: Ctx) {
     let limits = Limits {
         default_page_size: 2,
         max_page_size: 5,
         ..Limits::default()
     };
-    let store = store_with_stream::<T>(limits, 12).await;
+    let store = store_with_stream(&ctx, limits, 12).await;
     let all: Vec<u64> = (1..=12).collect();
     let all_back: Vec<u64> = (1..=12).rev().collect();
     expect_page(&store, (0, 0, true), &all, true, 13).await;
@@ -132,8 +132,8 @@ pub async fn max_count_zero_reads_to_the_end_and_large_is_not_capped<T: Target>(
     assert_eq!(backward.len(), 12);
 }
 
-pub async fn forward_reads_start_at_from<T: Target>() {
-    let store = store_with_stream::<T>(Limits::default(), 6).await;
+pub async fn forward_reads_start_at_from(ctx: Ctx) {
+    let store = store_with_stream(&ctx, Limits::default(), 6).await;
     expect_page(&store, (0, 3, true), &[1, 2, 3], false, 4).await;
     expect_page(&store, (1, 3, true), &[1, 2, 3], false, 4).await;
     expect_page(&store, (4, 2, true), &[4, 5], false, 6).await;
@@ -144,8 +144,8 @@ pub async fn forward_reads_start_at_from<T: Target>() {
     expect_page(&store, (100, 10, true), &[], true, 100).await;
 }
 
-pub async fn backward_reads_descend_from_from<T: Target>() {
-    let store = store_with_stream::<T>(Limits::default(), 6).await;
+pub async fn backward_reads_descend_from_from(ctx: Ctx) {
+    let store = store_with_stream(&ctx, Limits::default(), 6).await;
     expect_page(&store, (4, 2, false), &[4, 3], false, 2).await;
     expect_page(&store, (2, 2, false), &[2, 1], true, 0).await;
     expect_page(&store, (1, 5, false), &[1], true, 0).await;
@@ -154,8 +154,8 @@ pub async fn backward_reads_descend_from_from<T: Target>() {
 
 /// Backward, 0 is before every event: an empty final page with cursor 0
 /// (a terminal cursor that never repeats an event).
-pub async fn backward_from_zero_is_an_empty_final_page<T: Target>() {
-    let store = store_with_stream::<T>(Limits::default(), 5).await;
+pub async fn backward_from_zero_is_an_empty_final_page(ctx: Ctx) {
+    let store = store_with_stream(&ctx, Limits::default(), 5).await;
     expect_page(&store, (0, 2, false), &[], true, 0).await;
     expect_page(&store, (0, 0, false), &[], true, 0).await;
     // The last backward page's cursor is 0; following it reads nothing more.
@@ -166,8 +166,8 @@ pub async fn backward_from_zero_is_an_empty_final_page<T: Target>() {
     expect_page(&store, (HEAD, 1, false), &[7], false, 6).await;
 }
 
-pub async fn backward_from_beyond_the_head_starts_at_the_head<T: Target>() {
-    let store = store_with_stream::<T>(Limits::default(), 5).await;
+pub async fn backward_from_beyond_the_head_starts_at_the_head(ctx: Ctx) {
+    let store = store_with_stream(&ctx, Limits::default(), 5).await;
     expect_page(&store, (6, 2, false), &[5, 4], false, 3).await;
     expect_page(&store, (1000, 3, false), &[5, 4, 3], false, 2).await;
     expect_page(&store, (HEAD, 10, false), &[5, 4, 3, 2, 1], true, 0).await;
@@ -175,8 +175,8 @@ pub async fn backward_from_beyond_the_head_starts_at_the_head<T: Target>() {
     expect_page(&store, (u64::MAX, 10, false), &[5, 4, 3, 2, 1], true, 0).await;
 }
 
-pub async fn is_end_is_true_exactly_when_nothing_follows<T: Target>() {
-    let store = store_with_stream::<T>(Limits::default(), 4).await;
+pub async fn is_end_is_true_exactly_when_nothing_follows(ctx: Ctx) {
+    let store = store_with_stream(&ctx, Limits::default(), 4).await;
     // A page that ends exactly at the last event is the end.
     expect_page(&store, (1, 4, true), &[1, 2, 3, 4], true, 5).await;
     expect_page(&store, (1, 3, true), &[1, 2, 3], false, 4).await;
@@ -186,8 +186,8 @@ pub async fn is_end_is_true_exactly_when_nothing_follows<T: Target>() {
     expect_page(&store, (HEAD, 3, false), &[4, 3, 2], false, 1).await;
 }
 
-pub async fn paging_visits_every_event_once_in_both_directions<T: Target>() {
-    let store = store_with_stream::<T>(Limits::default(), 23).await;
+pub async fn paging_visits_every_event_once_in_both_directions(ctx: Ctx) {
+    let store = store_with_stream(&ctx, Limits::default(), 23).await;
     let all: Vec<u64> = (1..=23).collect();
     for page_size in [5, 1, 23, 22, 24] {
         let forward = read_stream_to_end(&store, "t1", "s", true, page_size).await;
@@ -228,8 +228,8 @@ pub async fn paging_visits_every_event_once_in_both_directions<T: Target>() {
     );
 }
 
-pub async fn streams_are_isolated_by_tenant<T: Target>() {
-    let store = T::start(Limits::default()).await;
+pub async fn streams_are_isolated_by_tenant(ctx: Ctx) {
+    let store = ctx.start(Limits::default()).await;
     store.append(append("t1", "acc", 0, 3)).await.expect("t1");
     store.append(append("t2", "acc", 0, 2)).await.expect("t2");
     let t1 = read_stream_to_end(&store, "t1", "acc", true, 0).await;
@@ -254,13 +254,14 @@ pub async fn streams_are_isolated_by_tenant<T: Target>() {
     );
 }
 
-pub async fn page_stops_early_under_the_response_size_limit<T: Target>() {
+pub async fn page_stops_early_under_the_response_size_limit(ctx: Ctx) {
     let max_response_bytes = 2048;
-    let store = T::start(Limits {
-        max_response_bytes,
-        ..Limits::default()
-    })
-    .await;
+    let store = ctx
+        .start(Limits {
+            max_response_bytes,
+            ..Limits::default()
+        })
+        .await;
     for head in 0..10 {
         let mut request = append("t1", "s", head, 1);
         request.events[0].payload = vec![b'p'; 500];

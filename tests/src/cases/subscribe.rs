@@ -2,10 +2,10 @@
 //! prefix filter, tenant isolation, the history/live boundary under
 //! concurrent appends, slow consumers, and staying open.
 
-use crate::support::{
+use super::support::{
     Events, WAIT, assert_idle, event_ids, expect_error, globals, meta, next_event, next_events,
 };
-use eventstore_conformance::{Store, Target, append, subscribe};
+use crate::{Ctx, Store, append, subscribe};
 use eventstore_engine::Limits;
 use eventstore_proto::{AppendRequest, SubscribeRequest};
 use futures::StreamExt;
@@ -58,8 +58,8 @@ fn assert_strictly_increasing(globals: &[u64], what: &str) {
     );
 }
 
-pub async fn subscribe_without_tenant_is_unauthenticated<T: Target>() {
-    let store = T::start(Limits::default()).await;
+pub async fn subscribe_without_tenant_is_unauthenticated(ctx: Ctx) {
+    let store = ctx.start(Limits::default()).await;
     store.append(append("t1", "a", 0, 1)).await.expect("append");
     let status = subscribe_error(&store, subscribe("", "", 0)).await;
     assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
@@ -68,12 +68,13 @@ pub async fn subscribe_without_tenant_is_unauthenticated<T: Target>() {
     assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
 }
 
-pub async fn subscribe_prefix_longer_than_the_limit_is_invalid<T: Target>() {
-    let store = T::start(Limits {
-        max_id_length: 16,
-        ..Limits::default()
-    })
-    .await;
+pub async fn subscribe_prefix_longer_than_the_limit_is_invalid(ctx: Ctx) {
+    let store = ctx
+        .start(Limits {
+            max_id_length: 16,
+            ..Limits::default()
+        })
+        .await;
     let status = subscribe_error(&store, subscribe("t1", &"p".repeat(17), 0)).await;
     expect_error::<()>(
         Err(status),
@@ -84,8 +85,8 @@ pub async fn subscribe_prefix_longer_than_the_limit_is_invalid<T: Target>() {
     assert_idle(&mut ok, Duration::from_millis(50)).await;
 }
 
-pub async fn history_then_live_in_global_order<T: Target>() {
-    let store = T::start(Limits::default()).await;
+pub async fn history_then_live_in_global_order(ctx: Ctx) {
+    let store = ctx.start(Limits::default()).await;
     let mut ids = Vec::new();
     ids.extend(append_ids(&store, append("t1", "a", 0, 3)).await);
     ids.extend(append_ids(&store, append("t1", "b", 0, 2)).await);
@@ -110,8 +111,8 @@ pub async fn history_then_live_in_global_order<T: Target>() {
     assert_idle(&mut events, QUIET).await;
 }
 
-pub async fn from_global_nonce_selects_the_first_event<T: Target>() {
-    let store = T::start(Limits::default()).await;
+pub async fn from_global_nonce_selects_the_first_event(ctx: Ctx) {
+    let store = ctx.start(Limits::default()).await;
     store.append(append("t1", "a", 0, 4)).await.expect("a");
     store.append(append("t1", "b", 0, 3)).await.expect("b");
     store.append(append("t1", "a", 4, 3)).await.expect("a");
@@ -138,8 +139,8 @@ pub async fn from_global_nonce_selects_the_first_event<T: Target>() {
     assert_idle(&mut beyond, Duration::from_millis(50)).await;
 }
 
-pub async fn prefix_filters_aggregate_ids<T: Target>() {
-    let store = T::start(Limits::default()).await;
+pub async fn prefix_filters_aggregate_ids(ctx: Ctx) {
+    let store = ctx.start(Limits::default()).await;
     let streams = ["order-1", "customer-1", "order-2", "xorder-1", "orders"];
     for (i, aggregate_id) in streams.iter().enumerate() {
         store
@@ -186,8 +187,8 @@ pub async fn prefix_filters_aggregate_ids<T: Target>() {
     assert_idle(&mut exact, Duration::from_millis(10)).await;
 }
 
-pub async fn tenants_are_isolated<T: Target>() {
-    let store = T::start(Limits::default()).await;
+pub async fn tenants_are_isolated(ctx: Ctx) {
+    let store = ctx.start(Limits::default()).await;
     store.append(append("t1", "a", 0, 1)).await.expect("1");
     store.append(append("t2", "a", 0, 2)).await.expect("2-3");
     store.append(append("t1", "b", 0, 2)).await.expect("4-5");
@@ -226,11 +227,11 @@ pub async fn tenants_are_isolated<T: Target>() {
     assert_idle(&mut t3, Duration::from_millis(10)).await;
 }
 
-pub async fn history_live_boundary_under_concurrent_appends<T: Target>() {
+pub async fn history_live_boundary_under_concurrent_appends(ctx: Ctx) {
     const STREAMS: usize = 4;
     const ROUNDS: u64 = 25;
     const BATCH: u64 = 2;
-    let store = T::start(Limits::default()).await;
+    let store = ctx.start(Limits::default()).await;
     let mut t1_ids = Vec::new();
     for s in 0..STREAMS {
         t1_ids.extend(append_ids(&store, append("t1", &format!("s{s}"), 0, 5)).await);
@@ -326,10 +327,10 @@ pub async fn history_live_boundary_under_concurrent_appends<T: Target>() {
     }
 }
 
-pub async fn slow_consumer_misses_nothing<T: Target>() {
+pub async fn slow_consumer_misses_nothing(ctx: Ctx) {
     const TOTAL: u64 = 5_000;
     const BATCH: u64 = 100;
-    let store = T::start(Limits::default()).await;
+    let store = ctx.start(Limits::default()).await;
     let mut ids = append_ids(&store, append("t1", "s0", 0, 10)).await;
     let mut events = open(&store, subscribe("t1", "", 0)).await;
     let first = next_events(&mut events, 5).await;
@@ -348,8 +349,8 @@ pub async fn slow_consumer_misses_nothing<T: Target>() {
     assert_idle(&mut events, Duration::from_millis(50)).await;
 }
 
-pub async fn subscription_stays_open_while_idle<T: Target>() {
-    let store = T::start(Limits::default()).await;
+pub async fn subscription_stays_open_while_idle(ctx: Ctx) {
+    let store = ctx.start(Limits::default()).await;
     let mut events = open(&store, subscribe("t1", "", 0)).await;
     let mut unmatched = open(&store, subscribe("t1", "nothing-", 0)).await;
     assert_idle(&mut events, QUIET).await;

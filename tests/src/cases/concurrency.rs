@@ -1,7 +1,7 @@
 //! Real races: many tasks appending at once, to one stream and to many.
 
-use crate::support::{event_ids, expect_error, globals, meta, read_stream_to_end, stream_nonces};
-use eventstore_conformance::{HEAD, Store, Target, append, read};
+use super::support::{event_ids, expect_error, globals, meta, read_stream_to_end, stream_nonces};
+use crate::{Ctx, HEAD, Store, append, read};
 use eventstore_engine::{Limits, status::concurrency_detail};
 use eventstore_proto::AppendResponse;
 use std::{collections::BTreeMap, sync::Arc};
@@ -19,9 +19,9 @@ async fn read_head<S: Store>(store: &S, aggregate_id: &str) -> u64 {
     page.events.first().map_or(0, |e| meta(e).aggregate_nonce)
 }
 
-pub async fn racing_appenders_get_exactly_one_winner_per_nonce<T: Target>() {
+pub async fn racing_appenders_get_exactly_one_winner_per_nonce(ctx: Ctx) {
     const ROUNDS: usize = 12;
-    let store = T::start(Limits::default()).await;
+    let store = ctx.start(Limits::default()).await;
     let barrier = Arc::new(Barrier::new(TASKS));
     let mut tasks = Vec::new();
     for task in 0..TASKS {
@@ -106,9 +106,9 @@ pub async fn racing_appenders_get_exactly_one_winner_per_nonce<T: Target>() {
     assert_eq!(globals(&events), nonces);
 }
 
-pub async fn concurrent_appends_to_many_streams_all_succeed<T: Target>() {
+pub async fn concurrent_appends_to_many_streams_all_succeed(ctx: Ctx) {
     const ROUNDS: u64 = 15;
-    let store = T::start(Limits::default()).await;
+    let store = ctx.start(Limits::default()).await;
     let barrier = Arc::new(Barrier::new(TASKS));
     let mut tasks = Vec::new();
     for task in 0..TASKS {
@@ -153,8 +153,8 @@ pub async fn concurrent_appends_to_many_streams_all_succeed<T: Target>() {
     );
 }
 
-pub async fn concurrent_idempotent_retries_write_once<T: Target>() {
-    let store = T::start(Limits::default()).await;
+pub async fn concurrent_idempotent_retries_write_once(ctx: Ctx) {
+    let store = ctx.start(Limits::default()).await;
     let mut request = append("t1", "order-1", 0, 2);
     request.idempotency_key = "key-1".into();
     let barrier = Arc::new(Barrier::new(TASKS));
@@ -181,15 +181,15 @@ pub async fn concurrent_idempotent_retries_write_once<T: Target>() {
     assert_eq!(next.last_global_nonce, 3);
 }
 
-pub async fn concurrent_duplicate_event_ids_have_one_winner<T: Target>() {
-    let store = T::start(Limits::default()).await;
-    let id = eventstore_conformance::new_event_id();
+pub async fn concurrent_duplicate_event_ids_have_one_winner(ctx: Ctx) {
+    let store = ctx.start(Limits::default()).await;
+    let id = crate::new_event_id();
     let barrier = Arc::new(Barrier::new(TASKS));
     let mut tasks = Vec::new();
     for task in 0..TASKS {
         let (store, barrier) = (store.clone(), barrier.clone());
         let mut request = append("t1", &format!("s{task}"), 0, 1);
-        crate::support::meta_mut(&mut request.events[0]).event_id = id.clone();
+        super::support::meta_mut(&mut request.events[0]).event_id = id.clone();
         tasks.push(tokio::spawn(async move {
             barrier.wait().await;
             store.append(request).await

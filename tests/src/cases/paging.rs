@@ -3,8 +3,8 @@
 //! sizes, each visiting every event once in the minimum number of calls,
 //! and a reader polling the tail seeing each new event exactly once.
 
-use crate::support::meta;
-use eventstore_conformance::{HEAD, Store, Target, append, read, read_all};
+use super::support::meta;
+use crate::{AnyStore, Ctx, HEAD, Store, append, read, read_all};
 use eventstore_engine::Limits;
 
 const PAGE_SIZES: [u32; 6] = [1, 2, 3, 4, 6, 10];
@@ -134,8 +134,8 @@ fn expected(positions: &[u64], from: u64, forward: bool) -> Vec<u64> {
 /// `t1`/`s` with 10 events, interleaved with `t1`/`x` and tenant `t2`, so
 /// the positions of tenant `t1` in the global log have gaps. Returns the
 /// store and `t1`'s global nonces.
-async fn interleaved_store<T: Target>() -> (T::Store, Vec<u64>) {
-    let store = T::start(Limits::default()).await;
+async fn interleaved_store(ctx: &Ctx) -> (AnyStore, Vec<u64>) {
+    let store = ctx.start(Limits::default()).await;
     let mut t1_globals = Vec::new();
     let mut s_head = 0;
     let mut others = 0;
@@ -174,8 +174,8 @@ async fn interleaved_store<T: Target>() -> (T::Store, Vec<u64>) {
 /// u64::MAX, and for ReadAll a position of another tenant) in both
 /// directions with page sizes 1, 2, 3, 4, 6, 10: every event once, in
 /// order, in `max(1, ceil(n / size))` calls (`is_end` is exact).
-pub async fn paging_from_every_start_takes_the_minimal_calls<T: Target>() {
-    let (store, globals) = interleaved_store::<T>().await;
+pub async fn paging_from_every_start_takes_the_minimal_calls(ctx: Ctx) {
+    let (store, globals) = interleaved_store(&ctx).await;
     let nonces: Vec<u64> = (1..=10).collect();
     let gap = (1..*globals.last().expect("events"))
         .find(|g| !globals.contains(g))
@@ -211,8 +211,8 @@ pub async fn paging_from_every_start_takes_the_minimal_calls<T: Target>() {
 
 /// A reader polling the tail: an empty forward page keeps its cursor, and
 /// the next append is seen exactly once.
-pub async fn tail_polling_sees_each_new_event_once<T: Target>() {
-    let (store, _) = interleaved_store::<T>().await;
+pub async fn tail_polling_sees_each_new_event_once(ctx: Ctx) {
+    let (store, _) = interleaved_store(&ctx).await;
     for reader in [Reader::Stream, Reader::All] {
         let mut cursor = read_page(&store, reader, 0, 1000, true).await.next;
         for round in 0..3u64 {
