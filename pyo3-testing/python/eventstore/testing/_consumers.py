@@ -18,12 +18,12 @@ import inspect
 import pprint
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from eventstore._checkpoints import CheckpointStore, MemoryCheckpointStore, check_name, check_store, load_checkpoint
 from eventstore._client import EventStoreClient
 from eventstore._errors import TimeoutError, ValidationError
-from eventstore._models import HEAD, RecordedEvent
+from eventstore._models import HEAD, EventInput, RecordedEvent
 from eventstore.testing._mock import MockEventStore
 
 __all__ = ["Consumer", "check_redelivery", "wait_until_consumed"]
@@ -50,17 +50,18 @@ def _timeout(name: str, value: object) -> float:
     return float(value)
 
 
-def _pairs(events: object) -> list[tuple[str, object]]:
+def _pairs(events: object) -> list[tuple[str, EventInput]]:
     if isinstance(events, (str, bytes)) or not isinstance(events, Sequence):
         raise ValidationError(f"events must be a sequence of (aggregate_id, event) pairs, got {type(events).__name__}")
-    pairs: list[tuple[str, object]] = []
+    pairs: list[tuple[str, EventInput]] = []
     for i, item in enumerate(events):
         if not isinstance(item, tuple) or len(item) != 2:
             raise ValidationError(f"events[{i}] must be an (aggregate_id, event) pair, got {item!r}")
         aggregate_id, event = item
         if not isinstance(aggregate_id, str) or not aggregate_id:
             raise ValidationError(f"events[{i}]: aggregate_id must be a non-empty str, got {aggregate_id!r}")
-        pairs.append((aggregate_id, event))
+        # The event itself is checked when it is encoded (append_events).
+        pairs.append((aggregate_id, cast("EventInput", event)))
     if not pairs:
         raise ValidationError("events is empty: give the (aggregate_id, event) pairs to replay")
     return pairs
@@ -156,7 +157,7 @@ async def _run(
 
 async def check_redelivery(
     make_consumer: Callable[[], Any],
-    events: Sequence[tuple[str, Any]],
+    events: Sequence[tuple[str, EventInput]],
     *,
     aggregate_type: str = "Aggregate",
     timeout: float = 10.0,

@@ -28,11 +28,11 @@ import pytest
 
 # Registered with this plugin by being imported into it.
 from eventstore.testing._shared_store import (  # noqa: F401
+    add_shared_store_options,
     event_store_endpoint,
     event_store_tenant,
     event_store_tenant_client,
 )
-from eventstore.testing._shared_store import add_shared_store_options
 
 if TYPE_CHECKING:
     from eventstore import EventStoreClient
