@@ -21,8 +21,10 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from eventstore.testing._container import EventStoreContainer
     from eventstore.testing._mock import Expectation, MockEventStore, RecordedCall, StreamEnd
+    from eventstore.testing._warnings import DockerUnavailableWarning
 
 _EXPORTS: dict[str, str] = {
+    "DockerUnavailableWarning": "eventstore.testing._warnings",
     "EventStoreContainer": "eventstore.testing._container",
     "Expectation": "eventstore.testing._mock",
     "MockEventStore": "eventstore.testing._mock",
@@ -30,7 +32,9 @@ _EXPORTS: dict[str, str] = {
     "StreamEnd": "eventstore.testing._mock",
 }
 
-__all__ = ["EventStoreContainer", "Expectation", "MockEventStore", "RecordedCall", "StreamEnd"]
+__all__ = [
+    "DockerUnavailableWarning",
+    "EventStoreContainer", "Expectation", "MockEventStore", "RecordedCall", "StreamEnd"]
 
 
 def __getattr__(name: str) -> Any:
