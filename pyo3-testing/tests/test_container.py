@@ -709,9 +709,7 @@ def dead_session() -> Iterator[str]:
 
 @needs_docker
 @pytest.mark.parametrize("killed", [killed_mid_start, killed_mid_test], ids=["mid-start", "mid-test"])
-def test_sweep_leftovers_removes_the_containers_of_killed_runs(
-    dead_session: str, stores: Stores, killed: Any
-) -> None:
+def test_sweep_leftovers_removes_the_containers_of_killed_runs(dead_session: str, stores: Stores, killed: Any) -> None:
     live = stores.new(startup_timeout=START_TIMEOUT).start_blocking()
     pid, leftover = killed(dead_session)
     # The leak is real: the killed process could not remove its container.

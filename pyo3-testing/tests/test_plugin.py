@@ -276,7 +276,10 @@ def test_async_tests_are_verified_after_their_coroutine(pytester: pytest.Pyteste
     result = run(pytester, "-o", f"asyncio_mode={'auto' if runner == 'pytest-asyncio' else 'strict'}")
     result.assert_outcomes(passed=1, failed=1, errors=0)
     result.stdout.fnmatch_lines(
-        ["*expected exactly 1 call, received 0*", "FAILED test_async.py::test_unmet - Failed: MockEventStore verificati*"]
+        [
+            "*expected exactly 1 call, received 0*",
+            "FAILED test_async.py::test_unmet - Failed: MockEventStore verificati*",
+        ]
     )
 
 

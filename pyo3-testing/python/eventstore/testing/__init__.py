@@ -34,7 +34,12 @@ _EXPORTS: dict[str, str] = {
 
 __all__ = [
     "DockerUnavailableWarning",
-    "EventStoreContainer", "Expectation", "MockEventStore", "RecordedCall", "StreamEnd"]
+    "EventStoreContainer",
+    "Expectation",
+    "MockEventStore",
+    "RecordedCall",
+    "StreamEnd",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -189,7 +189,7 @@ class EventStoreContainer:
             self._native = native  # type: ignore[assignment]
             _running.add(self)
             try:
-                _warn_if_fallback(self._native, stacklevel=stacklevel + 1)
+                _warn_if_fallback(native, stacklevel=stacklevel + 1)  # type: ignore[arg-type]
             except BaseException:
                 self.stop_blocking()  # the warning is an error here: nothing stays running
                 raise

@@ -73,12 +73,11 @@ def event_store_mock(request: pytest.FixtureRequest) -> Iterator[MockEventStore]
     from eventstore.testing import MockEventStore
 
     options, verify = _marker_options(request.node)
+    problem: str | None = None
     try:
         mock = MockEventStore(**options)
     except TypeError as e:
         problem = str(e)
-    else:
-        problem = None
     if problem is not None:
         pytest.fail(f"@pytest.mark.{MARKER}: {problem}", pytrace=False)
     if verify:
