@@ -19,6 +19,10 @@ use tonic::{
     transport::{Certificate, ClientTlsConfig, Endpoint},
 };
 
+/// Held by the tests that make leftovers and sweep them, so one test's
+/// explicit sweep does not take the other's leftovers mid-test.
+static SWEEPING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 fn docker_store() -> eventstore_container::EventStoreContainerBuilder {
     EventStoreContainer::builder().mode(Mode::Docker)
 }
@@ -121,6 +125,7 @@ async fn sweep_removes_leftovers_of_dead_processes_only() {
     if !docker_or_skip().await {
         return;
     }
+    let _sweeping = SWEEPING.lock().await;
     let live = docker_store().start().await.expect("start");
     let (image, tag) = (
         eventstore_container::IMAGE_NAME,
@@ -170,6 +175,7 @@ async fn a_start_sweeps_the_leftovers_of_dead_sessions_but_not_its_own() {
     if !docker_or_skip().await {
         return;
     }
+    let _sweeping = SWEEPING.lock().await;
     let (image, tag) = (
         eventstore_container::IMAGE_NAME,
         eventstore_container::embedded_image_tag().expect("embedded image"),
