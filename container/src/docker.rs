@@ -393,17 +393,27 @@ pub(crate) async fn stop(docker: &Docker, id: &str) -> Result<(), ContainerError
 
 /// `docker rm -f -v`, ignoring a container already gone.
 pub(crate) async fn remove(docker: &Docker, id: &str) {
+    if let Err(e) = try_remove(docker, id).await {
+        tracing::warn!(container = short(id), "cannot remove the container: {e}");
+    }
+}
+
+/// `docker rm -f -v`: `Ok(true)` when this call removed it, `Ok(false)`
+/// when it was already gone or another process is removing it (two
+/// sweeps at once).
+async fn try_remove(docker: &Docker, id: &str) -> Result<bool, bollard::errors::Error> {
     let options = RemoveContainerOptions {
         force: true,
         v: true,
         ..Default::default()
     };
     match docker.remove_container(id, Some(options)).await {
-        Ok(())
-        | Err(bollard::errors::Error::DockerResponseServerError {
-            status_code: 404, ..
-        }) => {}
-        Err(e) => tracing::warn!(container = short(id), "cannot remove the container: {e}"),
+        Ok(()) => Ok(true),
+        Err(bollard::errors::Error::DockerResponseServerError {
+            status_code: 404 | 409,
+            ..
+        }) => Ok(false),
+        Err(e) => Err(e),
     }
 }
 
@@ -523,14 +533,19 @@ async fn find_reusable(
 pub(crate) enum Sweep {
     /// Those whose owner process is gone.
     Leftovers,
+    /// Those whose owner process is gone, except this session's (what a
+    /// start sweeps: a reusable container of this session may outlive the
+    /// process that made it, for the next one to reuse).
+    DeadSessions,
     /// Those of this session.
     Session,
     /// All of them.
     All,
 }
 
-/// Removes the project's containers that `which` selects; returns how many.
-pub(crate) async fn sweep(docker: &Docker, which: Sweep) -> Result<usize, ContainerError> {
+/// Removes the project's containers that `which` selects; returns the ids
+/// of those this call removed.
+pub(crate) async fn sweep(docker: &Docker, which: Sweep) -> Result<Vec<String>, ContainerError> {
     let mut labels = vec![format!("{LABEL_KEY}={LABEL_VALUE}")];
     if which == Sweep::Session {
         labels.push(format!("{SESSION_LABEL}={}", session_id()));
@@ -541,15 +556,35 @@ pub(crate) async fn sweep(docker: &Docker, which: Sweep) -> Result<usize, Contai
         ..Default::default()
     };
     let containers = docker.list_containers(Some(options)).await?;
-    let mut removed = 0;
+    let mut removed = Vec::new();
     for container in containers {
         let Some(id) = container.id else { continue };
         let labels = container.labels.unwrap_or_default();
-        if which == Sweep::Leftovers && owner_alive(&labels) {
+        let skip = match which {
+            Sweep::Leftovers => owner_alive(&labels),
+            Sweep::DeadSessions => {
+                labels.get(SESSION_LABEL).map(String::as_str) == Some(session_id())
+                    || owner_alive(&labels)
+            }
+            Sweep::Session | Sweep::All => false,
+        };
+        if skip {
             continue;
         }
-        remove(docker, &id).await;
-        removed += 1;
+        match try_remove(docker, &id).await {
+            Ok(true) => {
+                tracing::debug!(container = short(&id), ?which, "swept");
+                removed.push(id);
+            }
+            Ok(false) => {}
+            Err(e) => {
+                return Err(ContainerError::Docker(format!(
+                    "cannot remove container {}: {}",
+                    short(&id),
+                    error_chain(&e)
+                )));
+            }
+        }
     }
     Ok(removed)
 }

@@ -30,8 +30,8 @@ pub fn embedded_image_tag() -> Option<&'static str> {
 /// Why the embedded binary is missing, for errors.
 pub(crate) const NOT_EMBEDDED: &str = "this build of eventstore-container carries no server binary \
      (it was built with EVENTSTORE_EMBED_SERVER=0, or on a host that is not *-unknown-linux-gnu): \
-     build the image with container/build-image and pass it with .image(name, tag), \
-     or set EVENTSTORE_SERVER_BIN for Mode::Process";
+     build the image with container/build-image and use it as the image (name:tag), \
+     or set EVENTSTORE_SERVER_BIN and use the `process` mode";
 
 /// The `eventstore-server` binary: `$EVENTSTORE_SERVER_BIN`, else the
 /// embedded static one, written once to the temporary directory.

@@ -10,15 +10,15 @@ use std::time::Duration;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ContainerError {
-    /// `Mode::Docker` and no engine answered.
+    /// The `docker` mode and no engine answered.
     #[error(
         "Docker is not available ({cause}).\n\
          To run the event store in a container, you need a running Docker engine:\n  \
          - install Docker (https://docs.docker.com/engine/install/) or another engine with the Docker API;\n  \
          - start the daemon (`sudo systemctl start docker`, or open Docker Desktop);\n  \
          - or point DOCKER_HOST at a running engine (e.g. DOCKER_HOST=unix:///run/user/1000/docker.sock).\n\
-         Without Docker, Mode::Auto runs the real server in process and Mode::Process runs the \
-         eventstore-server binary."
+         Without Docker, the `auto` mode (the default) runs the real server in this process and the \
+         `process` mode runs the eventstore-server binary (EVENTSTORE_CONTAINER_MODE=auto or process)."
     )]
     DockerUnavailable {
         /// What the engine (or the socket) answered.

@@ -139,6 +139,7 @@ pub struct EventStoreContainerBuilder {
     docker_host: Option<String>,
     readiness_line: Option<String>,
     container_port: u16,
+    warn_on_fallback: bool,
 }
 
 impl Default for EventStoreContainerBuilder {
@@ -154,6 +155,7 @@ impl Default for EventStoreContainerBuilder {
             docker_host: None,
             readiness_line: Some(READINESS_LINE.to_owned()),
             container_port: CONTAINER_PORT,
+            warn_on_fallback: true,
         }
     }
 }
@@ -267,6 +269,16 @@ impl EventStoreContainerBuilder {
         self
     }
 
+    /// Whether [`Mode::Auto`] says on stderr (once per process) that it
+    /// runs in process because no Docker engine answered (default: yes).
+    /// A wrapper that reports [`EventStoreContainer::fallback_cause`] its
+    /// own way (the Python package, as a warning) turns it off.
+    #[must_use]
+    pub fn warn_on_fallback(mut self, warn: bool) -> Self {
+        self.warn_on_fallback = warn;
+        self
+    }
+
     fn resolved_mode(&self) -> Result<Mode, ContainerError> {
         if let Some(mode) = self.mode {
             return Ok(mode);
@@ -307,13 +319,18 @@ impl EventStoreContainerBuilder {
         let deadline = Instant::now() + self.startup_timeout;
         let started = StdInstant::now();
         let mode = self.resolved_mode()?;
+        let mut fallback_cause = None;
         let backend = match mode {
             Mode::Docker => self.start_docker(deadline).await?,
             Mode::Auto => match docker::connect(self.docker_host.as_deref()).await {
                 Ok(docker) => self.start_docker_with(docker, deadline).await?,
                 Err(ContainerError::DockerUnavailable { cause }) => {
-                    warn_fallback(&cause);
-                    self.start_in_process(deadline).await?
+                    if self.warn_on_fallback {
+                        warn_fallback(&cause);
+                    }
+                    let backend = self.start_in_process(deadline).await?;
+                    fallback_cause = Some(cause);
+                    backend
                 }
                 Err(e) => return Err(e),
             },
@@ -327,6 +344,7 @@ impl EventStoreContainerBuilder {
             backend,
             spec: self,
             stopped: false,
+            fallback_cause,
         };
         tracing::debug!(
             mode = ?container.mode(),
@@ -354,6 +372,17 @@ impl EventStoreContainerBuilder {
         docker: bollard::Docker,
         deadline: Instant,
     ) -> Result<Backend, ContainerError> {
+        // A killed test run cannot remove its containers; the next start
+        // does (those of dead processes of other sessions). Best effort: a
+        // failed sweep does not stop the start.
+        match docker::sweep(&docker, docker::Sweep::DeadSessions).await {
+            Ok(removed) if !removed.is_empty() => tracing::info!(
+                count = removed.len(),
+                "removed containers left by killed test runs"
+            ),
+            Ok(_) => {}
+            Err(e) => tracing::warn!("cannot sweep containers left by killed test runs: {e}"),
+        }
         let image = self.image_ref();
         image::ensure_image(&docker, self.docker_host.as_deref(), &image).await?;
         let spec = self.docker_spec(&image);
@@ -422,6 +451,7 @@ pub struct EventStoreContainer {
     backend: Backend,
     spec: EventStoreContainerBuilder,
     stopped: bool,
+    fallback_cause: Option<String>,
 }
 
 impl EventStoreContainer {
@@ -443,6 +473,12 @@ impl EventStoreContainer {
             Backend::Process(_) => Mode::Process,
             Backend::InProcess(_) => Mode::InProcess,
         }
+    }
+
+    /// Why [`Mode::Auto`] runs the store in process: what the Docker
+    /// engine (or its socket) answered. `None` when no fallback happened.
+    pub fn fallback_cause(&self) -> Option<&str> {
+        self.fallback_cause.as_deref()
     }
 
     /// The host port the store is reached on.
@@ -580,23 +616,25 @@ impl EventStoreContainer {
 
     /// Removes every container of this project whose process is gone (on
     /// this host: no process with the pid on its label), e.g. left by a
-    /// test run that was killed. Returns how many. Containers of running
-    /// processes (other test binaries, other sessions) are left alone.
-    pub async fn sweep_leftovers() -> Result<usize, ContainerError> {
+    /// test run that was killed. Returns the ids of those it removed.
+    /// Containers of running processes (other test binaries, other
+    /// sessions) are left alone. Every Docker start also sweeps the
+    /// leftovers of other sessions first.
+    pub async fn sweep_leftovers() -> Result<Vec<String>, ContainerError> {
         let docker = docker::connect(None).await?;
         docker::sweep(&docker, docker::Sweep::Leftovers).await
     }
 
     /// Removes every container of this session ([`session_id`]), e.g.
-    /// reused ones at the end of a test session. Returns how many.
-    pub async fn sweep_session() -> Result<usize, ContainerError> {
+    /// reused ones at the end of a test session. Returns their ids.
+    pub async fn sweep_session() -> Result<Vec<String>, ContainerError> {
         let docker = docker::connect(None).await?;
         docker::sweep(&docker, docker::Sweep::Session).await
     }
 
     /// Removes every container with the project label, whoever started
-    /// it. Returns how many.
-    pub async fn sweep_all() -> Result<usize, ContainerError> {
+    /// it. Returns their ids.
+    pub async fn sweep_all() -> Result<Vec<String>, ContainerError> {
         let docker = docker::connect(None).await?;
         docker::sweep(&docker, docker::Sweep::All).await
     }

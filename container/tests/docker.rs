@@ -19,6 +19,10 @@ use tonic::{
     transport::{Certificate, ClientTlsConfig, Endpoint},
 };
 
+/// Held by the tests that make leftovers and sweep them, so one test's
+/// explicit sweep does not take the other's leftovers mid-test.
+static SWEEPING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 fn docker_store() -> eventstore_container::EventStoreContainerBuilder {
     EventStoreContainer::builder().mode(Mode::Docker)
 }
@@ -121,6 +125,7 @@ async fn sweep_removes_leftovers_of_dead_processes_only() {
     if !docker_or_skip().await {
         return;
     }
+    let _sweeping = SWEEPING.lock().await;
     let live = docker_store().start().await.expect("start");
     let (image, tag) = (
         eventstore_container::IMAGE_NAME,
@@ -150,16 +155,72 @@ async fn sweep_removes_leftovers_of_dead_processes_only() {
     assert!(container_exists(&leftover));
 
     let removed = EventStoreContainer::sweep_leftovers().await.expect("sweep");
-    assert!(removed >= 1, "removed {removed}");
+    // Another test's start may have swept it first (starts sweep the
+    // leftovers of other sessions); either way it is gone.
     assert!(
         !container_exists(&leftover),
         "the leftover survived the sweep"
     );
+    let live_id = live.id().expect("id").to_owned();
+    assert!(!removed.contains(&live_id), "removed {removed:?}");
     assert!(
         container_exists(live.id().expect("id")),
         "the sweep removed a container of a live process"
     );
     live.check_health().await.expect("still serving");
+}
+
+#[tokio::test]
+async fn a_start_sweeps_the_leftovers_of_dead_sessions_but_not_its_own() {
+    if !docker_or_skip().await {
+        return;
+    }
+    let _sweeping = SWEEPING.lock().await;
+    let (image, tag) = (
+        eventstore_container::IMAGE_NAME,
+        eventstore_container::embedded_image_tag().expect("embedded image"),
+    );
+    let first = docker_store().start().await.expect("start");
+    let host = docker(&[
+        "inspect",
+        "-f",
+        &format!("{{{{index .Config.Labels \"{HOST_LABEL}\"}}}}"),
+        first.id().expect("id"),
+    ]);
+    // As a killed test run leaves them: a dead pid of this host, and of
+    // another session or of this one.
+    let leftover = |session: &str| {
+        docker(&[
+            "create",
+            "--label",
+            &format!("{LABEL_KEY}={LABEL_VALUE}"),
+            "--label",
+            &format!("{SESSION_LABEL}={session}"),
+            "--label",
+            &format!("{PID_LABEL}=99999998"),
+            "--label",
+            &format!("{HOST_LABEL}={host}"),
+            &format!("{image}:{tag}"),
+        ])
+    };
+    let other_session = leftover("a-killed-session");
+    let this_session = leftover(eventstore_container::session_id());
+
+    let second = docker_store().start().await.expect("start");
+    assert!(
+        !container_exists(&other_session),
+        "a start left the container of a killed run"
+    );
+    assert!(
+        container_exists(&this_session),
+        "a start swept a container of its own session"
+    );
+    assert!(container_exists(first.id().expect("id")));
+    drop(second);
+    // The explicit sweep takes every dead process's container (here or in
+    // a test running alongside).
+    EventStoreContainer::sweep_leftovers().await.expect("sweep");
+    assert!(!container_exists(&this_session));
 }
 
 #[tokio::test]

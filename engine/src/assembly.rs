@@ -241,12 +241,22 @@ impl Termination {
 /// the message already ends with (a wrapper that repeats its cause) is not
 /// repeated.
 pub fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
+    join_causes(&error.to_string(), error.source())
+}
+
+/// `message: cause: cause ...`, each text once: a cause whose text is
+/// already in the message (a wrapper repeating its source, as tonic's and
+/// hyper's do, "tcp connect error: transport error: tcp connect error")
+/// is left out.
+pub fn join_causes(message: &str, source: Option<&(dyn std::error::Error + 'static)>) -> String {
+    let mut text = message.to_owned();
+    let mut source = source;
     while let Some(cause) = source {
         let next = cause.to_string();
-        if !text.ends_with(&next) {
-            text.push_str(": ");
+        if !next.is_empty() && !text.contains(&next) {
+            if !text.is_empty() {
+                text.push_str(": ");
+            }
             text.push_str(&next);
         }
         source = cause.source();

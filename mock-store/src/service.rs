@@ -11,9 +11,9 @@ use crate::{
 };
 use eventstore_engine::{Delivery, Error as EngineError, status::to_status};
 use eventstore_proto::{
-    AppendRequest, AppendResponse, EventData, GetServerInfoRequest, GetServerInfoResponse,
-    ReadAllRequest, ReadAllResponse, ReadStreamRequest, ReadStreamResponse, SubscribeRequest,
-    SubscribeResponse, event_store_server::EventStore as EventStoreRpc,
+    AppendRequest, AppendResponse, ConcurrencyErrorDetail, EventData, GetServerInfoRequest,
+    GetServerInfoResponse, ReadAllRequest, ReadAllResponse, ReadStreamRequest, ReadStreamResponse,
+    SubscribeRequest, SubscribeResponse, event_store_server::EventStore as EventStoreRpc,
 };
 use futures::{StreamExt, stream::BoxStream};
 use std::{collections::BTreeMap, sync::Arc, time::Duration};
@@ -107,6 +107,14 @@ impl MockService {
                 if detail.aggregate_id.is_empty() {
                     aggregate.clone_into(&mut detail.aggregate_id);
                 }
+                let unnamed =
+                    detail.actual_last_aggregate_nonce == 0 && detail.actual_last_global_nonce == 0;
+                if let CallRequest::Append(append) = call
+                    && (unnamed
+                        || detail.actual_last_aggregate_nonce == append.expected_aggregate_nonce)
+                {
+                    self.head_other_than_expected(append, &mut detail).await;
+                }
                 let message = format!(
                     "concurrency conflict injected by the mock: the head of stream \"{}\" is at aggregate nonce {}",
                     detail.aggregate_id, detail.actual_last_aggregate_nonce
@@ -117,6 +125,44 @@ impl MockService {
             stub => Decision::Stub(stub),
         };
         (decision, stream)
+    }
+
+    /// Makes an injected conflict consistent: a conflict means the head is
+    /// not where the append expected it. When the reply names no head
+    /// (`fail_with=ConcurrencyError`: both nonces 0) or names the expected
+    /// one, the error reports the stream's real head if that differs from
+    /// the expected one, else one event past it (as if another writer had
+    /// just appended one).
+    async fn head_other_than_expected(
+        &self,
+        append: &AppendRequest,
+        detail: &mut ConcurrencyErrorDetail,
+    ) {
+        let engine = self.state.engine();
+        let head = engine
+            .read_stream(ReadStreamRequest {
+                tenant_id: detail.tenant_id.clone(),
+                aggregate_id: detail.aggregate_id.clone(),
+                // Backward from past every position: the last event.
+                from_aggregate_nonce: i64::MAX.unsigned_abs(),
+                max_count: 1,
+                forward: false,
+            })
+            .await
+            .ok()
+            .and_then(|page| page.events.into_iter().next())
+            .and_then(|event| event.meta);
+        match head {
+            Some(meta) if meta.aggregate_nonce != append.expected_aggregate_nonce => {
+                detail.actual_last_aggregate_nonce = meta.aggregate_nonce;
+                detail.actual_last_global_nonce = meta.global_nonce;
+            }
+            _ => {
+                detail.actual_last_aggregate_nonce =
+                    append.expected_aggregate_nonce.saturating_add(1);
+                detail.actual_last_global_nonce = engine.last_global_nonce().saturating_add(1);
+            }
+        }
     }
 
     fn mismatched_stub(&self, call: &CallRequest, reply: &Reply) -> Status {

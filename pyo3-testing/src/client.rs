@@ -89,6 +89,7 @@ impl NativeClient {
                 ));
             }
         };
+        let mut target = "the in-process MockEventStore".to_owned();
         let channels = if let Some(mock) = mock {
             vec![mock.channel()?]
         } else {
@@ -96,6 +97,7 @@ impl NativeClient {
             let _entered = runtime.enter();
             let use_tls = tls || ca_certificate.is_some() || client_certificate.is_some();
             let url = normalize_endpoint(endpoint, use_tls)?;
+            target.clone_from(&url);
             let mut template = Endpoint::from_shared(url.clone())
                 .map_err(|e| {
                     PyValueError::new_err(format!(
@@ -139,7 +141,7 @@ impl NativeClient {
                 .collect()
         };
         Ok(Self {
-            inner: Arc::new(Connections::new(channels, auth, request_timeout)),
+            inner: Arc::new(Connections::new(channels, auth, request_timeout, target)),
         })
     }
 
@@ -307,6 +309,18 @@ fn normalize_endpoint(endpoint: &str, tls: bool) -> PyResult<String> {
     if endpoint.contains("://") {
         return Err(PyValueError::new_err(format!(
             "endpoint {endpoint:?}: only http:// and https:// are supported"
+        )));
+    }
+    // Without a scheme the port is not optional: "localhost" would mean
+    // port 80, where no event store listens.
+    let has_port = endpoint
+        .rsplit_once(':')
+        .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
+    if !has_port {
+        return Err(PyValueError::new_err(format!(
+            "endpoint {endpoint:?} has no port: write host:port, e.g. \"{host}:50051\" \
+             (50051 is the event store's usual port)",
+            host = endpoint.trim_end_matches(':')
         )));
     }
     Ok(format!(

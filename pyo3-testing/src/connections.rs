@@ -25,6 +25,9 @@ pub(crate) struct Connections {
     auth: Option<AsciiMetadataValue>,
     pub(crate) request_timeout: Option<Duration>,
     pub(crate) closed: CancellationToken,
+    /// Where the channels go, for errors (`http://host:port`, or the
+    /// in-process mock).
+    pub(crate) endpoint: String,
 }
 
 impl Connections {
@@ -33,8 +36,10 @@ impl Connections {
         channels: Vec<Channel>,
         auth: Option<AsciiMetadataValue>,
         request_timeout: Option<Duration>,
+        endpoint: String,
     ) -> Self {
         Self {
+            endpoint,
             channels,
             next: AtomicUsize::new(0),
             auth,
@@ -92,7 +97,7 @@ impl Connections {
                 Ok(response) => Ok(response.into_inner()),
                 Err(status) => match self.request_timeout {
                     Some(limit) if is_client_deadline(&status) => Err(timed_out(limit)),
-                    _ => Err(NativeError::from_status(&status, expected)),
+                    _ => Err(NativeError::from_status(&status, expected).at(&self.endpoint, &status)),
                 },
             },
             () = self.closed.cancelled() => Err(NativeError::connection("the client is closed")),

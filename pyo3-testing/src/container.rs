@@ -24,6 +24,7 @@ pub struct NativeContainer {
     url: String,
     mode: String,
     id: Option<String>,
+    fallback_cause: Option<String>,
 }
 
 fn mode_name(mode: Mode) -> &'static str {
@@ -49,7 +50,10 @@ fn builder(
     reuse: bool,
     startup_timeout: f64,
 ) -> PyResult<eventstore_container::EventStoreContainerBuilder> {
-    let mut b = EventStoreContainer::builder().reuse(reuse);
+    // Python reports the fallback as a warning (`DockerUnavailableWarning`).
+    let mut b = EventStoreContainer::builder()
+        .reuse(reuse)
+        .warn_on_fallback(false);
     if let Some((name, tag)) = image {
         b = b.image(name, tag);
     }
@@ -97,6 +101,7 @@ impl NativeContainer {
             url: container.url(),
             mode: mode_name(container.mode()).to_owned(),
             id: container.id().map(str::to_owned),
+            fallback_cause: container.fallback_cause().map(str::to_owned),
             inner: Arc::new(Mutex::new(Some(container))),
         }
     }
@@ -169,6 +174,24 @@ impl NativeContainer {
     #[getter]
     fn id(&self) -> Option<&str> {
         self.id.as_deref()
+    }
+
+    /// Why the `auto` mode runs in process (what the Docker engine
+    /// answered); `None` without a fallback.
+    #[getter]
+    fn fallback_cause(&self) -> Option<&str> {
+        self.fallback_cause.as_deref()
+    }
+
+    /// Removes the containers of this project whose process is gone;
+    /// returns their ids. Blocking.
+    #[staticmethod]
+    fn sweep_leftovers(py: Python<'_>) -> PyResult<Vec<String>> {
+        block_on(py, async {
+            EventStoreContainer::sweep_leftovers()
+                .await
+                .map_err(container_error)
+        })
     }
 
     /// Restarts the store, keeping its data.

@@ -116,6 +116,17 @@ impl NativeError {
         }
     }
 
+    /// The error of a call to `endpoint`: a failure to reach it (not a
+    /// status the store sent) names the endpoint and what to do, once.
+    pub(crate) fn at(mut self, endpoint: &str, status: &Status) -> Self {
+        if self.kind == Kind::Connection
+            || (status.code() == Code::Unavailable && is_transport(status))
+        {
+            self.message = connection_failure(endpoint, status);
+        }
+        self
+    }
+
     /// The Python exception.
     pub(crate) fn into_py(self, py: Python<'_>) -> PyErr {
         self.build(py).unwrap_or_else(|e| e)
@@ -206,12 +217,64 @@ fn is_transport(status: &Status) -> bool {
 }
 
 fn transport_message(status: &Status) -> String {
-    let mut message = status.message().to_owned();
+    eventstore_engine::assembly::join_causes(status.message(), std::error::Error::source(status))
+}
+
+/// A failure to reach the store, said once: which endpoint, the innermost
+/// cause (tonic and hyper wrap it three or four times: "tcp connect error:
+/// transport error: tcp connect error: ..."), and what to do about it.
+pub(crate) fn connection_failure(endpoint: &str, status: &Status) -> String {
+    let chain = transport_message(status);
+    let lower = chain.to_ascii_lowercase();
+    let innermost = innermost_cause(status);
+    let (what, hint) = if lower.contains("the mock has stopped") {
+        (
+            "the mock has stopped".to_owned(),
+            "it was closed (its close(), or the end of its fixture or `with` block)",
+        )
+    } else if lower.contains("connection refused") {
+        (
+            "connection refused".to_owned(),
+            "nothing listens there: start the event store, or check the endpoint's host and port",
+        )
+    } else if lower.contains("invalidcontenttype") || lower.contains("corrupt message") {
+        (
+            "the TLS handshake failed: the server answered in plaintext".to_owned(),
+            "the store does not serve TLS there: connect without TLS (an http:// endpoint, no tls=, \
+             ca_certificate= or client_certificate=)",
+        )
+    } else if lower.contains("dns error") || lower.contains("failed to lookup address") {
+        (
+            format!("cannot resolve the host name ({innermost})"),
+            "check the endpoint's host name",
+        )
+    } else if lower.contains("certificate") || lower.contains("tls handshake") {
+        (
+            format!("the TLS handshake failed ({innermost})"),
+            "check ca_certificate, tls_domain and the server's certificate",
+        )
+    } else if lower.contains("timed out") {
+        (
+            "no connection within connection_timeout".to_owned(),
+            "check that the store runs there and that the network lets the connection through",
+        )
+    } else {
+        (
+            innermost,
+            "check that the store runs there; if it serves TLS, connect with TLS (an https:// \
+             endpoint or tls=True), and without it if it does not",
+        )
+    };
+    format!("cannot reach the event store at {endpoint}: {what}; {hint}")
+}
+
+/// The last source of `status` (the OS or TLS error itself), or its message.
+fn innermost_cause(status: &Status) -> String {
+    let mut cause = status.message().to_owned();
     let mut source = std::error::Error::source(status);
     while let Some(s) = source {
-        message.push_str(": ");
-        message.push_str(&s.to_string());
+        cause = s.to_string();
         source = s.source();
     }
-    message
+    cause
 }

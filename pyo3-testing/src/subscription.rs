@@ -314,7 +314,7 @@ impl Feeder {
         };
         let mut stream = match opened {
             Ok(response) => response.into_inner(),
-            Err(status) => return classify(&status),
+            Err(status) => return classify(&status, &self.connections.endpoint),
         };
         let mut marked = false;
         loop {
@@ -344,14 +344,14 @@ impl Feeder {
                         "the server ended the subscription",
                     ));
                 }
-                Err(status) => return classify(&status),
+                Err(status) => return classify(&status, &self.connections.endpoint),
             }
         }
     }
 }
 
-fn classify(status: &tonic::Status) -> Ended {
-    let error = NativeError::from_status(status, None);
+fn classify(status: &tonic::Status, endpoint: &str) -> Ended {
+    let error = NativeError::from_status(status, None).at(endpoint, status);
     if error.is_transient() {
         Ended::Transient(error)
     } else {

@@ -25,6 +25,7 @@ import textwrap
 import threading
 import time
 import uuid
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +35,7 @@ import eventstore
 import pytest
 from conftest import STEP_TIMEOUT, unique, within
 from eventstore import EventStoreClient
-from eventstore.testing import EventStoreContainer
+from eventstore.testing import DockerUnavailableWarning, EventStoreContainer
 
 pytest_plugins = ["pytester"]
 
@@ -551,6 +552,196 @@ async def test_modes_without_docker(stores: Stores, mode: str) -> None:
     async with EventStoreClient(endpoint=endpoint, **quick(connection_timeout=2.0)) as client:
         with pytest.raises(eventstore.ConnectionError):
             await within(client.read_stream(aggregate))
+
+
+# -- without a Docker engine: the fallback, said as a warning --------------------------------
+
+DEAD_DOCKER_HOST = "unix:///nonexistent/eventstore-tests/docker.sock"
+
+
+async def test_the_fallback_without_docker_is_a_warning(
+    stores: Stores, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    container = stores.new()
+    # (Only while starting: the leftovers fixture needs the real engine at teardown.)
+    with monkeypatch.context() as env, pytest.warns(DockerUnavailableWarning) as record:
+        env.setenv("DOCKER_HOST", DEAD_DOCKER_HOST)
+        await container.start()  # bounded by startup_timeout; not in a task of its own (the warning's frame)
+    assert container.mode == "in-process"
+    assert container.container_id is None
+    [warning] = record.list
+    text = str(warning.message)
+    assert "Docker is not available" in text and "/nonexistent/eventstore-tests/docker.sock" in text, text
+    assert 'mode="docker"' in text and "EVENTSTORE_CONTAINER_MODE=docker" in text, text
+    assert "Mode::" not in text, text
+    # Attributed to the line that started the store, and said once (not also on stderr).
+    assert warning.filename == __file__
+    assert "Docker is not available" not in capfd.readouterr().err
+    async with container.client(**quick()) as client:
+        await round_trip(client)
+
+    # A subclass of UserWarning users can filter, or turn into an error (then nothing runs).
+    assert issubclass(DockerUnavailableWarning, UserWarning)
+    strict = stores.new()
+    with monkeypatch.context() as env, warnings.catch_warnings():
+        env.setenv("DOCKER_HOST", DEAD_DOCKER_HOST)
+        warnings.simplefilter("error", DockerUnavailableWarning)
+        with pytest.raises(DockerUnavailableWarning):
+            await strict.start()
+    with pytest.raises(eventstore.ContainerError, match="not started"):
+        strict.get_endpoint()
+
+    # An explicit in-process store is no fallback: no warning.
+    with monkeypatch.context() as env, warnings.catch_warnings():
+        env.setenv("DOCKER_HOST", DEAD_DOCKER_HOST)
+        warnings.simplefilter("error")
+        quiet = await within(stores.new(mode="in-process").start(), START_AWAIT)
+    assert quiet.mode == "in-process"
+
+
+def test_docker_mode_without_an_engine_says_what_to_do_in_pythons_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    with monkeypatch.context() as env, pytest.raises(eventstore.ContainerError) as raised:
+        env.setenv("DOCKER_HOST", DEAD_DOCKER_HOST)
+        EventStoreContainer(mode="docker", startup_timeout=START_TIMEOUT).start_blocking()
+    text = str(raised.value)
+    assert "Docker is not available" in text and "/nonexistent/eventstore-tests/docker.sock" in text, text
+    assert "install Docker" in text and "DOCKER_HOST" in text, text
+    assert "`auto` mode" in text and "`process` mode" in text, text
+    assert "Mode::" not in text, text
+
+
+def test_with_starts_and_stops_without_an_event_loop() -> None:
+    with EventStoreContainer(mode="in-process", startup_timeout=START_TIMEOUT) as container:
+        endpoint = container.get_endpoint()
+        assert container.mode == "in-process"
+        port_of(endpoint)
+    with pytest.raises(eventstore.ContainerError, match="not started"):
+        container.get_endpoint()
+    with socket.socket() as s:
+        assert s.connect_ex(("127.0.0.1", port_of(endpoint))) != 0, "still listening after the with block"
+
+
+@needs_docker
+def test_with_removes_the_container_even_on_error() -> None:
+    with pytest.raises(ZeroDivisionError), EventStoreContainer(startup_timeout=START_TIMEOUT) as container:
+        container_id = container.container_id
+        assert container_id is not None and containers(f"id={container_id}") == [container_id]
+        1 / 0  # noqa: B018
+    assert gone(container_id)
+
+
+async def test_start_blocking_in_a_running_event_loop_warns(stores: Stores) -> None:
+    container = stores.new(mode="in-process")
+    with pytest.warns(RuntimeWarning, match=r"running event loop.*await container.start\(\)") as record:
+        container.start_blocking()
+    assert record.list[0].filename == __file__
+    assert container.mode == "in-process"
+    with pytest.warns(RuntimeWarning, match="running event loop"), EventStoreContainer(mode="in-process") as other:
+        assert other.mode == "in-process"
+
+
+def test_start_blocking_without_an_event_loop_does_not_warn(stores: Stores) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        container = stores.new(mode="in-process").start_blocking()
+    assert container.mode == "in-process"
+
+
+# -- containers of killed test runs ---------------------------------------------------------
+
+KILLABLE = """\
+import sys, time
+from eventstore.testing import EventStoreContainer
+store = EventStoreContainer(mode="docker", startup_timeout=60).start_blocking()
+print("started", store.container_id, flush=True)
+time.sleep(600)
+"""
+
+
+def spawn_killable(session: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-c", KILLABLE],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env={**os.environ, "EVENTSTORE_TESTING_SESSION": session},
+    )
+
+
+def kill_9(process: subprocess.Popen[str]) -> None:
+    process.kill()  # SIGKILL: no atexit, no Drop
+    process.wait(timeout=30)
+    if process.stdout is not None:
+        process.stdout.close()
+
+
+def killed_mid_test(session: str) -> tuple[int, str]:
+    """A Python process that started a container and is killed while using it."""
+    process = spawn_killable(session)
+    assert process.stdout is not None
+    line = process.stdout.readline().split()
+    assert line[:1] == ["started"], f"the store did not start: {line}"
+    kill_9(process)
+    return process.pid, line[1]
+
+
+def killed_mid_start(session: str) -> tuple[int, str]:
+    """A Python process killed as soon as its container exists (before it is ready, as a rule)."""
+    process = spawn_killable(session)
+    ids: list[str] = []
+
+    def created() -> bool:
+        ids[:] = containers(f"label={PID_LABEL}={process.pid}")
+        return bool(ids) or process.poll() is not None
+
+    assert poll(created, START_TIMEOUT) and ids, "no container was created"
+    kill_9(process)
+    return process.pid, ids[0]
+
+
+@pytest.fixture
+def dead_session() -> Iterator[str]:
+    """A session id for killed subprocesses; whatever they leave is removed at teardown."""
+    session = f"pytest-killed-{uuid.uuid4().hex}"
+    yield session
+    remove_by_label(f"{SESSION_LABEL}={session}")
+
+
+@needs_docker
+@pytest.mark.parametrize("killed", [killed_mid_start, killed_mid_test], ids=["mid-start", "mid-test"])
+def test_sweep_leftovers_removes_the_containers_of_killed_runs(dead_session: str, stores: Stores, killed: Any) -> None:
+    live = stores.new(startup_timeout=START_TIMEOUT).start_blocking()
+    pid, leftover = killed(dead_session)
+    # The leak is real: the killed process could not remove its container.
+    assert containers(f"label={PID_LABEL}={pid}") == [leftover]
+
+    removed = EventStoreContainer.sweep_leftovers()
+    assert isinstance(removed, list)
+    assert leftover in removed
+    assert containers(f"label={PID_LABEL}={pid}") == []
+    assert containers(f"label={SESSION_LABEL}={dead_session}") == []
+    # The containers of live processes stay.
+    assert live.container_id not in removed
+    assert containers(f"id={live.container_id}") == [live.container_id]
+    assert leftover not in EventStoreContainer.sweep_leftovers()
+
+
+@needs_docker
+def test_a_later_start_removes_the_containers_of_killed_runs(dead_session: str, session_label: str) -> None:
+    leaks = [killed_mid_start(dead_session), killed_mid_test(dead_session)]
+    assert len(containers(f"label={SESSION_LABEL}={dead_session}")) == 2, "the killed runs left nothing"
+
+    # A later test run (another process, another session) just starts a store.
+    later = run_script(
+        "from eventstore.testing import EventStoreContainer\n"
+        "with EventStoreContainer(mode='docker') as store:\n"
+        "    print(store.container_id, flush=True)\n",
+        session_label.partition("=")[2],
+    )
+    assert later.returncode == 0, later.stderr
+    for pid, _ in leaks:
+        assert containers(f"label={PID_LABEL}={pid}") == []
+    assert containers(f"label={SESSION_LABEL}={dead_session}") == []
 
 
 # -- clean-up at interpreter exit ----------------------------------------------------

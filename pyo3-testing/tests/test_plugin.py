@@ -46,13 +46,11 @@ def test_fixtures_are_registered_through_the_entry_point(pytester: pytest.Pytest
     pytester.makepyfile(test_empty="def test_nothing(): pass")
     result = run(pytester, "--fixtures")
     assert result.ret == 0
+    # (pytest lists fixtures in the order of their "file:line" text.)
     result.stdout.fnmatch_lines(
-        [
-            "event_store_mock -- *eventstore*testing*pytest_plugin.py:*",
-            "*A fresh MockEventStore, verified when the test ends.*",
-            "event_store_client -- *eventstore*testing*pytest_plugin.py:*",
-        ]
+        ["event_store_mock -- *eventstore*testing*pytest_plugin.py:*", "*A fresh MockEventStore, verified when*"]
     )
+    result.stdout.fnmatch_lines(["event_store_client -- *eventstore*testing*pytest_plugin.py:*"])
     traced = run(pytester, "--trace-config", "-q")
     traced.stdout.fnmatch_lines(["PLUGIN registered: <module 'eventstore.testing.pytest_plugin'*"])
     # Disabled by its entry point's name, the fixtures are gone.
@@ -169,7 +167,7 @@ def test_fixtures_with_anyio(pytester: pytest.Pytester) -> None:
     result.stdout.fnmatch_lines(["*test_with_anyio PASSED*"])
 
 
-def test_unmet_expectation_fails_at_teardown(pytester: pytest.Pytester) -> None:
+def test_an_unmet_expectation_fails_the_test_itself(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(
         events=EVENTS,
         test_unmet=textwrap.dedent(
@@ -196,19 +194,151 @@ def test_unmet_expectation_fails_at_teardown(pytester: pytest.Pytester) -> None:
         ),
     )
     result = run(pytester)
-    # The test bodies pass; verification fails them at teardown.
-    result.assert_outcomes(passed=4, errors=2)
+    # A failure of the test (call phase), not an error at teardown.
+    result.assert_outcomes(passed=2, failed=2, errors=0)
     result.stdout.fnmatch_lines(
         [
-            "*ERROR at teardown of test_wrong_amount*",
+            "*_ test_wrong_amount _*",
             "*MockEventStore verification failed: 1 problem.*",
             "*events[[]0[]].payload.amount: expected 10, got 12*",
-            "*ERROR at teardown of test_never_called*",
+            "*_ test_never_called _*",
             "*expected exactly 1 call, received 0*",
+            "FAILED test_unmet.py::test_wrong_amount - Failed: MockEventStore verificati*",
+            "FAILED test_unmet.py::test_never_called - Failed: MockEventStore verificati*",
         ]
     )
-    assert "ERROR at teardown of test_met" not in result.stdout.str()
-    assert "ERROR at teardown of test_closed_by_the_test" not in result.stdout.str()
+    out = result.stdout.str()
+    assert "teardown" not in out
+    # The plugin's and the mock's own frames are hidden.
+    assert "pytest_plugin.py" not in out
+    assert "_mock.py" not in out
+    assert "traceback entries are hidden" not in out
+
+
+def test_a_test_that_already_failed_is_reported_once(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_failing="""
+        import pytest
+
+        def test_fails_and_leaves_an_unmet_expectation(event_store_mock):
+            event_store_mock.expect_read_stream(aggregate_id="order-1")
+            assert 1 + 1 == 3, "the test's own failure"
+
+        def test_skipped(event_store_mock):
+            event_store_mock.expect_read_stream(aggregate_id="order-1")
+            pytest.skip("not today")
+        """
+    )
+    result = run(pytester, "-rA")
+    result.assert_outcomes(failed=1, skipped=1, errors=0)
+    out = result.stdout.str()
+    assert "the test's own failure" in out
+    assert "verification failed" not in out
+    assert "teardown" not in out
+
+
+@pytest.mark.parametrize("runner", ["pytest-asyncio", "anyio"])
+def test_async_tests_are_verified_after_their_coroutine(pytester: pytest.Pytester, runner: str) -> None:
+    mark = "@pytest.mark.asyncio" if runner == "pytest-asyncio" else "@pytest.mark.anyio"
+    pytester.makepyfile(
+        events=EVENTS,
+        test_async=textwrap.dedent(
+            f"""
+            import asyncio
+            import pytest
+            from events import OrderCreated
+
+            @pytest.fixture
+            def anyio_backend():
+                return "asyncio"
+
+            @pytest.fixture
+            async def repository(event_store_client):
+                yield event_store_client
+
+            {mark}
+            async def test_met_late(event_store_mock, repository):
+                event_store_mock.expect_append(aggregate_id="order-1")
+                await asyncio.sleep(0.05)
+                await repository.append_events(
+                    aggregate_id="order-1", aggregate_type="Order", events=[OrderCreated("order-1", 1)]
+                )
+
+            {mark}
+            async def test_unmet(event_store_mock, repository):
+                event_store_mock.expect_append(aggregate_id="order-2")
+                await repository.read_stream("order-2")
+            """
+        ),
+    )
+    # pytest-asyncio takes the async fixture in its auto mode; anyio takes it
+    # with pytest-asyncio in strict mode.
+    result = run(pytester, "-o", f"asyncio_mode={'auto' if runner == 'pytest-asyncio' else 'strict'}")
+    result.assert_outcomes(passed=1, failed=1, errors=0)
+    result.stdout.fnmatch_lines(
+        [
+            "*expected exactly 1 call, received 0*",
+            "FAILED test_async.py::test_unmet - Failed: MockEventStore verificati*",
+        ]
+    )
+
+
+def test_the_event_store_marker_configures_the_mock(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_marker="""
+        import pytest
+        from eventstore import EventStoreError
+
+        @pytest.mark.event_store(strict=True, verify=False)
+        @pytest.mark.asyncio
+        async def test_strict(event_store_mock, event_store_client):
+            assert event_store_mock.strict
+            with pytest.raises(EventStoreError):
+                await event_store_client.read_stream("nobody-expected-this")
+
+        @pytest.mark.event_store(verify=False)
+        def test_not_verified(event_store_mock):
+            assert not event_store_mock.strict
+            event_store_mock.expect_read_stream(aggregate_id="never-read")
+
+        @pytest.mark.event_store(default_page_size=2, legacy=True)
+        def test_other_options(event_store_mock):
+            assert event_store_mock.legacy
+
+        def test_default(event_store_mock):
+            assert not event_store_mock.strict
+
+        @pytest.mark.event_store(strcit=True)
+        def test_misspelled(event_store_mock):
+            pass
+        """
+    )
+    result = run(pytester, "--strict-markers")
+    result.assert_outcomes(passed=4, errors=1)
+    result.stdout.fnmatch_lines(["*ERROR at setup of test_misspelled*", "@pytest.mark.event_store*strcit*"])
+    assert "During handling" not in result.stdout.str()
+    markers = run(pytester, "--markers")
+    markers.stdout.fnmatch_lines(["@pytest.mark.event_store(strict=False, verify=True, **options):*"])
+
+
+def test_a_strict_marker_reports_unexpected_calls_as_a_failure(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_strict_module="""
+        import pytest
+
+        pytestmark = pytest.mark.event_store(strict=True)
+
+        @pytest.mark.asyncio
+        async def test_unexpected_call(event_store_mock, event_store_client):
+            try:
+                await event_store_client.read_stream("order-9")
+            except Exception:
+                pass  # the code under test swallowed it; verification still says so
+        """
+    )
+    result = run(pytester)
+    result.assert_outcomes(failed=1, errors=0)
+    result.stdout.fnmatch_lines(["*MockEventStore verification failed*", "*order-9*"])
 
 
 def test_the_mock_is_closed_after_the_test(pytester: pytest.Pytester) -> None:

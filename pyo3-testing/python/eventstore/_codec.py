@@ -127,6 +127,14 @@ def encode_value(value: Any) -> Any:
     raise TypeError(f"cannot encode {type(value).__name__} value {value!r} as JSON")
 
 
+def _reason(error: Exception, tp: type) -> str:
+    """Why a value could not be read, in words: ``decimal`` says only
+    ``[<class 'decimal.ConversionSyntax'>]``."""
+    if isinstance(error, ArithmeticError) and tp is Decimal:
+        return "not a decimal number"
+    return str(error) or type(error).__name__
+
+
 def decode_value(data: Any, tp: Any, where: str) -> Any:
     """Rebuilds a value of type ``tp`` from its JSON form; errors name ``where``."""
     if _is_any(tp) or isinstance(tp, typing.TypeVar):
@@ -188,7 +196,7 @@ def decode_value(data: Any, tp: Any, where: str) -> Any:
         if isinstance(tp, type) and issubclass(tp, enum.Enum):
             return tp(data)
     except (TypeError, ValueError, ArithmeticError) as e:
-        raise ValueError(f"{where}: cannot read {data!r} as {tp.__name__}: {e}") from None
+        raise ValueError(f"{where}: cannot read {data!r} as {tp.__name__}: {_reason(e, tp)}") from None
     if dataclasses.is_dataclass(tp) and isinstance(tp, type):
         if not isinstance(data, dict):
             raise ValueError(f"{where}: expected an object for {tp.__name__}, got {data!r}")

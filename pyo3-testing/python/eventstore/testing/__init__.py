@@ -25,10 +25,12 @@ if TYPE_CHECKING:
     from eventstore.testing._consumers import Consumer, check_redelivery, wait_until_consumed
     from eventstore.testing._container import EventStoreContainer
     from eventstore.testing._mock import Expectation, MockEventStore, RecordedCall, StreamEnd
+    from eventstore.testing._warnings import DockerUnavailableWarning
 
 _EXPORTS: dict[str, str] = {
-    "Consumer": "eventstore.testing._consumers",
     "check_redelivery": "eventstore.testing._consumers",
+    "Consumer": "eventstore.testing._consumers",
+    "DockerUnavailableWarning": "eventstore.testing._warnings",
     "wait_until_consumed": "eventstore.testing._consumers",
     "EventStoreContainer": "eventstore.testing._container",
     "Expectation": "eventstore.testing._mock",
@@ -39,6 +41,7 @@ _EXPORTS: dict[str, str] = {
 
 __all__ = [
     "Consumer",
+    "DockerUnavailableWarning",
     "EventStoreContainer",
     "Expectation",
     "MockEventStore",

@@ -4,9 +4,11 @@ It runs the store's ``FROM scratch`` image in the local Docker engine; the
 image is built on first use from the static server binary this package
 carries, so nothing is pulled and nothing is to be installed. Without a
 Docker engine (``mode="auto"``, the default) it runs the same server in this
-process instead, with one warning. The store is durable (its data survives
-:meth:`EventStoreContainer.restart`) and is removed by :meth:`stop`, by
-``async with``, or at interpreter exit if it is still running.
+process instead, with a :class:`DockerUnavailableWarning`. The store is
+durable (its data survives :meth:`EventStoreContainer.restart`) and is
+removed by :meth:`stop`, by ``async with`` / ``with``, or at interpreter exit
+if it is still running. Every start in Docker first removes the containers
+left by killed test runs (:meth:`EventStoreContainer.sweep_leftovers`).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import asyncio
 import atexit
 import contextlib
 import os
+import warnings
 import weakref
 from collections.abc import Mapping
 from pathlib import Path
@@ -23,13 +26,37 @@ from typing import TYPE_CHECKING, Any
 
 from eventstore import _native
 from eventstore._errors import ContainerError, ValidationError
+from eventstore.testing._warnings import DockerUnavailableWarning
 
 if TYPE_CHECKING:
     from eventstore._client import EventStoreClient
 
-__all__ = ["EventStoreContainer"]
+__all__ = ["DockerUnavailableWarning", "EventStoreContainer"]
 
 _running: weakref.WeakSet[EventStoreContainer] = weakref.WeakSet()
+
+
+def _warn_if_fallback(native: _native.NativeContainer, stacklevel: int) -> None:
+    """A :class:`DockerUnavailableWarning` when ``mode="auto"`` found no engine."""
+    cause = native.fallback_cause
+    if cause is not None:
+        warnings.warn(
+            DockerUnavailableWarning(
+                f"Docker is not available ({cause}); EventStoreContainer runs the real eventstore-server "
+                "in this process instead (durable storage on a temporary directory, same API). "
+                'To require Docker, use EventStoreContainer(mode="docker") or set EVENTSTORE_CONTAINER_MODE=docker; '
+                'to run in process without this warning, use mode="in-process".'
+            ),
+            stacklevel=stacklevel + 1,
+        )
+
+
+def _in_event_loop() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
 
 
 def _pem(value: Any, name: str) -> bytes | None:
@@ -119,7 +146,10 @@ class EventStoreContainer:
         }
 
     async def start(self) -> EventStoreContainer:
-        """Starts the store and waits until its health service says SERVING."""
+        """Starts the store and waits until its health service says SERVING.
+
+        Without a Docker engine (``mode="auto"``) it warns with
+        :class:`DockerUnavailableWarning` and runs the store in process."""
         if self._native is not None:
             return self
         try:
@@ -127,17 +157,42 @@ class EventStoreContainer:
         except ValueError as e:
             raise ValidationError(str(e)) from None
         _running.add(self)
+        try:
+            _warn_if_fallback(self._native, stacklevel=2)
+        except BaseException:
+            await self.stop()  # the warning is an error here: nothing stays running
+            raise
         return self
 
     def start_blocking(self) -> EventStoreContainer:
-        """:meth:`start` for code without an event loop (sync fixtures)."""
+        """:meth:`start` for code without an event loop (sync fixtures).
+
+        Called from a running event loop it still works, but blocks the loop
+        until the store is ready, so it warns (``RuntimeWarning``): use
+        ``await container.start()`` there."""
+        return self._start_blocking(stacklevel=2)
+
+    def _start_blocking(self, stacklevel: int) -> EventStoreContainer:
         if self._native is None:
+            if _in_event_loop():
+                warnings.warn(
+                    "EventStoreContainer.start_blocking() (or `with EventStoreContainer()`) was called from a "
+                    "running event loop: it blocks the loop until the store is ready; use "
+                    "`await container.start()` or `async with EventStoreContainer() as container:` instead",
+                    RuntimeWarning,
+                    stacklevel=stacklevel + 1,
+                )
             try:
                 native = _native.NativeContainer.start(**self._start_kwargs(), blocking=True)
             except ValueError as e:
                 raise ValidationError(str(e)) from None
             self._native = native  # type: ignore[assignment]
             _running.add(self)
+            try:
+                _warn_if_fallback(native, stacklevel=stacklevel + 1)  # type: ignore[arg-type]
+            except BaseException:
+                self.stop_blocking()  # the warning is an error here: nothing stays running
+                raise
         return self
 
     def _started(self) -> _native.NativeContainer:
@@ -204,6 +259,31 @@ class EventStoreContainer:
             native, self._native = self._native, None
             _running.discard(self)
             native.stop_blocking()
+
+    @staticmethod
+    def sweep_leftovers() -> list[str]:
+        """Removes the containers of this package whose process is gone (on
+        this host), e.g. those of a test run killed with ``kill -9``; returns
+        their ids. Containers of running processes are left alone.
+
+        Every start in Docker already does this for the containers of other
+        test sessions; call it to clean up without starting a store (it
+        blocks for the few Docker calls it takes). Raises
+        :class:`~eventstore.ContainerError` when no Docker engine answers."""
+        return _native.NativeContainer.sweep_leftovers()
+
+    def __enter__(self) -> EventStoreContainer:
+        """``with EventStoreContainer() as container:``, for code without an
+        event loop: :meth:`start_blocking`, then :meth:`stop_blocking`."""
+        return self._start_blocking(stacklevel=2)
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop_blocking()
 
     async def __aenter__(self) -> EventStoreContainer:
         return await self.start()

@@ -749,6 +749,7 @@ class MockEventStore:
         """Raises :class:`AssertionError` with a report (each unmet
         expectation, the nearest calls, a field-by-field diff) unless every
         expectation is met."""
+        __tracebackhide__ = True  # pytest shows the caller's line, not this one
         report = self._native.verify()
         if report is not None:
             raise AssertionError(report)
