@@ -29,9 +29,9 @@ use crate::{
     validate::{self, PreparedAppend, quote},
 };
 use eventstore_proto::{
-    API_VERSION, AppendRequest, AppendResponse, ConcurrencyErrorDetail,
-    GetServerInfoResponse, ReadAllRequest, ReadAllResponse, ReadStreamRequest, ReadStreamResponse,
-    SubscribeRequest, capabilities,
+    API_VERSION, AppendRequest, AppendResponse, ConcurrencyErrorDetail, GetServerInfoResponse,
+    ReadAllRequest, ReadAllResponse, ReadStreamRequest, ReadStreamResponse, SubscribeRequest,
+    capabilities,
 };
 use parking_lot::Mutex;
 use std::{

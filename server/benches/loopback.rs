@@ -398,7 +398,9 @@ async fn bench_append(s: &Settings, target: Target) -> Result<WriteFigure> {
             samples.push(took);
         }
     }
-    let server_cpu_per_append = cpu.as_ref().and_then(|c| c.server_per(&server, s.seq as f64));
+    let server_cpu_per_append = cpu
+        .as_ref()
+        .and_then(|c| c.server_per(&server, s.seq as f64));
     let cpu = cpu.map_or_else(String::new, |c| c.per(&server, s.seq as f64, "append"));
     let lat = Latencies::new(samples);
     println!(
@@ -543,8 +545,10 @@ async fn bench_writes(s: &Settings, section: u8) -> Result<()> {
     let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { f64::NAN };
     let cpu = |f: &WriteFigure| f.server_cpu_per_append.map(|d| d.as_secs_f64());
     let show_cpu = |f: &WriteFigure| {
-        f.server_cpu_per_append
-            .map_or_else(|| "n/a".to_owned(), |d| format!("{:.1} us", d.as_secs_f64() * 1e6))
+        f.server_cpu_per_append.map_or_else(
+            || "n/a".to_owned(),
+            |d| format!("{:.1} us", d.as_secs_f64() * 1e6),
+        )
     };
     let floor = tonic;
     let p50_ratio = ratio(server.p50.as_secs_f64(), floor.p50.as_secs_f64());

@@ -533,9 +533,12 @@ mod tests {
             meta.actor_id = "actor".into();
             meta.timestamp_unix_ms = 1_699_999_999_999;
             meta.payload_sha256 = vec![7; 32];
-            meta.headers = [("a".to_owned(), "1".to_owned()), ("b".to_owned(), "2".to_owned())]
-                .into_iter()
-                .collect();
+            meta.headers = [
+                ("a".to_owned(), "1".to_owned()),
+                ("b".to_owned(), "2".to_owned()),
+            ]
+            .into_iter()
+            .collect();
             meta.aggregate_type = "OrderV2".into();
             meta.event_version = 3;
         }

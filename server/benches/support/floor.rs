@@ -117,22 +117,22 @@ async fn serve(kind: FloorKind) -> Result<(), super::BoxError> {
     writeln!(stdout, "eventstore-server listening on {addr}")?;
     stdout.flush()?;
     drop(stdout);
-    let incoming = TcpListenerStream::new(listener);
+    // TCP_NODELAY on every accepted connection, as the real server sets it
+    // (tonic's own `tcp_nodelay` applies only to the listener it binds).
+    let incoming = TcpListenerStream::new(listener).map(|accepted| {
+        accepted.inspect(|stream| {
+            let _ = stream.set_nodelay(true);
+        })
+    });
     match kind {
         FloorKind::Tonic => {
             tonic::transport::Server::builder()
-                .tcp_nodelay(true)
                 .add_service(EventStoreServer::new(Floor))
                 .serve_with_incoming(incoming)
                 .await?;
         }
         FloorKind::Transport => {
             use eventstore_engine::transport;
-            let incoming = incoming.map(|accepted| {
-                accepted.inspect(|stream| {
-                    let _ = stream.set_nodelay(true);
-                })
-            });
             let routes = tonic::service::Routes::new(EventStoreServer::new(Floor));
             transport::serve(
                 incoming,

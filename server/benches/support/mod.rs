@@ -64,9 +64,11 @@ impl Server {
             .spawn()?;
         let stdout = child.stdout.take().ok_or("no piped stdout")?;
         let mut lines = BufReader::new(stdout).lines();
-        let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+        // Generous: a durable server replays its whole log before the line (1M
+        // events take ~12 s on a busy 2-CPU machine).
+        let line = tokio::time::timeout(Duration::from_secs(120), lines.next_line())
             .await
-            .map_err(|_| "no readiness line within 30 s")??
+            .map_err(|_| "no readiness line within 120 s")??
             .ok_or("eventstore-server exited before it was ready")?;
         let addr = line
             .strip_prefix("eventstore-server listening on ")
