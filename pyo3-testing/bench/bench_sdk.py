@@ -416,7 +416,9 @@ def settle(mock: MockEventStore | None) -> None:
     gc.collect()
 
 
-async def bench(args: argparse.Namespace, endpoint: str, mock: MockEventStore | None, pb2: Any, pb2_grpc: Any) -> list[Row]:
+async def bench(
+    args: argparse.Namespace, endpoint: str, mock: MockEventStore | None, pb2: Any, pb2_grpc: Any
+) -> list[Row]:
     ours = OurSide(endpoint, args.max_connections)
     theirs = GrpcSide(endpoint, pb2, pb2_grpc)
     sides = (ours, theirs)
