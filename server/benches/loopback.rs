@@ -779,7 +779,7 @@ async fn encoded_event_size(client: &mut Client, tenant: &str, stream: &str) -> 
         .ok_or_else(|| format!("{tenant}/{stream} has no events").into())
 }
 
-/// 6. Resident bytes per stored event: `BENCH_LARGE` events of
+/// Section 6, resident bytes per stored event: `BENCH_LARGE` events of
 /// `BENCH_PAYLOAD` bytes in the in-memory server, and in a durable one
 /// after a restart (its index rebuilt from the file), each over the
 /// server's resident size when empty, against the encoded size of an event.
