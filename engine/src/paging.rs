@@ -39,55 +39,74 @@ pub(crate) fn framed_len(event: &RecordedEvent) -> usize {
     1 + prost::length_delimiter_len(len) + len
 }
 
-/// Cuts one page out of `events` (ascending by `position`, every one
-/// visible): from `request.from` in the request's direction, at most
+/// Cuts one page out of `len` events (ascending by `position(i)`, every
+/// one visible): from `request.from` in the request's direction, at most
 /// `max_count` events and `max_bytes` bytes (at least one event). A page
 /// stops before an undecodable event; when that event would come first,
 /// the page is empty and names it, so every event before it is delivered
-/// and nothing past it.
+/// and nothing past it. `event(i)` builds the `i`th event; it is called
+/// only for the events the page looks at.
 ///
 /// Cost: a binary search plus the page.
 pub(crate) fn cut_page(
-    events: &[RecordedEvent],
-    position: impl Fn(&RecordedEvent) -> u64,
+    len: usize,
+    position: impl Fn(usize) -> u64,
+    event: impl Fn(usize) -> RecordedEvent,
     request: &PageRequest,
 ) -> Page {
     let mut page = Page::default();
     let mut bytes = 0usize;
-    let mut take = |e: &RecordedEvent, page: &mut Page| -> bool {
-        if is_undecodable(e) {
+    let mut take = |e: RecordedEvent, page: &mut Page| -> bool {
+        if is_undecodable(&e) {
             if page.events.is_empty() {
                 page.undecodable = e.meta.as_ref().map(|m| m.global_nonce);
             }
             return false;
         }
-        bytes = bytes.saturating_add(framed_len(e));
+        bytes = bytes.saturating_add(framed_len(&e));
         if page.events.len() >= request.max_count
             || (bytes > request.max_bytes && !page.events.is_empty())
         {
             return false;
         }
-        page.events.push(e.clone());
+        page.events.push(e);
         true
     };
+    let full = |page: &Page| !page.events.is_empty() && page.events.len() >= request.max_count;
     if request.forward {
-        let start = events.partition_point(|e| position(e) < request.from);
-        for e in &events[start..] {
-            if !take(e, &mut page) {
+        let start = partition_point(len, |i| position(i) < request.from);
+        for i in start..len {
+            // A full page ends before building the next event.
+            if full(&page) || !take(event(i), &mut page) {
                 break;
             }
         }
-        page.more = start + page.events.len() < events.len();
+        page.more = start + page.events.len() < len;
     } else {
-        let end = events.partition_point(|e| position(e) <= request.from);
-        for e in events[..end].iter().rev() {
-            if !take(e, &mut page) {
+        let end = partition_point(len, |i| position(i) <= request.from);
+        for i in (0..end).rev() {
+            if full(&page) || !take(event(i), &mut page) {
                 break;
             }
         }
         page.more = end > page.events.len();
     }
     page
+}
+
+/// The first index in `0..len` where `pred` is false (`pred` holds for a
+/// prefix), as `slice::partition_point` over indexes.
+fn partition_point(len: usize, pred: impl Fn(usize) -> bool) -> usize {
+    let (mut low, mut high) = (0, len);
+    while low < high {
+        let mid = low + (high - low) / 2;
+        if pred(mid) {
+            low = mid + 1;
+        } else {
+            high = mid;
+        }
+    }
+    low
 }
 
 #[cfg(test)]

@@ -29,9 +29,9 @@ use crate::{
     validate::{self, PreparedAppend, quote},
 };
 use eventstore_proto::{
-    API_VERSION, AppendRequest, AppendResponse, ConcurrencyErrorDetail, EventData,
-    GetServerInfoResponse, ReadAllRequest, ReadAllResponse, ReadStreamRequest, ReadStreamResponse,
-    SubscribeRequest, capabilities,
+    API_VERSION, AppendRequest, AppendResponse, ConcurrencyErrorDetail, GetServerInfoResponse,
+    ReadAllRequest, ReadAllResponse, ReadStreamRequest, ReadStreamResponse, SubscribeRequest,
+    capabilities,
 };
 use parking_lot::Mutex;
 use std::{
@@ -253,7 +253,8 @@ impl EventStore {
         Ok(ReadStreamResponse {
             next_from_aggregate_nonce: paging::next_cursor(from, request.forward, last),
             is_end: !page.more,
-            events: page.events.iter().map(|e| EventData::clone(e)).collect(),
+            // The page's events are built for this read: moved, not copied.
+            events: page.events.into_iter().map(Arc::unwrap_or_clone).collect(),
         })
     }
 
@@ -278,7 +279,8 @@ impl EventStore {
         Ok(ReadAllResponse {
             next_from_global_nonce: paging::next_cursor(from, request.forward, last),
             is_end: !page.more,
-            events: page.events.iter().map(|e| EventData::clone(e)).collect(),
+            // The page's events are built for this read: moved, not copied.
+            events: page.events.into_iter().map(Arc::unwrap_or_clone).collect(),
         })
     }
 
@@ -427,10 +429,13 @@ impl EventStore {
         }
 
         // 7. Event ids unique in the tenant and in the batch.
-        let mut seen: HashMap<&str, usize> = HashMap::with_capacity(events.len());
+        // (A batch of one cannot repeat an id: no map to build.)
+        let mut seen: HashMap<&str, usize> = HashMap::new();
         for (i, event) in events.iter().enumerate() {
             let id = event.meta.as_ref().map_or("", |m| m.event_id.as_str());
-            if let Some(first) = seen.insert(id, i) {
+            if events.len() > 1
+                && let Some(first) = seen.insert(id, i)
+            {
                 return Err(Error::AlreadyExists(format!(
                     "events[{i}].meta.event_id {} appears twice in the batch (also events[{first}])",
                     quote(id)
@@ -533,7 +538,7 @@ mod commit_tests;
 #[cfg(test)]
 mod tests {
     use super::*;
-    use eventstore_proto::EventMetadata;
+    use eventstore_proto::{EventData, EventMetadata};
 
     fn event(nonce: u64) -> EventData {
         EventData {

@@ -8,7 +8,7 @@ use crate::{
     Delivery,
     storage::{LogRange, LogSlice, StreamHead},
 };
-use eventstore_proto::EventMetadata;
+use eventstore_proto::{EventData, EventMetadata};
 use std::{future::Future, path::PathBuf, time::Duration};
 
 /// Where a pending commit's outcome is sent.

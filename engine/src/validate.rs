@@ -37,7 +37,9 @@ pub struct PreparedAppend {
     /// The events with request fields filled in and store fields cleared.
     pub events: Vec<EventData>,
     /// SHA-256 over the normalized events: what "the same batch" means for
-    /// an idempotent retry.
+    /// an idempotent retry. Computed only for an append with an idempotency
+    /// key (all zeros otherwise): nothing else compares it, and hashing
+    /// every event's encoding is a visible share of an append's CPU.
     pub fingerprint: [u8; 32],
     /// A limit the request breaks, reported after the stateful checks.
     pub limit_error: Option<Error>,
@@ -71,7 +73,9 @@ pub fn prepare_append(request: AppendRequest, limits: &Limits) -> Result<Prepare
     check_len("tenant_id", &tenant_id, limits)?;
     check_len("aggregate_id", &aggregate_id, limits)?;
 
-    let mut hasher = Sha256::new();
+    let keyed = !idempotency_key.is_empty();
+    let mut hasher = keyed.then(Sha256::new);
+    let mut encoded = Vec::new();
     for (i, event) in events.iter_mut().enumerate() {
         let Some(meta) = event.meta.as_mut() else {
             return Err(invalid(format!("events[{i}].meta is required")));
@@ -104,9 +108,13 @@ pub fn prepare_append(request: AppendRequest, limits: &Limits) -> Result<Prepare
         meta.global_nonce = 0;
         meta.recorded_time_unix_ms = 0;
 
-        let encoded = event.encode_to_vec();
-        hasher.update((encoded.len() as u64).to_le_bytes());
-        hasher.update(&encoded);
+        if let Some(hasher) = hasher.as_mut() {
+            encoded.clear();
+            // A Vec grows as needed: encoding into it cannot fail.
+            event.encode_raw(&mut encoded);
+            hasher.update((encoded.len() as u64).to_le_bytes());
+            hasher.update(&encoded);
+        }
     }
 
     let limit_error = append_limit_error(
@@ -121,9 +129,9 @@ pub fn prepare_append(request: AppendRequest, limits: &Limits) -> Result<Prepare
         tenant_id,
         aggregate_id,
         expected_aggregate_nonce,
-        idempotency_key: (!idempotency_key.is_empty()).then_some(idempotency_key),
+        idempotency_key: keyed.then_some(idempotency_key),
         events,
-        fingerprint: hasher.finalize().into(),
+        fingerprint: hasher.map_or([0; 32], |h| h.finalize().into()),
         limit_error,
     })
 }
@@ -206,7 +214,21 @@ fn check_bytes(
     limit: usize,
     limit_name: &str,
 ) -> Result<(), Error> {
+    check_bytes_of(|| field.to_owned(), value, len, limit, limit_name)
+}
+
+/// [`check_bytes`] for a field whose path is built only for an error: the
+/// per-event checks run for every event of every append, and formatting
+/// each field's path up front cost more than the checks themselves.
+fn check_bytes_of(
+    field: impl FnOnce() -> String,
+    value: &str,
+    len: usize,
+    limit: usize,
+    limit_name: &str,
+) -> Result<(), Error> {
     if len > limit {
+        let field = field();
         let shown: String = value.chars().take(QUOTE_PREFIX_CHARS).collect();
         return Err(invalid(format!(
             "{field} is {len} bytes long (\"{shown}...\"), more than the limit {limit_name} = {limit}"
@@ -226,30 +248,30 @@ fn check_event_fields(i: usize, meta: &EventMetadata, limits: &Limits) -> Result
         )));
     }
     for (key, value) in &meta.headers {
-        check_bytes(
-            &format!("events[{i}].meta.headers key"),
+        check_bytes_of(
+            || format!("events[{i}].meta.headers key"),
             key,
             key.len(),
             limits.max_header_key_bytes,
             "max_header_key_bytes",
         )?;
-        check_bytes(
-            &format!("events[{i}].meta.headers[{}]", quote(key)),
+        check_bytes_of(
+            || format!("events[{i}].meta.headers[{}]", quote(key)),
             value,
             value.len(),
             limits.max_header_value_bytes,
             "max_header_value_bytes",
         )?;
     }
-    check_bytes(
-        &format!("events[{i}].meta.content_type"),
+    check_bytes_of(
+        || format!("events[{i}].meta.content_type"),
         &meta.content_type,
         meta.content_type.len(),
         limits.max_content_type_bytes,
         "max_content_type_bytes",
     )?;
-    check_bytes(
-        &format!("events[{i}].meta.content_schema"),
+    check_bytes_of(
+        || format!("events[{i}].meta.content_schema"),
         &meta.content_schema,
         meta.content_schema.len(),
         limits.max_content_schema_bytes,

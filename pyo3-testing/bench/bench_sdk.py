@@ -1,17 +1,22 @@
 """Benchmark: the eventstore SDK against a plain grpc.aio stub.
 
-One process, one MockEventStore, both clients over loopback TCP to its
-endpoint. Prints one table:
+Both clients over loopback TCP to one store: by default the standalone
+``eventstore-server`` (``--against server``: what users run against, and
+the store's CPU is then not in this process), spawned from
+``EVENTSTORE_SERVER_BIN`` or ``target/release/eventstore-server``; with
+``--against mock`` the in-process ``MockEventStore``'s endpoint. Prints one
+table, with the CPU time this process spent per operation beside each
+figure (it holds where wall times drift on a shared machine):
 
-* sequential single-event append, p50 latency      (target: no worse than grpc.aio)
-* concurrent single-event appends, 64 in flight, ops/s   (target: >= 2x grpc.aio)
+* sequential single-event append, p50 latency      (target: >= 1.2x grpc.aio)
+* concurrent single-event appends, 64 in flight, ops/s   (target: >= 2.5x grpc.aio)
 * subscription catch-up of 100,000 events, events/s  (target: >= 5x grpc.aio)
 * MockEventStore() construction to ready, p50        (target: < 5 ms)
 
 The grpc.aio stubs are generated at run time (grpc_tools.protoc) into a
 temporary directory from proto/proto/eventstore/v1/eventstore.proto.
 
-Sizes: ``python bench/bench_sdk.py [--quick] [--seq N] [--concurrent N]
+Sizes: ``python bench/bench_sdk.py [--quick] [--against server|mock] [--seq N] [--concurrent N]
 [--in-flight N] [--events N] [--mock-starts N] [--rounds N]``, or the
 environment variables BENCH_SEQ, BENCH_CONCURRENT, BENCH_IN_FLIGHT,
 BENCH_EVENTS, BENCH_MOCK_STARTS, BENCH_ROUNDS. Each measurement runs
@@ -32,6 +37,7 @@ import platform
 import shutil
 import socket
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -169,7 +175,16 @@ Side = Any  # OurSide | GrpcSide
 # -- measurements -------------------------------------------------------------
 
 
-async def sequential_p50_us(side: Side, calls: int, run: str) -> float:
+@dataclass
+class Measure:
+    """One measurement: its figure and the CPU time this process spent per
+    operation meanwhile (with ``--against mock`` that includes the mock)."""
+
+    value: float
+    cpu_us_per_op: float
+
+
+async def sequential_p50_us(side: Side, calls: int, run: str) -> Measure:
     stream = f"seq-{side.name}-{run}"
     expected = 0
     warmup = max(calls // 10, 20)
@@ -178,14 +193,16 @@ async def sequential_p50_us(side: Side, calls: int, run: str) -> float:
     expected = 0
     latencies = []
     clock = time.perf_counter
+    cpu = time.process_time()
     for i in range(calls):
         start = clock()
         expected = await side.append(stream, expected, i)
         latencies.append(clock() - start)
-    return statistics.median(latencies) * 1e6
+    cpu = time.process_time() - cpu
+    return Measure(statistics.median(latencies) * 1e6, cpu / calls * 1e6)
 
 
-async def concurrent_ops_per_s(side: Side, total: int, in_flight: int, run: str) -> float:
+async def concurrent_ops_per_s(side: Side, total: int, in_flight: int, run: str) -> Measure:
     per_worker = max(total // in_flight, 1)
 
     async def worker(w: int, calls: int, tag: str) -> None:
@@ -195,19 +212,84 @@ async def concurrent_ops_per_s(side: Side, total: int, in_flight: int, run: str)
             expected = await side.append(stream, expected, i)
 
     await asyncio.gather(*(worker(w, max(per_worker // 10, 5), "warm") for w in range(in_flight)))
+    cpu = time.process_time()
     start = time.perf_counter()
     await asyncio.gather(*(worker(w, per_worker, "run") for w in range(in_flight)))
     elapsed = time.perf_counter() - start
-    return per_worker * in_flight / elapsed
+    cpu = time.process_time() - cpu
+    ops = per_worker * in_flight
+    return Measure(ops / elapsed, cpu / ops * 1e6)
 
 
-async def catch_up_events_per_s(side: Side, events: int) -> float:
+async def catch_up_events_per_s(side: Side, events: int) -> Measure:
+    cpu = time.process_time()
     start = time.perf_counter()
     last = await side.catch_up(events)
     elapsed = time.perf_counter() - start
+    cpu = time.process_time() - cpu
     if last != events:
         raise SystemExit(f"{side.name}: catch-up ended at global nonce {last}, expected {events}")
-    return events / elapsed
+    return Measure(events / elapsed, cpu / events * 1e6)
+
+
+async def seed_through_client(endpoint: str, events: int) -> None:
+    """The catch-up events, appended with the SDK (a standalone server has
+    no ``seed``): the same streams and payloads as :func:`seed`."""
+    batch = 1_000
+    done = 0
+    stream = 0
+    client = EventStoreClient(endpoint=endpoint, tenant_id=CATCH_UP_TENANT)
+    try:
+        while done < events:
+            n = min(batch, events - done)
+            await client.append_events(
+                aggregate_id=f"catch-up-{stream}",
+                aggregate_type="Bench",
+                expected_aggregate_nonce=0,
+                events=[NewEvent("Seeded", {"i": done + i, "note": "catch-up benchmark event"}) for i in range(n)],
+            )
+            done += n
+            stream += 1
+    finally:
+        await client.close()
+
+
+class StandaloneServer:
+    """``eventstore-server --listen 127.0.0.1:0`` in memory, as a child process."""
+
+    def __init__(self) -> None:
+        binary = os.environ.get("EVENTSTORE_SERVER_BIN") or str(ROOT / "target" / "release" / "eventstore-server")
+        if not pathlib.Path(binary).is_file():
+            raise SystemExit(
+                f"no server binary at {binary}: run `cargo build --release -p eventstore-server` "
+                "or set EVENTSTORE_SERVER_BIN (or use --against mock)"
+            )
+        self.process = subprocess.Popen(
+            [binary, "--listen", "127.0.0.1:0"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            env={**os.environ, "RUST_LOG": "warn"},
+        )
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()
+        prefix = "eventstore-server listening on "
+        if not line.startswith(prefix):
+            self.close()
+            raise SystemExit(f"{binary} did not start: {line!r}")
+        self.endpoint = line[len(prefix) :].strip()
+
+    def cpu_seconds(self) -> float | None:
+        """User + system CPU time of the server process so far (Linux)."""
+        try:
+            fields = pathlib.Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return None
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def close(self) -> None:
+        self.process.kill()
+        self.process.wait()
 
 
 def seed(mock: MockEventStore, events: int) -> None:
@@ -252,6 +334,8 @@ class Row:
     higher_is_better: bool
     target: str
     passed: bool
+    cpu_ours: float | None = None
+    cpu_theirs: float | None = None
 
     @property
     def ratio(self) -> float | None:
@@ -270,7 +354,7 @@ def fmt(value: float | None, unit: str) -> str:
 
 
 def print_table(rows: list[Row]) -> None:
-    header = ("metric", "eventstore", "grpc.aio", "ratio", "target", "result")
+    header = ("metric", "eventstore", "grpc.aio", "ratio", "target", "result", "client CPU/op (ours, grpc.aio)")
     lines = [
         (
             r.metric,
@@ -279,6 +363,7 @@ def print_table(rows: list[Row]) -> None:
             "-" if r.ratio is None else f"{r.ratio:.2f}x",
             r.target,
             "PASS" if r.passed else "MISS",
+            "-" if r.cpu_ours is None else f"{r.cpu_ours:.1f} us, {r.cpu_theirs or 0:.1f} us",
         )
         for r in rows
     ]
@@ -298,6 +383,12 @@ def options() -> argparse.Namespace:
     env = os.environ.get
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
+    parser.add_argument(
+        "--against",
+        choices=("server", "mock"),
+        default=env("BENCH_AGAINST", "server"),
+        help="the standalone eventstore-server (default) or the in-process MockEventStore",
+    )
     parser.add_argument("--seq", type=int, default=int(env("BENCH_SEQ", "3000")), help="sequential appends")
     parser.add_argument(
         "--concurrent", type=int, default=int(env("BENCH_CONCURRENT", "30000")), help="concurrent appends in total"
@@ -317,20 +408,23 @@ def options() -> argparse.Namespace:
     return args
 
 
-def settle(mock: MockEventStore) -> None:
+def settle(mock: MockEventStore | None) -> None:
     """Between measurements: the mock journals every call and every event
     it delivers; forget that (memory), and collect garbage."""
-    mock.reset(journal=True)
+    if mock is not None:
+        mock.reset(journal=True)
     gc.collect()
 
 
-async def bench(args: argparse.Namespace, mock: MockEventStore, pb2: Any, pb2_grpc: Any) -> list[Row]:
-    ours = OurSide(mock.endpoint, args.max_connections)
-    theirs = GrpcSide(mock.endpoint, pb2, pb2_grpc)
+async def bench(
+    args: argparse.Namespace, endpoint: str, mock: MockEventStore | None, pb2: Any, pb2_grpc: Any
+) -> list[Row]:
+    ours = OurSide(endpoint, args.max_connections)
+    theirs = GrpcSide(endpoint, pb2, pb2_grpc)
     sides = (ours, theirs)
-    seq: dict[str, list[float]] = {s.name: [] for s in sides}
-    conc: dict[str, list[float]] = {s.name: [] for s in sides}
-    catch: dict[str, list[float]] = {s.name: [] for s in sides}
+    seq: dict[str, list[Measure]] = {s.name: [] for s in sides}
+    conc: dict[str, list[Measure]] = {s.name: [] for s in sides}
+    catch: dict[str, list[Measure]] = {s.name: [] for s in sides}
     for r in range(args.rounds):
         # Alternate who goes first, so neither always gets the warmer process.
         order = sides if r % 2 == 0 else sides[::-1]
@@ -346,30 +440,62 @@ async def bench(args: argparse.Namespace, mock: MockEventStore, pb2: Any, pb2_gr
     for side in sides:
         await side.close()
 
-    seq_ours, seq_theirs = min(seq[ours.name]), min(seq[theirs.name])
-    conc_ours, conc_theirs = max(conc[ours.name]), max(conc[theirs.name])
-    catch_ours, catch_theirs = max(catch[ours.name]), max(catch[theirs.name])
+    def best(measures: list[Measure], higher: bool) -> Measure:
+        pick = max if higher else min
+        return Measure(pick(m.value for m in measures), min(m.cpu_us_per_op for m in measures))
+
+    seq_ours, seq_theirs = best(seq[ours.name], False), best(seq[theirs.name], False)
+    conc_ours, conc_theirs = best(conc[ours.name], True), best(conc[theirs.name], True)
+    catch_ours, catch_theirs = best(catch[ours.name], True), best(catch[theirs.name], True)
     return [
-        Row("sequential append p50", seq_ours, seq_theirs, "us", False, "<= grpc.aio", seq_ours <= seq_theirs),
+        Row(
+            "sequential append p50",
+            seq_ours.value,
+            seq_theirs.value,
+            "us",
+            False,
+            ">= 1.2x",
+            seq_theirs.value >= 1.2 * seq_ours.value,
+            seq_ours.cpu_us_per_op,
+            seq_theirs.cpu_us_per_op,
+        ),
         Row(
             f"concurrent appends ({args.in_flight} in flight)",
-            conc_ours,
-            conc_theirs,
+            conc_ours.value,
+            conc_theirs.value,
             "ops/s",
             True,
-            ">= 2x",
-            conc_ours >= 2 * conc_theirs,
+            ">= 2.5x",
+            conc_ours.value >= 2.5 * conc_theirs.value,
+            conc_ours.cpu_us_per_op,
+            conc_theirs.cpu_us_per_op,
         ),
         Row(
             f"catch-up {args.events:,} events",
-            catch_ours,
-            catch_theirs,
+            catch_ours.value,
+            catch_theirs.value,
             "ev/s",
             True,
             ">= 5x",
-            catch_ours >= 5 * catch_theirs,
+            catch_ours.value >= 5 * catch_theirs.value,
+            catch_ours.cpu_us_per_op,
+            catch_theirs.cpu_us_per_op,
         ),
     ]
+
+
+async def _seed_and_bench(
+    args: argparse.Namespace,
+    endpoint: str,
+    mock: MockEventStore | None,
+    pb2: Any,
+    pb2_grpc: Any,
+    started: float,
+) -> list[Row]:
+    if mock is None:
+        await seed_through_client(endpoint, args.events)
+    print(f"seeded {args.events:,} events in {time.perf_counter() - started:.2f} s")
+    return await bench(args, endpoint, mock, pb2, pb2_grpc)
 
 
 def main() -> None:
@@ -388,11 +514,21 @@ def main() -> None:
         cold_ms = (time.perf_counter() - first_start) * 1e3
         start_p50, start_max = mock_start_p50_ms(args.mock_starts)
         t = time.perf_counter()
-        seed(mock, args.events)
-        print(f"seeded {args.events:,} events in {time.perf_counter() - t:.2f} s")
-        rows = asyncio.run(bench(args, mock, pb2, pb2_grpc))
+        if args.against == "mock":
+            seed(mock, args.events)
+            print(f"against the in-process MockEventStore at {mock.endpoint}")
+            rows = asyncio.run(_seed_and_bench(args, mock.endpoint, mock, pb2, pb2_grpc, t))
+        else:
+            mock.close()
+            server = StandaloneServer()
+            print(f"against the standalone eventstore-server at {server.endpoint} (pid {server.process.pid})")
+            try:
+                rows = asyncio.run(_seed_and_bench(args, server.endpoint, None, pb2, pb2_grpc, t))
+            finally:
+                server.close()
         rows.append(Row("MockEventStore() to ready, p50", start_p50, None, "ms", False, "< 5 ms", start_p50 < 5.0))
-        mock.close()
+        if args.against == "mock":
+            mock.close()
     print()
     print_table(rows)
     print(f"MockEventStore(): first (runtime start) {cold_ms:.2f} ms, max of {args.mock_starts} {start_max:.2f} ms")

@@ -5,12 +5,23 @@
 //!
 //! 1. `append`: sequential single-event append latency, p50/p99;
 //! 2. `concurrent`: append throughput of 64 tasks on 64 streams;
+//!
+//! (1 and 2 run against the server and against the floor, a do-nothing
+//! service with the same proto, served by tonic's `Server` and by our
+//! transport (`support/floor.rs`), `BENCH_ROUNDS` times each in alternating
+//! order; the best round of each is compared: latency p50 and server CPU
+//! per append, absolute and as a ratio to the tonic floor. Server CPU is
+//! process CPU time over the measured appends: on a shared machine it holds
+//! where wall times drift.)
 //! 3. `read`: latency of a 100-event forward page at random positions in a
 //!    1k and a 1M-event stream, and their ratio;
 //! 4. `subscribe`: catch-up rate of a subscription over the 1M events.
 //! 5. `read_all`: latency of a 100-event forward ReadAll page at random
 //!    positions of a tenant with 1k events and of one with 1M, and their
 //!    ratio (the cost must follow the page, not the tenant's log).
+//! 6. `memory`: resident bytes per stored event for `BENCH_LARGE` events of
+//!    `BENCH_PAYLOAD` bytes, in memory and in a durable server after a
+//!    restart, against the encoded size of one event.
 //!
 //! Run all: `cargo bench -p eventstore-server --bench loopback`. Run a subset
 //! by naming sections after `--` (or in `BENCH_ONLY`, comma-separated):
@@ -33,6 +44,7 @@
 //! | `BENCH_PAGE` [100] | events per read page |
 //! | `BENCH_READS` [2000] | measured reads per stream |
 //! | `BENCH_READ_WARMUP` [200] | reads per stream before measuring |
+//! | `BENCH_ROUNDS` [3] | rounds of sections 1 and 2 per target (best kept) |
 //!
 //! The client runs on a current-thread runtime by default: on a small
 //! machine it costs about half the CPU per append of a multi-thread one
@@ -56,19 +68,33 @@ use tokio::task::JoinSet;
 
 mod support;
 
-use support::{Client, Latencies, Result, Server, cpu_time_of, env_or, thousands, us, verdict};
+use support::{
+    Client, Latencies, Result, Server, cpu_time_of, env_or, floor::FloorKind, thousands, us,
+    verdict,
+};
 
 /// Targets the figures are judged against.
 const TARGET_CONCURRENT_EVENTS_PER_SEC: f64 = 20_000.0;
 const TARGET_LARGE_OVER_SMALL_PAGE: f64 = 1.5;
 const TARGET_CATCH_UP_EVENTS_PER_SEC: f64 = 200_000.0;
+/// Resident bytes per stored event over its encoded size.
+const TARGET_MEMORY_OVER_ENCODED: f64 = 2.0;
+/// The server's write figures against the do-nothing floor's.
+const TARGET_OVER_FLOOR: f64 = 1.3;
 
 /// The server's default limits, so the bench only raises what it must.
 const SERVER_DEFAULT_MAX_BATCH: usize = eventstore_engine::Limits::DEFAULT_MAX_EVENTS_PER_BATCH;
 const SERVER_DEFAULT_MAX_PAGE: usize = 1_000;
 const SERVER_DEFAULT_MAX_REQUEST_BYTES: usize = 4 * 1024 * 1024;
 
-const SECTIONS: [&str; 5] = ["append", "concurrent", "read", "subscribe", "read_all"];
+const SECTIONS: [&str; 6] = [
+    "append",
+    "concurrent",
+    "read",
+    "subscribe",
+    "read_all",
+    "memory",
+];
 
 /// The two paged reads the bench measures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,6 +120,7 @@ struct Settings {
     page: usize,
     reads: usize,
     read_warmup: usize,
+    rounds: usize,
 }
 
 impl Settings {
@@ -114,6 +141,7 @@ impl Settings {
             page: env_or("BENCH_PAGE", 100)?,
             reads: env_or("BENCH_READS", pick(2_000, 100))?,
             read_warmup: env_or("BENCH_READ_WARMUP", pick(200, 10))?,
+            rounds: env_or("BENCH_ROUNDS", pick(3, 1))?,
         };
         let positive = [
             ("BENCH_SEQ", s.seq),
@@ -124,6 +152,7 @@ impl Settings {
             ("BENCH_BATCH", s.batch),
             ("BENCH_PAGE", s.page),
             ("BENCH_READS", s.reads),
+            ("BENCH_ROUNDS", s.rounds),
         ];
         if let Some((name, _)) = positive.iter().find(|(_, v)| *v == 0) {
             return Err(format!("{name} must be at least 1").into());
@@ -191,6 +220,12 @@ impl CpuMeter {
             client: cpu_time_of("self"),
             machine: machine_busy_time(),
         }
+    }
+
+    /// The server's CPU time per unit for `count` units of work.
+    fn server_per(&self, server: &Server, count: f64) -> Option<Duration> {
+        let spent = server.cpu_time()?.checked_sub(self.server?)?;
+        (count > 0.0).then(|| spent.div_f64(count))
     }
 
     /// "CPU: server X us/`unit`, client Y us/`unit`; other processes Z CPUs"
@@ -301,9 +336,50 @@ impl Rng {
     }
 }
 
+/// What a write figure is measured against: the real server, or the
+/// do-nothing floor service (see `support/floor.rs`) served one of two ways.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Target {
+    Server,
+    Floor(FloorKind),
+}
+
+impl Target {
+    const ALL: [Self; 3] = [
+        Self::Floor(FloorKind::Tonic),
+        Self::Floor(FloorKind::Transport),
+        Self::Server,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            Self::Server => "server",
+            Self::Floor(FloorKind::Tonic) => "floor (tonic Server)",
+            Self::Floor(FloorKind::Transport) => "floor (our transport)",
+        }
+    }
+
+    async fn spawn(self, s: &Settings) -> Result<Server> {
+        match self {
+            Self::Server => Server::spawn(&s.server_flags()).await,
+            Self::Floor(kind) => Server::spawn_floor(kind).await,
+        }
+    }
+}
+
+/// One write figure of one target in one round: a latency, a rate and the
+/// server's CPU per append.
+#[derive(Debug, Clone, Copy)]
+struct WriteFigure {
+    p50: Duration,
+    p99: Duration,
+    events_per_sec: f64,
+    server_cpu_per_append: Option<Duration>,
+}
+
 /// 1. Sequential single-event appends to one stream.
-async fn bench_append(s: &Settings) -> Result<()> {
-    let server = Server::spawn(&s.server_flags()).await?;
+async fn bench_append(s: &Settings, target: Target) -> Result<WriteFigure> {
+    let server = target.spawn(s).await?;
     let mut client = server.connect(1).await?.remove(0);
     let (tenant, stream) = ("bench-seq", "seq-0");
     let mut head = 0u64;
@@ -322,76 +398,204 @@ async fn bench_append(s: &Settings) -> Result<()> {
             samples.push(took);
         }
     }
+    let server_cpu_per_append = cpu
+        .as_ref()
+        .and_then(|c| c.server_per(&server, s.seq as f64));
     let cpu = cpu.map_or_else(String::new, |c| c.per(&server, s.seq as f64, "append"));
     let lat = Latencies::new(samples);
     println!(
-        "[1] sequential append latency (1 stream, 1 event/append, 64-byte payload, {} appends after {} warm-up): p50 {}, p99 {}  (no target)  [{cpu}]",
-        s.seq,
-        s.seq_warmup,
+        "    [1] {:<22} sequential append: p50 {}, p99 {}  [{cpu}]",
+        target.name(),
         us(lat.p50()),
         us(lat.p99())
     );
     server.stop().await;
-    Ok(())
+    Ok(WriteFigure {
+        p50: lat.p50(),
+        p99: lat.p99(),
+        events_per_sec: 1.0 / lat.mean().as_secs_f64().max(1e-9),
+        server_cpu_per_append,
+    })
 }
 
 /// 2. Concurrent single-event appends, one task and one stream each.
-async fn bench_concurrent(s: &Settings) -> Result<()> {
-    let server = Server::spawn(&s.server_flags()).await?;
+async fn bench_concurrent(s: &Settings, target: Target) -> Result<WriteFigure> {
+    let server = target.spawn(s).await?;
     let clients = server.connect(s.channels).await?;
-    let cpu = CpuMeter::start(&server);
     let start = Instant::now();
     let measure_from = start + Duration::from_secs_f64(s.conc_warmup_secs);
     let end = measure_from + Duration::from_secs_f64(s.conc_secs);
+    // Every task counts its appends in `measured` while the clock is in the
+    // measured window; the CPU meter starts and stops with that window.
+    let measured = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
     let mut tasks = JoinSet::new();
     for i in 0..s.streams {
         let mut client = clients[i % clients.len()].clone();
+        let measured = measured.clone();
         tasks.spawn(async move {
             let stream = format!("conc-{i}");
             let mut head = 0u64;
             let mut samples = Vec::new();
-            let mut appended = 0u64;
             loop {
                 let request = append_request("bench-conc", &stream, head, 1, 64);
                 let sent = Instant::now();
                 let response = client.append(request).await?.into_inner();
                 let done = Instant::now();
                 head = response.last_aggregate_nonce;
-                appended += 1;
                 if done > end {
                     break;
                 }
                 if sent >= measure_from {
                     samples.push(done - sent);
+                    measured.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 }
             }
-            Ok::<_, tonic::Status>((samples, appended))
+            Ok::<_, tonic::Status>(samples)
         });
     }
+    tokio::time::sleep_until(measure_from.into()).await;
+    let cpu = CpuMeter::start(&server);
+    tokio::time::sleep_until(end.into()).await;
+    let appended = measured.load(std::sync::atomic::Ordering::Relaxed) as f64;
+    let server_cpu_per_append = cpu.server_per(&server, appended);
+    let cpu = cpu.per(&server, appended, "append");
     let mut samples = Vec::new();
-    let mut appended = 0u64;
     while let Some(result) = tasks.join_next().await {
-        let (task_samples, task_appended) = result??;
-        samples.extend(task_samples);
-        appended += task_appended;
+        samples.extend(result??);
     }
-    let cpu = cpu.per(&server, appended as f64, "append");
-    let events = samples.len() as f64;
-    let rate = events / s.conc_secs;
+    let rate = samples.len() as f64 / s.conc_secs;
     let lat = Latencies::new(samples);
     println!(
-        "[2] concurrent append throughput ({} tasks x 1 stream each, 1 event/append, {} HTTP/2 connections round-robin, {:.1} s after {:.1} s warm-up): {} events/s  (target >= {} events/s: {})  [latency under load p50 {}, p99 {}; {cpu}]",
+        "    [2] {:<22} {} tasks x 1 stream, {} connections: {} events/s, latency p50 {}, p99 {}  [{cpu}]",
+        target.name(),
         s.streams,
         s.channels,
-        s.conc_secs,
-        s.conc_warmup_secs,
         thousands(rate),
-        thousands(TARGET_CONCURRENT_EVENTS_PER_SEC),
-        verdict(rate >= TARGET_CONCURRENT_EVENTS_PER_SEC),
         us(lat.p50()),
         us(lat.p99()),
     );
     server.stop().await;
+    Ok(WriteFigure {
+        p50: lat.p50(),
+        p99: lat.p99(),
+        events_per_sec: rate,
+        server_cpu_per_append,
+    })
+}
+
+/// The best figure of each target over the rounds: the lowest latency and
+/// CPU, the highest rate (the machine's other load only ever worsens one).
+fn best(figures: &[WriteFigure]) -> Option<WriteFigure> {
+    let first = *figures.first()?;
+    Some(figures.iter().skip(1).fold(first, |a, b| WriteFigure {
+        p50: a.p50.min(b.p50),
+        p99: a.p99.min(b.p99),
+        events_per_sec: a.events_per_sec.max(b.events_per_sec),
+        server_cpu_per_append: match (a.server_cpu_per_append, b.server_cpu_per_append) {
+            (Some(x), Some(y)) => Some(x.min(y)),
+            (x, y) => x.or(y),
+        },
+    }))
+}
+
+/// Runs `section` (1 or 2) for every target, `s.rounds` times, alternating
+/// the order, and prints the server's figures beside the floors' with their
+/// ratios.
+async fn bench_writes(s: &Settings, section: u8) -> Result<()> {
+    let title = match section {
+        1 => format!(
+            "[1] sequential single-event append (1 stream, 64-byte payload, {} appends after {} warm-up)",
+            s.seq, s.seq_warmup
+        ),
+        _ => format!(
+            "[2] concurrent single-event appends ({} tasks x 1 stream each, {} HTTP/2 connections round-robin, {:.1} s after {:.1} s warm-up)",
+            s.streams, s.channels, s.conc_secs, s.conc_warmup_secs
+        ),
+    };
+    println!("{title}, best of {} rounds against the floor:", s.rounds);
+    let mut figures: Vec<(Target, Vec<WriteFigure>)> =
+        Target::ALL.iter().map(|t| (*t, Vec::new())).collect();
+    for round in 0..s.rounds {
+        let mut order: Vec<usize> = (0..figures.len()).collect();
+        if round % 2 == 1 {
+            order.reverse();
+        }
+        for k in order {
+            let target = figures[k].0;
+            let figure = match section {
+                1 => bench_append(s, target).await?,
+                _ => bench_concurrent(s, target).await?,
+            };
+            figures[k].1.push(figure);
+        }
+    }
+    let best_of = |target: Target| {
+        figures
+            .iter()
+            .find(|(t, _)| *t == target)
+            .and_then(|(_, f)| best(f))
+    };
+    let (Some(server), Some(tonic), Some(transport)) = (
+        best_of(Target::Server),
+        best_of(Target::Floor(FloorKind::Tonic)),
+        best_of(Target::Floor(FloorKind::Transport)),
+    ) else {
+        return Err("no rounds measured (BENCH_ROUNDS must be at least 1)".into());
+    };
+    let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { f64::NAN };
+    let cpu = |f: &WriteFigure| f.server_cpu_per_append.map(|d| d.as_secs_f64());
+    let show_cpu = |f: &WriteFigure| {
+        f.server_cpu_per_append.map_or_else(
+            || "n/a".to_owned(),
+            |d| format!("{:.1} us", d.as_secs_f64() * 1e6),
+        )
+    };
+    let floor = tonic;
+    let p50_ratio = ratio(server.p50.as_secs_f64(), floor.p50.as_secs_f64());
+    let cpu_ratio = match (cpu(&server), cpu(&floor)) {
+        (Some(a), Some(b)) => ratio(a, b),
+        _ => f64::NAN,
+    };
+    let cpu_transport_ratio = match (cpu(&transport), cpu(&floor)) {
+        (Some(a), Some(b)) => ratio(a, b),
+        _ => f64::NAN,
+    };
+    println!(
+        "    latency p50: server {} = {:.2}x floor {} (our transport's floor {}, {:.2}x)  (target <= {TARGET_OVER_FLOOR:.1}x: {})",
+        us(server.p50),
+        p50_ratio,
+        us(floor.p50),
+        us(transport.p50),
+        ratio(transport.p50.as_secs_f64(), floor.p50.as_secs_f64()),
+        if section == 1 {
+            verdict(p50_ratio <= TARGET_OVER_FLOOR)
+        } else {
+            "no target"
+        },
+    );
+    println!(
+        "    server CPU per append: server {} = {:.2}x floor {} (our transport's floor {}, {:.2}x)  (target <= {TARGET_OVER_FLOOR:.1}x: {})",
+        show_cpu(&server),
+        cpu_ratio,
+        show_cpu(&floor),
+        show_cpu(&transport),
+        cpu_transport_ratio,
+        if section == 2 {
+            verdict(cpu_ratio <= TARGET_OVER_FLOOR)
+        } else {
+            "no target"
+        },
+    );
+    if section == 2 {
+        println!(
+            "    throughput: server {} events/s = {:.2}x floor {} events/s (target >= {} events/s: {})",
+            thousands(server.events_per_sec),
+            ratio(server.events_per_sec, floor.events_per_sec),
+            thousands(floor.events_per_sec),
+            thousands(TARGET_CONCURRENT_EVENTS_PER_SEC),
+            verdict(server.events_per_sec >= TARGET_CONCURRENT_EVENTS_PER_SEC),
+        );
+    }
     Ok(())
 }
 
@@ -555,6 +759,82 @@ async fn bench_subscribe(s: &Settings, server: &Server, client: &mut Client) -> 
     Ok(())
 }
 
+/// The encoded size of one stored event of `tenant/stream` as a reader gets
+/// it (every store field set): what "bytes per event" is compared with.
+async fn encoded_event_size(client: &mut Client, tenant: &str, stream: &str) -> Result<usize> {
+    use prost::Message as _;
+    let page = client
+        .read_stream(ReadStreamRequest {
+            tenant_id: tenant.into(),
+            aggregate_id: stream.into(),
+            from_aggregate_nonce: 1,
+            max_count: 1,
+            forward: true,
+        })
+        .await?
+        .into_inner();
+    page.events
+        .first()
+        .map(|e| e.encoded_len())
+        .ok_or_else(|| format!("{tenant}/{stream} has no events").into())
+}
+
+/// Section 6, resident bytes per stored event: `BENCH_LARGE` events of
+/// `BENCH_PAYLOAD` bytes in the in-memory server, and in a durable one
+/// after a restart (its index rebuilt from the file), each over the
+/// server's resident size when empty, against the encoded size of an event.
+async fn bench_memory(s: &Settings) -> Result<()> {
+    let (tenant, stream) = ("bench-memory", "memory-0");
+    let per_event = |before: Option<u64>, after: Option<u64>| match (before, after) {
+        (Some(b), Some(a)) => Some(a.saturating_sub(b) as f64 / s.large as f64),
+        _ => None,
+    };
+    let show = |bytes: Option<f64>, encoded: usize| match bytes {
+        Some(b) => format!(
+            "{b:.0} bytes/event = {:.2}x encoded  (target <= {TARGET_MEMORY_OVER_ENCODED:.1}x: {})",
+            b / encoded as f64,
+            verdict(b / encoded as f64 <= TARGET_MEMORY_OVER_ENCODED)
+        ),
+        None => "n/a (no /proc)".to_owned(),
+    };
+
+    let server = Server::spawn(&s.server_flags()).await?;
+    let mut client = server.connect(1).await?.remove(0);
+    let empty = server.resident_bytes();
+    populate(&mut client, s, tenant, stream, s.large).await?;
+    let encoded = encoded_event_size(&mut client, tenant, stream).await?;
+    let in_memory = per_event(empty, server.resident_bytes());
+    server.stop().await;
+
+    let dir = tempfile::tempdir()?;
+    let mut flags = s.server_flags();
+    flags.push("--data-dir".to_owned());
+    flags.push(dir.path().display().to_string());
+    let server = Server::spawn(&flags).await?;
+    let empty_durable = server.resident_bytes();
+    let mut client = server.connect(1).await?.remove(0);
+    populate(&mut client, s, tenant, stream, s.large).await?;
+    server.stop().await;
+    let started = Instant::now();
+    let server = Server::spawn(&flags).await?;
+    let reopened_in = started.elapsed();
+    let after_restart = per_event(empty_durable, server.resident_bytes());
+    server.stop().await;
+
+    println!(
+        "[6] resident memory per stored event ({} events of {} payload bytes, one stream; an event encodes to {encoded} bytes):",
+        thousands(s.large as f64),
+        s.payload
+    );
+    println!("    in memory:              {}", show(in_memory, encoded));
+    println!(
+        "    durable, after restart: {}  (reopened in {:.2} s)",
+        show(after_restart, encoded),
+        reopened_in.as_secs_f64()
+    );
+    Ok(())
+}
+
 /// 3, 4 and 5 share one server and its populated streams.
 async fn bench_reads_and_subscribe(
     s: &Settings,
@@ -607,6 +887,8 @@ fn selected_sections() -> Result<Vec<String>> {
 }
 
 fn main() -> Result<()> {
+    // Re-run as the floor server by `Server::spawn_floor`: serves, never returns.
+    support::floor::serve_if_asked()?;
     // The client's runtime: `BENCH_CLIENT_THREADS` workers, 0 for a
     // current-thread runtime; the server runs its own (one worker per CPU).
     let threads: usize = env_or("BENCH_CLIENT_THREADS", 0)?;
@@ -643,13 +925,16 @@ async fn run(client_threads: usize) -> Result<()> {
         s.server_flags()
     );
     if on("append") {
-        bench_append(&s).await?;
+        bench_writes(&s, 1).await?;
     }
     if on("concurrent") {
-        bench_concurrent(&s).await?;
+        bench_writes(&s, 2).await?;
     }
     if on("read") || on("read_all") || on("subscribe") {
         bench_reads_and_subscribe(&s, on("read"), on("read_all"), on("subscribe")).await?;
+    }
+    if on("memory") {
+        bench_memory(&s).await?;
     }
     Ok(())
 }

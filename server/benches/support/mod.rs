@@ -12,6 +12,8 @@ use tokio::{
 };
 use tonic::transport::{Channel, Endpoint};
 
+pub mod floor;
+
 pub type BoxError = Box<dyn Error + Send + Sync>;
 pub type Result<T, E = BoxError> = std::result::Result<T, E>;
 pub type Client = EventStoreClient<Channel>;
@@ -38,9 +40,23 @@ impl Server {
         // `EVENTSTORE_SERVER_BIN` runs another build (e.g. to compare a change).
         let bin = std::env::var_os("EVENTSTORE_SERVER_BIN")
             .unwrap_or_else(|| env!("CARGO_BIN_EXE_eventstore-server").into());
-        let mut child = Command::new(bin)
-            .args(["--listen", "127.0.0.1:0"])
-            .args(flags)
+        let mut command = Command::new(bin);
+        command.args(["--listen", "127.0.0.1:0"]).args(flags);
+        Self::start(command).await
+    }
+
+    /// The do-nothing floor service ([`floor`]) served the `kind` way, in a
+    /// process of its own: this bench executable, re-run with
+    /// [`floor::SERVE_VAR`] set.
+    pub async fn spawn_floor(kind: floor::FloorKind) -> Result<Self> {
+        let mut command = Command::new(std::env::current_exe()?);
+        command.env(floor::SERVE_VAR, kind.var_value());
+        Self::start(command).await
+    }
+
+    /// Starts `command` and waits for its readiness line.
+    async fn start(mut command: Command) -> Result<Self> {
+        let mut child = command
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -48,9 +64,11 @@ impl Server {
             .spawn()?;
         let stdout = child.stdout.take().ok_or("no piped stdout")?;
         let mut lines = BufReader::new(stdout).lines();
-        let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+        // Generous: a durable server replays its whole log before the line (1M
+        // events take ~12 s on a busy 2-CPU machine).
+        let line = tokio::time::timeout(Duration::from_secs(120), lines.next_line())
             .await
-            .map_err(|_| "no readiness line within 30 s")??
+            .map_err(|_| "no readiness line within 120 s")??
             .ok_or("eventstore-server exited before it was ready")?;
         let addr = line
             .strip_prefix("eventstore-server listening on ")
@@ -80,6 +98,20 @@ impl Server {
     /// CPU time the server process has used so far (Linux only).
     pub fn cpu_time(&self) -> Option<Duration> {
         cpu_time_of(&self.child.id()?.to_string())
+    }
+
+    /// Resident memory of the server process (`VmRSS`, Linux only).
+    pub fn resident_bytes(&self) -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()?)).ok()?;
+        let kib: u64 = status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmRSS:"))?
+            .trim()
+            .trim_end_matches("kB")
+            .trim()
+            .parse()
+            .ok()?;
+        Some(kib * 1024)
     }
 
     pub async fn stop(mut self) {
