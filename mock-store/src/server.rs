@@ -78,8 +78,9 @@ pub enum StartError {
     Fixture {
         /// The file.
         path: PathBuf,
-        /// Why (the file's errors name their line and field).
-        source: SeedError,
+        /// Why (the file's errors name their line and field); boxed, as
+        /// it is much larger than every other reason.
+        source: Box<SeedError>,
     },
 }
 
@@ -209,7 +210,7 @@ impl MockEventStoreBuilder {
                 path.clone(),
                 seed::read_fixtures(path).map_err(|source| StartError::Fixture {
                     path: path.clone(),
-                    source,
+                    source: Box::new(source),
                 })?,
             )),
             None => None,
@@ -279,7 +280,10 @@ impl MockEventStoreBuilder {
         if let Some((path, streams)) = fixture {
             seed::load(&mock, streams)
                 .await
-                .map_err(|source| StartError::Fixture { path, source })?;
+                .map_err(|source| StartError::Fixture {
+                    path,
+                    source: Box::new(source),
+                })?;
         }
         Ok(mock)
     }
@@ -500,7 +504,7 @@ impl MockEventStore {
         let path = path.as_ref();
         let fixture_error = |source| StartError::Fixture {
             path: path.to_owned(),
-            source,
+            source: Box::new(source),
         };
         let streams = seed::read_fixtures(path).map_err(fixture_error)?;
         seed::load(self, streams).await.map_err(fixture_error)
