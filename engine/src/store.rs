@@ -143,7 +143,7 @@ impl EventStore {
     pub async fn append(&self, request: AppendRequest) -> Result<AppendResponse, Error> {
         self.refuse_after_shutdown()?;
         let prepared = validate::prepare_append(request, &self.inner.limits)?;
-        let outcome = match self.check_and_commit(prepared) {
+        let outcome = match self.check_and_commit(prepared, None) {
             Ok(outcome) => outcome,
             Err(Error::Concurrency { message, detail }) => {
                 // The head may belong to a batch still waiting for its
@@ -154,6 +154,37 @@ impl EventStore {
             }
             Err(e) => return Err(e),
         };
+        self.finish(outcome).await
+    }
+
+    /// Imports a batch recorded by another store, keeping the positions it
+    /// was recorded at: each event's `aggregate_nonce` (head + 1, + 2 ...),
+    /// `global_nonce` (strictly increasing, above every nonce committed so
+    /// far, gaps allowed: the other tenants of the source store wrote
+    /// there) and `recorded_time_unix_ms` (0 takes the commit clock's
+    /// time). Everything else is checked as for [`EventStore::append`]
+    /// (`expected_aggregate_nonce` included, so a stream is imported in
+    /// order). This is how a recorded fixture is replayed with the same
+    /// nonces the source store answered; imports must come in global order.
+    pub async fn import(&self, request: AppendRequest) -> Result<AppendResponse, Error> {
+        self.refuse_after_shutdown()?;
+        let kept: Vec<(u64, u64)> = request
+            .events
+            .iter()
+            .map(|e| {
+                e.meta
+                    .as_ref()
+                    .map_or((0, 0), |m| (m.global_nonce, m.recorded_time_unix_ms))
+            })
+            .collect();
+        let prepared = validate::prepare_append(request, &self.inner.limits)?;
+        let outcome = self.check_and_commit(prepared, Some(kept.as_slice()))?;
+        self.finish(outcome).await
+    }
+
+    /// Publishes a committed batch once it is durable (or returns the
+    /// original response of a replayed one once that is visible).
+    async fn finish(&self, outcome: Outcome) -> Result<AppendResponse, Error> {
         match outcome {
             Outcome::Replayed(response) => {
                 // The original append may still be waiting for its fsync:
@@ -346,8 +377,14 @@ impl EventStore {
         Ok(())
     }
 
-    /// Checks 4 to 8 and the commit, under the commit lock.
-    fn check_and_commit(&self, prepared: PreparedAppend) -> Result<Outcome, Error> {
+    /// Checks 4 to 8 and the commit, under the commit lock. `kept` holds
+    /// the `(global_nonce, recorded_time_unix_ms)` of each event of an
+    /// import ([`EventStore::import`]); `None` numbers the batch.
+    fn check_and_commit(
+        &self,
+        prepared: PreparedAppend,
+        kept: Option<&[(u64, u64)]>,
+    ) -> Result<Outcome, Error> {
         let storage = &*self.inner.storage;
         let storage_err = Error::Storage;
         let mut clock = self.inner.commit.lock();
@@ -466,19 +503,44 @@ impl EventStore {
         let recorded = clock.last_recorded_ms;
         let first_global = storage.last_global_nonce() + 1;
         let count = events.len() as u64;
+        let positions: Vec<(u64, u64)> = match kept {
+            None => (first_global..first_global + count)
+                .map(|global| (global, recorded))
+                .collect(),
+            Some(kept) => {
+                let mut floor = first_global;
+                for (i, &(global, _)) in kept.iter().enumerate() {
+                    if global < floor {
+                        return Err(Error::InvalidArgument(format!(
+                            "events[{i}].meta.global_nonce is {global}, expected at least {floor} (imports come in global order, above the store's last global nonce {})",
+                            first_global - 1
+                        )));
+                    }
+                    floor = global + 1;
+                }
+                let positions: Vec<(u64, u64)> = kept
+                    .iter()
+                    .map(|&(global, time)| (global, if time == 0 { recorded } else { time }))
+                    .collect();
+                let latest = positions.iter().map(|&(_, time)| time).max().unwrap_or(0);
+                clock.last_recorded_ms = clock.last_recorded_ms.max(latest);
+                positions
+            }
+        };
+        let last_global = positions.last().map_or(first_global, |&(global, _)| global);
         let recorded_events: Vec<RecordedEvent> = events
             .into_iter()
-            .zip(first_global..)
-            .map(|(mut event, global)| {
+            .zip(positions)
+            .map(|(mut event, (global, time))| {
                 if let Some(meta) = event.meta.as_mut() {
                     meta.global_nonce = global;
-                    meta.recorded_time_unix_ms = recorded;
+                    meta.recorded_time_unix_ms = time;
                 }
                 Arc::new(event)
             })
             .collect();
         let response = AppendResponse {
-            last_global_nonce: first_global + count - 1,
+            last_global_nonce: last_global,
             last_aggregate_nonce: actual + count,
         };
         let durability = storage
@@ -605,5 +667,100 @@ mod tests {
             .as_ref()
             .map(|m| m.recorded_time_unix_ms);
         assert_eq!(recorded, Some(ahead));
+    }
+
+    fn recorded(nonce: u64, global: u64, time: u64) -> EventData {
+        let mut e = event(nonce);
+        if let Some(meta) = e.meta.as_mut() {
+            meta.global_nonce = global;
+            meta.recorded_time_unix_ms = time;
+        }
+        e
+    }
+
+    fn import_request(expected: u64, events: Vec<EventData>) -> AppendRequest {
+        AppendRequest {
+            tenant_id: "t".into(),
+            aggregate_id: "a".into(),
+            aggregate_type: "A".into(),
+            expected_aggregate_nonce: expected,
+            idempotency_key: String::new(),
+            events,
+        }
+    }
+
+    /// An import keeps the recorded global nonces (with the gaps other
+    /// tenants left) and times; appends go on after the last one.
+    #[tokio::test]
+    async fn import_keeps_recorded_positions() {
+        let store = EventStore::in_memory();
+        let response = store
+            .import(import_request(
+                0,
+                vec![recorded(1, 4, 1_000), recorded(2, 9, 2_000)],
+            ))
+            .await
+            .expect("import");
+        assert_eq!(
+            (response.last_aggregate_nonce, response.last_global_nonce),
+            (2, 9)
+        );
+        let page = store
+            .read_all(ReadAllRequest {
+                tenant_id: "t".into(),
+                from_global_nonce: 5,
+                max_count: 10,
+                forward: true,
+            })
+            .await
+            .expect("read all");
+        let positions: Vec<(u64, u64)> = page
+            .events
+            .iter()
+            .filter_map(|e| e.meta.as_ref())
+            .map(|m| (m.global_nonce, m.recorded_time_unix_ms))
+            .collect();
+        assert_eq!(positions, [(9, 2_000)]);
+        assert_eq!(page.next_from_global_nonce, 10);
+
+        let appended = store
+            .append(import_request(2, vec![event(3)]))
+            .await
+            .expect("append after the import");
+        assert_eq!(appended.last_global_nonce, 10);
+
+        // Below the last global nonce: refused, naming the event and field.
+        let err = store
+            .import(import_request(3, vec![recorded(4, 10, 0)]))
+            .await
+            .expect_err("a global nonce already passed");
+        assert!(
+            err.to_string()
+                .contains("events[0].meta.global_nonce is 10, expected at least 11"),
+            "{err}"
+        );
+        // Out of order inside a batch, too.
+        let err = store
+            .import(import_request(
+                3,
+                vec![recorded(4, 20, 0), recorded(5, 20, 0)],
+            ))
+            .await
+            .expect_err("a repeated global nonce");
+        assert!(
+            err.to_string()
+                .contains("events[1].meta.global_nonce is 20"),
+            "{err}"
+        );
+        // Aggregate nonces are checked as for an append.
+        let err = store
+            .import(import_request(3, vec![recorded(5, 30, 0)]))
+            .await
+            .expect_err("a gap in aggregate nonces");
+        assert!(
+            err.to_string()
+                .contains("events[0].meta.aggregate_nonce is 5"),
+            "{err}"
+        );
     }
 }

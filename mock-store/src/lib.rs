@@ -49,7 +49,9 @@
 //! - [`journal`]: what happened, call by call.
 //! - [`verify`]: the report of unmet expectations.
 //! - [`control`]: the same API over gRPC for other processes; [`spec`]:
-//!   expectations written as JSON; [`seed`]: fixture files to preload.
+//!   expectations written as JSON; [`seed`]: fixture files to preload;
+//!   [`record`]: `eventstore-mock record`, which writes a fixture from a
+//!   real store's tenant (replayed by [`MockEventStore::from_fixture`]).
 //! - `strategies` (feature `proptest`): generators of valid requests and
 //!   events for property tests.
 
@@ -58,6 +60,7 @@ pub mod expectation;
 pub mod journal;
 pub mod matchers;
 pub mod pattern;
+pub mod record;
 pub mod seed;
 mod server;
 mod service;

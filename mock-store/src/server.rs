@@ -9,6 +9,7 @@ use crate::{
     control::ControlService,
     expectation::{ExpectationId, Mock},
     journal::CallRecord,
+    seed::{self, SeedError},
     service::MockService,
     spec::{self, SpecError},
     state::MockState,
@@ -30,6 +31,7 @@ use futures::StreamExt;
 use hyper_util::rt::TokioIo;
 use std::{
     net::SocketAddr,
+    path::{Path, PathBuf},
     sync::{
         Arc,
         atomic::{AtomicBool, Ordering},
@@ -70,6 +72,26 @@ pub enum StartError {
     /// The transport settings are unusable (a zero).
     #[error("invalid transport settings: {0}")]
     Transport(#[from] eventstore_engine::transport::TransportSettingsError),
+    /// The fixture file ([`MockEventStoreBuilder::fixture`]) could not be
+    /// read, is not valid, or the store refused an event of it.
+    #[error("{}", fixture_message(.path, .source))]
+    Fixture {
+        /// The file.
+        path: PathBuf,
+        /// Why (the file's errors name their line and field); boxed, as
+        /// it is much larger than every other reason.
+        source: Box<SeedError>,
+    },
+}
+
+/// A fixture error, the file named once (most [`SeedError`]s start with it).
+fn fixture_message(path: &Path, error: &SeedError) -> String {
+    match error {
+        SeedError::Load { .. } | SeedError::Import { .. } => {
+            format!("{}: {error}", path.display())
+        }
+        _ => error.to_string(),
+    }
 }
 
 /// Configures a [`MockEventStore`] before it starts.
@@ -83,6 +105,7 @@ pub struct MockEventStoreBuilder {
     transport: TransportSettings,
     auth: BasicAuth,
     redact_credentials: bool,
+    fixture: Option<PathBuf>,
 }
 
 impl Default for MockEventStoreBuilder {
@@ -96,6 +119,7 @@ impl Default for MockEventStoreBuilder {
             transport: TransportSettings::default(),
             auth: BasicAuth::disabled(),
             redact_credentials: true,
+            fixture: None,
         }
     }
 }
@@ -160,6 +184,16 @@ impl MockEventStoreBuilder {
         self
     }
 
+    /// Preloads the fixture file at `path` before the mock accepts calls
+    /// (format: [`crate::seed`]; `eventstore-mock record` writes one from
+    /// a real store). A file that cannot be read, is not valid, or holds an
+    /// event the store refuses stops [`MockEventStoreBuilder::try_start`]
+    /// with [`StartError::Fixture`], naming the file, line and field.
+    pub fn fixture(mut self, path: impl Into<PathBuf>) -> Self {
+        self.fixture = Some(path.into());
+        self
+    }
+
     /// Starts the mock; panics with the reason if it cannot.
     pub async fn start(self) -> MockEventStore {
         self.try_start()
@@ -170,6 +204,17 @@ impl MockEventStoreBuilder {
     /// Starts the mock.
     pub async fn try_start(self) -> Result<MockEventStore, StartError> {
         self.transport.validate().map_err(StartError::Transport)?;
+        // Parsed before binding: a bad file never looks ready.
+        let fixture = match &self.fixture {
+            Some(path) => Some((
+                path.clone(),
+                seed::read_fixtures(path).map_err(|source| StartError::Fixture {
+                    path: path.clone(),
+                    source: Box::new(source),
+                })?,
+            )),
+            None => None,
+        };
         let state = Arc::new(MockState::new(self.limits.clone(), self.strict)?);
         state.set_legacy_server(self.legacy_server);
         state.set_redact_credentials(self.redact_credentials);
@@ -225,13 +270,22 @@ impl MockEventStoreBuilder {
             }),
         );
 
-        Ok(MockEventStore {
+        let mock = MockEventStore {
             state,
             addr,
             channel,
             shutdown,
             verify_on_drop: AtomicBool::new(self.verify_on_drop),
-        })
+        };
+        if let Some((path, streams)) = fixture {
+            seed::load(&mock, streams)
+                .await
+                .map_err(|source| StartError::Fixture {
+                    path,
+                    source: Box::new(source),
+                })?;
+        }
+        Ok(mock)
     }
 }
 
@@ -284,6 +338,14 @@ impl MockEventStore {
     /// Starts a mock with the defaults: not strict, verified on drop.
     pub async fn start() -> Self {
         Self::builder().start().await
+    }
+
+    /// Starts a mock with the defaults, preloaded with the fixture file at
+    /// `path` (what `eventstore-mock record` writes, or one written by
+    /// hand; see [`crate::seed`]). Shorthand for
+    /// `MockEventStore::builder().fixture(path).try_start()`.
+    pub async fn from_fixture(path: impl Into<PathBuf>) -> Result<Self, StartError> {
+        Self::builder().fixture(path).try_start().await
     }
 
     /// Configures a mock.
@@ -429,6 +491,23 @@ impl MockEventStore {
         self.state
             .seed(tenant_id, aggregate_id, aggregate_type, events)
             .await
+    }
+
+    /// Preloads the fixture file at `path` into this running mock (see
+    /// [`crate::seed`]), bypassing the journal and the expectations.
+    /// A recorded fixture needs its global nonces above the mock's last
+    /// one, so load it first ([`MockEventStore::from_fixture`] does).
+    pub async fn load_fixture(
+        &self,
+        path: impl AsRef<Path>,
+    ) -> Result<Vec<AppendResponse>, StartError> {
+        let path = path.as_ref();
+        let fixture_error = |source| StartError::Fixture {
+            path: path.to_owned(),
+            source: Box::new(source),
+        };
+        let streams = seed::read_fixtures(path).map_err(fixture_error)?;
+        seed::load(self, streams).await.map_err(fixture_error)
     }
 
     /// Every event of a stream, in order, read straight from the engine.

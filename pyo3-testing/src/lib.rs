@@ -53,6 +53,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(conformance::conformance_diff, m)?)?;
     m.add_function(wrap_pyfunction!(runtime::shutdown, m)?)?;
     m.add_function(wrap_pyfunction!(mock::payload_view, m)?)?;
+    m.add_function(wrap_pyfunction!(mock::record_main, m)?)?;
     m.add_function(wrap_pyfunction!(convert::new_event_id, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     // The contract's names, from their one owner (the proto crate), so the

@@ -46,6 +46,16 @@ impl NativeMock {
 /// an append and the events a subscription delivered.
 type JournalEntry = (String, Vec<RawEvent>, Vec<RawEvent>);
 
+/// `eventstore-mock record` from Python (`python -m
+/// eventstore.testing.record`): the same parser, messages and exit status
+/// as the binary's subcommand. `argv[0]` names the program.
+#[pyfunction]
+pub fn record_main(py: Python<'_>, argv: Vec<String>) -> PyResult<i32> {
+    block_on(py, async move {
+        Ok(eventstore_mock::record::main_from(argv).await)
+    })
+}
+
 /// A payload as the journal and the matchers show it (JSON text): the
 /// payload's JSON when it parses as JSON, else `{"$base64": ...}`. Python
 /// asks here instead of repeating the rule.
@@ -208,6 +218,22 @@ impl NativeMock {
             .await
             .map_err(|s| NativeError::from_status(&s, None))?;
             Ok((response.last_global_nonce, response.last_aggregate_nonce))
+        })
+    }
+
+    /// Preloads a fixture file (`eventstore_mock::seed`); returns the
+    /// number of stream entries loaded. Errors name the file, line and field.
+    fn load_fixture(&self, py: Python<'_>, path: std::path::PathBuf) -> PyResult<usize> {
+        // Held while loading: a concurrent close() waits for the load.
+        let guard = self.mock.lock();
+        let mock = guard
+            .as_ref()
+            .ok_or_else(|| PyRuntimeError::new_err("this MockEventStore is closed"))?;
+        block_on(py, async move {
+            mock.load_fixture(&path)
+                .await
+                .map(|loaded| loaded.len())
+                .map_err(|e| NativeError::validation(e.to_string()))
         })
     }
 

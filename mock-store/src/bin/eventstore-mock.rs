@@ -1,9 +1,9 @@
 //! `eventstore-mock`: the mock event store as a standalone server, for tests
 //! in other processes and languages. See `eventstore-mock --help`.
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
 use eventstore_engine::assembly::Termination;
-use eventstore_mock::{MockEventStore, seed};
+use eventstore_mock::{MockEventStore, record, seed};
 use std::{io::Write, net::SocketAddr, path::PathBuf, process::ExitCode};
 use tracing_subscriber::EnvFilter;
 
@@ -32,9 +32,16 @@ eventstore_engine::transport_flags!(
 /// Prints one line `eventstore-mock listening on <ip:port>` to stdout once it
 /// accepts requests (after --seed is loaded); logs go to stderr, filtered by
 /// RUST_LOG (default `info`). SIGTERM or SIGINT stops it and it exits 0.
+///
+/// `eventstore-mock record ...` instead writes a fixture from a real store's
+/// tenant, for --seed (see `eventstore-mock record --help`).
 #[derive(Debug, Clone, Parser)]
 #[command(name = "eventstore-mock", version)]
 struct Config {
+    /// Without a subcommand, the mock serves.
+    #[command(subcommand)]
+    command: Option<Command>,
+
     /// Address to listen on; port 0 picks a free port (the readiness line
     /// shows the real one).
     #[arg(
@@ -94,9 +101,22 @@ struct Config {
     transport: TransportFlags,
 }
 
+#[derive(Debug, Clone, Subcommand)]
+enum Command {
+    /// Record a tenant's events from any store that serves ReadAll into a
+    /// fixture file: `eventstore-mock --seed FILE` (or
+    /// `MockEventStore::from_fixture`) then answers every ReadStream and
+    /// ReadAll with what the source answered, the same nonces included.
+    Record(record::RecordArgs),
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let config = Config::parse();
+    if let Some(Command::Record(args)) = &config.command {
+        // No log subscriber: the command prints one line, or the error.
+        return ExitCode::from(u8::try_from(record::run(args).await).unwrap_or(1));
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),

@@ -29,6 +29,41 @@ pub enum SeedError {
         /// What is wrong, e.g. `missing field`.
         message: String,
     },
+    /// The events' store fields do not fit together: some events carry
+    /// recorded positions (`global_nonce`) and others do not, or an
+    /// `aggregate_nonce` or `recorded_time_unix_ms` is given without one.
+    #[error("{source_name}: {path}: {message}")]
+    Positions {
+        /// The file.
+        source_name: String,
+        /// The event's field, e.g. `streams[2].events[0].global_nonce`.
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// The store refused a recorded event (a global nonce out of order, an
+    /// aggregate nonce that does not follow the stream's head, a duplicate
+    /// `event_id`).
+    #[error(
+        "streams[{index}].events[{event}] ({tenant_id}/{aggregate_id}, global_nonce {global_nonce}): {}: {message}",
+        crate::wire::code_name(*.code)
+    )]
+    Import {
+        /// Index of the stream in the list given to [`load`](super::load).
+        index: usize,
+        /// Index of the event in that stream.
+        event: usize,
+        /// Its tenant.
+        tenant_id: String,
+        /// Its aggregate id.
+        aggregate_id: String,
+        /// Its recorded global nonce.
+        global_nonce: u64,
+        /// The store's status code.
+        code: tonic::Code,
+        /// The store's message.
+        message: String,
+    },
     /// The store refused a stream (e.g. a duplicate `event_id`).
     #[error(
         "streams[{index}] ({tenant_id}/{aggregate_id}): {}: {message}",

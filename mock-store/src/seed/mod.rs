@@ -34,8 +34,21 @@
 //!   - `event_id`: a UUIDv7 is assigned when absent or empty;
 //!   - `content_schema`, `correlation_id`, `causation_id`, `actor_id`,
 //!     `headers` (string to string) and `timestamp_unix_ms` (default 0).
+//!   - `payload_sha256` (lowercase hex).
+//! - A JSON payload is stored as written, only the whitespace between its
+//!   tokens removed (key order, numbers and escapes are kept byte for byte).
 //! - Aggregate nonces are assigned from the stream's current head, global
-//!   nonces and recorded times by the store, as [`MockEventStore::seed`] does.
+//!   nonces and recorded times by the store, as [`MockEventStore::seed`] does,
+//!   unless the fixture is *recorded*.
+//! - A recorded fixture (what `eventstore-mock record` writes) gives every
+//!   event its `aggregate_nonce`, `global_nonce` and
+//!   `recorded_time_unix_ms`: the mock keeps them, so it answers every
+//!   ReadStream and ReadAll with the nonces the source store answered,
+//!   global nonces included (gaps where other tenants wrote stay gaps; the
+//!   next append gets the last global nonce + 1). Its events are loaded in
+//!   global order ([`eventstore_engine::EventStore::import`]), whatever the
+//!   order of the streams in the file. Either every event carries a
+//!   `global_nonce` or none does.
 //! - Any other field is an error, so a typo never goes unnoticed.
 //!
 //! Files, in the order a fixture file flows through them: `format` (the
@@ -57,11 +70,14 @@ mod format;
 pub use error::SeedError;
 
 use crate::MockEventStore;
+use crate::state::data::stream_head;
 use crate::wire::event::FixtureEvent;
 use error::invalid;
-use eventstore_proto::{AppendResponse, EventData, testing::v1 as control};
+use eventstore_engine::{EventStore, status::to_status};
+use eventstore_proto::{AppendRequest, AppendResponse, EventData, testing::v1 as control};
 use format::FixtureFile;
-use std::path::Path;
+use std::{collections::HashMap, path::Path};
+use tonic::Status;
 
 /// One stream to preload: its identity and its events, ready to append
 /// (aggregate nonces are assigned when it is loaded).
@@ -99,7 +115,7 @@ pub fn parse_fixtures(text: &str, source_name: &str) -> Result<Vec<SeedStream>, 
     deserializer
         .end()
         .map_err(|e| invalid(String::new(), e, source_name))?;
-    Ok(file
+    let streams: Vec<SeedStream> = file
         .streams
         .into_iter()
         .map(|s| SeedStream {
@@ -113,7 +129,64 @@ pub fn parse_fixtures(text: &str, source_name: &str) -> Result<Vec<SeedStream>, 
                 .map(FixtureEvent::into_event)
                 .collect(),
         })
-        .collect())
+        .collect();
+    check_positions(&streams, source_name)?;
+    Ok(streams)
+}
+
+/// Whether `streams` hold recorded positions (see the module docs).
+fn is_recorded(streams: &[SeedStream]) -> bool {
+    streams
+        .iter()
+        .flat_map(|s| &s.events)
+        .any(|e| e.meta.as_ref().is_some_and(|m| m.global_nonce != 0))
+}
+
+/// Every event carries recorded positions, or none does.
+fn check_positions(streams: &[SeedStream], source_name: &str) -> Result<(), SeedError> {
+    let recorded = is_recorded(streams);
+    for (i, stream) in streams.iter().enumerate() {
+        for (j, event) in stream.events.iter().enumerate() {
+            let Some(meta) = &event.meta else { continue };
+            let problem = if recorded {
+                [
+                    ("global_nonce", meta.global_nonce),
+                    ("aggregate_nonce", meta.aggregate_nonce),
+                ]
+                .into_iter()
+                .find(|&(_, value)| value == 0)
+                .map(|(field, _)| {
+                    (
+                        field,
+                        "missing, but other events carry recorded positions: give every event its global_nonce and aggregate_nonce (a recorded fixture), or none".to_owned(),
+                    )
+                })
+            } else {
+                [
+                    ("aggregate_nonce", meta.aggregate_nonce),
+                    ("recorded_time_unix_ms", meta.recorded_time_unix_ms),
+                ]
+                .into_iter()
+                .find(|&(_, value)| value != 0)
+                .map(|(field, value)| {
+                    (
+                        field,
+                        format!(
+                            "{value} given without a global_nonce: the store assigns it, unless every event carries its recorded global_nonce"
+                        ),
+                    )
+                })
+            };
+            if let Some((field, message)) = problem {
+                return Err(SeedError::Positions {
+                    source_name: source_name.to_owned(),
+                    path: format!("streams[{i}].events[{j}].{field}"),
+                    message,
+                });
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Reads and parses a fixture file; errors start with the file's path.
@@ -126,13 +199,19 @@ pub fn read_fixtures(path: &Path) -> Result<Vec<SeedStream>, SeedError> {
     parse_fixtures(&text, &source_name)
 }
 
-/// Preloads `streams` into `mock`, in order, through [`MockEventStore::seed`]
-/// (bypassing the journal and the expectations). Returns each stream's
-/// append response; stops at the first stream the store refuses.
+/// Preloads `streams` into `mock`, bypassing the journal and the
+/// expectations: in order, through [`MockEventStore::seed`], or, for a
+/// recorded fixture, event by event in global order keeping the recorded
+/// positions. Returns each stream's append response (of its last event);
+/// stops at the first stream or event the store refuses.
 pub async fn load(
     mock: &MockEventStore,
     streams: impl IntoIterator<Item = SeedStream>,
 ) -> Result<Vec<AppendResponse>, SeedError> {
+    let streams: Vec<SeedStream> = streams.into_iter().collect();
+    if is_recorded(&streams) {
+        return import(&mock.engine(), streams).await;
+    }
     let mut responses = Vec::new();
     for (index, s) in streams.into_iter().enumerate() {
         let response = mock
@@ -146,6 +225,66 @@ pub async fn load(
                 message: status.message().to_owned(),
             })?;
         responses.push(response);
+    }
+    Ok(responses)
+}
+
+/// Loads a recorded fixture: every event in global order, each with the
+/// aggregate nonce, global nonce and recorded time it carries.
+async fn import(
+    engine: &EventStore,
+    streams: Vec<SeedStream>,
+) -> Result<Vec<AppendResponse>, SeedError> {
+    let mut responses = vec![AppendResponse::default(); streams.len()];
+    let mut events: Vec<(usize, usize, EventData)> = streams
+        .iter()
+        .enumerate()
+        .flat_map(|(i, s)| {
+            s.events
+                .iter()
+                .enumerate()
+                .map(move |(j, e)| (i, j, e.clone()))
+        })
+        .collect();
+    events.sort_by_key(|(_, _, e)| e.meta.as_ref().map_or(0, |m| m.global_nonce));
+    let mut heads: HashMap<(&str, &str), u64> = HashMap::new();
+    for (index, event_index, event) in events {
+        let stream = &streams[index];
+        let meta = event.meta.clone().unwrap_or_default();
+        let refused = |status: Status| SeedError::Import {
+            index,
+            event: event_index,
+            tenant_id: stream.tenant_id.clone(),
+            aggregate_id: stream.aggregate_id.clone(),
+            global_nonce: meta.global_nonce,
+            code: status.code(),
+            // The request held this one event: its index says nothing.
+            message: status
+                .message()
+                .strip_prefix("events[0].")
+                .unwrap_or(status.message())
+                .to_owned(),
+        };
+        let key = (stream.tenant_id.as_str(), stream.aggregate_id.as_str());
+        let head = match heads.get(&key) {
+            Some(&head) => head,
+            None => stream_head(engine, key.0, key.1).await.map_err(&refused)?,
+        };
+        let response = engine
+            .import(AppendRequest {
+                tenant_id: stream.tenant_id.clone(),
+                aggregate_id: stream.aggregate_id.clone(),
+                aggregate_type: stream.aggregate_type.clone(),
+                // The stream's head, so a nonce that does not follow it is
+                // reported as such (not as a concurrency conflict).
+                expected_aggregate_nonce: head,
+                idempotency_key: String::new(),
+                events: vec![event],
+            })
+            .await
+            .map_err(|e| refused(to_status(e)))?;
+        heads.insert(key, response.last_aggregate_nonce);
+        responses[index] = response;
     }
     Ok(responses)
 }
@@ -511,6 +650,88 @@ mod tests {
                 .starts_with("streams[0] (t1/order-1): ALREADY_EXISTS: "),
             "{err}"
         );
+    }
+
+    #[test]
+    fn json_payloads_are_kept_as_written() {
+        let text = r#"{"streams": [{"tenant_id": "t", "aggregate_id": "a", "aggregate_type": "A",
+  "events": [{"event_type": "E", "payload": {"b": 1, "a": [1.50, "\u00e9 \" x"]}}]}]}"#;
+        let streams = parse_fixtures(text, "f").unwrap();
+        let event = &streams[0].events[0];
+        // Key order, number spelling and escapes survive; only the
+        // whitespace between tokens goes.
+        assert_eq!(
+            String::from_utf8(event.payload.clone()).unwrap(),
+            r#"{"b":1,"a":[1.50,"\u00e9 \" x"]}"#
+        );
+        assert_eq!(meta(event).content_type, "application/json");
+    }
+
+    #[test]
+    fn recorded_positions_are_all_or_nothing() {
+        let recorded = r#"{"streams": [{"tenant_id": "t", "aggregate_id": "a", "aggregate_type": "A",
+  "events": [{"event_type": "E", "aggregate_nonce": 1, "global_nonce": 4,
+              "recorded_time_unix_ms": 17, "payload_sha256": "ab01"}]}]}"#;
+        let streams = parse_fixtures(recorded, "f").unwrap();
+        let m = meta(&streams[0].events[0]);
+        assert_eq!(
+            (m.aggregate_nonce, m.global_nonce, m.recorded_time_unix_ms),
+            (1, 4, 17)
+        );
+        assert_eq!(m.payload_sha256, vec![0xab, 0x01]);
+
+        let alone = recorded.replace(r#""global_nonce": 4,"#, "");
+        let err = parse_fixtures(&alone, "f.json").unwrap_err();
+        assert!(
+            err.to_string().starts_with(
+                "f.json: streams[0].events[0].aggregate_nonce: 1 given without a global_nonce"
+            ),
+            "{err}"
+        );
+
+        let (line, path, message, _) = invalid_parts(&recorded.replace("\"ab01\"", "\"xyz\""));
+        assert_eq!(
+            (line, path.as_str()),
+            (3, "streams[0].events[0].payload_sha256")
+        );
+        assert!(message.starts_with("not hex"), "{message}");
+    }
+
+    #[tokio::test]
+    async fn recorded_fixtures_load_in_global_order_with_their_positions() {
+        let mock = MockEventStore::builder()
+            .verify_on_drop(false)
+            .start()
+            .await;
+        // Streams listed out of global order; positions with gaps.
+        let text = r#"{"streams": [
+  {"tenant_id": "t", "aggregate_id": "b", "aggregate_type": "B", "events": [
+    {"event_type": "E", "event_id": "b1", "aggregate_nonce": 1, "global_nonce": 6, "recorded_time_unix_ms": 60}]},
+  {"tenant_id": "t", "aggregate_id": "a", "aggregate_type": "A", "events": [
+    {"event_type": "E", "event_id": "a1", "aggregate_nonce": 1, "global_nonce": 2, "recorded_time_unix_ms": 20},
+    {"event_type": "E", "event_id": "a2", "aggregate_nonce": 2, "global_nonce": 9, "recorded_time_unix_ms": 90}]}
+]}"#;
+        let responses = load(&mock, parse_fixtures(text, "f").unwrap())
+            .await
+            .unwrap();
+        assert_eq!(responses[0].last_global_nonce, 6);
+        assert_eq!(
+            (
+                responses[1].last_aggregate_nonce,
+                responses[1].last_global_nonce
+            ),
+            (2, 9)
+        );
+        let a = mock.read_all("t", "a").await.unwrap();
+        let positions: Vec<(u64, u64, u64)> = a
+            .iter()
+            .map(|e| {
+                let m = meta(e);
+                (m.aggregate_nonce, m.global_nonce, m.recorded_time_unix_ms)
+            })
+            .collect();
+        assert_eq!(positions, [(1, 2, 20), (2, 9, 90)]);
+        assert_eq!(mock.engine().last_global_nonce(), 9);
     }
 
     #[test]

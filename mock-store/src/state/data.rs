@@ -52,21 +52,7 @@ pub async fn seed_stream(
     aggregate_type: &str,
     events: Vec<EventData>,
 ) -> Result<AppendResponse, Status> {
-    let head = engine
-        .read_stream(ReadStreamRequest {
-            tenant_id: tenant_id.to_owned(),
-            aggregate_id: aggregate_id.to_owned(),
-            // Backward from any position at or past the head reads the head.
-            from_aggregate_nonce: FROM_HEAD,
-            max_count: 1,
-            forward: false,
-        })
-        .await
-        .map_err(to_status)?
-        .events
-        .first()
-        .and_then(|e| e.meta.as_ref())
-        .map_or(0, |m| m.aggregate_nonce);
+    let head = stream_head(engine, tenant_id, aggregate_id).await?;
     let events = events
         .into_iter()
         .zip(head + 1..)
@@ -88,6 +74,29 @@ pub async fn seed_stream(
         })
         .await
         .map_err(to_status)
+}
+
+/// The aggregate nonce of a stream's last event (0 when it has none).
+pub(crate) async fn stream_head(
+    engine: &EventStore,
+    tenant_id: &str,
+    aggregate_id: &str,
+) -> Result<u64, Status> {
+    Ok(engine
+        .read_stream(ReadStreamRequest {
+            tenant_id: tenant_id.to_owned(),
+            aggregate_id: aggregate_id.to_owned(),
+            // Backward from any position at or past the head reads the head.
+            from_aggregate_nonce: FROM_HEAD,
+            max_count: 1,
+            forward: false,
+        })
+        .await
+        .map_err(to_status)?
+        .events
+        .first()
+        .and_then(|e| e.meta.as_ref())
+        .map_or(0, |m| m.aggregate_nonce))
 }
 
 /// Every event of one stream of `engine`, in order (all pages).

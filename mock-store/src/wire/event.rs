@@ -25,11 +25,11 @@
 
 use crate::wire::{
     non_empty::NonEmpty,
-    payload::{Payload, payload_json},
+    payload::{ExactPayload, Payload, payload_json},
 };
 use eventstore_proto::{EventData, EventMetadata};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::{Value, json, value::RawValue};
 use std::collections::BTreeMap;
 
 /// The `event_version` of an event that does not say.
@@ -175,14 +175,17 @@ pub fn events_from_json(values: &[Value], at: &str) -> Result<Vec<EventData>, Ev
 }
 
 /// The fixture form of an event (see [`crate::seed`]): flat, `event_type`
-/// required, the rest optional with the module's defaults.
+/// required, the rest optional with the module's defaults. The store's
+/// fields (`aggregate_nonce`, `global_nonce`, `recorded_time_unix_ms`) are
+/// optional too: a fixture written by the recorder carries them, so a mock
+/// loaded from it answers with the positions the source store answered.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FixtureEvent {
     event_type: NonEmpty,
     event_version: Option<u32>,
     #[serde(default)]
-    payload: Payload,
+    payload: ExactPayload,
     #[serde(default)]
     event_id: String,
     content_type: Option<String>,
@@ -198,10 +201,19 @@ pub struct FixtureEvent {
     headers: BTreeMap<String, String>,
     #[serde(default)]
     timestamp_unix_ms: u64,
+    #[serde(default)]
+    payload_sha256: HexString,
+    #[serde(default)]
+    aggregate_nonce: u64,
+    #[serde(default)]
+    global_nonce: u64,
+    #[serde(default)]
+    recorded_time_unix_ms: u64,
 }
 
 impl FixtureEvent {
-    /// The event to append (nonces and times are the store's to assign).
+    /// The event to append or import. Its store fields are 0 unless the
+    /// fixture gave them (the store assigns them then).
     pub fn into_event(self) -> EventData {
         let fields = EventFields {
             event_id: self.event_id,
@@ -214,12 +226,89 @@ impl FixtureEvent {
             actor_id: self.actor_id,
             headers: self.headers,
             timestamp_unix_ms: self.timestamp_unix_ms,
+            payload_sha256: self.payload_sha256.0,
+            aggregate_nonce: self.aggregate_nonce,
+            global_nonce: self.global_nonce,
+            recorded_time_unix_ms: self.recorded_time_unix_ms,
             ..EventFields::default()
         };
-        // The fixture form has no `payload_sha256`, the only fallible field.
+        // `payload_sha256`, the only fallible field, was checked by the parser.
         fields
-            .into_event(self.payload, "")
-            .unwrap_or_else(|_| unreachable!("an empty payload_sha256 is valid hex"))
+            .into_event(self.payload.0, "")
+            .unwrap_or_else(|_| unreachable!("payload_sha256 was checked when parsed"))
+    }
+}
+
+/// The fixture form of a recorded event, as the recorder writes it: every
+/// field the store returned (a field at its default is left out), so
+/// loading it gives the same event back. Serialize it straight to text:
+/// through a `Value` the raw payload would lose its key order.
+#[derive(Debug, Serialize)]
+pub struct RecordedFixtureEvent<'a> {
+    event_type: &'a str,
+    event_version: u32,
+    event_id: &'a str,
+    aggregate_nonce: u64,
+    global_nonce: u64,
+    recorded_time_unix_ms: u64,
+    /// Always written: an omitted one defaults by the payload's kind.
+    content_type: &'a str,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    content_schema: &'a str,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    correlation_id: &'a str,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    causation_id: &'a str,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    actor_id: &'a str,
+    #[serde(skip_serializing_if = "is_zero")]
+    timestamp_unix_ms: u64,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    payload_sha256: String,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    headers: &'a BTreeMap<String, String>,
+    /// The payload's JSON text as the fixture holds it (see [`ExactPayload`]).
+    payload: Box<RawValue>,
+}
+
+impl<'a> RecordedFixtureEvent<'a> {
+    /// `meta` with `payload`, the payload's fixture text.
+    pub fn new(meta: &'a EventMetadata, payload: Box<RawValue>) -> Self {
+        Self {
+            event_type: &meta.event_type,
+            event_version: meta.event_version,
+            event_id: &meta.event_id,
+            aggregate_nonce: meta.aggregate_nonce,
+            global_nonce: meta.global_nonce,
+            recorded_time_unix_ms: meta.recorded_time_unix_ms,
+            content_type: &meta.content_type,
+            content_schema: &meta.content_schema,
+            correlation_id: &meta.correlation_id,
+            causation_id: &meta.causation_id,
+            actor_id: &meta.actor_id,
+            timestamp_unix_ms: meta.timestamp_unix_ms,
+            payload_sha256: hex(&meta.payload_sha256),
+            headers: &meta.headers,
+            payload,
+        }
+    }
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// A lowercase hex string, checked while parsing so the error keeps its line.
+#[derive(Debug, Default)]
+struct HexString(String);
+
+impl<'de> Deserialize<'de> for HexString {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        match unhex(&text) {
+            Some(_) => Ok(HexString(text)),
+            None => Err(serde::de::Error::custom(format!("not hex: {text:?}"))),
+        }
     }
 }
 

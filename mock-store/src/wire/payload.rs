@@ -87,6 +87,66 @@ impl Payload {
     }
 }
 
+/// A payload read from a fixture file, byte for byte: JSON is kept as
+/// written, only the whitespace between tokens removed, so key order,
+/// number spelling and string escapes survive (a recorded payload replays
+/// with the bytes the source store returned). `null` and
+/// `{"$base64": ...}` mean what they mean in [`Payload`].
+///
+/// Read through `serde_json`'s raw values, so it deserializes only from
+/// JSON text (fixture files), never from a `Value`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExactPayload(pub Payload);
+
+impl ExactPayload {
+    /// The payload of one JSON text (see the type's docs).
+    pub fn from_text(text: &str) -> Result<Self, PayloadError> {
+        let trimmed = text.trim();
+        if trimmed == "null" {
+            return Ok(Self::default());
+        }
+        if trimmed.starts_with('{')
+            && let Ok(value @ Value::Object(_)) = serde_json::from_str::<Value>(trimmed)
+            && value.get(BASE64_KEY).is_some()
+        {
+            return Payload::from_value(&value).map(Self);
+        }
+        Ok(Self(Payload {
+            bytes: compact_json(trimmed).into_bytes(),
+            is_json: true,
+        }))
+    }
+}
+
+impl<'de> Deserialize<'de> for ExactPayload {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let raw = Box::<serde_json::value::RawValue>::deserialize(deserializer)?;
+        Self::from_text(raw.get()).map_err(de::Error::custom)
+    }
+}
+
+/// `text`, valid JSON, without the whitespace between its tokens.
+pub fn compact_json(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let (mut in_string, mut escaped) = (false, false);
+    for c in text.chars() {
+        if in_string {
+            out.push(c);
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == '"' {
+                in_string = false;
+            }
+        } else if !matches!(c, ' ' | '\t' | '\n' | '\r') {
+            in_string = c == '"';
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// Deserializes straight from the parser (not through a `Value`), so a
 /// fixture file's errors keep the line of the payload itself.
 impl<'de> Deserialize<'de> for Payload {

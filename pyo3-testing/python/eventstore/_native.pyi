@@ -1,5 +1,6 @@
 """Type stubs of the Rust extension ``eventstore._native`` (internal)."""
 
+import os
 from collections.abc import Awaitable
 from typing import final
 
@@ -22,6 +23,7 @@ __all__ = [
     "conformance_report",
     "new_event_id",
     "payload_view",
+    "record_main",
     "shutdown",
 ]
 
@@ -108,6 +110,7 @@ class NativeMock:
         self, tenant_id: str, aggregate_id: str, aggregate_type: str, events: list[WireEvent]
     ) -> tuple[int, int]: ...
     def read_all(self, tenant_id: str, aggregate_id: str) -> list[RawEvent]: ...
+    def load_fixture(self, path: str | os.PathLike[str]) -> int: ...
     def close(self) -> None: ...
     @property
     def closed(self) -> bool: ...
@@ -197,6 +200,9 @@ class NativeContainer:
 
 def shutdown(timeout_secs: float = 2.0) -> None: ...
 def payload_view(payload: bytes) -> str: ...
+def record_main(argv: list[str]) -> int:
+    """``eventstore-mock record``: ``argv[0]`` names the program; returns the exit status."""
+
 def new_event_id() -> str: ...
 def conformance_cases(only: str | None = None) -> list[tuple[str, str, str | None]]:
     """``(id, rule, known deviation)`` of every conformance case ``only`` selects."""

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import errno
 import json
+import os
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -837,6 +839,32 @@ class MockEventStore:
         encoded = [encode_event(e, i, 0, NO_IDS, now) for i, e in enumerate(events)]
         last_global, last_nonce = self._native.seed(tenant_id, aggregate_id, aggregate_type, encoded)
         return AppendResult(last_global_nonce=last_global, last_aggregate_nonce=last_nonce)
+
+    @classmethod
+    def from_fixture(cls, path: str | os.PathLike[str]) -> MockEventStore:
+        """A mock (default options) preloaded with the fixture file at ``path``:
+        one written by ``eventstore-mock record`` (or ``python -m
+        eventstore.testing.record``) from a real store answers every stream
+        and ``read_all`` read with the events and nonces the store answered.
+        A missing file raises :class:`FileNotFoundError`; a malformed one
+        :class:`~eventstore.ValidationError` naming the file, line and field.
+        For other options, ``MockEventStore(...)`` then :meth:`load_fixture`."""
+        mock = cls()
+        try:
+            mock.load_fixture(path)
+        except BaseException:
+            mock.close()
+            raise
+        return mock
+
+    def load_fixture(self, path: str | os.PathLike[str]) -> None:
+        """Preloads the fixture file at ``path`` (see :meth:`from_fixture`),
+        bypassing the journal and the expectations. A recorded fixture keeps
+        its global nonces, so it loads into an empty mock."""
+        file = os.fspath(path)
+        if not os.path.isfile(file):
+            raise FileNotFoundError(errno.ENOENT, "fixture file not found", file)
+        self._native.load_fixture(file)
 
     def read(self, aggregate_id: str, *, tenant_id: str = DEFAULT_TENANT) -> list[RecordedEvent]:
         """Every event of a stream, read directly (not journaled)."""
