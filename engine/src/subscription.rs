@@ -34,6 +34,9 @@ use tokio_util::sync::CancellationToken;
 
 /// Most events pulled from the log at once.
 const PAGE_EVENTS: usize = 512;
+/// Most encoded bytes pulled from the log at once (at least one event):
+/// what a consumer that stops reading keeps resident, per subscription.
+const PAGE_BYTES: usize = 16 * 1024;
 /// Most log entries looked at per pull when a prefix filters them out.
 const PAGE_SCAN: usize = 8_192;
 
@@ -162,6 +165,7 @@ impl Cursor {
                         upto,
                         max_events: PAGE_EVENTS,
                         max_scan: PAGE_SCAN,
+                        max_bytes: PAGE_BYTES,
                     })
                     .map_err(|e| self.ended_by(&format!("reading the log failed ({e})")))?;
                 self.next = slice.next_global_nonce;

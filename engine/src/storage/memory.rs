@@ -22,6 +22,7 @@ use crate::paging::cut_page;
 use eventstore_proto::{EventData, EventMetadata};
 use hashbrown::HashTable;
 use parking_lot::RwLock;
+use prost::Message;
 use std::{
     collections::{BTreeMap, HashMap, HashSet},
     hash::{BuildHasher, RandomState},
@@ -434,7 +435,9 @@ impl Storage for MemoryStorage {
             upto,
             max_events,
             max_scan,
+            max_bytes,
         } = range;
+        let mut bytes = 0usize;
         let mut slice = LogSlice {
             events: Vec::new(),
             next_global_nonce: from.max(upto.saturating_add(1)),
@@ -451,7 +454,7 @@ impl Storage for MemoryStorage {
             if g > upto {
                 break;
             }
-            if scanned >= max_scan || slice.events.len() >= max_events {
+            if scanned >= max_scan || slice.events.len() >= max_events || bytes >= max_bytes {
                 slice.next_global_nonce = g;
                 break;
             }
@@ -462,9 +465,9 @@ impl Storage for MemoryStorage {
                     slice.undecodable = Some(g);
                     break;
                 }
-                slice
-                    .events
-                    .push(e.to_event(&tenant.id, &stream.aggregate_id));
+                let event = e.to_event(&tenant.id, &stream.aggregate_id);
+                bytes = bytes.saturating_add(event.encoded_len());
+                slice.events.push(event);
             }
         }
         Ok(slice)
@@ -519,6 +522,46 @@ mod tests {
         }
     }
 
+    /// A log read stops at its byte budget (always returning at least one
+    /// event) and says where to go on, so a subscription's page of large
+    /// events stays small.
+    #[test]
+    fn a_log_read_stops_at_its_byte_budget() {
+        let storage = MemoryStorage::new();
+        let events: Vec<EventData> = (1..=4)
+            .map(|n| {
+                let mut e = event("t", "s", n, n, &format!("e-{n}"));
+                e.payload = vec![0; 1000];
+                e
+            })
+            .collect();
+        commit(&storage, "t", "s", events);
+        let read = |from: u64, max_bytes: usize| {
+            storage
+                .read_log(LogRange {
+                    tenant_id: "t",
+                    prefix: "",
+                    from,
+                    upto: 4,
+                    max_events: 10,
+                    max_scan: 10,
+                    max_bytes,
+                })
+                .expect("read_log")
+        };
+        let one = read(1, 1);
+        assert_eq!(one.events.len(), 1, "at least one event, even over budget");
+        assert_eq!(one.next_global_nonce, 2);
+        let two = read(2, 1500);
+        assert_eq!(
+            two.events.len(),
+            2,
+            "the event that crosses the budget is the last"
+        );
+        assert_eq!(two.next_global_nonce, 4);
+        assert_eq!(read(1, usize::MAX).events.len(), 4);
+    }
+
     /// Every field of an event comes back from every read exactly as it
     /// was committed, the rarely set ones included.
     #[test]
@@ -563,6 +606,7 @@ mod tests {
                 upto: 2,
                 max_events: 10,
                 max_scan: 10,
+                max_bytes: usize::MAX,
             })
             .expect("read_log");
         assert_eq!(log.events, expected);

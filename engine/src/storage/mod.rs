@@ -120,6 +120,11 @@ pub struct LogRange<'a> {
     pub max_events: usize,
     /// Most events of the tenant to look at, matching or not.
     pub max_scan: usize,
+    /// Most encoded bytes to return; at least one event is always returned.
+    /// Readers that hold what they read (a subscription's page waiting for a
+    /// slow consumer) bound their memory by bytes, not only by count: a
+    /// stored event is rebuilt into a full `EventData` for every reader.
+    pub max_bytes: usize,
 }
 
 /// Whether a log entry stands for a stored event that could not be decoded.
@@ -271,8 +276,9 @@ pub trait Storage: Send + Sync + std::fmt::Debug + 'static {
     /// Cost proportional to the page, not to the tenant's or the store's log.
     fn read_all(&self, tenant_id: &str, page: PageRequest) -> Result<Page, StorageError>;
     /// Reads a tenant's events with `from <= global_nonce <= upto` whose
-    /// aggregate id starts with `prefix`: at most `max_events`, looking at
-    /// no more than `max_scan` events of the tenant. Cost proportional to
+    /// aggregate id starts with `prefix`: at most `max_events` and about
+    /// `max_bytes` (at least one event), looking at no more than `max_scan`
+    /// events of the tenant. Cost proportional to
     /// what it looks at, not to the log before `from`.
     fn read_log(&self, range: LogRange<'_>) -> Result<LogSlice, StorageError>;
     /// The backend's name in `GetServerInfoResponse.backend`.
