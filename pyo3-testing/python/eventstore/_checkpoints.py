@@ -111,7 +111,7 @@ class SqliteCheckpointStore:
     def __init__(self, path: str | os.PathLike[str]) -> None:
         if not isinstance(path, (str, os.PathLike)):
             raise ValidationError(f"SqliteCheckpointStore: path must be a file path, got {path!r}")
-        self.path = os.fspath(path)
+        self.path: str = os.fspath(path)
         if not self.path or self.path == ":memory:" or self.path.startswith("file::memory:"):
             raise ValidationError(
                 f"SqliteCheckpointStore: path must name a file, got {self.path!r} "
@@ -208,7 +208,7 @@ class CheckpointWriter:
         self.tenant_id = tenant_id
         self.consumer = consumer
         self.interval = interval
-        self.saved = stored or 0
+        self.saved: int = stored or 0
         """The position last written (or found) in the store."""
         self._pending = self.saved
         self._last_write = -float("inf")
