@@ -63,6 +63,19 @@ _APPEND_KEYS = frozenset(
 )
 
 
+def _append_fields(request: object) -> dict[str, Any]:
+    """The fields of an append request given as an :class:`AppendRequest`
+    or a dict (whose keys are checked)."""
+    if isinstance(request, AppendRequest):
+        return {f.name: getattr(request, f.name) for f in dataclasses.fields(request)}
+    if isinstance(request, Mapping):
+        unknown = set(request) - _APPEND_KEYS
+        if unknown:
+            raise ValidationError(f"append request: unknown key(s) {sorted(unknown)}")
+        return dict(request)
+    raise ValidationError(f"append_events takes an AppendRequest, a dict or keywords, got {type(request).__name__}")
+
+
 _U32_MAX = 0xFFFF_FFFF
 """``max_count`` is a uint32 on the wire; larger values mean the same (no smaller limit)."""
 
@@ -295,51 +308,44 @@ class EventStoreClient:
         not exist yet".
         """
         _require_asyncio("append_events")
-        fields: dict[str, Any] = {}
-        if isinstance(request, AppendRequest):
-            fields = {f.name: getattr(request, f.name) for f in dataclasses.fields(request)}
-        elif isinstance(request, Mapping):
-            unknown = set(request) - _APPEND_KEYS
-            if unknown:
-                raise ValidationError(f"append request: unknown key(s) {sorted(unknown)}")
-            fields = dict(request)
-        elif request is not None:
-            raise ValidationError(
-                f"append_events takes an AppendRequest, a dict or keywords, got {type(request).__name__}"
-            )
-        given = {
-            "tenant_id": tenant_id,
-            "aggregate_id": aggregate_id,
-            "aggregate_type": aggregate_type,
-            "expected_aggregate_nonce": expected_aggregate_nonce,
-            "events": events,
-            "idempotency_key": idempotency_key,
-        }
-        fields.update({k: v for k, v in given.items() if v is not None})
-        tenant = self._tenant(fields.get("tenant_id"))
-        expected = fields.get("expected_aggregate_nonce") or 0
-        batch = fields.get("events")
-        if batch is None:
+        if request is not None:
+            # Keywords given too override the request's values.
+            fields = _append_fields(request)
+            tenant_id = fields.get("tenant_id") if tenant_id is None else tenant_id
+            aggregate_id = fields.get("aggregate_id") if aggregate_id is None else aggregate_id
+            aggregate_type = fields.get("aggregate_type") if aggregate_type is None else aggregate_type
+            if expected_aggregate_nonce is None:
+                expected_aggregate_nonce = fields.get("expected_aggregate_nonce")
+            events = fields.get("events") if events is None else events
+            idempotency_key = fields.get("idempotency_key") if idempotency_key is None else idempotency_key
+        tenant = self._tenant(tenant_id)
+        expected = expected_aggregate_nonce or 0
+        if events is None:
             raise ValidationError("events is required: the events to append")
-        if isinstance(batch, (str, bytes)) or not isinstance(batch, Sequence):
-            raise ValidationError(f"events must be a list of events, got {type(batch).__name__}")
+        if type(events) is not list and (isinstance(events, (str, bytes)) or not isinstance(events, Sequence)):
+            raise ValidationError(f"events must be a list of events, got {type(events).__name__}")
         check_uint("expected_aggregate_nonce", expected)
-        for name in ("aggregate_id", "aggregate_type", "idempotency_key"):
-            check_optional_str(name, fields.get(name))
-        for name, value in (("correlation_id", correlation_id), ("causation_id", causation_id), ("actor_id", actor_id)):
+        for name, value in (
+            ("aggregate_id", aggregate_id),
+            ("aggregate_type", aggregate_type),
+            ("idempotency_key", idempotency_key),
+            ("correlation_id", correlation_id),
+            ("causation_id", causation_id),
+            ("actor_id", actor_id),
+        ):
             check_optional_str(name, value)
         self._check_open()
         ids = context_ids(correlation_id, causation_id, actor_id)
         now = now_ms()
-        encoded = [encode_event(e, i, expected + i + 1, ids, now) for i, e in enumerate(batch)]
-        if fields.get("idempotency_key"):
-            self._stable_ids(tenant, fields.get("aggregate_id") or "", fields["idempotency_key"], encoded, now)
+        encoded = [encode_event(e, i, expected + i + 1, ids, now) for i, e in enumerate(events)]
+        if idempotency_key:
+            self._stable_ids(tenant, aggregate_id or "", idempotency_key, encoded, now)
         last_global, last_nonce = await self._native.append(
             tenant,
-            fields.get("aggregate_id") or "",
-            fields.get("aggregate_type") or "",
+            aggregate_id or "",
+            aggregate_type or "",
             expected,
-            fields.get("idempotency_key") or "",
+            idempotency_key or "",
             encoded,
         )
         return AppendResult(last_global_nonce=last_global, last_aggregate_nonce=last_nonce)

@@ -61,6 +61,8 @@ def context_ids(
 ) -> EventIds:
     """The call's ids: those given, else the current :class:`MessageContext`'s."""
     context = MessageContext.get()
+    if correlation_id is None and causation_id is None and actor_id is None:
+        return context
     return EventIds(
         correlation_id or context.correlation_id,
         causation_id or context.causation_id,
@@ -91,20 +93,30 @@ def check_optional_str(name: str, value: object) -> None:
         raise ValidationError(f"{name} must be a str, got {type(value).__name__} {value!r}")
 
 
+_OPTIONAL_STR_FIELDS = ("content_type", "event_id", "correlation_id", "causation_id", "actor_id")
+
+
 def _check_new_event(item: NewEvent, where: str) -> None:
-    if not isinstance(item.event_type, str) or not item.event_type:
+    # Messages are built only on failure: this runs for every event written.
+    event_type = item.event_type
+    if not isinstance(event_type, str) or not event_type:
         raise ValidationError(
-            f"{where}.event_type must be a non-empty str (e.g. 'com.myco.order.OrderCreated'), got {item.event_type!r}"
+            f"{where}.event_type must be a non-empty str (e.g. 'com.myco.order.OrderCreated'), got {event_type!r}"
         )
-    check_uint(f"{where}.event_version", item.event_version, U32_MAX)
-    for name in ("content_type", "event_id", "correlation_id", "causation_id", "actor_id"):
-        check_optional_str(f"{where}.{name}", getattr(item, name))
+    version = item.event_version
+    if isinstance(version, bool) or not isinstance(version, int) or not 0 <= version <= U32_MAX:
+        check_uint(f"{where}.event_version", version, U32_MAX)
+    for name in _OPTIONAL_STR_FIELDS:
+        value = getattr(item, name)
+        if value is not None and not isinstance(value, str):
+            check_optional_str(f"{where}.{name}", value)
     if not isinstance(item.content_schema, str):
         raise ValidationError(f"{where}.content_schema must be a str, got {item.content_schema!r}")
-    if not isinstance(item.headers, Mapping) or not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in item.headers.items()
+    headers = item.headers
+    if not isinstance(headers, Mapping) or (
+        headers and not all(isinstance(k, str) and isinstance(v, str) for k, v in headers.items())
     ):
-        raise ValidationError(f"{where}.headers must be a dict of str to str, got {item.headers!r}")
+        raise ValidationError(f"{where}.headers must be a dict of str to str, got {headers!r}")
     if item.timestamp is not None and not isinstance(item.timestamp, dt.datetime):
         raise ValidationError(f"{where}.timestamp must be a datetime, got {type(item.timestamp).__name__}")
 
@@ -150,24 +162,29 @@ def encode_registered(item: object, where: str) -> tuple[EventDefinition, bytes]
         ) from e
 
 
+_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+"""Compact JSON, as the payload of a JSON event is sent (one encoder for
+every event: ``json.dumps`` with options builds a new one per call)."""
+
+
 def encode_event(item: Any, index: int, nonce: int, ids: EventIds, timestamp_ms: int) -> WireEvent:
     """The wire dict of event ``index`` of a batch, with aggregate nonce
     ``nonce``; errors name ``events[index]``. ``event_id`` is left empty
     when the event gives none (the caller picks it: see the client's
     idempotent retries; the Rust core fills a UUIDv7 as a last resort)."""
     where = f"events[{index}]"
-    out: WireEvent = {"aggregate_nonce": nonce, "timestamp_unix_ms": timestamp_ms}
+    out: WireEvent
     registered = encode_registered(item, where)
     if registered is not None:
         definition, payload = registered
-        out.update(
-            {
-                "event_type": definition.type,
-                "event_version": definition.revision,
-                "content_type": definition.content_type,
-                "payload": payload,
-            }
-        )
+        out = {
+            "aggregate_nonce": nonce,
+            "timestamp_unix_ms": timestamp_ms,
+            "event_type": definition.type,
+            "event_version": definition.revision,
+            "content_type": definition.content_type,
+            "payload": payload,
+        }
     else:
         new = as_new_event(item, where)
         raw, content_type = new.payload, new.content_type
@@ -175,28 +192,29 @@ def encode_event(item: Any, index: int, nonce: int, ids: EventIds, timestamp_ms:
             payload = bytes(raw)
         else:
             try:
-                payload = json.dumps(raw, separators=(",", ":"), ensure_ascii=False).encode()
+                payload = _JSON.encode(raw).encode()
             except TypeError as e:
                 raise ValidationError(f"{where}.payload: {e}") from None
             content_type = content_type or "application/json"
-        out.update(
-            {
-                "event_type": new.event_type,
-                "event_version": new.event_version,
-                "content_type": content_type or "",
-                "payload": payload,
-                "event_id": new.event_id,
-                "content_schema": new.content_schema,
-                "headers": dict(new.headers),
-            }
-        )
+        out = {
+            "aggregate_nonce": nonce,
+            "timestamp_unix_ms": timestamp_ms,
+            "event_type": new.event_type,
+            "event_version": new.event_version,
+            "content_type": content_type or "",
+            "payload": payload,
+            "event_id": new.event_id,
+            "content_schema": new.content_schema,
+            "headers": dict(new.headers),
+        }
         if new.timestamp is not None:
             out["timestamp_unix_ms"] = int(new.timestamp.timestamp() * 1000)
-        ids = EventIds(
-            new.correlation_id or ids.correlation_id,
-            new.causation_id or ids.causation_id,
-            new.actor_id or ids.actor_id,
-        )
+        if new.correlation_id or new.causation_id or new.actor_id:
+            ids = EventIds(
+                new.correlation_id or ids.correlation_id,
+                new.causation_id or ids.causation_id,
+                new.actor_id or ids.actor_id,
+            )
     if ids.correlation_id:
         out["correlation_id"] = ids.correlation_id
     if ids.causation_id:
