@@ -90,6 +90,7 @@ impl NativeClient {
             }
         };
         let mut target = "the in-process MockEventStore".to_owned();
+        let mock_stopped = mock.as_ref().map(|mock| mock.stopped());
         let channels = if let Some(mock) = mock {
             vec![mock.channel()?]
         } else {
@@ -141,7 +142,13 @@ impl NativeClient {
                 .collect()
         };
         Ok(Self {
-            inner: Arc::new(Connections::new(channels, auth, request_timeout, target)),
+            inner: Arc::new(Connections::new(
+                channels,
+                auth,
+                request_timeout,
+                target,
+                mock_stopped,
+            )),
         })
     }
 

@@ -28,6 +28,9 @@ pub(crate) struct Connections {
     /// Where the channels go, for errors (`http://host:port`, or the
     /// in-process mock).
     pub(crate) endpoint: String,
+    /// For a client of an in-process mock: cancelled once the mock is
+    /// closed, so that every failure from then on has that one cause.
+    mock_stopped: Option<CancellationToken>,
 }
 
 impl Connections {
@@ -37,9 +40,11 @@ impl Connections {
         auth: Option<AsciiMetadataValue>,
         request_timeout: Option<Duration>,
         endpoint: String,
+        mock_stopped: Option<CancellationToken>,
     ) -> Self {
         Self {
             endpoint,
+            mock_stopped,
             channels,
             next: AtomicUsize::new(0),
             auth,
@@ -96,6 +101,9 @@ impl Connections {
             result = timed => match result? {
                 Ok(response) => Ok(response.into_inner()),
                 Err(status) => match self.request_timeout {
+                    _ if self.mock_stopped.as_ref().is_some_and(CancellationToken::is_cancelled) => {
+                        Err(NativeError::mock_stopped(&self.endpoint))
+                    }
                     Some(limit) if is_client_deadline(&status) => Err(timed_out(limit)),
                     _ => Err(NativeError::from_status(&status, expected).at(&self.endpoint, &status)),
                 },

@@ -80,6 +80,16 @@ impl NativeError {
         Self::new(Kind::Connection, message)
     }
 
+    /// A call to a closed in-process mock (`endpoint`): one cause whichever
+    /// way the stopping mock ended the call.
+    pub(crate) fn mock_stopped(endpoint: &str) -> Self {
+        let status = Status::unavailable("the mock has stopped");
+        Self {
+            code: Some(code_name(Code::Unavailable)),
+            ..Self::connection(connection_failure(endpoint, &status))
+        }
+    }
+
     /// Maps a gRPC status; `expected` is the nonce an append expected.
     pub(crate) fn from_status(status: &Status, expected: Option<u64>) -> Self {
         // The client's own deadline (`request_timeout`, sent as grpc-timeout)

@@ -18,6 +18,7 @@ use pyo3::{
     prelude::*,
     types::PyDict,
 };
+use tokio_util::sync::CancellationToken;
 use tonic::transport::Channel;
 
 /// A running mock.
@@ -26,6 +27,17 @@ use tonic::transport::Channel;
 pub struct NativeMock {
     mock: Mutex<Option<MockEventStore>>,
     endpoint: String,
+    /// Cancelled when the mock is closed, before its servers stop: a call of
+    /// a client over its in-process channel that fails from then on says
+    /// "the mock has stopped", whichever way the stopping servers ended it
+    /// (a drained connection, a closed pipe or a refused reconnect).
+    stopped: CancellationToken,
+}
+
+impl Drop for NativeMock {
+    fn drop(&mut self) {
+        self.stopped.cancel();
+    }
 }
 
 impl NativeMock {
@@ -39,6 +51,11 @@ impl NativeMock {
 
     pub(crate) fn channel(&self) -> PyResult<Channel> {
         self.with(MockEventStore::channel)
+    }
+
+    /// Cancelled once the mock is closed (see the field).
+    pub(crate) fn stopped(&self) -> CancellationToken {
+        self.stopped.clone()
     }
 }
 
@@ -128,6 +145,7 @@ impl NativeMock {
         Ok(Self {
             endpoint: mock.address().to_string(),
             mock: Mutex::new(Some(mock)),
+            stopped: CancellationToken::new(),
         })
     }
 
@@ -255,6 +273,7 @@ impl NativeMock {
 
     /// Stops the mock's servers; open subscriptions end.
     fn close(&self, py: Python<'_>) {
+        self.stopped.cancel();
         let mock = self.mock.lock().take();
         // Dropping the mock stops its servers; do it on the runtime's terms.
         py.detach(move || drop(mock));
