@@ -467,12 +467,12 @@ impl EventStore {
 
         // 7. Event ids unique in the tenant and in the batch.
         // (A batch of one cannot repeat an id: no map to build.)
-        let mut seen: HashMap<&str, usize> = HashMap::new();
+        let many = events.len() > 1;
+        let mut seen: HashMap<&str, usize> =
+            HashMap::with_capacity(if many { events.len() } else { 0 });
         for (i, event) in events.iter().enumerate() {
             let id = event.meta.as_ref().map_or("", |m| m.event_id.as_str());
-            if events.len() > 1
-                && let Some(first) = seen.insert(id, i)
-            {
+            if many && let Some(first) = seen.insert(id, i) {
                 return Err(Error::AlreadyExists(format!(
                     "events[{i}].meta.event_id {} appears twice in the batch (also events[{first}])",
                     quote(id)
@@ -503,35 +503,36 @@ impl EventStore {
         let recorded = clock.last_recorded_ms;
         let first_global = storage.last_global_nonce() + 1;
         let count = events.len() as u64;
-        let positions: Vec<(u64, u64)> = match kept {
-            None => (first_global..first_global + count)
-                .map(|global| (global, recorded))
-                .collect(),
-            Some(kept) => {
-                let mut floor = first_global;
-                for (i, &(global, _)) in kept.iter().enumerate() {
-                    if global < floor {
-                        return Err(Error::InvalidArgument(format!(
-                            "events[{i}].meta.global_nonce is {global}, expected at least {floor} (imports come in global order, above the store's last global nonce {})",
-                            first_global - 1
-                        )));
-                    }
-                    floor = global + 1;
+        if let Some(kept) = kept {
+            let mut floor = first_global;
+            for (i, &(global, _)) in kept.iter().enumerate() {
+                if global < floor {
+                    return Err(Error::InvalidArgument(format!(
+                        "events[{i}].meta.global_nonce is {global}, expected at least {floor} (imports come in global order, above the store's last global nonce {})",
+                        first_global - 1
+                    )));
                 }
-                let positions: Vec<(u64, u64)> = kept
-                    .iter()
-                    .map(|&(global, time)| (global, if time == 0 { recorded } else { time }))
-                    .collect();
-                let latest = positions.iter().map(|&(_, time)| time).max().unwrap_or(0);
-                clock.last_recorded_ms = clock.last_recorded_ms.max(latest);
-                positions
+                floor = global + 1;
             }
+            let latest = kept.iter().map(|&(_, time)| time).max().unwrap_or(0);
+            clock.last_recorded_ms = clock.last_recorded_ms.max(latest);
+        }
+        // Event i's (global nonce, recorded time): the next ones of the log
+        // and the clock for an append (no allocation on this path); the kept
+        // ones, a missing time read as now, for an import.
+        let position = |i: usize| {
+            let next = (first_global + i as u64, recorded);
+            kept.and_then(|kept| kept.get(i))
+                .map_or(next, |&(global, time)| {
+                    (global, if time == 0 { recorded } else { time })
+                })
         };
-        let last_global = positions.last().map_or(first_global, |&(global, _)| global);
+        let last_global = position(events.len().saturating_sub(1)).0;
         let recorded_events: Vec<RecordedEvent> = events
             .into_iter()
-            .zip(positions)
-            .map(|(mut event, (global, time))| {
+            .enumerate()
+            .map(|(i, mut event)| {
+                let (global, time) = position(i);
                 if let Some(meta) = event.meta.as_mut() {
                     meta.global_nonce = global;
                     meta.recorded_time_unix_ms = time;

@@ -71,6 +71,24 @@ impl Connections {
         request
     }
 
+    /// Whether this client's in-process mock has been closed.
+    pub(crate) fn mock_is_stopped(&self) -> bool {
+        self.mock_stopped
+            .as_ref()
+            .is_some_and(CancellationToken::is_cancelled)
+    }
+
+    /// The error of a call or stream that failed with `status`: once the
+    /// in-process mock is closed, that one cause, whichever way its stopping
+    /// servers ended the call; else the status, naming the endpoint when the
+    /// store could not be reached. `expected` is the nonce an append expected.
+    pub(crate) fn failure(&self, status: &tonic::Status, expected: Option<u64>) -> NativeError {
+        if self.mock_is_stopped() {
+            return NativeError::mock_stopped(&self.endpoint);
+        }
+        NativeError::from_status(status, expected).at(&self.endpoint, status)
+    }
+
     /// Runs a unary call with the request timeout and close handling.
     pub(crate) async fn call<T>(
         &self,
@@ -100,13 +118,12 @@ impl Connections {
         tokio::select! {
             result = timed => match result? {
                 Ok(response) => Ok(response.into_inner()),
-                Err(status) => match self.request_timeout {
-                    _ if self.mock_stopped.as_ref().is_some_and(CancellationToken::is_cancelled) => {
-                        Err(NativeError::mock_stopped(&self.endpoint))
+                Err(status) => Err(match self.request_timeout {
+                    Some(limit) if is_client_deadline(&status) && !self.mock_is_stopped() => {
+                        timed_out(limit)
                     }
-                    Some(limit) if is_client_deadline(&status) => Err(timed_out(limit)),
-                    _ => Err(NativeError::from_status(&status, expected).at(&self.endpoint, &status)),
-                },
+                    _ => self.failure(&status, expected),
+                }),
             },
             () = self.closed.cancelled() => Err(NativeError::connection("the client is closed")),
         }

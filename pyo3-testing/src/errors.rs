@@ -83,10 +83,12 @@ impl NativeError {
     /// A call to a closed in-process mock (`endpoint`): one cause whichever
     /// way the stopping mock ended the call.
     pub(crate) fn mock_stopped(endpoint: &str) -> Self {
-        let status = Status::unavailable("the mock has stopped");
         Self {
             code: Some(code_name(Code::Unavailable)),
-            ..Self::connection(connection_failure(endpoint, &status))
+            ..Self::connection(format!(
+                "cannot reach the event store at {endpoint}: the mock has stopped; it was closed \
+                 (its close(), or the end of its fixture or `with` block)"
+            ))
         }
     }
 
@@ -237,12 +239,7 @@ pub(crate) fn connection_failure(endpoint: &str, status: &Status) -> String {
     let chain = transport_message(status);
     let lower = chain.to_ascii_lowercase();
     let innermost = innermost_cause(status);
-    let (what, hint) = if lower.contains("the mock has stopped") {
-        (
-            "the mock has stopped".to_owned(),
-            "it was closed (its close(), or the end of its fixture or `with` block)",
-        )
-    } else if lower.contains("connection refused") {
+    let (what, hint) = if lower.contains("connection refused") {
         (
             "connection refused".to_owned(),
             "nothing listens there: start the event store, or check the endpoint's host and port",

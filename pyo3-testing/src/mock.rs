@@ -274,7 +274,9 @@ impl NativeMock {
     /// Stops the mock's servers; open subscriptions end.
     fn close(&self, py: Python<'_>) {
         self.stopped.cancel();
-        let mock = self.mock.lock().take();
+        // Taken with the GIL released: a load_fixture() holds the lock while
+        // it waits (GIL released) and takes the GIL back before letting go.
+        let mock = py.detach(|| self.mock.lock().take());
         // Dropping the mock stops its servers; do it on the runtime's terms.
         py.detach(move || drop(mock));
     }

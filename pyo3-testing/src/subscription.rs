@@ -238,6 +238,12 @@ impl Feeder {
                     let _ = self.tx.send(Item::Failed(error)).await;
                     return;
                 }
+                // A closed mock does not come back: no reconnect.
+                Ended::Transient(_) if self.connections.mock_is_stopped() => {
+                    let error = NativeError::mock_stopped(&self.connections.endpoint);
+                    let _ = self.tx.send(Item::Failed(error)).await;
+                    return;
+                }
                 Ended::Transient(error) => error,
             };
             failures += 1;
@@ -314,7 +320,7 @@ impl Feeder {
         };
         let mut stream = match opened {
             Ok(response) => response.into_inner(),
-            Err(status) => return classify(&status, &self.connections.endpoint),
+            Err(status) => return classify(self.connections.failure(&status, None)),
         };
         let mut marked = false;
         loop {
@@ -344,14 +350,13 @@ impl Feeder {
                         "the server ended the subscription",
                     ));
                 }
-                Err(status) => return classify(&status, &self.connections.endpoint),
+                Err(status) => return classify(self.connections.failure(&status, None)),
             }
         }
     }
 }
 
-fn classify(status: &tonic::Status, endpoint: &str) -> Ended {
-    let error = NativeError::from_status(status, None).at(endpoint, status);
+fn classify(error: NativeError) -> Ended {
     if error.is_transient() {
         Ended::Transient(error)
     } else {

@@ -90,7 +90,12 @@ SCRIPT = textwrap.dedent(
             await sub2.__anext__()
             keep.append(sub2)
         elif variant == "mock_closed":
-            keep.append(asyncio.ensure_future(sub.__anext__()))
+            pending = asyncio.ensure_future(sub.__anext__())
+            # The closed mock ends the subscription at once with
+            # ConnectionError ("the mock has stopped"): observed here, as a
+            # consumer would, so asyncio has no unretrieved exception to log.
+            pending.add_done_callback(lambda t: t.cancelled() or t.exception())
+            keep.append(pending)
             await asyncio.sleep(0.01)
             mock.close()
             await asyncio.sleep(0.01)

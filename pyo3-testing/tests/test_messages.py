@@ -146,6 +146,24 @@ async def test_a_closed_mock_says_so_once() -> None:
         no_repeated_causes(text)
 
 
+async def test_a_subscription_to_a_closed_mock_says_so_once_without_retrying() -> None:
+    # A closed mock does not come back: the subscription ends at once with
+    # the one cause, instead of reconnecting (with backoff) until it gives up.
+    mock = MockEventStore()
+    client = EventStoreClient(endpoint="mock", store=mock)
+    await client.append_events(aggregate_id="order-1", aggregate_type="Order", events=[NewEvent("Placed", {})])
+    async with await client.subscribe() as sub:
+        first = await within(sub.__anext__())
+        assert first.aggregate_id == "order-1"
+        mock.close()
+        with pytest.raises(eventstore.ConnectionError) as caught:
+            await within(sub.__anext__(), 3.0)
+    text = str(caught.value)
+    said_once(text, "the mock has stopped")
+    said_once(text, "MockEventStore")
+    assert sub.reconnects == 0, text
+
+
 async def test_a_decode_error_gives_a_readable_cause(mock: MockEventStore) -> None:
     mock.seed("order-1", [NewEvent("tests.messages.Priced", {"amount": "twelve"})])
     client = EventStoreClient(endpoint="mock", store=mock)

@@ -5,7 +5,7 @@
 use crate::{
     ANY_BACKEND, AnyStore, Provider, Skip, Store, append, shared::SharedView, targets::GrpcStore,
 };
-use eventstore_engine::Limits;
+use eventstore_engine::{Limits, assembly::error_chain};
 use futures::future::BoxFuture;
 use std::{
     path::PathBuf,
@@ -128,6 +128,23 @@ pub async fn connect(options: &ConnectOptions) -> Result<GrpcStore, ConnectError
         }
         _ => {}
     }
+    // Both pairs are checked before any I/O: an unreachable store must not
+    // hide a missing option.
+    match (&options.username, &options.password) {
+        (Some(_), None) => {
+            return Err(ConnectError::Incomplete {
+                given: "--username",
+                missing: "--password",
+            });
+        }
+        (None, Some(_)) => {
+            return Err(ConnectError::Incomplete {
+                given: "--password",
+                missing: "--username",
+            });
+        }
+        _ => {}
+    }
     if tls || url.starts_with("https://") {
         let mut config = ClientTlsConfig::new();
         config = match &options.tls_ca {
@@ -142,7 +159,7 @@ pub async fn connect(options: &ConnectOptions) -> Result<GrpcStore, ConnectError
         }
         endpoint = endpoint
             .tls_config(config)
-            .map_err(|e| bad(&format!("TLS: {e}")))?;
+            .map_err(|e| bad(&format!("TLS: {}", error_chain(&e))))?;
     }
     let unreachable = |reason: String| ConnectError::Unreachable {
         endpoint: given.to_owned(),
@@ -151,26 +168,13 @@ pub async fn connect(options: &ConnectOptions) -> Result<GrpcStore, ConnectError
     let channel = endpoint.connect().await.map_err(|e| {
         unreachable(format!(
             "{}; is the store running and listening there{}?",
-            source_chain(&e),
+            error_chain(&e),
             if tls { " with TLS" } else { "" }
         ))
     })?;
     let mut store = GrpcStore::with_channel(channel, given);
-    match (&options.username, &options.password) {
-        (Some(user), Some(password)) => store = store.with_basic_auth(user, password),
-        (Some(_), None) => {
-            return Err(ConnectError::Incomplete {
-                given: "--username",
-                missing: "--password",
-            });
-        }
-        (None, Some(_)) => {
-            return Err(ConnectError::Incomplete {
-                given: "--password",
-                missing: "--username",
-            });
-        }
-        (None, None) => {}
+    if let (Some(user), Some(password)) = (&options.username, &options.password) {
+        store = store.with_basic_auth(user, password);
     }
     match store.server_info().await {
         Ok(_) => Ok(store),
@@ -185,21 +189,6 @@ pub async fn connect(options: &ConnectOptions) -> Result<GrpcStore, ConnectError
             status.message()
         ))),
     }
-}
-
-/// An error with its sources, `a: b: c` (tonic's own message is terse).
-fn source_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
 }
 
 /// A unique run id: a few random hex digits, so two runs never share tenants.
@@ -293,5 +282,52 @@ impl Provider for SharedEndpoint {
 
     fn is_our_build(&self) -> bool {
         false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A half-given option pair is named before any connection is tried:
+    /// a store that cannot be reached does not hide it.
+    #[tokio::test]
+    async fn a_half_given_pair_is_named_before_connecting() {
+        let unreachable = |options: ConnectOptions| ConnectOptions {
+            endpoint: "127.0.0.1:1".into(),
+            ..options
+        };
+        let cases = [
+            (
+                unreachable(ConnectOptions {
+                    username: Some("u".into()),
+                    ..ConnectOptions::default()
+                }),
+                "--username needs --password",
+            ),
+            (
+                unreachable(ConnectOptions {
+                    password: Some("p".into()),
+                    ..ConnectOptions::default()
+                }),
+                "--password needs --username",
+            ),
+            (
+                unreachable(ConnectOptions {
+                    tls_cert: Some("cert.pem".into()),
+                    ..ConnectOptions::default()
+                }),
+                "--tls-cert needs --tls-key",
+            ),
+        ];
+        for (options, message) in cases {
+            match connect(&options).await {
+                Err(error @ ConnectError::Incomplete { .. }) => {
+                    assert_eq!(error.to_string(), message);
+                }
+                Err(other) => panic!("{message}: got {other}"),
+                Ok(_) => panic!("{message}: connected to 127.0.0.1:1"),
+            }
+        }
     }
 }

@@ -16,7 +16,7 @@ use eventstore_conformance::{
 };
 use eventstore_engine::{Limits, status::concurrency_detail};
 use eventstore_mock::strategies::plan::{
-    AppendSpec, COp, IdChoice, Op, ResendChange, concurrent_op, op,
+    AppendSpec, COp, IdChoice, Op, ResendChange, concurrent_op, op, resend_original,
 };
 use eventstore_proto::{
     AppendRequest, AppendResponse, ConcurrencyErrorDetail, EventData, EventMetadata,
@@ -688,17 +688,8 @@ async fn run_sequential(ops: Vec<Op>, final_page: u32) -> TestResult {
                 check_append(&store, &mut model, request, &context).await?;
             }
             Op::Resend { pick, change } => {
-                let keyed: Vec<&AppendRequest> = sent
-                    .iter()
-                    .filter(|r| !r.idempotency_key.is_empty())
-                    .collect();
-                let original = if keyed.is_empty() {
-                    if sent.is_empty() {
-                        continue;
-                    }
-                    pick.get(&sent)
-                } else {
-                    *pick.get(&keyed)
+                let Some(original) = resend_original(pick, &sent) else {
+                    continue;
                 };
                 let request = resend(original, *change, &model);
                 check_append(&store, &mut model, request, &context).await?;

@@ -18,11 +18,10 @@ use super::{
     CommitBatch, Durability, IdempotencyRecord, LogRange, LogSlice, Page, PageRequest,
     RecordedEvent, Storage, StorageError, StreamHead, StreamRange, is_undecodable,
 };
-use crate::paging::cut_page;
+use crate::paging::{cut_page, framed_len};
 use eventstore_proto::{EventData, EventMetadata};
 use hashbrown::HashTable;
 use parking_lot::RwLock;
-use prost::Message;
 use std::{
     collections::{BTreeMap, HashMap, HashSet},
     hash::{BuildHasher, RandomState},
@@ -466,7 +465,7 @@ impl Storage for MemoryStorage {
                     break;
                 }
                 let event = e.to_event(&tenant.id, &stream.aggregate_id);
-                bytes = bytes.saturating_add(event.encoded_len());
+                bytes = bytes.saturating_add(framed_len(&event));
                 slice.events.push(event);
             }
         }

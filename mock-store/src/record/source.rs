@@ -3,6 +3,7 @@
 
 use super::{RecordArgs, RecordError};
 use base64::{Engine as _, engine::general_purpose::STANDARD};
+use eventstore_engine::assembly::error_chain;
 use eventstore_proto::{EventData, ReadAllRequest, event_store_client::EventStoreClient};
 use std::time::Duration;
 use tonic::{
@@ -154,20 +155,4 @@ impl Source {
             from = next;
         }
     }
-}
-
-/// An error and its sources, `: `-joined (tonic hides the useful part,
-/// "connection refused", in a source).
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(e) = source {
-        let part = e.to_string();
-        if !text.contains(&part) {
-            text.push_str(": ");
-            text.push_str(&part);
-        }
-        source = e.source();
-    }
-    text
 }

@@ -12,6 +12,7 @@
 
 #![allow(missing_docs)] // Variants and fields are named for what the test does with them.
 
+use eventstore_proto::AppendRequest;
 use proptest::{prelude::*, sample::Index};
 
 #[derive(Debug, Clone, Copy)]
@@ -113,6 +114,21 @@ pub enum Op {
         prefix: &'static str,
         from: u64,
     },
+}
+
+/// The earlier append an [`Op::Resend`] with `pick` sends again, among
+/// `sent` (in order): a keyed one when there is any, else any; `None`
+/// before the first append.
+pub fn resend_original<'a>(pick: &Index, sent: &'a [AppendRequest]) -> Option<&'a AppendRequest> {
+    let keyed: Vec<&AppendRequest> = sent
+        .iter()
+        .filter(|r| !r.idempotency_key.is_empty())
+        .collect();
+    if keyed.is_empty() {
+        (!sent.is_empty()).then(|| pick.get(sent))
+    } else {
+        Some(*pick.get(&keyed))
+    }
 }
 
 pub fn id_choice() -> impl Strategy<Value = IdChoice> {

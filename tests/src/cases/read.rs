@@ -1,7 +1,7 @@
 //! ReadStream: errors, page sizes, both directions, paging, tenants, and
 //! pages cut short by the response size limit.
 
-use super::support::{expect_error, meta, read_stream_to_end};
+use super::support::{expect_error, meta, read_stream_to_end, store_of_large_events};
 use crate::{AnyStore, Ctx, HEAD, Store, append, read};
 use eventstore_engine::Limits;
 use eventstore_proto::ReadStreamResponse;
@@ -255,18 +255,7 @@ pub async fn streams_are_isolated_by_tenant(ctx: Ctx) {
 }
 
 pub async fn page_stops_early_under_the_response_size_limit(ctx: Ctx) {
-    let max_response_bytes = 2048;
-    let store = ctx
-        .start(Limits {
-            max_response_bytes,
-            ..Limits::default()
-        })
-        .await;
-    for head in 0..10 {
-        let mut request = append("t1", "s", head, 1);
-        request.events[0].payload = vec![b'p'; 500];
-        store.append(request).await.expect("append");
-    }
+    let (store, max_response_bytes) = store_of_large_events(&ctx).await;
     for forward in [true, false] {
         let from = if forward { 0 } else { HEAD };
         let page = store

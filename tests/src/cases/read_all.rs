@@ -2,7 +2,7 @@
 //! limits (default 100, cap 1,000, the byte limit) and tenant isolation.
 //! The cursor rules are checked with ReadStream's in `paging.rs`.
 
-use super::support::{expect_error, globals, meta};
+use super::support::{expect_error, globals, meta, store_of_large_events};
 use crate::{Ctx, HEAD, Store, append, read, read_all};
 use eventstore_engine::Limits;
 use tonic::Code;
@@ -145,18 +145,7 @@ pub async fn read_all_page_sizes_follow_the_configured_limits(ctx: Ctx) {
 }
 
 pub async fn read_all_page_stops_early_under_the_response_size_limit(ctx: Ctx) {
-    let max_response_bytes = 2048;
-    let store = ctx
-        .start(Limits {
-            max_response_bytes,
-            ..Limits::default()
-        })
-        .await;
-    for head in 0..10 {
-        let mut request = append("t1", "s", head, 1);
-        request.events[0].payload = vec![b'p'; 500];
-        store.append(request).await.expect("append");
-    }
+    let (store, max_response_bytes) = store_of_large_events(&ctx).await;
     for forward in [true, false] {
         let mut from = if forward { 0 } else { HEAD };
         let mut seen = Vec::new();

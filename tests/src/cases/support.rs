@@ -2,7 +2,8 @@
 //! its end, and waiting on subscriptions with a timeout (so a bug fails the
 //! case rather than hanging it).
 
-use crate::{HEAD, Store, read};
+use crate::{AnyStore, Ctx, HEAD, Store, append, read};
+use eventstore_engine::Limits;
 use eventstore_proto::{EventData, EventMetadata};
 use futures::{StreamExt, stream::BoxStream};
 use std::{
@@ -153,4 +154,23 @@ pub fn globals(events: &[EventData]) -> Vec<u64> {
 /// Event ids of `events`, in order.
 pub fn event_ids(events: &[EventData]) -> Vec<String> {
     events.iter().map(|e| meta(e).event_id.clone()).collect()
+}
+
+/// A store answering at most 2 KiB per response (the limit is returned
+/// too), holding ten events of 500-byte payloads in tenant `t1`, stream
+/// `s`: no page of them all fits, so every read's page stops early.
+pub async fn store_of_large_events(ctx: &Ctx) -> (AnyStore, usize) {
+    let max_response_bytes = 2048;
+    let store = ctx
+        .start(Limits {
+            max_response_bytes,
+            ..Limits::default()
+        })
+        .await;
+    for head in 0..10 {
+        let mut request = append("t1", "s", head, 1);
+        request.events[0].payload = vec![b'p'; 500];
+        store.append(request).await.expect("append");
+    }
+    (store, max_response_bytes)
 }

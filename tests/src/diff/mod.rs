@@ -29,7 +29,7 @@ use crate::{
     requests::HEAD,
 };
 use eventstore_engine::status::concurrency_detail;
-use eventstore_mock::strategies::plan::{Op, op};
+use eventstore_mock::strategies::plan::{Op, op, resend_original};
 use eventstore_proto::{
     AppendRequest, EventData, ReadAllRequest, ReadStreamRequest, SubscribeRequest,
     SubscribeResponse,
@@ -465,17 +465,8 @@ pub async fn run<A: Store, B: Store>(
                         build_append(spec, &tenants, &STREAMS, head, step, &mut fresh)
                     }
                     Op::Resend { pick, change } => {
-                        let keyed: Vec<&AppendRequest> = sent
-                            .iter()
-                            .filter(|r| !r.idempotency_key.is_empty())
-                            .collect();
-                        let original = if keyed.is_empty() {
-                            if sent.is_empty() {
-                                continue;
-                            }
-                            pick.get(&sent)
-                        } else {
-                            *pick.get(&keyed)
+                        let Some(original) = resend_original(pick, &sent) else {
+                            continue;
                         };
                         let head = heads
                             .get(&(original.tenant_id.clone(), original.aggregate_id.clone()))

@@ -63,6 +63,7 @@ pub fn build_append(
                 meta.headers = BTreeMap::from([
                     ("b".to_owned(), "2".to_owned()),
                     ("a".to_owned(), "1".to_owned()),
+                    ("c".to_owned(), "3".to_owned()),
                 ]);
             }
             match e.defect {
