@@ -48,6 +48,8 @@
 //!   and reads the data directly.
 //! - [`journal`]: what happened, call by call.
 //! - [`verify`]: the report of unmet expectations.
+//! - [`connect`]: connecting to a user's store (TLS, credentials), for the
+//!   recorder and the conformance kit.
 //! - [`control`]: the same API over gRPC for other processes; [`spec`]:
 //!   expectations written as JSON; [`seed`]: fixture files to preload;
 //!   [`record`]: `eventstore-mock record`, which writes a fixture from a
@@ -55,6 +57,7 @@
 //! - `strategies` (feature `proptest`): generators of valid requests and
 //!   events for property tests.
 
+pub mod connect;
 pub mod control;
 pub mod expectation;
 pub mod journal;

@@ -7,6 +7,7 @@
 
 use eventstore_mock::{
     MockEventStore, StartError,
+    connect::ConnectError,
     record::{RecordArgs, RecordError, record},
 };
 use eventstore_proto::{
@@ -446,7 +447,10 @@ async fn bad_options_and_endpoints_get_clear_errors() {
     .await
     .unwrap_err();
     let message = err.to_string();
-    assert!(matches!(err, RecordError::Unreachable { .. }), "{err:?}");
+    assert!(
+        matches!(err, RecordError::Connect(ConnectError::Unreachable { .. })),
+        "{err:?}"
+    );
     assert!(
         message.starts_with(&format!("cannot reach {closed}: ")),
         "{message}"
@@ -463,6 +467,17 @@ async fn bad_options_and_endpoints_get_clear_errors() {
         err.to_string()
             .starts_with("--out /nonexistent-dir/fixture.json: cannot write:"),
         "{err}"
+    );
+
+    // --out naming a directory is refused before anything is read.
+    let directory = out.parent().unwrap().to_owned();
+    let err = record(&args(&source, directory.clone())).await.unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "--out {}: cannot write: is a directory",
+            directory.display()
+        )
     );
 
     let err = record(&RecordArgs {

@@ -17,7 +17,9 @@ use std::path::PathBuf;
 
 fn connect_error(error: ConnectError) -> NativeError {
     match error {
-        ConnectError::Unreachable { .. } => NativeError::connection(error.to_string()),
+        ConnectError::Unreachable { .. } | ConnectError::Refused { .. } => {
+            NativeError::connection(error.to_string())
+        }
         _ => NativeError::validation(error.to_string()),
     }
 }
@@ -105,6 +107,7 @@ impl NativeConformanceSession {
             tls_key,
             username,
             password,
+            ..ConnectOptions::default()
         };
         let session = block_on(py, async move {
             Session::connect(&options, &tenant_prefix)

@@ -134,7 +134,7 @@ def test_check_fails_naming_the_rule_a_store_breaks() -> None:
 def test_check_reports_a_store_it_cannot_use() -> None:
     unreachable = conformance("check", "--endpoint", "127.0.0.1:1", timeout=60)
     assert unreachable.returncode == 2
-    assert "cannot use the store at 127.0.0.1:1" in unreachable.stderr
+    assert "cannot reach 127.0.0.1:1: " in unreachable.stderr
     malformed = conformance("check", "--endpoint", "no-port-here")
     assert malformed.returncode == 2
     assert '"no-port-here"' in malformed.stderr and "HOST:PORT" in malformed.stderr
@@ -170,7 +170,7 @@ def test_the_python_api_returns_each_result() -> None:
     with MockEventStore() as store:
         seen: list[str] = []
         report = check(store.endpoint, only="idempotent", on_result=lambda r: seen.append(r.case))
-        with pytest.raises(ConnectionError, match=r"cannot use the store at 127\.0\.0\.1:1"):
+        with pytest.raises(ConnectionError, match=r"cannot reach 127\.0\.0\.1:1: "):
             check("127.0.0.1:1", only="idempotent")
         with pytest.raises(ValidationError, match="tls"):
             check(store.endpoint, only="idempotent", tls_ca="/no/such/ca.pem")
@@ -208,7 +208,7 @@ def test_diff_reports_a_store_it_cannot_use() -> None:
     with MockEventStore() as store:
         result = conformance("diff", "--a", store.endpoint, "--b", "127.0.0.1:1", "--ops", "5", timeout=60)
     assert result.returncode == 2
-    assert "store b: cannot use the store at 127.0.0.1:1" in result.stderr
+    assert "store b: cannot reach 127.0.0.1:1: " in result.stderr
     bad_ops = conformance("diff", "--a", "x:1", "--b", "y:1", "--ops", "-1")
     assert bad_ops.returncode == 2 and "--ops" in bad_ops.stderr
 

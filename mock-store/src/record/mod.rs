@@ -108,39 +108,10 @@ pub enum RecordError {
     /// A `--redact` value is not a JSON pointer.
     #[error(transparent)]
     Pointer(#[from] PointerError),
-    /// `--from` is not an address.
-    #[error("--from {endpoint:?}: {message}")]
-    Endpoint {
-        /// As given.
-        endpoint: String,
-        /// What is wrong.
-        message: String,
-    },
-    /// A TLS file could not be read.
-    #[error("{flag} {}: cannot read: {message}", path.display())]
-    File {
-        /// The option.
-        flag: &'static str,
-        /// The file.
-        path: PathBuf,
-        /// The I/O error.
-        message: String,
-    },
-    /// The credentials cannot travel in a header.
-    #[error(
-        "--username/--password: cannot be sent as an authorization header (use printable ASCII)"
-    )]
-    Credentials,
-    /// Nothing answers at `--from`.
-    #[error(
-        "cannot reach {endpoint}: {message}; check the address, that the store is running, and the TLS options"
-    )]
-    Unreachable {
-        /// As given.
-        endpoint: String,
-        /// What the connection attempt said.
-        message: String,
-    },
+    /// `--from` or a TLS or credential option is wrong, or nothing
+    /// answers there.
+    #[error(transparent)]
+    Connect(#[from] crate::connect::ConnectError),
     /// A ReadAll call failed.
     #[error("{endpoint}: ReadAll from global_nonce {from} failed: {code}: {message}")]
     Read {

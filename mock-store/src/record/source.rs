@@ -1,18 +1,12 @@
-//! The store a recording reads: the connection (plain, TLS, mutual TLS,
-//! Basic credentials) and its tenant's log, page by page through ReadAll.
+//! The store a recording reads: the connection ([`crate::connect`]) and its
+//! tenant's log, page by page through ReadAll.
 
 use super::{RecordArgs, RecordError};
-use base64::{Engine as _, engine::general_purpose::STANDARD};
-use eventstore_engine::assembly::error_chain;
+use crate::connect::{ConnectOptions, connect};
 use eventstore_proto::{EventData, ReadAllRequest, event_store_client::EventStoreClient};
 use std::time::Duration;
-use tonic::{
-    metadata::AsciiMetadataValue,
-    transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity},
-};
+use tonic::{metadata::AsciiMetadataValue, transport::Channel};
 
-/// How long to wait for the connection before calling the store unreachable.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long one page may take.
 const PAGE_TIMEOUT: Duration = Duration::from_secs(60);
 /// Largest page the reader accepts (the store bounds its pages by bytes).
@@ -28,79 +22,25 @@ pub(super) struct Source {
     pub(super) name: String,
 }
 
-fn read_file(flag: &'static str, path: &std::path::Path) -> Result<Vec<u8>, RecordError> {
-    std::fs::read(path).map_err(|e| RecordError::File {
-        flag,
-        path: path.to_owned(),
-        message: e.to_string(),
-    })
-}
-
 impl Source {
-    /// Connects to `--from` with the TLS and credential options.
+    /// Connects to `--from` with the TLS and credential options
+    /// ([`crate::connect`], the same rules as the conformance kit's).
     pub(super) async fn connect(args: &RecordArgs) -> Result<Self, RecordError> {
-        let name = args.from.trim().to_owned();
-        let tls = args.tls_ca.is_some() || args.tls_cert.is_some() || name.starts_with("https://");
-        let url = if name.starts_with("http://") || name.starts_with("https://") {
-            name.clone()
-        } else if name.contains("://") {
-            return Err(RecordError::Endpoint {
-                endpoint: name,
-                message: "only http:// and https:// are supported".into(),
-            });
-        } else {
-            format!("{}://{name}", if tls { "https" } else { "http" })
-        };
-        let bad = |message: String| RecordError::Endpoint {
-            endpoint: name.clone(),
-            message,
-        };
-        if name.is_empty() {
-            return Err(bad("must not be empty (e.g. localhost:50051)".into()));
-        }
-        let mut endpoint = Endpoint::from_shared(url)
-            .map_err(|e| bad(format!("not a HOST:PORT address or URL: {e}")))?
-            .connect_timeout(CONNECT_TIMEOUT);
-        if tls {
-            let mut config = ClientTlsConfig::new().with_webpki_roots();
-            if let Some(ca) = &args.tls_ca {
-                config = config.ca_certificate(Certificate::from_pem(read_file("--tls-ca", ca)?));
-            }
-            if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
-                config = config.identity(Identity::from_pem(
-                    read_file("--tls-cert", cert)?,
-                    read_file("--tls-key", key)?,
-                ));
-            }
-            if let Some(domain) = &args.tls_domain {
-                config = config.domain_name(domain.clone());
-            }
-            endpoint = endpoint
-                .tls_config(config)
-                .map_err(|e| bad(format!("TLS: {}", error_chain(&e))))?;
-        }
-        let channel = endpoint
-            .connect()
-            .await
-            .map_err(|e| RecordError::Unreachable {
-                endpoint: name.clone(),
-                message: error_chain(&e),
-            })?;
-        let auth = match (&args.username, &args.password) {
-            (Some(user), Some(password)) => {
-                let token = STANDARD.encode(format!("{user}:{password}"));
-                Some(
-                    format!("Basic {token}")
-                        .parse()
-                        .map_err(|_| RecordError::Credentials)?,
-                )
-            }
-            _ => None,
-        };
+        let connection = connect(&ConnectOptions {
+            endpoint: args.from.clone(),
+            tls_ca: args.tls_ca.clone(),
+            tls_cert: args.tls_cert.clone(),
+            tls_key: args.tls_key.clone(),
+            tls_domain: args.tls_domain.clone(),
+            username: args.username.clone(),
+            password: args.password.clone(),
+        })
+        .await?;
         Ok(Self {
-            client: EventStoreClient::new(channel).max_decoding_message_size(MAX_MESSAGE_BYTES),
-            auth,
-            name,
+            client: EventStoreClient::new(connection.channel)
+                .max_decoding_message_size(MAX_MESSAGE_BYTES),
+            auth: connection.authorization,
+            name: connection.endpoint,
         })
     }
 

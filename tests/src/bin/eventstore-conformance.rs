@@ -50,6 +50,9 @@ struct CheckArgs {
     /// PEM private key of --tls-cert.
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
+    /// The name the store's certificate is checked against (default: the host).
+    #[arg(long, value_name = "NAME")]
+    tls_domain: Option<String>,
     /// Basic-auth username (with --password).
     #[arg(long, requires = "password")]
     username: Option<String>,
@@ -109,6 +112,7 @@ async fn check(args: CheckArgs) -> ExitCode {
         tls_ca: args.tls_ca,
         tls_cert: args.tls_cert,
         tls_key: args.tls_key,
+        tls_domain: args.tls_domain,
         username: args.username,
         password: args.password,
     };

@@ -1,7 +1,6 @@
 //! The `eventstore-server` binary, spawned per case.
 
 use crate::{Responses, Store, Target};
-use base64::Engine as _;
 use eventstore_engine::Limits;
 use eventstore_proto::{
     AppendRequest, AppendResponse, GetServerInfoRequest, GetServerInfoResponse, ReadAllRequest,
@@ -117,13 +116,11 @@ impl GrpcStore {
         }
     }
 
-    /// The same store, sending `authorization: Basic base64(user:password)`
-    /// with every call.
+    /// The same store, sending `authorization` (e.g. from
+    /// [`eventstore_mock::connect::basic_authorization`]) with every call.
     #[must_use]
-    pub fn with_basic_auth(mut self, username: &str, password: &str) -> Self {
-        let token =
-            base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"));
-        self.authorization = MetadataValue::try_from(format!("Basic {token}")).ok();
+    pub fn with_authorization(mut self, authorization: Option<MetadataValue<Ascii>>) -> Self {
+        self.authorization = authorization;
         self
     }
 
