@@ -23,6 +23,13 @@
 //!    `BENCH_PAYLOAD` bytes, in memory and in a durable server after a
 //!    restart, against the encoded size of one event.
 //!
+//! 7. `instructions`: instructions the server executes per append,
+//!    sequential and with 64 in flight, against the floors', counted by
+//!    valgrind's callgrind (skipped where valgrind is missing). Counts do not
+//!    drift with the machine's load as times do; a figure per append is the
+//!    difference of a run of `BENCH_IR_LONG` appends and one of
+//!    `BENCH_IR_SHORT`, over their difference (start-up cancels out).
+//!
 //! Run all: `cargo bench -p eventstore-server --bench loopback`. Run a subset
 //! by naming sections after `--` (or in `BENCH_ONLY`, comma-separated):
 //! `cargo bench -p eventstore-server --bench loopback -- read read_all subscribe`.
@@ -45,6 +52,8 @@
 //! | `BENCH_READS` [2000] | measured reads per stream |
 //! | `BENCH_READ_WARMUP` [200] | reads per stream before measuring |
 //! | `BENCH_ROUNDS` [3] | rounds of sections 1 and 2 per target (best kept) |
+//! | `BENCH_IR_SHORT` [256] | appends of the short counted run (section 7) |
+//! | `BENCH_IR_LONG` [1280] | appends of the long counted run (section 7) |
 //!
 //! The client runs on a current-thread runtime by default: on a small
 //! machine it costs about half the CPU per append of a multi-thread one
@@ -69,8 +78,8 @@ use tokio::task::JoinSet;
 mod support;
 
 use support::{
-    Client, Latencies, Result, Server, cpu_time_of, env_or, floor::FloorKind, thousands, us,
-    verdict,
+    Client, Latencies, Result, Server, callgrind, cpu_time_of, env_or, floor::FloorKind, thousands,
+    us, verdict,
 };
 
 /// Targets the figures are judged against.
@@ -87,13 +96,14 @@ const SERVER_DEFAULT_MAX_BATCH: usize = eventstore_engine::Limits::DEFAULT_MAX_E
 const SERVER_DEFAULT_MAX_PAGE: usize = 1_000;
 const SERVER_DEFAULT_MAX_REQUEST_BYTES: usize = 4 * 1024 * 1024;
 
-const SECTIONS: [&str; 6] = [
+const SECTIONS: [&str; 7] = [
     "append",
     "concurrent",
     "read",
     "subscribe",
     "read_all",
     "memory",
+    "instructions",
 ];
 
 /// The two paged reads the bench measures.
@@ -121,6 +131,8 @@ struct Settings {
     reads: usize,
     read_warmup: usize,
     rounds: usize,
+    ir_short: usize,
+    ir_long: usize,
 }
 
 impl Settings {
@@ -142,6 +154,8 @@ impl Settings {
             reads: env_or("BENCH_READS", pick(2_000, 100))?,
             read_warmup: env_or("BENCH_READ_WARMUP", pick(200, 10))?,
             rounds: env_or("BENCH_ROUNDS", pick(3, 1))?,
+            ir_short: env_or("BENCH_IR_SHORT", pick(256, 64))?,
+            ir_long: env_or("BENCH_IR_LONG", pick(1_280, 192))?,
         };
         let positive = [
             ("BENCH_SEQ", s.seq),
@@ -156,6 +170,9 @@ impl Settings {
         ];
         if let Some((name, _)) = positive.iter().find(|(_, v)| *v == 0) {
             return Err(format!("{name} must be at least 1").into());
+        }
+        if s.ir_long <= s.ir_short {
+            return Err("BENCH_IR_LONG must be larger than BENCH_IR_SHORT".into());
         }
         if s.conc_secs <= 0.0 || s.conc_warmup_secs < 0.0 {
             return Err("BENCH_CONC_SECS must be > 0 and BENCH_CONC_WARMUP_SECS >= 0".into());
@@ -359,11 +376,15 @@ impl Target {
         }
     }
 
-    async fn spawn(self, s: &Settings) -> Result<Server> {
+    fn command(self, s: &Settings) -> Result<tokio::process::Command> {
         match self {
-            Self::Server => Server::spawn(&s.server_flags()).await,
-            Self::Floor(kind) => Server::spawn_floor(kind).await,
+            Self::Server => Ok(Server::server_command(&s.server_flags())),
+            Self::Floor(kind) => Server::floor_command(kind),
         }
+    }
+
+    async fn spawn(self, s: &Settings) -> Result<Server> {
+        Server::start(self.command(s)?).await
     }
 }
 
@@ -935,6 +956,102 @@ async fn run(client_threads: usize) -> Result<()> {
     }
     if on("memory") {
         bench_memory(&s).await?;
+    }
+    if on("instructions") {
+        bench_instructions(&s).await?;
+    }
+    Ok(())
+}
+
+/// Section 7, one counted run: the instructions one process (the server
+/// or a floor, under callgrind) executes from start-up to exit while
+/// `count` single-event appends (rounded up to a multiple of `in_flight`)
+/// reach it, `in_flight` at a time over `s.channels` connections.
+async fn counted_appends(
+    s: &Settings,
+    target: Target,
+    in_flight: usize,
+    count: usize,
+) -> Result<(u64, usize)> {
+    let out_file = std::env::temp_dir().join(format!(
+        "eventstore-bench-callgrind-{}-{}.out",
+        std::process::id(),
+        target
+            .name()
+            .replace(|c: char| !c.is_ascii_alphanumeric(), "-"),
+    ));
+    let counted = callgrind::Counted::start(&target.command(s)?, out_file).await?;
+    let clients = counted.server.connect(s.channels.min(in_flight)).await?;
+    let per_task = count.div_ceil(in_flight);
+    let mut tasks = JoinSet::new();
+    for i in 0..in_flight {
+        let mut client = clients[i % clients.len()].clone();
+        tasks.spawn(async move {
+            let stream = format!("ir-{i}");
+            let mut head = 0u64;
+            for _ in 0..per_task {
+                let request = append_request("bench-ir", &stream, head, 1, 64);
+                head = client
+                    .append(request)
+                    .await?
+                    .into_inner()
+                    .last_aggregate_nonce;
+            }
+            Ok::<_, tonic::Status>(())
+        });
+    }
+    while let Some(result) = tasks.join_next().await {
+        result??;
+    }
+    drop(clients);
+    Ok((counted.stop().await?, per_task * in_flight))
+}
+
+/// Section 7: the server's instructions per append against the floors',
+/// one append at a time and `s.streams` in flight.
+async fn bench_instructions(s: &Settings) -> Result<()> {
+    if !callgrind::available() {
+        println!("[7] instructions per append: skipped (valgrind is not installed)");
+        return Ok(());
+    }
+    println!(
+        "[7] instructions per single-event append, counted by callgrind (({} - {} appends) difference; start-up cancels out):",
+        s.ir_long, s.ir_short
+    );
+    for in_flight in [1, s.streams] {
+        let mut figures = Vec::new();
+        for target in Target::ALL {
+            let (short, short_n) = counted_appends(s, target, in_flight, s.ir_short).await?;
+            let (long, long_n) = counted_appends(s, target, in_flight, s.ir_long).await?;
+            let per = callgrind::per_operation(short, short_n, long, long_n)
+                .ok_or("the long counted run did no more appends than the short one")?;
+            println!(
+                "    [7] {:<22} {in_flight:>2} in flight: {} instructions/append",
+                target.name(),
+                thousands(per)
+            );
+            figures.push((target, per));
+        }
+        let of = |target: Target| {
+            figures
+                .iter()
+                .find(|(t, _)| *t == target)
+                .map_or(f64::NAN, |(_, per)| *per)
+        };
+        let (server, floor, transport) = (
+            of(Target::Server),
+            of(Target::Floor(FloorKind::Tonic)),
+            of(Target::Floor(FloorKind::Transport)),
+        );
+        let ratio = server / floor;
+        println!(
+            "    {in_flight:>2} in flight: server {} = {ratio:.2}x floor {} instructions/append (our transport's floor {}, {:.2}x)  (target <= {TARGET_OVER_FLOOR:.1}x: {})",
+            thousands(server),
+            thousands(floor),
+            thousands(transport),
+            transport / floor,
+            verdict(ratio <= TARGET_OVER_FLOOR),
+        );
     }
     Ok(())
 }

@@ -94,8 +94,9 @@ impl EventStore for Floor {
 }
 
 /// When [`SERVE_VAR`] is set, serves the floor on `127.0.0.1:0` (printing
-/// the server's readiness line) until the process is killed, and never
-/// returns; otherwise returns at once.
+/// the server's readiness line) until the process is killed or gets SIGTERM
+/// (then it exits normally, so that a profiler running it writes its
+/// counts), and never returns; otherwise returns at once.
 pub fn serve_if_asked() -> Result<(), super::BoxError> {
     let Ok(value) = std::env::var(SERVE_VAR) else {
         return Ok(());
@@ -124,11 +125,15 @@ async fn serve(kind: FloorKind) -> Result<(), super::BoxError> {
             let _ = stream.set_nodelay(true);
         })
     });
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let terminated = async move {
+        terminate.recv().await;
+    };
     match kind {
         FloorKind::Tonic => {
             tonic::transport::Server::builder()
                 .add_service(EventStoreServer::new(Floor))
-                .serve_with_incoming(incoming)
+                .serve_with_incoming_shutdown(incoming, terminated)
                 .await?;
         }
         FloorKind::Transport => {
@@ -139,7 +144,7 @@ async fn serve(kind: FloorKind) -> Result<(), super::BoxError> {
                 transport::limited_routes(routes, &eventstore_engine::Limits::default()),
                 transport::TransportSettings::default(),
                 None,
-                std::future::pending(),
+                terminated,
             )
             .await;
         }

@@ -12,6 +12,7 @@ use tokio::{
 };
 use tonic::transport::{Channel, Endpoint};
 
+pub mod callgrind;
 pub mod floor;
 
 pub type BoxError = Box<dyn Error + Send + Sync>;
@@ -37,25 +38,35 @@ pub struct Server {
 
 impl Server {
     pub async fn spawn(flags: &[String]) -> Result<Self> {
+        Self::start(Self::server_command(flags)).await
+    }
+
+    /// The command that runs the server on `127.0.0.1:0` with `flags`.
+    pub fn server_command(flags: &[String]) -> Command {
         // `EVENTSTORE_SERVER_BIN` runs another build (e.g. to compare a change).
         let bin = std::env::var_os("EVENTSTORE_SERVER_BIN")
             .unwrap_or_else(|| env!("CARGO_BIN_EXE_eventstore-server").into());
         let mut command = Command::new(bin);
         command.args(["--listen", "127.0.0.1:0"]).args(flags);
-        Self::start(command).await
+        command
     }
 
     /// The do-nothing floor service ([`floor`]) served the `kind` way, in a
     /// process of its own: this bench executable, re-run with
     /// [`floor::SERVE_VAR`] set.
     pub async fn spawn_floor(kind: floor::FloorKind) -> Result<Self> {
+        Self::start(Self::floor_command(kind)?).await
+    }
+
+    /// The command that runs the floor service served the `kind` way.
+    pub fn floor_command(kind: floor::FloorKind) -> Result<Command> {
         let mut command = Command::new(std::env::current_exe()?);
         command.env(floor::SERVE_VAR, kind.var_value());
-        Self::start(command).await
+        Ok(command)
     }
 
     /// Starts `command` and waits for its readiness line.
-    async fn start(mut command: Command) -> Result<Self> {
+    pub async fn start(mut command: Command) -> Result<Self> {
         let mut child = command
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
