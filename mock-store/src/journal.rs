@@ -310,6 +310,10 @@ impl Journal {
         self.inner.lock().calls.clone()
     }
 
+    pub(crate) fn len(&self) -> usize {
+        self.inner.lock().calls.len()
+    }
+
     pub(crate) fn clear(&self) {
         self.inner.lock().calls.clear();
     }

@@ -403,6 +403,11 @@ impl MockEventStore {
         self.state.journal.snapshot()
     }
 
+    /// How many calls were received (without copying them).
+    pub fn received_call_count(&self) -> usize {
+        self.state.journal.len()
+    }
+
     /// The calls to one RPC, in order.
     pub fn calls_to(&self, rpc: Rpc) -> Vec<CallRecord> {
         self.received_calls()

@@ -5,7 +5,7 @@
 use crate::{
     expectation::{Reply, Respond, StreamFaults},
     journal::{Outcome, StreamEnd},
-    state::{MockState, Plan},
+    state::{MockState, Plan, data},
     transport::ConnectionHandle,
     wire::CallRequest,
 };
@@ -139,19 +139,10 @@ impl MockService {
         detail: &mut ConcurrencyErrorDetail,
     ) {
         let engine = self.state.engine();
-        let head = engine
-            .read_stream(ReadStreamRequest {
-                tenant_id: detail.tenant_id.clone(),
-                aggregate_id: detail.aggregate_id.clone(),
-                // Backward from past every position: the last event.
-                from_aggregate_nonce: i64::MAX.unsigned_abs(),
-                max_count: 1,
-                forward: false,
-            })
+        let head = data::last_event_meta(&engine, &detail.tenant_id, &detail.aggregate_id)
             .await
             .ok()
-            .and_then(|page| page.events.into_iter().next())
-            .and_then(|event| event.meta);
+            .flatten();
         match head {
             Some(meta) if meta.aggregate_nonce != append.expected_aggregate_nonce => {
                 detail.actual_last_aggregate_nonce = meta.aggregate_nonce;

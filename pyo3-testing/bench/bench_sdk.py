@@ -308,6 +308,29 @@ def seed(mock: MockEventStore, events: int) -> None:
         stream += 1
 
 
+def redelivery_check_s(events: int) -> tuple[float, float]:
+    """``(wall, CPU)`` seconds of ``check_redelivery`` over ``events`` events
+    with an idempotent consumer: one run without faults and one per
+    position, each replaying the log up to its cut (O(n^2) deliveries)."""
+    from eventstore import RecordedEvent
+    from eventstore.testing import check_redelivery
+
+    class Latest:
+        def __init__(self) -> None:
+            self.seen: dict[str, int] = {}
+
+        async def handle(self, e: RecordedEvent) -> None:
+            self.seen[e.aggregate_id] = e.aggregate_nonce
+
+        def state(self) -> dict[str, int]:
+            return self.seen
+
+    log = [(f"order-{i % 7}", NewEvent("Placed", {"i": i})) for i in range(events)]
+    wall, cpu = time.perf_counter(), time.process_time()
+    asyncio.run(check_redelivery(Latest, log))
+    return time.perf_counter() - wall, time.process_time() - cpu
+
+
 def mock_start_p50_ms(starts: int) -> tuple[float, float]:
     """``(p50, max)`` of MockEventStore() construction until its endpoint
     accepts a TCP connection, in ms."""
@@ -402,9 +425,16 @@ def options() -> argparse.Namespace:
         "--max-connections", type=int, default=None, help="eventstore's max_connections (default: the client's)"
     )
     parser.add_argument("--rounds", type=int, default=int(env("BENCH_ROUNDS", "3")), help="rounds; best one kept")
+    parser.add_argument(
+        "--redelivery-events",
+        type=int,
+        default=int(env("BENCH_REDELIVERY_EVENTS", "100")),
+        help="events of the check_redelivery run",
+    )
     args = parser.parse_args()
     if args.quick:
         args.seq, args.concurrent, args.events, args.mock_starts, args.rounds = 300, 3000, 10_000, 10, 1
+        args.redelivery_events = 20
     return args
 
 
@@ -532,6 +562,11 @@ def main() -> None:
     print()
     print_table(rows)
     print(f"MockEventStore(): first (runtime start) {cold_ms:.2f} ms, max of {args.mock_starts} {start_max:.2f} ms")
+    wall_s, cpu_s = redelivery_check_s(args.redelivery_events)
+    print(
+        f"check_redelivery of {args.redelivery_events} events ({args.redelivery_events + 1} runs): "
+        f"{wall_s:.2f} s wall, {cpu_s:.2f} s CPU"
+    )
     import resource
 
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -181,6 +181,11 @@ impl NativeMock {
             .collect())
     }
 
+    /// How many calls the journal holds.
+    fn call_count(&self) -> PyResult<usize> {
+        self.with(MockEventStore::received_call_count)
+    }
+
     /// `None` when every expectation is met, else the report.
     fn verify(&self) -> PyResult<Option<String>> {
         self.with(|m| m.verify().err().map(|e| e.report))

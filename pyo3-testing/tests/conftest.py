@@ -120,6 +120,13 @@ def mock() -> Iterator[MockEventStore]:
         store.close()
 
 
+@pytest.fixture
+def client(mock: MockEventStore) -> EventStoreClient:
+    """An in-process client of ``mock``; test files that need another
+    transport or checks at teardown override it."""
+    return EventStoreClient(endpoint="mock", store=mock, request_timeout=10)
+
+
 def unique(prefix: str) -> str:
     """A fresh id, so tests sharing the session's real server never collide."""
     return f"{prefix}-{uuid.uuid4().hex[:12]}"

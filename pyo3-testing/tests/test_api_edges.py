@@ -45,11 +45,6 @@ class RenamedV1:
     old_name: str
 
 
-@pytest.fixture
-def client(mock: MockEventStore) -> EventStoreClient:
-    return EventStoreClient(endpoint="mock", store=mock)
-
-
 # -- subscribe options are keywords -----------------------------------------
 
 

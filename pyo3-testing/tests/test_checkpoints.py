@@ -241,7 +241,7 @@ async def test_bad_inputs_and_failing_stores(mock: MockEventStore) -> None:
         await client.subscribe(consumer="", checkpoint=MemoryCheckpointStore())
     with pytest.raises(ValidationError, match=r"checkpoint must be a CheckpointStore .* got dict"):
         await client.subscribe(consumer="p", checkpoint={})  # type: ignore[arg-type]
-    with pytest.raises(ValidationError, match="checkpoint_interval must be seconds >= 0, got -1"):
+    with pytest.raises(ValidationError, match="checkpoint_interval must be a number of seconds >= 0, got -1"):
         await client.subscribe(consumer="p", checkpoint=MemoryCheckpointStore(), checkpoint_interval=-1)
     with pytest.raises(ValidationError, match="from_global_nonce must be an integer from 0"):
         await client.subscribe(consumer="p", checkpoint=MemoryCheckpointStore(), from_global_nonce=-5)

@@ -158,21 +158,7 @@ def _everything(**changes: Any) -> Everything:
     return Everything(**values)
 
 
-# -- fixtures -------------------------------------------------------------------
-
-
-@pytest.fixture
-def mock() -> Iterator[MockEventStore]:
-    m = MockEventStore()
-    try:
-        yield m
-    finally:
-        m.close()
-
-
-@pytest.fixture
-def client(mock: MockEventStore) -> EventStoreClient:
-    return EventStoreClient(endpoint="mock", store=mock, request_timeout=10)
+# -- helpers --------------------------------------------------------------------
 
 
 async def _round_trip(client: EventStoreClient, *events: Any) -> list[eventstore.RecordedEvent]:

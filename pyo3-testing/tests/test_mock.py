@@ -10,7 +10,6 @@ import json
 import re
 import time
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import Enum
@@ -61,15 +60,6 @@ class Tagged:
 
 
 # -- fixtures and helpers --------------------------------------------------------
-
-
-@pytest.fixture
-def mock() -> Iterator[MockEventStore]:
-    m = MockEventStore()
-    try:
-        yield m
-    finally:
-        m.close()
 
 
 @pytest.fixture(params=["in_process", "network"])

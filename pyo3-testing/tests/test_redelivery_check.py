@@ -1,10 +1,9 @@
 """``eventstore.testing.check_redelivery``: a non-idempotent projection is
 caught (naming the first position and diffing the states), an idempotent
-one passes, in milliseconds per position; bad inputs are named."""
+one passes; bad inputs are named."""
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -105,14 +104,21 @@ async def test_the_first_failing_position_is_named() -> None:
         await check_redelivery(CancelOnlyBug, EVENTS)
 
 
-async def test_an_idempotent_projection_passes_in_milliseconds_per_position() -> None:
+async def test_an_idempotent_projection_passes_with_a_fresh_consumer_per_position() -> None:
     many = [(f"order-{i % 7}", OrderPlaced(f"order-{i % 7}", i)) for i in range(40)]
-    started = time.perf_counter()
-    await check_redelivery(IdempotentProjection, many)
-    elapsed = time.perf_counter() - started
-    # 41 runs (one without faults, one per position), each a subscription,
-    # a cut and a reconnect: well under 50 ms a position.
-    assert elapsed < 0.05 * 41, f"{elapsed:.3f} s"
+    made: list[IdempotentProjection] = []
+
+    def make() -> IdempotentProjection:
+        made.append(IdempotentProjection())
+        return made[-1]
+
+    await check_redelivery(make, many)
+    # One run without faults, then one per position, each from a new
+    # consumer; every one of them saw the whole log. (What the check costs
+    # is printed by bench/bench_sdk.py, not asserted here.)
+    assert len(made) == 41
+    assert all(p.state() == made[0].state() for p in made), [p.state() for p in made]
+    assert [p.position for p in made] == [40] * 41
 
 
 async def test_a_handler_that_refuses_a_duplicate_is_caught() -> None:

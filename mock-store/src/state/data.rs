@@ -82,6 +82,17 @@ pub(crate) async fn stream_head(
     tenant_id: &str,
     aggregate_id: &str,
 ) -> Result<u64, Status> {
+    Ok(last_event_meta(engine, tenant_id, aggregate_id)
+        .await?
+        .map_or(0, |m| m.aggregate_nonce))
+}
+
+/// The metadata of a stream's last event, if it has one.
+pub(crate) async fn last_event_meta(
+    engine: &EventStore,
+    tenant_id: &str,
+    aggregate_id: &str,
+) -> Result<Option<EventMetadata>, Status> {
     Ok(engine
         .read_stream(ReadStreamRequest {
             tenant_id: tenant_id.to_owned(),
@@ -94,9 +105,9 @@ pub(crate) async fn stream_head(
         .await
         .map_err(to_status)?
         .events
-        .first()
-        .and_then(|e| e.meta.as_ref())
-        .map_or(0, |m| m.aggregate_nonce))
+        .into_iter()
+        .next()
+        .and_then(|e| e.meta))
 }
 
 /// Every event of one stream of `engine`, in order (all pages).

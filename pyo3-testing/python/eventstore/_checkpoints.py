@@ -27,6 +27,7 @@ import sqlite3
 import time
 from typing import Protocol, runtime_checkable
 
+from eventstore._checks import check_name
 from eventstore._encoding import check_uint
 from eventstore._errors import EventStoreError, ValidationError
 
@@ -56,13 +57,6 @@ class CheckpointStore(Protocol):
     async def set(self, tenant_id: str, consumer: str, global_nonce: int) -> None:
         """Stores ``global_nonce`` as the consumer's position."""
         ...
-
-
-def check_name(name: str, value: object) -> str:
-    """A tenant or consumer name: a non-empty str."""
-    if not isinstance(value, str) or not value:
-        raise ValidationError(f"{name} must be a non-empty str, got {value!r}")
-    return value
 
 
 class MemoryCheckpointStore:

@@ -11,7 +11,8 @@ from types import TracebackType
 from typing import Any, Protocol
 
 from eventstore import _native
-from eventstore._checkpoints import CheckpointStore, CheckpointWriter, check_name, check_store, load_checkpoint
+from eventstore._checkpoints import CheckpointStore, CheckpointWriter, check_store, load_checkpoint
+from eventstore._checks import check_name, check_seconds
 from eventstore._encoding import (
     check_optional_str,
     check_uint,
@@ -592,12 +593,7 @@ class EventStoreClient:
                 raise ValidationError("checkpoint= needs consumer= (the name its position is stored under)")
             check_name("consumer", consumer)
             store = check_store(checkpoint)
-            if (
-                isinstance(checkpoint_interval, bool)
-                or not isinstance(checkpoint_interval, (int, float))
-                or not checkpoint_interval >= 0
-            ):
-                raise ValidationError(f"checkpoint_interval must be seconds >= 0, got {checkpoint_interval!r}")
+            check_seconds("checkpoint_interval", checkpoint_interval)
             self._check_open()
             stored = await load_checkpoint(store, tenant, consumer)
             if stored is not None:
@@ -747,8 +743,8 @@ class Subscription:
         Raises :class:`~eventstore.TimeoutError` (also a builtin
         ``TimeoutError``) after ``timeout`` seconds, and
         :class:`~eventstore.EventStoreError` if the iteration ends first."""
-        if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout < 0):
-            raise ValidationError(f"timeout must be a number of seconds >= 0 or None, got {timeout!r}")
+        if timeout is not None:
+            check_seconds("timeout", timeout)
         if self._caught_up:
             return
         _require_asyncio("wait_caught_up")

@@ -221,6 +221,11 @@ mod tests {
         );
         assert_eq!(ids("read_all::*").len(), 5);
         assert_eq!(ids("*_is_unauthenticated").len(), 4);
+        // A glob may name the case without its module.
+        assert_eq!(
+            ids("append_then_read_bac?"),
+            ["append::append_then_read_back"]
+        );
         assert!(ids("no-such-case").is_empty());
         assert_eq!(select(None).len(), all().len());
     }

@@ -418,6 +418,24 @@ fn placeholder_tenant(index: Option<usize>) -> String {
     index.map_or_else(String::new, |t| format!("t{t}"))
 }
 
+/// Sends `request` to both sides at once and learns the stream's new head;
+/// each side's `(comparable key, shown text)`.
+async fn append_on_both<A: Store, B: Store>(
+    a: &mut Side<A>,
+    b: &mut Side<B>,
+    request: &AppendRequest,
+    heads: &mut HashMap<(String, String), u64>,
+) -> ((String, String), (String, String)) {
+    let ((ka, sa, head), (kb, sb, _)) = futures::join!(a.append(request), b.append(request));
+    if let Some(head) = head {
+        let known = heads
+            .entry((request.tenant_id.clone(), request.aggregate_id.clone()))
+            .or_default();
+        *known = (*known).max(head);
+    }
+    ((ka, sa), (kb, sb))
+}
+
 /// Sends `count` operations of `seed` to stores `a` and `b` (tenants
 /// `{tenant_prefix}{run id}-a-t0`, ...), calling `each` on every difference.
 pub async fn run<A: Store, B: Store>(
@@ -453,41 +471,29 @@ pub async fn run<A: Store, B: Store>(
                 }
             };
         match operation {
-            Op::Append(_) | Op::Resend { .. } => {
-                let request = match &operation {
-                    Op::Append(spec) => {
-                        let tenant = &tenants[spec.tenant % TENANTS];
-                        let stream = STREAMS[spec.stream % STREAMS.len()];
-                        let head = heads
-                            .get(&(tenant.clone(), stream.to_owned()))
-                            .copied()
-                            .unwrap_or(0);
-                        build_append(spec, &tenants, &STREAMS, head, step, &mut fresh)
-                    }
-                    Op::Resend { pick, change } => {
-                        let Some(original) = resend_original(pick, &sent) else {
-                            continue;
-                        };
-                        let head = heads
-                            .get(&(original.tenant_id.clone(), original.aggregate_id.clone()))
-                            .copied()
-                            .unwrap_or(0);
-                        resend(original, *change, head)
-                    }
-                    _ => continue,
+            Op::Append(spec) => {
+                let tenant = &tenants[spec.tenant % TENANTS];
+                let stream = STREAMS[spec.stream % STREAMS.len()];
+                let head = heads
+                    .get(&(tenant.clone(), stream.to_owned()))
+                    .copied()
+                    .unwrap_or(0);
+                let request = build_append(&spec, &tenants, &STREAMS, head, step, &mut fresh);
+                sent.push(request.clone());
+                let (ra, rb) = append_on_both(&mut a, &mut b, &request, &mut heads).await;
+                compare(describe_append(&request), ra, rb);
+            }
+            Op::Resend { pick, change } => {
+                let Some(original) = resend_original(&pick, &sent) else {
+                    continue;
                 };
-                if matches!(operation, Op::Append(_)) {
-                    sent.push(request.clone());
-                }
-                let ((ka, sa, head), (kb, sb, _)) =
-                    futures::join!(a.append(&request), b.append(&request));
-                if let Some(head) = head {
-                    let known = heads
-                        .entry((request.tenant_id.clone(), request.aggregate_id.clone()))
-                        .or_default();
-                    *known = (*known).max(head);
-                }
-                compare(describe_append(&request), (ka, sa), (kb, sb));
+                let head = heads
+                    .get(&(original.tenant_id.clone(), original.aggregate_id.clone()))
+                    .copied()
+                    .unwrap_or(0);
+                let request = resend(original, change, head);
+                let (ra, rb) = append_on_both(&mut a, &mut b, &request, &mut heads).await;
+                compare(describe_append(&request), ra, rb);
             }
             Op::Read {
                 tenant,

@@ -20,7 +20,8 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol, cast
 
-from eventstore._checkpoints import CheckpointStore, MemoryCheckpointStore, check_name, check_store, load_checkpoint
+from eventstore._checkpoints import CheckpointStore, MemoryCheckpointStore, check_store, load_checkpoint
+from eventstore._checks import check_name, check_seconds
 from eventstore._client import EventStoreClient
 from eventstore._errors import TimeoutError, ValidationError
 from eventstore._models import HEAD, EventInput, RecordedEvent
@@ -42,12 +43,6 @@ class Consumer(Protocol):
 
 
 _TENANT = "check-redelivery"
-
-
-def _timeout(name: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
-        raise ValidationError(f"{name} must be a number of seconds >= 0, got {value!r}")
-    return float(value)
 
 
 def _pairs(events: object) -> list[tuple[str, EventInput]]:
@@ -187,7 +182,7 @@ async def check_redelivery(
         raise ValidationError(f"make_consumer must be a callable returning a consumer, got {make_consumer!r}")
     pairs = _pairs(events)
     check_name("aggregate_type", aggregate_type)
-    limit = _timeout("timeout", timeout)
+    limit = check_seconds("timeout", timeout)
     mock = MockEventStore()
     client = EventStoreClient(endpoint="mock", store=mock, tenant_id=_TENANT)
     try:
@@ -259,7 +254,7 @@ async def wait_until_consumed(
     store = check_store(checkpoint_store)
     check_name("consumer", consumer)
     tenant = client.tenant_id if tenant_id is None else check_name("tenant_id", tenant_id)
-    limit = _timeout("timeout", timeout)
+    limit = check_seconds("timeout", timeout)
     page = await client.read_all(tenant_id=tenant, from_global_nonce=HEAD, forward=False, max_count=1)
     head = page.events[0].global_nonce if page.events else 0
     deadline = time.monotonic() + limit

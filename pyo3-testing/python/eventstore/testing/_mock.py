@@ -752,9 +752,14 @@ class MockEventStore:
         expectation, the nearest calls, a field-by-field diff) unless every
         expectation is met."""
         __tracebackhide__ = True  # pytest shows the caller's line, not this one
-        report = self._native.verify()
+        report = self._unmet_report()
         if report is not None:
             raise AssertionError(report)
+
+    def _unmet_report(self) -> str | None:
+        """What :meth:`verify` would raise, or ``None`` when every
+        expectation is met (the pytest plugin fails the test with it)."""
+        return self._native.verify()
 
     @property
     def calls(self) -> list[RecordedCall]:
@@ -881,7 +886,7 @@ class MockEventStore:
 
     def __repr__(self) -> str:
         flags = "".join(f", {name}=True" for name, on in (("strict", self._strict), ("legacy", self._legacy)) if on)
-        state = "closed" if self._native.closed else f"calls={len(self._native.journal())}"
+        state = "closed" if self._native.closed else f"calls={self._native.call_count()}"
         return f"MockEventStore(endpoint={self.endpoint!r}{flags}, expectations={self._expectations}, {state})"
 
     def __enter__(self) -> MockEventStore:

@@ -115,14 +115,10 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
         # store going away); there is nothing left to verify then.
         if mock.closed:
             continue
-        try:
-            mock.verify()
-        except AssertionError as e:
-            report = str(e)
-        else:
-            continue
-        # The report says it all: no traceback (every frame would be the plugin's).
-        pytest.fail(report, pytrace=False)
+        report = mock._unmet_report()
+        if report is not None:
+            # The report says it all: no traceback (every frame would be the plugin's).
+            pytest.fail(report, pytrace=False)
     return result
 
 
