@@ -159,6 +159,11 @@ fn url_of(endpoint: &str, tls: bool) -> Result<String, ConnectError> {
             "it is empty; expected HOST:PORT, such as localhost:50051",
         ));
     }
+    if endpoint.starts_with("http://") && tls {
+        return Err(bad(
+            "http:// is plain text, but --tls-ca or --tls-cert asks for TLS: use https:// or HOST:PORT",
+        ));
+    }
     if endpoint.starts_with("http://") || endpoint.starts_with("https://") {
         return Ok(endpoint.to_owned());
     }
@@ -326,6 +331,22 @@ mod tests {
                 "{message}"
             );
         }
+    }
+
+    #[tokio::test]
+    async fn tls_options_with_a_plain_text_url_are_refused() {
+        let error = connect(&ConnectOptions {
+            tls_ca: Some("ca.pem".into()),
+            ..options("http://127.0.0.1:1")
+        })
+        .await
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+        assert!(
+            error.starts_with("endpoint \"http://127.0.0.1:1\": http:// is plain text"),
+            "{error}"
+        );
     }
 
     #[tokio::test]
