@@ -27,7 +27,7 @@ import sqlite3
 import time
 from typing import Protocol, runtime_checkable
 
-from eventstore._checks import check_name
+from eventstore._checks import check_name, unchecked
 from eventstore._encoding import check_uint
 from eventstore._errors import EventStoreError, ValidationError
 
@@ -103,7 +103,7 @@ class SqliteCheckpointStore:
     """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
-        if not isinstance(path, (str, os.PathLike)):
+        if not isinstance(unchecked(path), (str, os.PathLike)):
             raise ValidationError(f"SqliteCheckpointStore: path must be a file path, got {path!r}")
         self.path: str = os.fspath(path)
         if not self.path or self.path == ":memory:" or self.path.startswith("file::memory:"):
@@ -175,7 +175,9 @@ async def load_checkpoint(store: CheckpointStore, tenant_id: str, consumer: str)
             f"checkpoint store {_describe(store)}: get(tenant_id={tenant_id!r}, consumer={consumer!r}) "
             f"failed: {type(e).__name__}: {e}"
         ) from e
-    if position is not None and (isinstance(position, bool) or not isinstance(position, int) or position < 0):
+    # A store is user code: its answer may be anything.
+    value = unchecked(position)
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
         raise CheckpointError(
             f"checkpoint store {_describe(store)}: get(tenant_id={tenant_id!r}, consumer={consumer!r}) "
             f"returned {position!r}; expected None or a global nonce (an int >= 0)"

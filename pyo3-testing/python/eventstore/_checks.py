@@ -3,6 +3,8 @@ testing helpers: one rule and one message per kind of value."""
 
 from __future__ import annotations
 
+from typing import TypeGuard, cast
+
 from eventstore._errors import ValidationError
 
 
@@ -18,3 +20,19 @@ def check_seconds(name: str, value: object) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
         raise ValidationError(f"{name} must be a number of seconds >= 0, got {value!r}")
     return float(value)
+
+
+def is_pair(value: object) -> TypeGuard[tuple[object, object]]:
+    """Whether ``value`` is a tuple of two items."""
+    return isinstance(value, tuple) and len(cast("tuple[object, ...]", value)) == 2
+
+
+def unchecked(value: object) -> object:
+    """``value`` as what it may be at run time: anything.
+
+    Users call the SDK from untyped code (or past its annotations), so a
+    parameter annotated ``str`` may hold anything. The checks of such
+    values read ``isinstance(unchecked(value), str)``: over ``object``, a
+    type checker sees a real check (over the annotated type it would call
+    ``isinstance(value, str)`` unnecessary, always true)."""
+    return value

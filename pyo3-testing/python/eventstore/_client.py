@@ -8,11 +8,11 @@ import sys
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from types import TracebackType
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from eventstore import _native
 from eventstore._checkpoints import CheckpointStore, CheckpointWriter, check_store, load_checkpoint
-from eventstore._checks import check_name, check_seconds
+from eventstore._checks import check_name, check_seconds, unchecked
 from eventstore._encoding import (
     check_optional_str,
     check_uint,
@@ -70,10 +70,12 @@ def _append_fields(request: object) -> dict[str, Any]:
     if isinstance(request, AppendRequest):
         return {f.name: getattr(request, f.name) for f in dataclasses.fields(request)}
     if isinstance(request, Mapping):
-        unknown = set(request) - _APPEND_KEYS
+        # A request dict's keys are field names (any other is refused here).
+        fields = cast("Mapping[str, Any]", request)
+        unknown = set(fields) - _APPEND_KEYS
         if unknown:
             raise ValidationError(f"append request: unknown key(s) {sorted(unknown)}")
-        return dict(request)
+        return dict(fields)
     raise ValidationError(f"append_events takes an AppendRequest, a dict or keywords, got {type(request).__name__}")
 
 
@@ -161,16 +163,15 @@ class EventStoreClient:
         store: InProcessStore | None = None,
         registry: EventRegistry | None = None,
     ) -> None:
-        if not isinstance(endpoint, str):
+        if not isinstance(unchecked(endpoint), str):
             raise ValidationError(f"endpoint must be a str like 'localhost:50051', got {endpoint!r}")
-        if not isinstance(tenant_id, str) or not tenant_id:
-            raise ValidationError(f"tenant_id must be a non-empty str, got {tenant_id!r}")
+        check_name("tenant_id", tenant_id)
         pair = credentials_pair(credentials)
         username, password = pair if pair is not None else (None, None)
         for name, value in (("connection_timeout", connection_timeout), ("request_timeout", request_timeout)):
-            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            if value is not None and (isinstance(value, bool) or not isinstance(unchecked(value), (int, float))):
                 raise ValidationError(f"{name} must be a number of seconds or None, got {value!r}")
-        if isinstance(max_connections, bool) or not isinstance(max_connections, int) or max_connections < 1:
+        if isinstance(max_connections, bool) or not isinstance(unchecked(max_connections), int) or max_connections < 1:
             raise ValidationError(f"max_connections must be an integer >= 1, got {max_connections!r}")
         tls_options: dict[str, Any] = {}
         use_tls = False
@@ -194,7 +195,9 @@ class EventStoreClient:
                     f"store= is given, so endpoint must be 'mock' (in process), got {endpoint!r}; "
                     "to use the network instead, pass endpoint=store.endpoint and no store"
                 )
-            native_mock = store._native
+            # The mock's native core, which the client talks to in process: a
+            # private member of MockEventStore that this module (not a user) reads.
+            native_mock = store._native  # pyright: ignore[reportPrivateUsage]
         elif endpoint == "mock":
             raise ValidationError("endpoint 'mock' needs store=MockEventStore()")
         try:
@@ -323,8 +326,9 @@ class EventStoreClient:
         expected = expected_aggregate_nonce or 0
         if events is None:
             raise ValidationError("events is required: the events to append")
-        if type(events) is not list and (isinstance(events, (str, bytes)) or not isinstance(events, Sequence)):
-            raise ValidationError(f"events must be a list of events, got {type(events).__name__}")
+        given = unchecked(events)
+        if type(given) is not list and (isinstance(given, (str, bytes)) or not isinstance(given, Sequence)):
+            raise ValidationError(f"events must be a list of events, got {type(given).__name__}")
         check_uint("expected_aggregate_nonce", expected)
         for name, value in (
             ("aggregate_id", aggregate_id),
@@ -377,7 +381,7 @@ class EventStoreClient:
         _require_asyncio("read_stream")
         start = _start(from_aggregate_nonce, forward, "from_aggregate_nonce")
         check_uint("max_count", max_count)
-        if not isinstance(aggregate_id, str):
+        if not isinstance(unchecked(aggregate_id), str):
             raise ValidationError(f"aggregate_id must be a str, got {type(aggregate_id).__name__} {aggregate_id!r}")
         tenant = self._tenant(tenant_id)
         self._check_open()
@@ -516,8 +520,7 @@ class EventStoreClient:
             raise ValidationError(f"capabilities must be a list of capability names, got the str {capabilities!r}")
         wanted = list(capabilities)
         for i, name in enumerate(wanted):
-            if not isinstance(name, str) or not name:
-                raise ValidationError(f"capabilities[{i}] must be a non-empty str, got {name!r}")
+            check_name(f"capabilities[{i}]", name)
         info = await self.server_info()
         missing = frozenset(wanted) - info.capabilities
         if missing:
@@ -577,10 +580,10 @@ class EventStoreClient:
         """
         _require_asyncio("subscribe")
         check_uint("from_global_nonce", from_global_nonce)
-        if not isinstance(aggregate_id_prefix, str):
+        if not isinstance(unchecked(aggregate_id_prefix), str):
             raise ValidationError(f"aggregate_id_prefix must be a str, got {aggregate_id_prefix!r}")
         for name, value, low in (("batch_size", batch_size, 1), ("max_reconnect_attempts", max_reconnect_attempts, 0)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            if isinstance(value, bool) or not isinstance(unchecked(value), int) or value < low:
                 raise ValidationError(f"{name} must be an integer >= {low}, got {value!r}")
         tenant = self._tenant(tenant_id)
         writer: CheckpointWriter | None = None
@@ -678,7 +681,7 @@ class Subscription:
                 try:
                     batch = await asyncio.shield(self._inflight)
                 except asyncio.CancelledError:
-                    if self._inflight is not None and self._inflight.cancelled():
+                    if self._inflight_cancelled():
                         self._inflight = None
                     raise
                 except Exception:
@@ -708,6 +711,11 @@ class Subscription:
                     self._caught_up_event.clear()
                 continue
             return RecordedEvent(item, self._registry)
+
+    def _inflight_cancelled(self) -> bool:
+        """Whether the batch in flight (if any: another iteration may have
+        taken it meanwhile) was cancelled."""
+        return self._inflight is not None and self._inflight.cancelled()
 
     def _check_client_open(self) -> None:
         """Raises :class:`~eventstore.ConnectionError` when the client was

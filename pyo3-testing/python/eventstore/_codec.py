@@ -17,8 +17,12 @@ import types
 import typing
 import uuid
 import weakref
+from collections.abc import Iterable
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeGuard, cast
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 __all__ = ["check_type", "decode_value", "encode_value", "field_types"]
 
@@ -43,6 +47,16 @@ def field_types(cls: type, localns: dict[str, Any] | None = None) -> dict[str, A
     return resolved
 
 
+def _is_enum_class(tp: object) -> TypeGuard[type[enum.Enum]]:
+    """Whether ``tp`` is an :class:`~enum.Enum` class."""
+    return isinstance(tp, type) and issubclass(tp, enum.Enum)
+
+
+def _dataclass_class(tp: object) -> type[DataclassInstance] | None:
+    """``tp`` when it is a dataclass (the class, not an instance), else ``None``."""
+    return tp if isinstance(tp, type) and dataclasses.is_dataclass(tp) else None
+
+
 def _is_any(tp: Any) -> bool:
     # `dict[str, any]` (the builtin function) reads as Any: people write it.
     return tp is Any or tp is any or tp is object
@@ -58,18 +72,19 @@ def check_type(tp: Any, where: str, seen: set[type] | None = None, localns: dict
         return
     if tp in (bytes, Decimal, uuid.UUID, dt.datetime, dt.date, dt.time):
         return
-    if isinstance(tp, type) and issubclass(tp, enum.Enum):
+    if _is_enum_class(tp):
         return
     if isinstance(tp, typing.TypeVar):
         return
-    if dataclasses.is_dataclass(tp) and isinstance(tp, type):
-        if tp in seen:
+    cls = _dataclass_class(tp)
+    if cls is not None:
+        if cls in seen:
             return
-        seen.add(tp)
+        seen.add(cls)
         try:
-            nested = field_types(tp, localns)
+            nested = field_types(cls, localns)
         except NameError as e:
-            raise TypeError(f"{where}: cannot resolve a field type of {tp.__name__}: {e}") from None
+            raise TypeError(f"{where}: cannot resolve a field type of {cls.__name__}: {e}") from None
         for name, sub in nested.items():
             check_type(sub, f"{where}.{name}", seen, localns)
         return
@@ -118,11 +133,15 @@ def encode_value(value: Any) -> Any:
     if isinstance(value, uuid.UUID):
         return str(value)
     if isinstance(value, (bytes, bytearray, memoryview)):
-        return base64.b64encode(bytes(value)).decode("ascii")
+        return base64.b64encode(bytes(cast("bytes | bytearray | memoryview[int]", value))).decode("ascii")
     if isinstance(value, dict):
-        return {str(k): encode_value(v) for k, v in value.items()}
+        return {str(k): encode_value(v) for k, v in cast("dict[object, object]", value).items()}
     if isinstance(value, (list, tuple, set, frozenset)):
-        items = sorted(value, key=repr) if isinstance(value, (set, frozenset)) else value
+        items: Iterable[object]
+        if isinstance(value, (set, frozenset)):
+            items = sorted(cast("set[object] | frozenset[object]", value), key=repr)
+        else:
+            items = cast("list[object] | tuple[object, ...]", value)
         return [encode_value(v) for v in items]
     raise TypeError(f"cannot encode {type(value).__name__} value {value!r} as JSON")
 
@@ -148,7 +167,7 @@ def decode_value(data: Any, tp: Any, where: str) -> Any:
     if origin in (typing.Union, types.UnionType):
         if data is None and _NONE in args:
             return None
-        errors = []
+        errors: list[str] = []
         for arg in args:
             if arg is _NONE:
                 continue
@@ -193,39 +212,47 @@ def decode_value(data: Any, tp: Any, where: str) -> Any:
             return dt.date.fromisoformat(data)
         if tp is dt.time:
             return dt.time.fromisoformat(data)
-        if isinstance(tp, type) and issubclass(tp, enum.Enum):
+        if _is_enum_class(tp):
             return tp(data)
     except (TypeError, ValueError, ArithmeticError) as e:
         raise ValueError(f"{where}: cannot read {data!r} as {tp.__name__}: {_reason(e, tp)}") from None
-    if dataclasses.is_dataclass(tp) and isinstance(tp, type):
+    cls = _dataclass_class(tp)
+    if cls is not None:
         if not isinstance(data, dict):
-            raise ValueError(f"{where}: expected an object for {tp.__name__}, got {data!r}")
-        kwargs = {}
-        for name, sub in field_types(tp).items():
-            if name in data:
-                kwargs[name] = decode_value(data[name], sub, f"{where}.{name}")
+            raise ValueError(f"{where}: expected an object for {cls.__name__}, got {data!r}")
+        obj = cast("dict[object, object]", data)
+        kwargs: dict[str, Any] = {}
+        for name, sub in field_types(cls).items():
+            if name in obj:
+                kwargs[name] = decode_value(obj[name], sub, f"{where}.{name}")
         try:
-            return tp(**kwargs)
+            return cls(**kwargs)
         except TypeError as e:
-            raise ValueError(f"{where}: cannot build {tp.__name__}: {e}") from None
+            raise ValueError(f"{where}: cannot build {cls.__name__}: {e}") from None
     if origin in (list, set, frozenset) or tp in (list, set, frozenset):
         if not isinstance(data, list):
             raise ValueError(f"{where}: expected a list, got {data!r}")
         item = args[0] if args else Any
-        items = [decode_value(v, item, f"{where}[{i}]") for i, v in enumerate(data)]
-        container = origin or tp
-        return items if container is list else container(items)
+        items = [decode_value(v, item, f"{where}[{i}]") for i, v in enumerate(cast("list[object]", data))]
+        # `origin` for `set[int]`, `tp` for a bare `set` (whose origin is None).
+        if origin is set or tp is set:
+            return set(items)
+        if origin is frozenset or tp is frozenset:
+            return frozenset(items)
+        return items
     if origin is tuple or tp is tuple:
         if not isinstance(data, list):
             raise ValueError(f"{where}: expected a list, got {data!r}")
+        array = cast("list[object]", data)
         if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(decode_value(v, args[0], f"{where}[{i}]") for i, v in enumerate(data))
-        if args and len(args) != len(data):
-            raise ValueError(f"{where}: expected {len(args)} items, got {len(data)}")
-        return tuple(decode_value(v, args[i] if args else Any, f"{where}[{i}]") for i, v in enumerate(data))
+            return tuple(decode_value(v, args[0], f"{where}[{i}]") for i, v in enumerate(array))
+        if args and len(args) != len(array):
+            raise ValueError(f"{where}: expected {len(args)} items, got {len(array)}")
+        return tuple(decode_value(v, args[i] if args else Any, f"{where}[{i}]") for i, v in enumerate(array))
     if origin is dict or tp is dict:
         if not isinstance(data, dict):
             raise ValueError(f"{where}: expected an object, got {data!r}")
         value_type = args[1] if len(args) == 2 else Any
-        return {k: decode_value(v, value_type, f"{where}[{k!r}]") for k, v in data.items()}
+        obj = cast("dict[object, object]", data)
+        return {k: decode_value(v, value_type, f"{where}[{k!r}]") for k, v in obj.items()}
     return data

@@ -9,7 +9,7 @@ The client reads it when an append is made, not when the client is built.
 from __future__ import annotations
 
 import contextvars
-from collections.abc import Iterator
+from collections.abc import Generator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 
@@ -73,7 +73,7 @@ class MessageContext:
         correlation_id: str | None = None,
         causation_id: str | None = None,
         actor_id: str | None = None,
-    ) -> Iterator[MessageIds]:
+    ) -> Generator[MessageIds, None, None]:
         """Sets the given ids inside the ``with`` block only; ids not given
         keep their outer value."""
         outer = _current.get()

@@ -22,9 +22,10 @@ import hashlib
 import json
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeGuard, cast
 
 from eventstore import _native
+from eventstore._checks import unchecked
 from eventstore._context import MessageContext, MessageIds
 from eventstore._errors import ValidationError
 from eventstore._events import EventDefinition, definition_of
@@ -96,29 +97,39 @@ def check_optional_str(name: str, value: object) -> None:
 _OPTIONAL_STR_FIELDS = ("content_type", "event_id", "correlation_id", "causation_id", "actor_id")
 
 
+def _is_str_mapping(value: object) -> TypeGuard[Mapping[str, str]]:
+    """Whether ``value`` is a mapping of str to str."""
+    if not isinstance(value, Mapping):
+        return False
+    mapping = cast("Mapping[object, object]", value)
+    return not mapping or all(isinstance(k, str) and isinstance(v, str) for k, v in mapping.items())
+
+
 def _check_new_event(item: NewEvent, where: str) -> None:
     # Messages are built only on failure: this runs for every event written.
-    event_type = item.event_type
+    # A NewEvent may come from untyped code: every field is checked as the
+    # `object` it may be (`unchecked`), whatever its annotation says.
+    event_type = unchecked(item.event_type)
     if not isinstance(event_type, str) or not event_type:
         raise ValidationError(
             f"{where}.event_type must be a non-empty str (e.g. 'com.myco.order.OrderCreated'), got {event_type!r}"
         )
-    version = item.event_version
+    version = unchecked(item.event_version)
     if isinstance(version, bool) or not isinstance(version, int) or not 0 <= version <= U32_MAX:
         check_uint(f"{where}.event_version", version, U32_MAX)
     for name in _OPTIONAL_STR_FIELDS:
         value = getattr(item, name)
         if value is not None and not isinstance(value, str):
             check_optional_str(f"{where}.{name}", value)
-    if not isinstance(item.content_schema, str):
-        raise ValidationError(f"{where}.content_schema must be a str, got {item.content_schema!r}")
-    headers = item.headers
-    if not isinstance(headers, Mapping) or (
-        headers and not all(isinstance(k, str) and isinstance(v, str) for k, v in headers.items())
-    ):
+    content_schema = unchecked(item.content_schema)
+    if not isinstance(content_schema, str):
+        raise ValidationError(f"{where}.content_schema must be a str, got {content_schema!r}")
+    headers = unchecked(item.headers)
+    if not _is_str_mapping(headers):
         raise ValidationError(f"{where}.headers must be a dict of str to str, got {headers!r}")
-    if item.timestamp is not None and not isinstance(item.timestamp, dt.datetime):
-        raise ValidationError(f"{where}.timestamp must be a datetime, got {type(item.timestamp).__name__}")
+    timestamp = unchecked(item.timestamp)
+    if timestamp is not None and not isinstance(timestamp, dt.datetime):
+        raise ValidationError(f"{where}.timestamp must be a datetime, got {type(timestamp).__name__}")
 
 
 _NEW_EVENT_KEYS = frozenset(f.name for f in dataclasses.fields(NewEvent))
@@ -128,12 +139,15 @@ _NEW_EVENT_KEYS = frozenset(f.name for f in dataclasses.fields(NewEvent))
 def as_new_event(item: object, where: str) -> NewEvent:
     """A dict or :class:`NewEvent` as a checked :class:`NewEvent`; errors name ``where``."""
     if isinstance(item, Mapping):
-        unknown = sorted(str(k) for k in item if k not in _NEW_EVENT_KEYS)
+        fields = cast("Mapping[object, object]", item)
+        unknown = sorted(str(k) for k in fields if k not in _NEW_EVENT_KEYS)
         if unknown:
             raise ValidationError(f"{where}: unknown key(s) {unknown}; an event dict takes {sorted(_NEW_EVENT_KEYS)}")
-        if "event_type" not in item:
+        if "event_type" not in fields:
             raise ValidationError(f"{where}.event_type is required (e.g. 'com.myco.order.OrderCreated')")
-        item = NewEvent(**item)
+        # Every key is one of NewEvent's field names (checked above); the
+        # values are checked by _check_new_event below.
+        item = NewEvent(**cast("Mapping[str, Any]", fields))
     if not isinstance(item, NewEvent):
         if isinstance(item, type):
             hint = f"got the class {item.__name__}, pass an instance of it"

@@ -8,6 +8,7 @@ code's name in :attr:`EventStoreError.code`.
 from __future__ import annotations
 
 import builtins
+from typing import TypedDict
 
 __all__ = [
     "AuthenticationError",
@@ -219,11 +220,22 @@ def status_code(cls: type[EventStoreError]) -> str:
     return "INTERNAL"
 
 
+class _ConflictDetail(TypedDict):
+    """The concurrency detail ``src/errors.rs`` passes to :func:`from_native`
+    (every key, always: the defaults when the status carried none)."""
+
+    tenant_id: str
+    aggregate_id: str
+    expected_aggregate_nonce: int | None
+    actual_last_aggregate_nonce: int
+    actual_last_global_nonce: int
+
+
 def from_native(
     class_name: str | None,
     message: str,
     code: str | None,
-    conflict: dict[str, object],
+    conflict: _ConflictDetail,
     undecodable_global_nonce: int | None = None,
 ) -> EventStoreError:
     """The exception for an error of the Rust core (called from
@@ -233,7 +245,7 @@ def from_native(
     :class:`UndecodableEventError` only."""
     cls = _BY_NAME[class_name] if class_name else error_class(code)
     if issubclass(cls, ConcurrencyError):
-        return cls(message, code=code, **conflict)  # type: ignore[arg-type]
+        return cls(message, code=code, **conflict)
     if issubclass(cls, UndecodableEventError):
         return cls(message, code=code, global_nonce=undecodable_global_nonce)
     return cls(message, code=code)

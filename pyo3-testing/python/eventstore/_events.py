@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from eventstore._checks import unchecked
 from eventstore._codec import check_type, decode_value, encode_value, field_types
 
 __all__ = ["EventDefinition", "EventRegistry", "default_registry", "definition_of", "event", "is_json"]
@@ -43,10 +44,13 @@ class EventDefinition:
     def encode(self, instance: Any) -> bytes:
         """The payload bytes of ``instance``."""
         if self.serializer is not None:
-            data = self.serializer(instance)
-            if not isinstance(data, (bytes, bytearray)):
-                raise TypeError(f"the serializer of {self.cls.__name__} returned {type(data).__name__}, expected bytes")
-            return bytes(data)
+            # The serializer is user code: it may return anything.
+            payload = unchecked(self.serializer(instance))
+            if not isinstance(payload, (bytes, bytearray)):
+                raise TypeError(
+                    f"the serializer of {self.cls.__name__} returned {type(payload).__name__}, expected bytes"
+                )
+            return bytes(payload)
         data = encode_value(instance)
         # What is written must read back: the JSON is checked against the
         # field types by the decoder itself (one set of rules for both
@@ -60,7 +64,7 @@ class EventDefinition:
         """An instance of the class from payload bytes."""
         if self.deserializer is not None:
             return self.deserializer(payload)
-        data = json.loads(payload) if payload else {}
+        data: object = json.loads(payload) if payload else {}
         return decode_value(data, self.cls, self.cls.__name__)
 
 
@@ -139,20 +143,24 @@ def event(
     decoration time: a class that is not a dataclass, a field whose type
     cannot be encoded, a ``(type, revision)`` already taken by another class.
     """
-    if not isinstance(type, str) or not type.strip():
+    if not isinstance(unchecked(type), str) or not type.strip():
         raise ValueError(f"@event: type must be a non-empty string, got {type!r}")
-    if isinstance(revision, bool) or not isinstance(revision, int) or not 0 <= revision <= 0xFFFF_FFFF:
+    if isinstance(revision, bool) or not isinstance(unchecked(revision), int) or not 0 <= revision <= 0xFFFF_FFFF:
         raise ValueError(f"@event: revision must be an integer from 0 to 4294967295, got {revision!r}")
-    if not isinstance(content_type, str) or not content_type.strip():
+    if not isinstance(unchecked(content_type), str) or not content_type.strip():
         raise ValueError(f"@event: content_type must be a non-empty string, got {content_type!r}")
     if (serializer is None) != (deserializer is None):
         raise ValueError("@event: give both serializer= and deserializer=, or neither")
     target = default_registry if registry is None else registry
-    caller_locals = sys._getframe(1).f_locals
+    # The names of the decorating code, for its postponed annotations: the
+    # caller's frame, by the private-named but documented sys._getframe (as
+    # typing and enum do; inspect.currentframe only wraps it).
+    caller_locals = sys._getframe(1).f_locals  # pyright: ignore[reportPrivateUsage]
 
     def decorate(cls: builtins.type[T]) -> builtins.type[T]:
-        if not isinstance(cls, builtins.type) or not dataclasses.is_dataclass(cls):
-            what = cls.__name__ if isinstance(cls, builtins.type) else repr(cls)
+        given = unchecked(cls)
+        if not isinstance(given, builtins.type) or not dataclasses.is_dataclass(cls):
+            what = given.__name__ if isinstance(given, builtins.type) else repr(given)
             raise TypeError(
                 f"@event(type={type!r}) must decorate a dataclass, and {what} is not one (put @event above @dataclass)"
             )
@@ -184,7 +192,9 @@ def event(
             fields=fields,
         )
         target.register(definition)
-        cls.__eventstore_event__ = definition  # type: ignore[attr-defined]
+        # A new attribute of the class (definition_of reads it back): set by
+        # name, as type checkers know no such attribute on `type[T]`.
+        setattr(cls, "__eventstore_event__", definition)  # noqa: B010
         return cls
 
     return decorate

@@ -10,6 +10,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar, overload
 
+from eventstore._checks import is_pair
 from eventstore._codec import decode_value
 from eventstore._errors import UnregisteredEventWarning, ValidationError
 from eventstore._events import EventRegistry, default_registry, definition_of, is_json
@@ -93,7 +94,7 @@ class NewEvent:
     correlation_id: str | None = None
     causation_id: str | None = None
     actor_id: str | None = None
-    headers: Mapping[str, str] = field(default_factory=dict)
+    headers: Mapping[str, str] = field(default_factory=dict[str, str])
     timestamp: dt.datetime | None = None
 
 
@@ -146,7 +147,9 @@ class _Meta(Generic[T]):
     def __get__(self, instance: RecordedEvent | None, owner: type) -> T | _Meta[T]:
         if instance is None:
             return self
-        value: T = getattr(instance._raw, self.name)
+        # The descriptor of RecordedEvent's fields reads the native event
+        # RecordedEvent keeps in its private slot (this class is its part).
+        value: T = getattr(instance._raw, self.name)  # pyright: ignore[reportPrivateUsage]
         return value
 
 
@@ -401,12 +404,15 @@ def credentials_pair(credentials: Credentials | None) -> tuple[str, str] | None:
     Raises :class:`ValidationError` naming what is wrong."""
     if credentials is None:
         return None
+    # What the caller gave: anything, whatever the annotations say (checked below).
+    username: object
+    password: object
     if isinstance(credentials, Mapping):
         try:
             username, password = credentials["username"], credentials["password"]
         except KeyError as e:
             raise ValidationError(f"credentials needs a {e.args[0]!r} key") from None
-    elif isinstance(credentials, tuple) and len(credentials) == 2:
+    elif is_pair(credentials):
         username, password = credentials
     else:
         raise ValidationError(

@@ -2,7 +2,7 @@
 
 import os
 from collections.abc import Awaitable
-from typing import final
+from typing import Literal, final, overload
 
 from eventstore._wire import WireEvent
 
@@ -165,6 +165,7 @@ class NativeClient:
 
 @final
 class NativeContainer:
+    @overload
     @staticmethod
     def start(
         *,
@@ -178,8 +179,26 @@ class NativeContainer:
         mode: str | None = None,
         reuse: bool = False,
         startup_timeout: float = 60.0,
-        blocking: bool = False,
-    ) -> Awaitable[NativeContainer]: ...
+        blocking: Literal[False] = False,
+    ) -> Awaitable[NativeContainer]:
+        """Resolves to the container once the store is ready."""
+    @overload
+    @staticmethod
+    def start(
+        *,
+        image: tuple[str, str] | None = None,
+        env: dict[str, str] = ...,
+        username: str | None = None,
+        password: str | None = None,
+        tls_cert: bytes | None = None,
+        tls_key: bytes | None = None,
+        tls_client_ca: bytes | None = None,
+        mode: str | None = None,
+        reuse: bool = False,
+        startup_timeout: float = 60.0,
+        blocking: Literal[True],
+    ) -> NativeContainer:
+        """``blocking=True``: the container, once the store is ready (the call blocks)."""
     @property
     def endpoint(self) -> str: ...
     @property

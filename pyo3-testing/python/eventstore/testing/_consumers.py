@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, Protocol, cast
 
 from eventstore._checkpoints import CheckpointStore, MemoryCheckpointStore, check_store, load_checkpoint
-from eventstore._checks import check_name, check_seconds
+from eventstore._checks import check_name, check_seconds, is_pair, unchecked
 from eventstore._client import EventStoreClient
 from eventstore._errors import TimeoutError, ValidationError
 from eventstore._models import HEAD, EventInput, RecordedEvent
@@ -49,8 +49,8 @@ def _pairs(events: object) -> list[tuple[str, EventInput]]:
     if isinstance(events, (str, bytes)) or not isinstance(events, Sequence):
         raise ValidationError(f"events must be a sequence of (aggregate_id, event) pairs, got {type(events).__name__}")
     pairs: list[tuple[str, EventInput]] = []
-    for i, item in enumerate(events):
-        if not isinstance(item, tuple) or len(item) != 2:
+    for i, item in enumerate(cast("Sequence[object]", events)):
+        if not is_pair(item):
             raise ValidationError(f"events[{i}] must be an (aggregate_id, event) pair, got {item!r}")
         aggregate_id, event = item
         if not isinstance(aggregate_id, str) or not aggregate_id:
@@ -249,7 +249,7 @@ async def wait_until_consumed(
     :class:`~eventstore.CheckpointError` when the store fails. ``tenant_id``
     defaults to the client's tenant.
     """
-    if not isinstance(client, EventStoreClient):
+    if not isinstance(unchecked(client), EventStoreClient):
         raise ValidationError(f"client must be an EventStoreClient, got {type(client).__name__}")
     store = check_store(checkpoint_store)
     check_name("consumer", consumer)

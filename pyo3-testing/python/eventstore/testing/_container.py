@@ -22,7 +22,7 @@ import weakref
 from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from eventstore import _native
 from eventstore._errors import ContainerError, ValidationError
@@ -69,7 +69,7 @@ def _pem(value: Any, name: str) -> bytes | None:
         return value.encode()
     if isinstance(value, (str, os.PathLike)):
         try:
-            return Path(value).read_bytes()
+            return Path(cast("str | os.PathLike[str]", value)).read_bytes()
         except OSError as e:
             raise ValidationError(f"tls.{name}: cannot read {value!s}: {e}") from None
     raise ValidationError(f"tls.{name} must be PEM bytes, a PEM string or a path, got {type(value).__name__}")
@@ -153,7 +153,7 @@ class EventStoreContainer:
         if self._native is not None:
             return self
         try:
-            self._native = await _native.NativeContainer.start(**self._start_kwargs())
+            self._native = await _native.NativeContainer.start(**self._start_kwargs(), blocking=False)
         except ValueError as e:
             raise ValidationError(str(e)) from None
         _running.add(self)
@@ -186,10 +186,10 @@ class EventStoreContainer:
                 native = _native.NativeContainer.start(**self._start_kwargs(), blocking=True)
             except ValueError as e:
                 raise ValidationError(str(e)) from None
-            self._native = native  # type: ignore[assignment]
+            self._native = native
             _running.add(self)
             try:
-                _warn_if_fallback(native, stacklevel=stacklevel + 1)  # type: ignore[arg-type]
+                _warn_if_fallback(native, stacklevel=stacklevel + 1)
             except BaseException:
                 self.stop_blocking()  # the warning is an error here: nothing stays running
                 raise

@@ -17,9 +17,10 @@ import os
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal, TypeAlias, TypedDict
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias, TypedDict, cast
 
 from eventstore import _native
+from eventstore._checks import is_pair, unchecked
 from eventstore._codec import encode_value
 from eventstore._encoding import NO_IDS, check_uint, encode_event, encode_registered, now_ms
 from eventstore._errors import ConcurrencyError, ConnectionError, EventStoreError, ValidationError, status_code
@@ -201,11 +202,12 @@ def _literal(value: object) -> object:
     """``value`` as a pattern that means itself: objects with ``$`` keys
     (which would read as operators) are wrapped in ``$eq``."""
     if isinstance(value, dict):
-        if any(isinstance(k, str) and k.startswith("$") for k in value):
-            return {"$eq": value}
-        return {k: _literal(v) for k, v in value.items()}
+        obj = cast("dict[object, object]", value)
+        if any(isinstance(k, str) and k.startswith("$") for k in obj):
+            return {"$eq": obj}
+        return {k: _literal(v) for k, v in obj.items()}
     if isinstance(value, list):
-        return [_literal(v) for v in value]
+        return [_literal(v) for v in cast("list[object]", value)]
     return value
 
 
@@ -227,9 +229,11 @@ def _event_pattern(item: object, where: str) -> EventPattern:
                 pattern["payload"] = _literal(item.payload)
         return pattern
     if isinstance(item, Mapping):
+        # A dict pattern's keys are field names (any other is refused below).
+        fields = cast("Mapping[str, object]", item)
         pattern = {}
-        meta: dict[str, object] = dict(item.get("meta", {}))
-        for key, value in item.items():
+        meta: dict[str, object] = dict(cast("Mapping[str, object]", fields.get("meta", {})))
+        for key, value in fields.items():
             if key == "meta":
                 continue
             if key == "payload":
@@ -251,8 +255,10 @@ def _event_pattern(item: object, where: str) -> EventPattern:
 def _status_for(error: object) -> RespondSpec:
     """The reply for ``fail_with``: a ``status``, or a ``conflict`` for
     :class:`ConcurrencyError` (so the client gets its detail)."""
-    if isinstance(error, tuple) and len(error) == 2:
-        return {"status": {"code": error[0], "message": error[1]}}
+    if is_pair(error):
+        # The code's name and the message: the Rust mock checks their types.
+        code, message = cast("tuple[str, str]", error)
+        return {"status": {"code": code, "message": message}}
     cls = error if isinstance(error, type) else type(error)
     instance = None if isinstance(error, type) else error
     if issubclass(cls, ConcurrencyError):
@@ -287,7 +293,7 @@ def _count(spec: ExpectationSpec, options: ExpectOptions) -> None:
     nth = options.get("nth")
     up_to = options.get("up_to")
     if up_to is not None:
-        if isinstance(up_to, bool) or not isinstance(up_to, int) or up_to < 1:
+        if isinstance(up_to, bool) or not isinstance(unchecked(up_to), int) or up_to < 1:
             raise ValidationError(f"up_to must be an integer >= 1 (the calls it answers), got {up_to!r}")
         spec["up_to"] = up_to
     if times is not None and (at_least is not None or at_most is not None):
@@ -356,7 +362,7 @@ def _server_info_spec(returns: ServerInfo | Mapping[str, Any]) -> ServerInfoResp
             "backend": returns.backend,
             "capabilities": returns.capabilities,
         }
-    elif isinstance(returns, Mapping):
+    elif isinstance(unchecked(returns), Mapping):
         fields = dict(returns)
     else:
         raise ValidationError(f"expect_server_info: returns must be a ServerInfo or a dict, got {returns!r}")
@@ -579,7 +585,9 @@ class MockEventStore:
             batch = fields["events"]
             if isinstance(batch, (str, bytes, Mapping)) or not isinstance(batch, Sequence):
                 raise ValidationError(f"expect_append: events must be a list of expected events, got {batch!r}")
-            fields["events"] = [_event_pattern(e, f"events[{i}]") for i, e in enumerate(batch)]
+            fields["events"] = [
+                _event_pattern(e, f"events[{i}]") for i, e in enumerate(cast("Sequence[object]", batch))
+            ]
         reply: RespondSpec = {}
         if returns is not None:
             r = returns if isinstance(returns, Mapping) else vars(returns)
@@ -679,7 +687,7 @@ class MockEventStore:
                 raise ValidationError("expect_subscribe: keepalive_every must be at least 1 event, got 0")
             reply["keepalive_every"] = keepalive_every
         if keepalive_interval is not None:
-            if isinstance(keepalive_interval, bool) or not isinstance(keepalive_interval, (int, float)):
+            if isinstance(keepalive_interval, bool) or not isinstance(unchecked(keepalive_interval), (int, float)):
                 raise ValidationError(
                     f"expect_subscribe: keepalive_interval must be seconds, got {keepalive_interval!r}"
                 )

@@ -34,13 +34,13 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-# Registered with this plugin by being imported into it.
-from eventstore.testing._shared_store import (  # noqa: F401
-    add_shared_store_options,
-    event_store_endpoint,
-    event_store_tenant,
-    event_store_tenant_client,
-)
+from eventstore.testing._shared_store import add_shared_store_options
+
+# Fixtures registered with this plugin by being imported into it (`x as x`:
+# a re-export, so no checker calls the import unused).
+from eventstore.testing._shared_store import event_store_endpoint as event_store_endpoint
+from eventstore.testing._shared_store import event_store_tenant as event_store_tenant
+from eventstore.testing._shared_store import event_store_tenant_client as event_store_tenant_client
 
 if TYPE_CHECKING:
     from eventstore import EventStoreClient
@@ -89,12 +89,13 @@ def event_store_mock(request: pytest.FixtureRequest) -> Iterator[MockEventStore]
     from eventstore.testing import MockEventStore
 
     options, verify = _marker_options(request.node)
-    problem: str | None = None
+    mock: MockEventStore | None = None
+    problem = ""
     try:
         mock = MockEventStore(**options)
     except TypeError as e:
         problem = str(e)
-    if problem is not None:
+    if mock is None:
         pytest.fail(f"@pytest.mark.{MARKER}: {problem}", pytrace=False)
     if verify:
         request.node.stash.setdefault(_MOCKS, []).append(mock)
@@ -115,7 +116,9 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
         # store going away); there is nothing left to verify then.
         if mock.closed:
             continue
-        report = mock._unmet_report()
+        # verify()'s report without its AssertionError: the plugin's own
+        # hook into MockEventStore (a private method, not a user's API).
+        report = mock._unmet_report()  # pyright: ignore[reportPrivateUsage]
         if report is not None:
             # The report says it all: no traceback (every frame would be the plugin's).
             pytest.fail(report, pytrace=False)
@@ -131,7 +134,9 @@ def event_store_client(event_store_mock: MockEventStore) -> Iterator[EventStoreC
     try:
         yield client
     finally:
-        client._native.close()
+        # What `await client.close()` does, from a sync fixture (no event
+        # loop here): close the client's native core.
+        client._native.close()  # pyright: ignore[reportPrivateUsage]
 
 
 @pytest.fixture(scope="session")
@@ -196,7 +201,8 @@ class ConformanceItem(pytest.Item):
     """One case of the conformance kit, run against ``--eventstore-conformance``."""
 
     def __init__(self, *, case: str, rule: str, run: _ConformanceRun, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+        # pytest leaves Item.__init__'s name, parent and **kw unannotated.
+        super().__init__(**kwargs)  # pyright: ignore[reportUnknownMemberType]
         self.case = case
         self.rule = rule
         self.run = run
@@ -223,8 +229,8 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     run = _ConformanceRun(endpoint)
     only: str | None = config.getoption("--eventstore-conformance-only", default=None)
     for case in cases(only):
-        items.append(
-            ConformanceItem.from_parent(
-                session, name=f"eventstore-conformance::{case.id}", case=case.id, rule=case.rule, run=run
-            )
+        # pytest leaves from_parent's **kw unannotated.
+        item = ConformanceItem.from_parent(  # pyright: ignore[reportUnknownMemberType]
+            session, name=f"eventstore-conformance::{case.id}", case=case.id, rule=case.rule, run=run
         )
+        items.append(item)
