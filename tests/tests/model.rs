@@ -16,7 +16,12 @@ use eventstore_conformance::{
 };
 use eventstore_engine::{Limits, status::concurrency_detail};
 use eventstore_mock::strategies::plan::{
-    AppendSpec, COp, IdChoice, Op, ResendChange, concurrent_op, op, resend_original,
+    AppendSpec, COp, IdChoice, Op, ResendChange, concurrent_op,
+    names::{
+        AGGREGATE_TYPE, DEFAULT_CONTENT_TYPE, RESEND_CONTENT_TYPES, STREAMS, SUBSCRIBE_PREFIXES,
+        TENANTS,
+    },
+    op, resend_original,
 };
 use eventstore_proto::{
     AppendRequest, AppendResponse, ConcurrencyErrorDetail, EventData, EventMetadata,
@@ -32,15 +37,6 @@ use std::{
 };
 use tonic::{Code, Status};
 
-const TENANTS: [&str; 3] = ["t0", "t1", "t2"];
-const STREAMS: [&str; 4] = ["s0", "s1", "s2", "s3"];
-const AGGREGATE_TYPE: &str = "Order";
-const DEFAULT_CONTENT_TYPE: &str = "application/octet-stream";
-/// Prefixes subscriptions filter by: all, a prefix of every stream, one
-/// stream's id, none.
-const SUBSCRIBE_PREFIXES: &[&str] = &["", "s", "s1", "x"];
-/// Content types a resend may switch the first event to.
-const RESEND_CONTENT_TYPES: &[&str] = &["", DEFAULT_CONTENT_TYPE, "text/plain"];
 /// Bound on every single call to the store: a hang fails the case. Generous,
 /// so that a loaded machine does not fail a correct store.
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
@@ -492,15 +488,11 @@ fn payload(step: usize, i: usize) -> Vec<u8> {
     format!("{{\"step\":{step},\"i\":{i}}}").into_bytes()
 }
 
-fn tenant_names() -> Vec<String> {
-    TENANTS.iter().map(|t| (*t).to_owned()).collect()
-}
-
 /// The request an [`AppendSpec`] describes, given the model's current
 /// state (the resolution `eventstore-conformance diff` uses too).
 fn build_append(spec: &AppendSpec, model: &Model, step: usize, fresh: &mut u64) -> AppendRequest {
     let head = model.head(TENANTS[spec.tenant], STREAMS[spec.stream]);
-    diff::build_append(spec, &tenant_names(), &STREAMS, head, step, fresh)
+    diff::build_append(spec, head, step, fresh)
 }
 
 fn resend(original: &AppendRequest, change: ResendChange, model: &Model) -> AppendRequest {

@@ -233,30 +233,31 @@ pub async fn load(
 /// aggregate nonce, global nonce and recorded time it carries.
 async fn import(
     engine: &EventStore,
-    streams: Vec<SeedStream>,
+    mut streams: Vec<SeedStream>,
 ) -> Result<Vec<AppendResponse>, SeedError> {
     let mut responses = vec![AppendResponse::default(); streams.len()];
-    let mut events: Vec<(usize, usize, EventData)> = streams
-        .iter()
-        .enumerate()
-        .flat_map(|(i, s)| {
-            s.events
-                .iter()
+    // The events move out of their streams (the streams keep their names).
+    let mut events: Vec<(usize, usize, EventData)> = Vec::new();
+    for (i, s) in streams.iter_mut().enumerate() {
+        events.extend(
+            std::mem::take(&mut s.events)
+                .into_iter()
                 .enumerate()
-                .map(move |(j, e)| (i, j, e.clone()))
-        })
-        .collect();
-    events.sort_by_key(|(_, _, e)| e.meta.as_ref().map_or(0, |m| m.global_nonce));
+                .map(|(j, e)| (i, j, e)),
+        );
+    }
+    let global_nonce = |e: &EventData| e.meta.as_ref().map_or(0, |m| m.global_nonce);
+    events.sort_by_key(|(_, _, e)| global_nonce(e));
     let mut heads: HashMap<(&str, &str), u64> = HashMap::new();
     for (index, event_index, event) in events {
         let stream = &streams[index];
-        let meta = event.meta.clone().unwrap_or_default();
+        let event_global_nonce = global_nonce(&event);
         let refused = |status: Status| SeedError::Import {
             index,
             event: event_index,
             tenant_id: stream.tenant_id.clone(),
             aggregate_id: stream.aggregate_id.clone(),
-            global_nonce: meta.global_nonce,
+            global_nonce: event_global_nonce,
             code: status.code(),
             // The request held this one event: its index says nothing.
             message: status

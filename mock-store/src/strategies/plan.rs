@@ -15,6 +15,22 @@
 use eventstore_proto::AppendRequest;
 use proptest::{prelude::*, sample::Index};
 
+/// The names a plan's indices resolve to, for every runner of plans (the
+/// model test and `eventstore-conformance diff`), so that a plan means the
+/// same requests in both: tenants, the streams of each tenant, the
+/// aggregate type of every append, the prefixes subscriptions filter by
+/// (all, a prefix of every stream, one stream's id, none) and the content
+/// types a resend may switch its first event to.
+pub mod names {
+    pub const TENANTS: [&str; 3] = ["t0", "t1", "t2"];
+    pub const STREAMS: [&str; 4] = ["s0", "s1", "s2", "s3"];
+    pub const AGGREGATE_TYPE: &str = "Order";
+    /// What an event without a content type is stored with.
+    pub const DEFAULT_CONTENT_TYPE: &str = "application/octet-stream";
+    pub const SUBSCRIBE_PREFIXES: &[&str] = &["", "s", "s1", "x"];
+    pub const RESEND_CONTENT_TYPES: &[&str] = &["", DEFAULT_CONTENT_TYPE, "text/plain"];
+}
+
 #[derive(Debug, Clone, Copy)]
 pub enum IdChoice {
     /// A never-used id.

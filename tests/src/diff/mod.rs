@@ -29,7 +29,11 @@ use crate::{
     requests::HEAD,
 };
 use eventstore_engine::status::concurrency_detail;
-use eventstore_mock::strategies::plan::{Op, op, resend_original};
+use eventstore_mock::strategies::plan::{
+    Op,
+    names::{RESEND_CONTENT_TYPES, STREAMS, SUBSCRIBE_PREFIXES, TENANTS as TENANT_NAMES},
+    op, resend_original,
+};
 use eventstore_proto::{
     AppendRequest, EventData, ReadAllRequest, ReadStreamRequest, SubscribeRequest,
     SubscribeResponse,
@@ -44,14 +48,7 @@ use std::{collections::HashMap, fmt::Write as _, time::Duration};
 use tonic::Status;
 
 /// Tenants per side (placeholders `t0`.. in requests and reports).
-const TENANTS: usize = 3;
-/// Streams of every tenant.
-const STREAMS: [&str; 4] = ["s0", "s1", "s2", "s3"];
-/// Prefixes subscriptions filter by: all, a prefix of every stream, one
-/// stream's id, none.
-const SUBSCRIBE_PREFIXES: &[&str] = &["", "s", "s1", "x"];
-/// Content types a resend may switch the first event to.
-const RESEND_CONTENT_TYPES: &[&str] = &["", requests::DEFAULT_CONTENT_TYPE, "text/plain"];
+const TENANTS: usize = TENANT_NAMES.len();
 /// Longest wait for a subscription's caught-up marker.
 const MARKER_WAIT: Duration = Duration::from_secs(10);
 /// Longest wait for any one call.
@@ -449,7 +446,6 @@ pub async fn run<A: Store, B: Store>(
     let run = format!("{tenant_prefix}{}", run_id());
     let (a, b) = futures::join!(side(a, &run, 'a'), side(b, &run, 'b'));
     let (mut a, mut b) = (a?, b?);
-    let tenants: Vec<String> = (0..TENANTS).map(|t| format!("t{t}")).collect();
     let mut heads: HashMap<(String, String), u64> = HashMap::new();
     let mut sent: Vec<AppendRequest> = Vec::new();
     let mut fresh = 0;
@@ -472,13 +468,13 @@ pub async fn run<A: Store, B: Store>(
             };
         match operation {
             Op::Append(spec) => {
-                let tenant = &tenants[spec.tenant % TENANTS];
+                let tenant = TENANT_NAMES[spec.tenant % TENANTS];
                 let stream = STREAMS[spec.stream % STREAMS.len()];
                 let head = heads
-                    .get(&(tenant.clone(), stream.to_owned()))
+                    .get(&(tenant.to_owned(), stream.to_owned()))
                     .copied()
                     .unwrap_or(0);
-                let request = build_append(&spec, &tenants, &STREAMS, head, step, &mut fresh);
+                let request = build_append(&spec, head, step, &mut fresh);
                 sent.push(request.clone());
                 let (ra, rb) = append_on_both(&mut a, &mut b, &request, &mut heads).await;
                 compare(describe_append(&request), ra, rb);

@@ -4,31 +4,21 @@
 
 use eventstore_mock::strategies::plan::{
     AppendSpec, Defect, ExpectedChoice, IdChoice, RequestDefect, ResendChange,
+    names::{AGGREGATE_TYPE, DEFAULT_CONTENT_TYPE, STREAMS, TENANTS},
 };
 use eventstore_proto::{AppendRequest, EventData, EventMetadata};
 use std::collections::BTreeMap;
-
-/// The aggregate type of every append.
-pub const AGGREGATE_TYPE: &str = "Order";
-/// What an empty `content_type` becomes.
-pub const DEFAULT_CONTENT_TYPE: &str = "application/octet-stream";
 
 fn payload(step: usize, i: usize) -> Vec<u8> {
     format!("{{\"step\":{step},\"i\":{i}}}").into_bytes()
 }
 
-/// The request `spec` describes: tenant `tenants[spec.tenant]`, stream
-/// `streams[spec.stream]` whose head is `head`; `fresh` numbers new ids.
-pub fn build_append(
-    spec: &AppendSpec,
-    tenants: &[String],
-    streams: &[&str],
-    head: u64,
-    step: usize,
-    fresh: &mut u64,
-) -> AppendRequest {
-    let tenant = tenants[spec.tenant % tenants.len()].as_str();
-    let aggregate = streams[spec.stream % streams.len()];
+/// The request `spec` describes: tenant `TENANTS[spec.tenant]`, stream
+/// `STREAMS[spec.stream]` (the plan's names) whose head is `head`; `fresh`
+/// numbers new ids.
+pub fn build_append(spec: &AppendSpec, head: u64, step: usize, fresh: &mut u64) -> AppendRequest {
+    let tenant = TENANTS[spec.tenant % TENANTS.len()];
+    let aggregate = STREAMS[spec.stream % STREAMS.len()];
     let expected = match spec.expected {
         ExpectedChoice::Head => head,
         ExpectedChoice::Zero => 0,
@@ -80,8 +70,7 @@ pub fn build_append(
                 Defect::WrongAggregateId => meta.aggregate_id = "other-aggregate".into(),
                 Defect::WrongAggregateType => meta.aggregate_type = "Other".into(),
                 Defect::WrongTenant => {
-                    meta.tenant_id
-                        .clone_from(&tenants[(spec.tenant + 1) % tenants.len()]);
+                    meta.tenant_id = TENANTS[(spec.tenant + 1) % TENANTS.len()].into();
                 }
                 Defect::ExplicitRequestFields => {
                     meta.aggregate_id = aggregate.into();
