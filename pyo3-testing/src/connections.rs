@@ -86,6 +86,11 @@ impl Connections {
         if self.mock_is_stopped() {
             return NativeError::mock_stopped(&self.endpoint);
         }
+        if let Some(limit) = self.request_timeout
+            && is_client_deadline(status)
+        {
+            return timed_out(limit);
+        }
         NativeError::from_status(status, expected).at(&self.endpoint, status)
     }
 
@@ -96,17 +101,8 @@ impl Connections {
         expected: Option<u64>,
     ) -> NativeResult<T> {
         // The deadline is enforced twice (grpc-timeout, sent to the server, and
-        // a local timer): whichever fires first, the same TimeoutError.
-        let timed_out = |limit: Duration| NativeError {
-            code: Some(code_name(tonic::Code::DeadlineExceeded)),
-            ..NativeError::new(
-                Kind::Timeout,
-                format!(
-                    "request timed out after {:.3} s (request_timeout)",
-                    limit.as_secs_f64()
-                ),
-            )
-        };
+        // a local timer): whichever fires first, the same TimeoutError
+        // (`failure` maps the server's side).
         let timed = async {
             match self.request_timeout {
                 Some(limit) => tokio::time::timeout(limit, call)
@@ -118,14 +114,23 @@ impl Connections {
         tokio::select! {
             result = timed => match result? {
                 Ok(response) => Ok(response.into_inner()),
-                Err(status) => Err(match self.request_timeout {
-                    Some(limit) if is_client_deadline(&status) && !self.mock_is_stopped() => {
-                        timed_out(limit)
-                    }
-                    _ => self.failure(&status, expected),
-                }),
+                Err(status) => Err(self.failure(&status, expected)),
             },
             () = self.closed.cancelled() => Err(NativeError::connection("the client is closed")),
         }
+    }
+}
+
+/// A call that got no answer within the client's `request_timeout`.
+fn timed_out(limit: Duration) -> NativeError {
+    NativeError {
+        code: Some(code_name(tonic::Code::DeadlineExceeded)),
+        ..NativeError::new(
+            Kind::Timeout,
+            format!(
+                "request timed out after {:.3} s (request_timeout)",
+                limit.as_secs_f64()
+            ),
+        )
     }
 }

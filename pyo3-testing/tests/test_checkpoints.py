@@ -241,8 +241,11 @@ async def test_bad_inputs_and_failing_stores(mock: MockEventStore) -> None:
         await client.subscribe(consumer="", checkpoint=MemoryCheckpointStore())
     with pytest.raises(ValidationError, match=r"checkpoint must be a CheckpointStore .* got dict"):
         await client.subscribe(consumer="p", checkpoint={})  # type: ignore[arg-type]
-    with pytest.raises(ValidationError, match="checkpoint_interval must be a number of seconds >= 0, got -1"):
-        await client.subscribe(consumer="p", checkpoint=MemoryCheckpointStore(), checkpoint_interval=-1)
+    # Negative, NaN, a bool or a str: one rule and one message (_checks.check_seconds).
+    for bad in (-1, float("nan"), True, "1"):
+        message = rf"checkpoint_interval must be a number of seconds >= 0, got {bad!r}"
+        with pytest.raises(ValidationError, match=message):
+            await client.subscribe(consumer="p", checkpoint=MemoryCheckpointStore(), checkpoint_interval=bad)  # type: ignore[arg-type]
     with pytest.raises(ValidationError, match="from_global_nonce must be an integer from 0"):
         await client.subscribe(consumer="p", checkpoint=MemoryCheckpointStore(), from_global_nonce=-5)
     # A store that fails: the error names the store, the call and the cause.

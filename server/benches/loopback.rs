@@ -393,7 +393,6 @@ impl Target {
 #[derive(Debug, Clone, Copy)]
 struct WriteFigure {
     p50: Duration,
-    p99: Duration,
     events_per_sec: f64,
     server_cpu_per_append: Option<Duration>,
 }
@@ -433,7 +432,6 @@ async fn bench_append(s: &Settings, target: Target) -> Result<WriteFigure> {
     server.stop().await;
     Ok(WriteFigure {
         p50: lat.p50(),
-        p99: lat.p99(),
         events_per_sec: 1.0 / lat.mean().as_secs_f64().max(1e-9),
         server_cpu_per_append,
     })
@@ -498,7 +496,6 @@ async fn bench_concurrent(s: &Settings, target: Target) -> Result<WriteFigure> {
     server.stop().await;
     Ok(WriteFigure {
         p50: lat.p50(),
-        p99: lat.p99(),
         events_per_sec: rate,
         server_cpu_per_append,
     })
@@ -510,7 +507,6 @@ fn best(figures: &[WriteFigure]) -> Option<WriteFigure> {
     let first = *figures.first()?;
     Some(figures.iter().skip(1).fold(first, |a, b| WriteFigure {
         p50: a.p50.min(b.p50),
-        p99: a.p99.min(b.p99),
         events_per_sec: a.events_per_sec.max(b.events_per_sec),
         server_cpu_per_append: match (a.server_cpu_per_append, b.server_cpu_per_append) {
             (Some(x), Some(y)) => Some(x.min(y)),

@@ -22,13 +22,22 @@ use proptest::{prelude::*, sample::Index};
 /// (all, a prefix of every stream, one stream's id, none) and the content
 /// types a resend may switch its first event to.
 pub mod names {
+    /// What an event without a content type is stored with (the engine's).
+    pub use eventstore_engine::validate::DEFAULT_CONTENT_TYPE;
+
     pub const TENANTS: [&str; 3] = ["t0", "t1", "t2"];
     pub const STREAMS: [&str; 4] = ["s0", "s1", "s2", "s3"];
     pub const AGGREGATE_TYPE: &str = "Order";
-    /// What an event without a content type is stored with.
-    pub const DEFAULT_CONTENT_TYPE: &str = "application/octet-stream";
     pub const SUBSCRIBE_PREFIXES: &[&str] = &["", "s", "s1", "x"];
     pub const RESEND_CONTENT_TYPES: &[&str] = &["", DEFAULT_CONTENT_TYPE, "text/plain"];
+
+    /// The tenant and stream names an append of `spec` goes to.
+    pub fn stream_of(spec: &super::AppendSpec) -> (&'static str, &'static str) {
+        (
+            TENANTS[spec.tenant % TENANTS.len()],
+            STREAMS[spec.stream % STREAMS.len()],
+        )
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -136,14 +145,10 @@ pub enum Op {
 /// `sent` (in order): a keyed one when there is any, else any; `None`
 /// before the first append.
 pub fn resend_original<'a>(pick: &Index, sent: &'a [AppendRequest]) -> Option<&'a AppendRequest> {
-    let keyed: Vec<&AppendRequest> = sent
-        .iter()
-        .filter(|r| !r.idempotency_key.is_empty())
-        .collect();
-    if keyed.is_empty() {
-        (!sent.is_empty()).then(|| pick.get(sent))
-    } else {
-        Some(*pick.get(&keyed))
+    let is_keyed = |r: &&AppendRequest| !r.idempotency_key.is_empty();
+    match sent.iter().filter(is_keyed).count() {
+        0 => (!sent.is_empty()).then(|| pick.get(sent)),
+        keyed => sent.iter().filter(is_keyed).nth(pick.index(keyed)),
     }
 }
 
@@ -225,12 +230,11 @@ pub fn append_spec(tenants: usize, streams: usize) -> impl Strategy<Value = Appe
         )
 }
 
-pub fn op(
-    tenants: usize,
-    streams: usize,
-    prefixes: &'static [&'static str],
-    content_types: &'static [&'static str],
-) -> impl Strategy<Value = Op> {
+/// One step of a sequential run over the tenants, streams, prefixes and
+/// content types of [`names`].
+pub fn op() -> impl Strategy<Value = Op> {
+    let (tenants, streams) = (names::TENANTS.len(), names::STREAMS.len());
+    let (prefixes, content_types) = (names::SUBSCRIBE_PREFIXES, names::RESEND_CONTENT_TYPES);
     let resend_change = prop_oneof![
         4 => Just(ResendChange::Exact),
         1 => Just(ResendChange::CurrentHead),

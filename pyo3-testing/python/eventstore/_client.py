@@ -819,3 +819,10 @@ class Subscription:
         tb: TracebackType | None,
     ) -> None:
         await self.close()
+
+
+def close_now(client: EventStoreClient) -> None:
+    """What ``await client.close()`` does, without an event loop: for the
+    sync pytest fixtures of :mod:`eventstore.testing`."""
+    # The one reader of the client's native core outside its class.
+    client._native.close()  # pyright: ignore[reportPrivateUsage]

@@ -77,6 +77,13 @@ class AppendResult:
     """The stream's new head."""
 
 
+def _no_headers() -> dict[str, str]:
+    """A new event's headers: none. (A named function: as fast as ``dict``,
+    typed; ``dict[str, str]`` as the factory costs twice the whole
+    NewEvent construction.)"""
+    return {}
+
+
 @dataclass
 class NewEvent:
     """An event to append without an ``@event`` class.
@@ -94,7 +101,7 @@ class NewEvent:
     correlation_id: str | None = None
     causation_id: str | None = None
     actor_id: str | None = None
-    headers: Mapping[str, str] = field(default_factory=dict[str, str])
+    headers: Mapping[str, str] = field(default_factory=_no_headers)
     timestamp: dt.datetime | None = None
 
 

@@ -31,7 +31,7 @@ use crate::{
 use eventstore_engine::status::concurrency_detail;
 use eventstore_mock::strategies::plan::{
     Op,
-    names::{RESEND_CONTENT_TYPES, STREAMS, SUBSCRIBE_PREFIXES, TENANTS as TENANT_NAMES},
+    names::{STREAMS, TENANTS, stream_of},
     op, resend_original,
 };
 use eventstore_proto::{
@@ -47,8 +47,6 @@ use serde_json::json;
 use std::{collections::HashMap, fmt::Write as _, time::Duration};
 use tonic::Status;
 
-/// Tenants per side (placeholders `t0`.. in requests and reports).
-const TENANTS: usize = TENANT_NAMES.len();
 /// Longest wait for a subscription's caught-up marker.
 const MARKER_WAIT: Duration = Duration::from_secs(10);
 /// Longest wait for any one call.
@@ -395,12 +393,7 @@ pub fn operations(seed: u64, count: usize) -> Vec<Op> {
         Config::default(),
         TestRng::from_seed(RngAlgorithm::ChaCha, &bytes),
     );
-    let strategy = op(
-        TENANTS,
-        STREAMS.len(),
-        SUBSCRIBE_PREFIXES,
-        RESEND_CONTENT_TYPES,
-    );
+    let strategy = op();
     (0..count)
         .filter_map(|_| {
             strategy
@@ -411,8 +404,10 @@ pub fn operations(seed: u64, count: usize) -> Vec<Op> {
         .collect()
 }
 
+/// The placeholder name of tenant `index` (`t0`..; none: empty), which
+/// each side maps to its own tenant.
 fn placeholder_tenant(index: Option<usize>) -> String {
-    index.map_or_else(String::new, |t| format!("t{t}"))
+    index.map_or("", |t| TENANTS[t % TENANTS.len()]).to_owned()
 }
 
 /// Sends `request` to both sides at once and learns the stream's new head;
@@ -468,8 +463,7 @@ pub async fn run<A: Store, B: Store>(
             };
         match operation {
             Op::Append(spec) => {
-                let tenant = TENANT_NAMES[spec.tenant % TENANTS];
-                let stream = STREAMS[spec.stream % STREAMS.len()];
+                let (tenant, stream) = stream_of(&spec);
                 let head = heads
                     .get(&(tenant.to_owned(), stream.to_owned()))
                     .copied()

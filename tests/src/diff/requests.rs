@@ -4,7 +4,7 @@
 
 use eventstore_mock::strategies::plan::{
     AppendSpec, Defect, ExpectedChoice, IdChoice, RequestDefect, ResendChange,
-    names::{AGGREGATE_TYPE, DEFAULT_CONTENT_TYPE, STREAMS, TENANTS},
+    names::{AGGREGATE_TYPE, DEFAULT_CONTENT_TYPE, TENANTS, stream_of},
 };
 use eventstore_proto::{AppendRequest, EventData, EventMetadata};
 use std::collections::BTreeMap;
@@ -13,12 +13,10 @@ fn payload(step: usize, i: usize) -> Vec<u8> {
     format!("{{\"step\":{step},\"i\":{i}}}").into_bytes()
 }
 
-/// The request `spec` describes: tenant `TENANTS[spec.tenant]`, stream
-/// `STREAMS[spec.stream]` (the plan's names) whose head is `head`; `fresh`
-/// numbers new ids.
+/// The request `spec` describes, to its stream (`names::stream_of`) whose
+/// head is `head`; `fresh` numbers new ids.
 pub fn build_append(spec: &AppendSpec, head: u64, step: usize, fresh: &mut u64) -> AppendRequest {
-    let tenant = TENANTS[spec.tenant % TENANTS.len()];
-    let aggregate = STREAMS[spec.stream % STREAMS.len()];
+    let (tenant, aggregate) = stream_of(spec);
     let expected = match spec.expected {
         ExpectedChoice::Head => head,
         ExpectedChoice::Zero => 0,

@@ -77,12 +77,10 @@ def event_store_tenant_client(event_store_endpoint: str, event_store_tenant: str
     """A client of the shared store (``event_store_endpoint``) whose calls
     default to this test's ``event_store_tenant``: nothing to reset, and no
     other test sees its events."""
-    from eventstore import EventStoreClient
+    from eventstore._client import EventStoreClient, close_now
 
     client = EventStoreClient(endpoint=event_store_endpoint, tenant_id=event_store_tenant)
     try:
         yield client
     finally:
-        # What `await client.close()` does, from a sync fixture (no event
-        # loop here): close the client's native core.
-        client._native.close()  # pyright: ignore[reportPrivateUsage]
+        close_now(client)

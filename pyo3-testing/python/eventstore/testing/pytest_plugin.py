@@ -128,15 +128,13 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
 @pytest.fixture
 def event_store_client(event_store_mock: MockEventStore) -> Iterator[EventStoreClient]:
     """A client of ``event_store_mock``, in process (no socket)."""
-    from eventstore import EventStoreClient
+    from eventstore._client import EventStoreClient, close_now
 
     client = EventStoreClient(endpoint="mock", store=event_store_mock)
     try:
         yield client
     finally:
-        # What `await client.close()` does, from a sync fixture (no event
-        # loop here): close the client's native core.
-        client._native.close()  # pyright: ignore[reportPrivateUsage]
+        close_now(client)
 
 
 @pytest.fixture(scope="session")
