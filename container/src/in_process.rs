@@ -191,6 +191,7 @@ fn apply_setting(config: &mut Config, key: &str, value: &str) -> Result<(), Cont
             config.admission.transport.handshake_timeout_secs = number(key, value)?;
         }
         "EVENTSTORE_USERS_FILE" => config.admission.users_file = Some(PathBuf::from(value)),
+        "EVENTSTORE_TOKEN" => config.admission.token = Some(value.to_owned()),
         "EVENTSTORE_SHUTDOWN_GRACE_SECS" => config.shutdown_grace_secs = number(key, value)?,
         "EVENTSTORE_DATA_DIR" => config.data_dir = Some(PathBuf::from(value)),
         "EVENTSTORE_USERNAME" => config.username = Some(value.to_owned()),
@@ -247,12 +248,18 @@ fn check_pairs(config: &Config) -> Result<(), ContainerError> {
             config.tls_cert.is_some(),
         ),
     ];
-    match pairs.iter().find(|(_, set, _, other)| *set && !*other) {
-        Some((key, _, needed, _)) => Err(ContainerError::Config(format!(
+    if let Some((key, _, needed, _)) = pairs.iter().find(|(_, set, _, other)| *set && !*other) {
+        return Err(ContainerError::Config(format!(
             "{key} is set but {needed} is not: the server needs both"
-        ))),
-        None => Ok(()),
+        )));
     }
+    // clap's `conflicts_with`: a users file names each user's token itself.
+    if config.admission.token.is_some() && config.admission.users_file.is_some() {
+        return Err(ContainerError::Config(
+            "EVENTSTORE_TOKEN and EVENTSTORE_USERS_FILE are both set: give tokens in the users file (`:token=TOKEN` at the end of a user's line)".to_owned(),
+        ));
+    }
+    Ok(())
 }
 
 /// Why the server thread did not come up.

@@ -162,9 +162,9 @@ mod tests {
 
     fn info(api_version: &str) -> GetServerInfoResponse {
         GetServerInfoResponse {
-            server_version: "0.1.0".to_owned(),
+            server_version: "0.17.0+eventstore-sdk.0.1.0.durable".to_owned(),
             api_version: api_version.to_owned(),
-            backend: "durable".to_owned(),
+            backend: "unknown".to_owned(),
             capabilities: Vec::new(),
         }
     }

@@ -1,9 +1,14 @@
-//! Optional username/password authentication (`authorization: Basic ...`),
-//! shared by `eventstore-server` and `eventstore-mock`.
+//! Optional authentication, shared by `eventstore-server` and
+//! `eventstore-mock`: username and password (`authorization: Basic ...`)
+//! and bearer tokens (`authorization: Bearer <token>`, as the reference's
+//! clients send through its gateway).
 //!
-//! Two modes: one username and password for everything
-//! ([`BasicAuth::required`]), or a users file mapping each user to the
-//! tenants they may use ([`BasicAuth::users`], format in [`UsersFile`]).
+//! Two modes: one username and password and/or one token for everything
+//! ([`BasicAuth::required`], [`BasicAuth::with_token`]), or a users file
+//! mapping each user (its password, its token, or both) to the tenants they
+//! may use ([`BasicAuth::users`], format in [`UsersFile`]). The header
+//! values a client sends are built here too ([`basic_header`],
+//! [`bearer_header`]), so both sides agree on them.
 //! Missing and wrong credentials get the same `UNAUTHENTICATED` message, so
 //! a caller learns nothing about which part was wrong; the comparison takes
 //! the same time whatever the credentials sent (in the users mode it
@@ -27,10 +32,60 @@ pub struct BasicAuth {
 
 #[derive(Clone)]
 struct User {
-    /// `user:password`, as a Basic token decodes.
-    credentials: Vec<u8>,
+    /// `user:password`, as a Basic token decodes; `None` for a user with
+    /// only a token.
+    credentials: Option<Vec<u8>>,
+    /// The bearer token; `None` for a user with only a password.
+    token: Option<Vec<u8>>,
     principal: Principal,
 }
+
+/// A bearer token that cannot be sent or configured: the message says which
+/// rule it breaks and never quotes it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct TokenError(&'static str);
+
+/// Checks `token` against RFC 6750's `b64token`: letters, digits and
+/// `-._~+/`, then optional `=` padding, nothing else (no spaces, no `:`).
+pub fn check_token(token: &str) -> Result<(), TokenError> {
+    let body = token.trim_end_matches('=');
+    if body.is_empty() {
+        return Err(TokenError(if token.is_empty() {
+            "the token is empty"
+        } else {
+            "the token is only `=` padding"
+        }));
+    }
+    if !body
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"-._~+/".contains(&b))
+    {
+        return Err(TokenError(
+            "the token may hold only letters, digits, `-._~+/` and trailing `=` (RFC 6750 b64token)",
+        ));
+    }
+    Ok(())
+}
+
+/// The `authorization` value of Basic credentials: `Basic
+/// base64(username:password)`.
+pub fn basic_header(username: &str, password: &str) -> String {
+    format!(
+        "Basic {}",
+        STANDARD.encode(format!("{username}:{password}"))
+    )
+}
+
+/// The `authorization` value of a bearer token: `Bearer <token>`, the token
+/// checked first ([`check_token`]).
+pub fn bearer_header(token: &str) -> Result<String, TokenError> {
+    check_token(token)?;
+    Ok(format!("Bearer {token}"))
+}
+
+/// The name a token configured alone (not in a users file) is accepted as.
+pub const TOKEN_PRINCIPAL: &str = "bearer-token";
 
 /// Who a call was accepted as: put in the request's extensions by
 /// [`BasicAuth`].
@@ -77,13 +132,33 @@ impl BasicAuth {
     pub fn required(username: &str, password: &str) -> Self {
         Self {
             users: Some(Arc::from(vec![User {
-                credentials: format!("{username}:{password}").into_bytes(),
+                credentials: Some(format!("{username}:{password}").into_bytes()),
+                token: None,
                 principal: Principal {
                     username: username.to_owned(),
                     tenants: None,
                 },
             }])),
         }
+    }
+
+    /// Also accepts `authorization: Bearer <token>`, for every tenant (as
+    /// [`TOKEN_PRINCIPAL`]); on a disabled `BasicAuth`, the token becomes
+    /// the only way in.
+    pub fn with_token(self, token: &str) -> Result<Self, TokenError> {
+        check_token(token)?;
+        let mut users: Vec<User> = self.users.as_deref().unwrap_or_default().to_vec();
+        users.push(User {
+            credentials: None,
+            token: Some(token.as_bytes().to_vec()),
+            principal: Principal {
+                username: TOKEN_PRINCIPAL.to_owned(),
+                tenants: None,
+            },
+        });
+        Ok(Self {
+            users: Some(users.into()),
+        })
     }
 
     /// Requires the credentials of one of `file`'s users; each may use only
@@ -94,7 +169,11 @@ impl BasicAuth {
                 file.users
                     .iter()
                     .map(|u| User {
-                        credentials: format!("{}:{}", u.username, u.password).into_bytes(),
+                        credentials: u
+                            .password
+                            .as_ref()
+                            .map(|p| format!("{}:{p}", u.username).into_bytes()),
+                        token: u.token.as_ref().map(|t| t.as_bytes().to_vec()),
                         principal: Principal {
                             username: u.username.clone(),
                             tenants: u.tenants.clone().map(Arc::new),
@@ -122,16 +201,34 @@ impl BasicAuth {
         let Some(users) = &self.users else {
             return Ok(None);
         };
-        let sent = header
+        let Some((scheme, value)) = header
             .and_then(|h| std::str::from_utf8(h).ok())
             .and_then(|h| h.split_once(' '))
-            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("basic"))
-            .and_then(|(_, token)| STANDARD.decode(token.trim()).ok())
-            .unwrap_or_default();
-        // Every user is compared, so the time does not say which one matched.
+        else {
+            return Err(());
+        };
+        let value = value.trim();
+        let (sent, bearer) = if scheme.eq_ignore_ascii_case("basic") {
+            (STANDARD.decode(value).map_err(|_| ())?, false)
+        } else if scheme.eq_ignore_ascii_case("bearer") {
+            (value.as_bytes().to_vec(), true)
+        } else {
+            return Err(());
+        };
+        // Every user is compared, so the time does not say which one matched
+        // (only whether users have a password or a token, which is no secret).
         let mut found = None;
         for user in users.iter() {
-            if constant_time_eq(&sent, &user.credentials) && found.is_none() {
+            let secret = if bearer {
+                &user.token
+            } else {
+                &user.credentials
+            };
+            if secret
+                .as_deref()
+                .is_some_and(|s| constant_time_eq(&sent, s))
+                && found.is_none()
+            {
                 found = Some(&user.principal);
             }
         }
@@ -146,15 +243,19 @@ impl BasicAuth {
 
 /// A users file: one user per line, `username:password:tenants`, where
 /// `tenants` is a comma-separated list of tenant ids or `*` for every
-/// tenant. The username may not contain `:`; the password is everything
-/// between the first and the last `:` (so it may contain `:`); tenant ids
-/// may not contain `,` or `:`. Blank lines and lines starting with `#` are
-/// ignored. Example:
+/// tenant, optionally followed by `:token=TOKEN`, the user's bearer token
+/// (RFC 6750 `b64token` characters, so it holds no `:`). The username may
+/// not contain `:`; the password is everything between the first `:` and
+/// the `:` before the tenants (so it may contain `:`), and may be empty
+/// only for a user with a token (who then logs in only with the token);
+/// tenant ids may not contain `,` or `:`. Blank lines and lines starting
+/// with `#` are ignored. Example:
 ///
 /// ```text
-/// # user:password:tenants
+/// # user:password:tenants[:token=TOKEN]
 /// alice:s3cret:acme,acme-staging
-/// ops:0ps-pass:*
+/// ops:0ps-pass:*:token=b3BzLXRva2Vu
+/// ci-bot::acme:token=Y2ktYm90LXRva2Vu
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UsersFile {
@@ -164,7 +265,8 @@ pub struct UsersFile {
 #[derive(Clone, PartialEq, Eq)]
 struct UserEntry {
     username: String,
-    password: String,
+    password: Option<String>,
+    token: Option<String>,
     tenants: Option<BTreeSet<String>>,
 }
 
@@ -173,6 +275,8 @@ impl std::fmt::Debug for UserEntry {
         f.debug_struct("UserEntry")
             .field("username", &self.username)
             .field("tenants", &self.tenants)
+            .field("password", &self.password.is_some())
+            .field("token", &self.token.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -191,7 +295,7 @@ pub enum UsersFileError {
     },
     /// A line is not `username:password:tenants`.
     #[error(
-        "{path}: line {line}: {reason} (expected `username:password:tenant1,tenant2` or `username:password:*`)"
+        "{path}: line {line}: {reason} (expected `username:password:tenant1,tenant2` or `username:password:*`, optionally followed by `:token=TOKEN`)"
     )]
     Line {
         /// The file.
@@ -233,6 +337,15 @@ impl UsersFile {
                 line: index + 1,
                 reason,
             };
+            // An optional last field `token=TOKEN`: tokens hold no `:`.
+            let (line, token) = match line.rsplit_once(':') {
+                Some((rest, last)) if last.trim_start().starts_with("token=") => {
+                    let token = last.trim_start().trim_start_matches("token=").trim();
+                    check_token(token).map_err(|e| bad(format!("bad token: {e}")))?;
+                    (rest, Some(token.to_owned()))
+                }
+                _ => (line, None),
+            };
             let (username, rest) = line
                 .split_once(':')
                 .ok_or_else(|| bad("no `:` after the username".to_owned()))?;
@@ -242,11 +355,20 @@ impl UsersFile {
             if username.is_empty() {
                 return Err(bad("empty username".to_owned()));
             }
-            if password.is_empty() {
-                return Err(bad(format!("empty password for user {username:?}")));
+            if password.is_empty() && token.is_none() {
+                return Err(bad(format!(
+                    "empty password for user {username:?} (give a password, or a token with `:token=TOKEN`)"
+                )));
             }
             if users.iter().any(|u| u.username == username) {
                 return Err(bad(format!("user {username:?} is listed twice")));
+            }
+            if let Some(token) = &token
+                && users.iter().any(|u| u.token.as_ref() == Some(token))
+            {
+                return Err(bad(format!(
+                    "user {username:?} has the token of another user (each token names one user)"
+                )));
             }
             let tenants = match tenants.trim() {
                 "*" => None,
@@ -267,7 +389,8 @@ impl UsersFile {
             };
             users.push(UserEntry {
                 username: username.to_owned(),
-                password: password.to_owned(),
+                password: (!password.is_empty()).then(|| password.to_owned()),
+                token,
                 tenants,
             });
         }
@@ -339,6 +462,7 @@ mod tests {
         assert!(!auth.accepts(Some(&header("other:s3cret"))));
         assert!(!auth.accepts(Some(&header("admin:s3cret2"))));
         assert!(!auth.accepts(Some(b"Bearer abc")));
+        assert!(!auth.accepts(Some(b"Bearer ")));
         assert!(!auth.accepts(Some(b"Basic !!!")));
         assert!(!auth.accepts(None));
         assert!(BasicAuth::disabled().accepts(None));
@@ -361,12 +485,83 @@ mod tests {
     }
 
     #[test]
+    fn a_token_is_accepted_as_bearer_beside_or_instead_of_basic() {
+        let auth = BasicAuth::disabled().with_token("t0k.en-1_~+/==").unwrap();
+        assert!(auth.accepts(Some(b"Bearer t0k.en-1_~+/==")));
+        assert!(auth.accepts(Some(b"bearer t0k.en-1_~+/==")));
+        assert!(!auth.accepts(Some(b"Bearer t0k.en-1_~+/=")));
+        assert!(!auth.accepts(Some(b"Bearer t0k.en-1_~+/==x")));
+        assert!(!auth.accepts(Some(b"Bearer ")));
+        assert!(!auth.accepts(Some(&header("t0k.en-1_~+/==:"))));
+        assert!(!auth.accepts(None));
+        // Basic and a token together: either gets in, as itself.
+        let both = BasicAuth::required("admin", "s3cret")
+            .with_token("abc")
+            .unwrap();
+        assert!(both.accepts(Some(&header("admin:s3cret"))));
+        assert!(both.accepts(Some(b"Bearer abc")));
+        assert!(!both.accepts(Some(b"Bearer s3cret")));
+        assert!(!both.accepts(Some(format!("Basic {}", STANDARD.encode("abc")).as_bytes())));
+        let who = both.authenticate(Some(b"Bearer abc")).unwrap().unwrap();
+        assert_eq!(who.username, TOKEN_PRINCIPAL);
+    }
+
+    #[test]
+    fn bad_tokens_are_refused_without_being_quoted() {
+        for token in ["", "==", "has space", "a:b", "t\u{e9}", "a=b"] {
+            let error = check_token(token).unwrap_err().to_string();
+            assert!(token.len() < 3 || !error.contains(token), "{error}");
+            assert!(BasicAuth::disabled().with_token(token).is_err());
+            assert!(bearer_header(token).is_err());
+        }
+        assert_eq!(bearer_header("abc=").unwrap(), "Bearer abc=");
+        assert_eq!(
+            basic_header("u", "p:q"),
+            format!("Basic {}", STANDARD.encode("u:p:q"))
+        );
+    }
+
+    #[test]
+    fn users_file_tokens_belong_to_their_user_and_its_tenants() {
+        let file = UsersFile::parse(
+            "users",
+            "alice:pa:ss:acme:token=alice-t0ken\nci::beta : token=ci.t0ken\nops:x:*\n",
+        )
+        .unwrap();
+        let auth = BasicAuth::users(&file);
+        let alice = auth
+            .authenticate(Some(b"Bearer alice-t0ken"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(alice.username, "alice");
+        assert!(alice.may_use("acme") && !alice.may_use("beta"));
+        // Alice's password still works; the password is "pa:ss".
+        assert!(auth.accepts(Some(&header("alice:pa:ss"))));
+        let ci = auth
+            .authenticate(Some(b"Bearer ci.t0ken"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(ci.username, "ci");
+        assert!(ci.may_use("beta") && !ci.may_use("acme"));
+        // A user with only a token has no password: an empty one is refused.
+        assert!(!auth.accepts(Some(&header("ci:"))));
+        assert!(!auth.accepts(Some(b"Bearer x")));
+    }
+
+    #[test]
     fn users_file_errors_name_the_line_and_not_the_password() {
         for (text, line, reason) in [
             ("alice", 1, "no `:` after the username"),
             ("\nalice:secret", 2, "no `:` before the tenants"),
             ("alice:secret:", 1, "no tenants for user \"alice\""),
             ("a:b:t\na:c:t", 2, "listed twice"),
+            ("alice::acme", 1, "empty password for user \"alice\""),
+            ("alice:secret:acme:token=a b", 1, "bad token"),
+            (
+                "a:b:t:token=secret\nc:d:t:token=secret",
+                2,
+                "the token of another user",
+            ),
         ] {
             let error = UsersFile::parse("f", text).unwrap_err().to_string();
             assert!(error.starts_with(&format!("f: line {line}: ")), "{error}");

@@ -42,12 +42,12 @@ mod undecodable;
 pub mod validate;
 
 pub use error::{Error, OpenError};
-pub use eventstore_proto::{API_VERSION, capabilities};
+pub use eventstore_proto::{API_VERSION, SERVER_VERSION, backends, capabilities};
 pub use limits::{Limits, LimitsError};
 pub use service::EventStoreService;
 pub use size_limit::OversizedRequestLayer;
 pub use storage::{DurableStorage, MemoryStorage, Storage, StorageError};
-pub use store::{EventStore, SERVER_VERSION};
+pub use store::EventStore;
 pub use subscription::{Delivery, Subscription};
 
 /// The generated wire types, re-exported so users of the engine need one import.

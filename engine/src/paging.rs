@@ -23,11 +23,14 @@ pub fn start(from: u64, forward: bool) -> Option<u64> {
 }
 
 /// The cursor of the next page: last returned + 1 forward, - 1 backward (so
-/// pages never overlap); an empty page keeps `from`, so a reader polling the
-/// tail sees each new event once.
+/// pages never overlap). An empty forward page keeps `from`, so a reader
+/// polling the tail sees each new event once; an empty backward page
+/// returns 0 whatever its start, as the reference's `paging.rs` does (there
+/// is nothing below it, and 0 is the terminal backward cursor).
 pub fn next_cursor(from: u64, forward: bool, last_position: Option<u64>) -> u64 {
     match last_position {
-        None => from,
+        None if forward => from,
+        None => 0,
         Some(last) if forward => last.saturating_add(1),
         Some(last) => last.saturating_sub(1),
     }
@@ -122,9 +125,17 @@ mod tests {
     }
 
     #[test]
-    fn an_empty_page_keeps_its_cursor() {
+    fn an_empty_forward_page_keeps_its_cursor() {
         assert_eq!(next_cursor(7, true, None), 7);
         assert_eq!(next_cursor(7, true, Some(9)), 10);
         assert_eq!(next_cursor(7, false, Some(1)), 0);
+        assert_eq!(next_cursor(7, false, Some(5)), 4);
+    }
+
+    #[test]
+    fn an_empty_backward_page_returns_cursor_zero_whatever_its_start() {
+        for from in [0, 1, 5, 1 << 62, (1 << 63) - 1, u64::MAX] {
+            assert_eq!(next_cursor(from, false, None), 0, "from {from}");
+        }
     }
 }

@@ -1,16 +1,15 @@
 //! Engine errors as gRPC statuses, and back.
 //!
-//! A concurrency conflict carries the standard rich error model: the
-//! `grpc-status-details-bin` trailer holds a `google.rpc.Status` whose
-//! `details` hold one `ConcurrencyErrorDetail` (see `spec/wire-contract.md`).
+//! A concurrency conflict carries its `ConcurrencyErrorDetail` in the
+//! `grpc-status-details-bin` trailer, as a bare `google.protobuf.Any`, the
+//! reference's bytes (`spec/wire-contract.md`; the encoding and decoding are
+//! the proto crate's [`eventstore_proto::conflict`]).
 //! An undecodable event is `DATA_LOSS` with its global nonce in the
 //! `esp-undecodable-global-nonce` trailer.
 
 use crate::Error;
-use eventstore_proto::{
-    CONCURRENCY_ERROR_DETAIL_TYPE_URL, ConcurrencyErrorDetail, UNDECODABLE_GLOBAL_NONCE_TRAILER,
-};
-use prost::Message;
+pub use eventstore_proto::concurrency_detail;
+use eventstore_proto::{UNDECODABLE_GLOBAL_NONCE_TRAILER, concurrency_detail_bytes};
 use tonic::{
     Code, Status,
     metadata::{MetadataMap, MetadataValue},
@@ -34,17 +33,11 @@ pub fn to_status(error: Error) -> Status {
             );
             Status::with_metadata(Code::DataLoss, e.to_string(), metadata)
         }
-        Error::Concurrency { message, detail } => {
-            let rich = tonic_types::pb::Status {
-                code: Code::Aborted as i32,
-                message: message.clone(),
-                details: vec![prost_types::Any {
-                    type_url: CONCURRENCY_ERROR_DETAIL_TYPE_URL.to_owned(),
-                    value: detail.encode_to_vec(),
-                }],
-            };
-            Status::with_details(Code::Aborted, message, rich.encode_to_vec().into())
-        }
+        Error::Concurrency { message, detail } => Status::with_details(
+            Code::Aborted,
+            message,
+            concurrency_detail_bytes(&detail).into(),
+        ),
     }
 }
 
@@ -60,18 +53,28 @@ pub fn undecodable_global_nonce(status: &Status) -> Option<u64> {
         .ok()
 }
 
-/// The [`ConcurrencyErrorDetail`] carried by an `ABORTED` status, if any.
-pub fn concurrency_detail(status: &Status) -> Option<ConcurrencyErrorDetail> {
-    let rich = tonic_types::pb::Status::decode(status.details()).ok()?;
-    rich.details
-        .iter()
-        .find(|any| any.type_url == CONCURRENCY_ERROR_DETAIL_TYPE_URL)
-        .and_then(|any| ConcurrencyErrorDetail::decode(any.value.as_slice()).ok())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use eventstore_proto::{CONCURRENCY_ERROR_DETAIL_TYPE_URL, ConcurrencyErrorDetail};
+    use prost::Message;
+
+    #[test]
+    fn a_conflict_carries_a_bare_any_as_the_reference_does() {
+        let detail = ConcurrencyErrorDetail {
+            tenant_id: "t".into(),
+            aggregate_id: "a".into(),
+            actual_last_aggregate_nonce: 3,
+            actual_last_global_nonce: 9,
+        };
+        let status = to_status(Error::Concurrency {
+            message: "conflict".into(),
+            detail: detail.clone(),
+        });
+        let any = prost_types::Any::decode(status.details()).expect("a bare Any");
+        assert_eq!(any.type_url, CONCURRENCY_ERROR_DETAIL_TYPE_URL);
+        assert_eq!(any.value, detail.encode_to_vec());
+    }
 
     #[test]
     fn concurrency_detail_round_trips_through_the_status() {

@@ -31,7 +31,7 @@ use crate::{
 use eventstore_proto::{
     API_VERSION, AppendRequest, AppendResponse, ConcurrencyErrorDetail, GetServerInfoResponse,
     ReadAllRequest, ReadAllResponse, ReadStreamRequest, ReadStreamResponse, SubscribeRequest,
-    capabilities,
+    backends, capabilities,
 };
 use parking_lot::Mutex;
 use std::{
@@ -41,9 +41,6 @@ use std::{
 };
 use tokio::sync::{oneshot, watch};
 use tokio_util::sync::CancellationToken;
-
-/// `GetServerInfoResponse.server_version`: this crate's version.
-pub const SERVER_VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// The event store engine. Cheap to clone: clones share one store.
 #[derive(Debug, Clone)]
@@ -315,13 +312,17 @@ impl EventStore {
         })
     }
 
-    /// What `GetServerInfo` answers, with `backend` the storage's name
-    /// (the mock's service replaces it with `"mock"`).
+    /// What `GetServerInfo` answers: the reference API level as
+    /// `server_version`, and the storage's name as `backend` where the
+    /// reference has a name for it, else `"unknown"` with the name in the
+    /// version's build metadata ([`backends::server_info_names`]).
     pub fn server_info(&self) -> GetServerInfoResponse {
+        let (backend, server_version) =
+            backends::server_info_names(self.inner.storage.backend_name());
         GetServerInfoResponse {
-            server_version: SERVER_VERSION.to_owned(),
+            server_version,
             api_version: API_VERSION.to_owned(),
-            backend: self.inner.storage.backend_name().to_owned(),
+            backend: backend.to_owned(),
             capabilities: capabilities::ALL.iter().map(|&c| c.to_owned()).collect(),
         }
     }

@@ -1,6 +1,6 @@
 //! Connecting to a user's store: the endpoint as given (`HOST:PORT`, or an
 //! `http://` / `https://` URL), TLS with a CA of its own or the web's roots,
-//! mutual TLS, and Basic credentials.
+//! mutual TLS, and Basic credentials or a bearer token.
 //!
 //! One owner for every tool that talks to a store it did not start: the
 //! recorder (`eventstore-mock record`, here) and the conformance kit
@@ -11,7 +11,7 @@
 //! (The SDK's client has its own connection pool and Python-facing errors:
 //! `pyo3-testing/src/client.rs`.)
 
-use base64::{Engine as _, engine::general_purpose::STANDARD};
+use eventstore_engine::auth::{self, TokenError};
 use std::{path::PathBuf, time::Duration};
 use tonic::{
     metadata::AsciiMetadataValue,
@@ -41,6 +41,9 @@ pub struct ConnectOptions {
     pub username: Option<String>,
     /// Basic-auth password.
     pub password: Option<String>,
+    /// Bearer token, sent as `authorization: Bearer <token>` (instead of
+    /// a username and password).
+    pub token: Option<String>,
 }
 
 /// Why a tool cannot talk to a store.
@@ -79,6 +82,13 @@ pub enum ConnectError {
         "--username/--password: cannot be sent as an authorization header (use printable ASCII)"
     )]
     Credentials,
+    /// The bearer token breaks RFC 6750's characters (never quoted).
+    #[error("--token: {0}")]
+    Token(#[from] TokenError),
+    /// Both a username/password and a token: a call carries one
+    /// `authorization` header.
+    #[error("--token goes instead of --username/--password, not with them")]
+    TwoCredentials,
     /// Nothing answers at the endpoint, or the TLS handshake failed.
     #[error("cannot reach {endpoint}: {reason}")]
     Unreachable {
@@ -115,8 +125,7 @@ pub fn basic_authorization(
     username: &str,
     password: &str,
 ) -> Result<AsciiMetadataValue, ConnectError> {
-    let token = STANDARD.encode(format!("{username}:{password}"));
-    format!("Basic {token}")
+    auth::basic_header(username, password)
         .parse()
         .map_err(|_| ConnectError::Credentials)
 }
@@ -198,8 +207,14 @@ pub async fn connect(options: &ConnectOptions) -> Result<Connection, ConnectErro
         options.tls_ca.is_some() || options.tls_cert.is_some(),
     )?;
     let tls = url.starts_with("https://");
-    let authorization = match (&options.username, &options.password) {
-        (Some(user), Some(password)) => Some(basic_authorization(user, password)?),
+    let authorization = match (&options.username, &options.password, &options.token) {
+        (Some(_), _, Some(_)) | (_, Some(_), Some(_)) => return Err(ConnectError::TwoCredentials),
+        (Some(user), Some(password), None) => Some(basic_authorization(user, password)?),
+        (_, _, Some(token)) => Some(
+            auth::bearer_header(token)?
+                .parse()
+                .map_err(|_| ConnectError::Credentials)?,
+        ),
         _ => None,
     };
     let mut dial = Endpoint::from_shared(url)
@@ -260,6 +275,37 @@ mod tests {
         ConnectOptions {
             endpoint: endpoint.into(),
             ..ConnectOptions::default()
+        }
+    }
+
+    /// A token with a username or password, or a token that breaks RFC
+    /// 6750's characters, is refused before any connection is tried, and
+    /// the token is never quoted.
+    #[tokio::test]
+    async fn a_bad_or_doubled_token_is_refused_before_connecting() {
+        let doubled = connect(&ConnectOptions {
+            username: Some("u".into()),
+            password: Some("p".into()),
+            token: Some("t0ken".into()),
+            ..options("127.0.0.1:1")
+        })
+        .await;
+        assert!(
+            matches!(doubled, Err(ConnectError::TwoCredentials)),
+            "{doubled:?}"
+        );
+        let bad = connect(&ConnectOptions {
+            token: Some("se cret".into()),
+            ..options("127.0.0.1:1")
+        })
+        .await;
+        match bad {
+            Err(error @ ConnectError::Token(_)) => {
+                let message = error.to_string();
+                assert!(message.starts_with("--token: "), "{message}");
+                assert!(!message.contains("se cret"), "{message}");
+            }
+            other => panic!("expected a token error, got {other:?}"),
         }
     }
 

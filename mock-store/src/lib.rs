@@ -79,5 +79,6 @@ pub use expectation::{ExpectationId, Mock, Reply, Respond, Sequence, StreamFault
 pub use journal::{CallRecord, Outcome, StreamEnd};
 pub use server::{MockEventStore, MockEventStoreBuilder, StartError};
 pub use state::data::{read_all, seed_stream};
+pub use state::{Backend, UnknownBackend};
 pub use verify::VerificationError;
 pub use wire::{CallRequest, Rpc};

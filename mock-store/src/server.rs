@@ -12,7 +12,7 @@ use crate::{
     seed::{self, SeedError},
     service::MockService,
     spec::{self, SpecError},
-    state::MockState,
+    state::{Backend, MockState},
     transport::Cuttable,
     verify::{VerificationError, verify},
     wire::Rpc,
@@ -82,6 +82,10 @@ pub enum StartError {
         /// it is much larger than every other reason.
         source: Box<SeedError>,
     },
+    /// The bearer token ([`MockEventStoreBuilder::bearer_token`]) is not
+    /// valid; the message never quotes it.
+    #[error("bearer token: {0}")]
+    Token(#[from] eventstore_engine::auth::TokenError),
 }
 
 /// A fixture error, the file named once (most [`SeedError`]s start with it).
@@ -100,10 +104,12 @@ pub struct MockEventStoreBuilder {
     limits: Limits,
     strict: bool,
     legacy_server: bool,
+    backend: Backend,
     verify_on_drop: bool,
     listen: SocketAddr,
     transport: TransportSettings,
     auth: BasicAuth,
+    token: Option<String>,
     redact_credentials: bool,
     fixture: Option<PathBuf>,
 }
@@ -114,10 +120,12 @@ impl Default for MockEventStoreBuilder {
             limits: Limits::default(),
             strict: false,
             legacy_server: false,
+            backend: Backend::Memory,
             verify_on_drop: true,
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             transport: TransportSettings::default(),
             auth: BasicAuth::disabled(),
+            token: None,
             redact_credentials: true,
             fixture: None,
         }
@@ -143,6 +151,14 @@ impl MockEventStoreBuilder {
     /// (an expectation's response still wins).
     pub fn legacy_server(mut self, legacy: bool) -> Self {
         self.legacy_server = legacy;
+        self
+    }
+
+    /// What `GetServerInfo` answers as `backend` (default
+    /// [`Backend::Memory`]): [`Backend::Postgres`] answers as the
+    /// reference's Postgres backend, the store many users run in production.
+    pub fn backend(mut self, backend: Backend) -> Self {
+        self.backend = backend;
         self
     }
 
@@ -176,6 +192,16 @@ impl MockEventStoreBuilder {
         self
     }
 
+    /// Require `authorization: Bearer <token>`, the way the reference's
+    /// clients authenticate through its gateway, with the same scope and
+    /// answers as [`Self::credentials`]; with both set, either gets in. The
+    /// token is compared in constant time; one that breaks RFC 6750's
+    /// characters stops [`Self::try_start`] with [`StartError::Token`].
+    pub fn bearer_token(mut self, token: &str) -> Self {
+        self.token = Some(token.to_owned());
+        self
+    }
+
     /// Whether the journal hides credential metadata (`authorization`,
     /// cookies, and keys naming a token, secret, password, key or auth)
     /// as `[redacted]`; default `true`. Matchers still see the real values.
@@ -204,6 +230,10 @@ impl MockEventStoreBuilder {
     /// Starts the mock.
     pub async fn try_start(self) -> Result<MockEventStore, StartError> {
         self.transport.validate().map_err(StartError::Transport)?;
+        let auth = match &self.token {
+            Some(token) => self.auth.clone().with_token(token)?,
+            None => self.auth.clone(),
+        };
         // Parsed before binding: a bad file never looks ready.
         let fixture = match &self.fixture {
             Some(path) => Some((
@@ -217,6 +247,7 @@ impl MockEventStoreBuilder {
         };
         let state = Arc::new(MockState::new(self.limits.clone(), self.strict)?);
         state.set_legacy_server(self.legacy_server);
+        state.set_backend(self.backend);
         state.set_redact_credentials(self.redact_credentials);
         let listener =
             TcpListener::bind(self.listen)
@@ -235,7 +266,7 @@ impl MockEventStoreBuilder {
                 Cuttable::new(stream)
             })
         });
-        let service = routes(&state, &self.limits, &self.auth).await?;
+        let service = routes(&state, &self.limits, &auth).await?;
         tokio::spawn(transport::serve(
             tcp,
             service.clone(),
@@ -450,8 +481,14 @@ impl MockEventStore {
         self.state.set_legacy_server(legacy);
     }
 
+    /// Changes what `GetServerInfo` answers as `backend` (see
+    /// [`MockEventStoreBuilder::backend`]).
+    pub fn set_backend(&self, backend: Backend) {
+        self.state.set_backend(backend);
+    }
+
     /// What this mock's `GetServerInfo` answers when nothing overrides it
-    /// (backend `mock`).
+    /// (backend `"memory"` unless set otherwise).
     pub fn server_info(&self) -> eventstore_proto::GetServerInfoResponse {
         self.state.server_info()
     }

@@ -157,6 +157,67 @@ async fn credentials_cover_the_store_and_the_control_api_but_not_health() {
     );
 }
 
+fn bearer(token: &str) -> (&'static str, String) {
+    ("authorization", format!("Bearer {token}"))
+}
+
+/// `bearer_token` guards the same services as `credentials`, over TCP and
+/// in process; with both configured, either gets in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bearer_token_covers_the_store_and_the_control_api() {
+    let mock = MockEventStore::builder()
+        .bearer_token("t0k.en-1")
+        .verify_on_drop(false)
+        .start()
+        .await;
+    let tcp = channel(&mock).await;
+    for headers in [
+        vec![],
+        vec![bearer("t0k.en-2")],
+        vec![bearer("")],
+        vec![basic("t0k.en-1:")],
+    ] {
+        everything_is_refused(tcp.clone(), Headers(headers)).await;
+    }
+    everything_is_refused(mock.channel(), Headers(vec![])).await;
+    for channel in [tcp.clone(), mock.channel()] {
+        control(channel, Headers(vec![bearer("t0k.en-1")]))
+            .journal(JournalRequest::default())
+            .await
+            .expect("the token");
+    }
+
+    let both = MockEventStore::builder()
+        .credentials("tester", "pa55")
+        .bearer_token("t0k.en-1")
+        .verify_on_drop(false)
+        .start()
+        .await;
+    for header in [basic("tester:pa55"), bearer("t0k.en-1")] {
+        store(both.channel(), Headers(vec![header]))
+            .get_server_info(GetServerInfoRequest {})
+            .await
+            .expect("either credential");
+    }
+    everything_is_refused(both.channel(), Headers(vec![bearer("pa55")])).await;
+}
+
+/// A token that breaks RFC 6750's characters stops the mock at start with
+/// a message that does not quote it.
+#[tokio::test]
+async fn a_bad_bearer_token_stops_the_start() {
+    let error = MockEventStore::builder()
+        .bearer_token("se cret")
+        .verify_on_drop(false)
+        .try_start()
+        .await
+        .map(drop)
+        .unwrap_err()
+        .to_string();
+    assert!(error.starts_with("bearer token: "), "{error}");
+    assert!(!error.contains("se cret"), "{error}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_journal_redacts_credential_headers_by_default() {
     let mock = MockEventStore::builder()

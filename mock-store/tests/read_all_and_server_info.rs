@@ -6,7 +6,7 @@
 mod common;
 
 use common::{TENANT, append_req, ev};
-use eventstore_mock::{Mock, MockEventStore, Outcome, Respond, Rpc, matchers::*, wire::call_json};
+use eventstore_mock::{Backend, Mock, MockEventStore, Outcome, Respond, Rpc, matchers::*, wire::call_json};
 use eventstore_proto::{
     EventData, EventMetadata, GetServerInfoRequest, GetServerInfoResponse, ReadAllRequest,
     ReadAllResponse,
@@ -172,15 +172,27 @@ async fn server_info_answers_as_a_mock_and_can_be_stubbed() {
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(info.backend, "mock");
+    // As the reference's in-memory store answers: its API level with our
+    // identity in build metadata, backend "memory", its four capabilities.
+    assert_eq!(info.backend, "memory");
     assert_eq!(info.api_version, "eventstore.v1");
-    assert_eq!(info.capabilities.len(), 3);
+    assert_eq!(info.server_version, eventstore_proto::SERVER_VERSION);
+    assert!(info.server_version.starts_with("0.17.0+eventstore-sdk."));
+    assert_eq!(
+        info.capabilities,
+        [
+            "commit_ordered_global_nonce",
+            "subscription_errors_surfaced",
+            "undecodable_events_surfaced",
+            "literal_subscription_prefix"
+        ]
+    );
     assert_eq!(info, mock.server_info());
 
     let stub = GetServerInfoResponse {
         server_version: "0.0.1".into(),
         api_version: "eventstore.v1".into(),
-        backend: "durable".into(),
+        backend: "unknown".into(),
         capabilities: vec![],
     };
     let id = Mock::given(server_info())
@@ -196,8 +208,40 @@ async fn server_info_answers_as_a_mock_and_can_be_stubbed() {
     assert_eq!(mock.calls_matching(id).len(), 1);
     let json = call_json(&mock.calls_to(Rpc::GetServerInfo)[1]);
     assert_eq!(json["rpc"], "get_server_info");
-    assert_eq!(json["response"]["backend"], "durable");
+    assert_eq!(json["response"]["backend"], "unknown");
     mock.verify().unwrap();
+}
+
+/// A mock can answer as the user's production store would: the builder,
+/// the setter at run time, and the standalone binary's `--backend` (in
+/// `tests/binary.rs`) take one of the reference's names.
+#[tokio::test]
+async fn the_backend_can_be_told_to_answer_as_postgres() {
+    let mock = MockEventStore::builder()
+        .backend(Backend::Postgres)
+        .start()
+        .await;
+    let mut client = mock.client();
+    let info = client
+        .get_server_info(GetServerInfoRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(info.backend, "postgres");
+    assert_eq!(info.server_version, eventstore_proto::SERVER_VERSION);
+    mock.set_backend(Backend::Unknown);
+    let info = client
+        .get_server_info(GetServerInfoRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(info.backend, "unknown");
+    assert_eq!("postgres".parse::<Backend>(), Ok(Backend::Postgres));
+    let error = "mock".parse::<Backend>().unwrap_err().to_string();
+    assert_eq!(
+        error,
+        r#"backend "mock" is not one of the reference's: "memory", "postgres", "unknown""#
+    );
 }
 
 #[tokio::test]
@@ -249,7 +293,7 @@ async fn read_all_and_server_info_from_json() {
     )
     .unwrap();
     mock.mount_json(
-        r#"{"rpc": "server_info", "respond": {"server_info_response": {"backend": "memory"}}}"#,
+        r#"{"rpc": "server_info", "respond": {"server_info_response": {"backend": "postgres"}}}"#,
     )
     .unwrap();
     let mut client = mock.client();
@@ -272,7 +316,7 @@ async fn read_all_and_server_info_from_json() {
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(info.backend, "memory");
+    assert_eq!(info.backend, "postgres");
     assert_eq!(info.api_version, "eventstore.v1", "omitted: the mock's own");
     mock.verify().unwrap();
 

@@ -198,6 +198,7 @@ fn args(source: &MockEventStore, out: PathBuf) -> RecordArgs {
         tls_domain: None,
         username: None,
         password: None,
+        token: None,
         page_size: 7,
     }
 }

@@ -12,6 +12,7 @@ use crate::{
     runtime::{future_into_py, handle},
     subscription::NativeSubscription,
 };
+use eventstore_engine::auth;
 use eventstore_proto::{
     AppendRequest, GetServerInfoRequest, ReadAllRequest, ReadStreamRequest, SubscribeRequest,
 };
@@ -43,7 +44,7 @@ pub struct NativeClient {
 impl NativeClient {
     #[new]
     #[pyo3(signature = (
-        endpoint, *, username=None, password=None, ca_certificate=None, client_certificate=None,
+        endpoint, *, username=None, password=None, token=None, ca_certificate=None, client_certificate=None,
         client_key=None, tls=false, tls_domain=None, connection_timeout=None, request_timeout=None,
         max_connections=1, mock=None
     ))]
@@ -52,6 +53,7 @@ impl NativeClient {
         endpoint: &str,
         username: Option<String>,
         password: Option<String>,
+        token: Option<String>,
         ca_certificate: Option<Vec<u8>>,
         client_certificate: Option<Vec<u8>>,
         client_key: Option<Vec<u8>>,
@@ -69,19 +71,17 @@ impl NativeClient {
                 "max_connections must be at least 1, got 0",
             ));
         }
-        let auth = match (username, password) {
-            (None, None) => None,
-            (Some(user), Some(pass)) => {
-                use base64::Engine as _;
-                let token =
-                    base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"));
-                Some(
-                    MetadataValue::try_from(format!("Basic {token}")).map_err(|_| {
-                        PyValueError::new_err(
-                            "credentials: username and password must be printable ASCII",
-                        )
-                    })?,
-                )
+        let header = match (username, password, token) {
+            (None, None, None) => None,
+            (Some(user), Some(pass), None) => Some(auth::basic_header(&user, &pass)),
+            (None, None, Some(token)) => Some(
+                auth::bearer_header(&token)
+                    .map_err(|e| PyValueError::new_err(format!("token: {e}")))?,
+            ),
+            (_, _, Some(_)) => {
+                return Err(PyValueError::new_err(
+                    "credentials: give a username and password or a token, not both",
+                ));
             }
             _ => {
                 return Err(PyValueError::new_err(
@@ -89,6 +89,15 @@ impl NativeClient {
                 ));
             }
         };
+        let auth = header
+            .map(|value| {
+                MetadataValue::try_from(value).map_err(|_| {
+                    PyValueError::new_err(
+                        "credentials: username and password must be printable ASCII",
+                    )
+                })
+            })
+            .transpose()?;
         let mut target = "the in-process MockEventStore".to_owned();
         let mock_stopped = mock.as_ref().map(|mock| mock.stopped());
         let channels = if let Some(mock) = mock {

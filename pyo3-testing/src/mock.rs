@@ -11,7 +11,7 @@ use crate::{
     runtime::block_on,
 };
 use eventstore_engine::Limits;
-use eventstore_mock::{CallRequest, MockEventStore, StartError, wire};
+use eventstore_mock::{Backend, CallRequest, MockEventStore, StartError, wire};
 use parking_lot::Mutex;
 use pyo3::{
     exceptions::{PyRuntimeError, PyValueError},
@@ -81,12 +81,18 @@ pub fn payload_view(payload: &[u8]) -> String {
     wire::payload_json(payload).to_string()
 }
 
+/// A backend name from Python, refused with a `ValueError` naming it.
+fn parse_backend(name: &str) -> PyResult<Backend> {
+    name.parse()
+        .map_err(|e: eventstore_mock::UnknownBackend| PyValueError::new_err(e.to_string()))
+}
+
 #[pymethods]
 impl NativeMock {
     #[new]
     // The keyword-only arguments of `MockEventStore(...)`, one by one.
     #[allow(clippy::too_many_arguments)]
-    #[pyo3(signature = (*, strict=false, listen=None, max_events_per_batch=None, max_page_size=None, default_page_size=None, legacy_server=false, username=None, password=None, journal_credentials=false))]
+    #[pyo3(signature = (*, strict=false, listen=None, max_events_per_batch=None, max_page_size=None, default_page_size=None, legacy_server=false, backend="memory", username=None, password=None, token=None, journal_credentials=false))]
     fn new(
         py: Python<'_>,
         strict: bool,
@@ -95,10 +101,13 @@ impl NativeMock {
         max_page_size: Option<u32>,
         default_page_size: Option<u32>,
         legacy_server: bool,
+        backend: &str,
         username: Option<String>,
         password: Option<String>,
+        token: Option<String>,
         journal_credentials: bool,
     ) -> PyResult<Self> {
+        let backend = parse_backend(backend)?;
         let defaults = Limits::default();
         let limits = Limits {
             max_events_per_batch: max_events_per_batch.unwrap_or(defaults.max_events_per_batch),
@@ -128,9 +137,13 @@ impl NativeMock {
                 .strict(strict)
                 .limits(limits)
                 .legacy_server(legacy_server)
+                .backend(backend)
                 .redact_journal_credentials(!journal_credentials);
             if let Some((username, password)) = &credentials {
                 builder = builder.credentials(username, password);
+            }
+            if let Some(token) = &token {
+                builder = builder.bearer_token(token);
             }
             builder
                 // Python verifies explicitly (verify(), the pytest fixture).
@@ -138,7 +151,9 @@ impl NativeMock {
                 .try_start()
                 .await
                 .map_err(|e| match e {
-                    StartError::Limits(_) => NativeError::validation(e.to_string()),
+                    StartError::Limits(_) | StartError::Token(_) => {
+                        NativeError::validation(e.to_string())
+                    }
                     _ => NativeError::connection(e.to_string()),
                 })
         })?;
@@ -213,6 +228,13 @@ impl NativeMock {
     /// Plays a server from before `GetServerInfo` (`UNIMPLEMENTED`) or not.
     fn set_legacy_server(&self, legacy: bool) -> PyResult<()> {
         self.with(|m| m.set_legacy_server(legacy))
+    }
+
+    /// What `GetServerInfo` answers as `backend`: "memory", "postgres" or
+    /// "unknown".
+    fn set_backend(&self, backend: &str) -> PyResult<()> {
+        let backend = parse_backend(backend)?;
+        self.with(|m| m.set_backend(backend))
     }
 
     /// Preloads a stream; returns `(last_global_nonce, last_aggregate_nonce)`.

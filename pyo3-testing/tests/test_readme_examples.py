@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from eventstore import EventStoreClient, RecordedEvent, ValidationError, default_registry, event
+import eventstore
+from eventstore import EventStoreClient, RecordedEvent, ServerInfo, ValidationError, default_registry, event
 from eventstore.testing import MockEventStore
 
 README = Path(__file__).resolve().parent.parent / "README.md"
@@ -55,3 +56,12 @@ async def test_events_written_as_they_will_be_read(mock: MockEventStore) -> None
     finally:
         if "Tick" in namespace:
             default_registry.unregister(namespace["Tick"])
+
+
+async def test_server_info_and_capabilities(mock: MockEventStore) -> None:
+    namespace: dict[str, Any] = {"client": EventStoreClient(endpoint="mock", store=mock), "eventstore": eventstore}
+    await run_block(python_block_after("Server info and capabilities"), namespace)
+    info = namespace["info"]
+    assert isinstance(info, ServerInfo) and info.version_at_least("0.17.0")
+    assert info.server_version.startswith("0.17.0+eventstore-sdk.") and info.backend == "memory"
+    assert [c.rpc for c in mock.calls] == ["get_server_info"] * 3

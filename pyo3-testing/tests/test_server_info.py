@@ -12,6 +12,7 @@ import pytest
 from conftest import Target
 from eventstore import (
     CAPABILITY_COMMIT_ORDERED_GLOBAL_NONCE,
+    CAPABILITY_LITERAL_SUBSCRIPTION_PREFIX,
     CAPABILITY_SUBSCRIPTION_ERRORS_SURFACED,
     CAPABILITY_UNDECODABLE_EVENTS_SURFACED,
     KNOWN_CAPABILITIES,
@@ -28,6 +29,8 @@ def test_capability_names_are_the_contracts() -> None:
     assert CAPABILITY_COMMIT_ORDERED_GLOBAL_NONCE == "commit_ordered_global_nonce"
     assert CAPABILITY_SUBSCRIPTION_ERRORS_SURFACED == "subscription_errors_surfaced"
     assert CAPABILITY_UNDECODABLE_EVENTS_SURFACED == "undecodable_events_surfaced"
+    assert CAPABILITY_LITERAL_SUBSCRIPTION_PREFIX == "literal_subscription_prefix"
+    assert len(KNOWN_CAPABILITIES) == 4, "the reference's four (v0.17)"
     assert frozenset(_native.CAPABILITIES) == KNOWN_CAPABILITIES, "the proto crate's list"
     assert issubclass(CompatibilityError, eventstore.EventStoreError)
 
@@ -37,8 +40,9 @@ async def test_every_store_answers_with_its_backend_and_all_capabilities(target:
     info = await client.server_info()
     assert isinstance(info, ServerInfo)
     assert info.api_version == "eventstore.v1"
-    assert info.backend == ("memory" if target.name == "real" else "mock")
-    assert info.server_version, "a version"
+    assert info.backend == "memory", "the in-memory server and the mock alike"
+    assert info.server_version.startswith("0.17.0+eventstore-sdk."), "the reference API level, SemVer"
+    assert info.version_at_least("0.17.0") and not info.version_at_least("0.17.1")
     assert info.capabilities >= KNOWN_CAPABILITIES
     assert isinstance(info.capabilities, frozenset)
     assert not info.is_legacy and info.supports(CAPABILITY_COMMIT_ORDERED_GLOBAL_NONCE)
@@ -46,6 +50,7 @@ async def test_every_store_answers_with_its_backend_and_all_capabilities(target:
         info.backend = "x"  # type: ignore[misc]
 
     assert await client.require_capabilities(sorted(KNOWN_CAPABILITIES)) == info
+    assert await client.require_capabilities(sorted(KNOWN_CAPABILITIES), min_version="0.17.0") == info
     assert await client.require_capabilities([]) == info
     with pytest.raises(CompatibilityError) as caught:
         await client.require_capabilities([CAPABILITY_COMMIT_ORDERED_GLOBAL_NONCE, "time_travel"])
@@ -77,14 +82,14 @@ async def test_expect_server_info_stubs_legacy_and_failures(mock: MockEventStore
     mock.expect_server_info(returns={"backend": "postgres", "capabilities": []}, nth=1)
     mock.expect_server_info(legacy=True, nth=2)
     mock.expect_server_info(fail_with=("PERMISSION_DENIED", "not for you"), nth=3)
-    mock.expect_server_info(returns=ServerInfo("9.9.9", "eventstore.v1", "durable", frozenset({"x"})), nth=4)
+    mock.expect_server_info(returns=ServerInfo("9.9.9", "eventstore.v1", "unknown", frozenset({"x"})), nth=4)
     async with EventStoreClient(endpoint="mock", store=mock) as client:
         first = await client.server_info()
         assert (first.backend, first.capabilities, first.api_version) == ("postgres", frozenset(), "eventstore.v1")
         assert (await client.server_info()).is_legacy
         with pytest.raises(eventstore.AuthorizationError, match="not for you"):
             await client.server_info()
-        assert await client.server_info() == ServerInfo("9.9.9", "eventstore.v1", "durable", frozenset({"x"}))
+        assert await client.server_info() == ServerInfo("9.9.9", "eventstore.v1", "unknown", frozenset({"x"}))
     mock.verify()
     assert [c.rpc for c in mock.calls] == ["get_server_info"] * 4
     assert mock.server_info_calls[0].response == {

@@ -33,10 +33,25 @@ pub struct AdmissionFlags {
     /// credentials; health stays open. Instead of --username/--password.
     #[arg(long, env = "EVENTSTORE_USERS_FILE", value_name = "FILE")]
     pub users_file: Option<PathBuf>,
+
+    /// Accept `authorization: Bearer TOKEN` on every call, for every tenant
+    /// (as the reference's clients send it through its gateway); alone, or
+    /// beside --username/--password (either then gets in). RFC 6750
+    /// characters: letters, digits, `-._~+/`, trailing `=`. In a users file,
+    /// a token per user: `:token=TOKEN` at the end of its line.
+    #[arg(
+        long,
+        env = "EVENTSTORE_TOKEN",
+        value_name = "TOKEN",
+        conflicts_with = "users_file",
+        hide_env_values = true
+    )]
+    pub token: Option<String>,
 }
 
 /// The real event store: the eventstore.v1 gRPC API, in memory or durable
-/// (--data-dir), with optional username/password and TLS or mutual TLS.
+/// (--data-dir), with optional username/password, bearer token and TLS or
+/// mutual TLS.
 ///
 /// Prints one line `eventstore-server listening on <ip:port>` to stdout once
 /// it accepts requests; logs go to stderr, filtered by RUST_LOG (default
@@ -131,6 +146,7 @@ impl Config {
             admission: Box::new(AdmissionFlags {
                 transport: TransportFlags::from(&TransportSettings::default()),
                 users_file: None,
+                token: None,
             }),
             shutdown_grace_secs: Self::DEFAULT_SHUTDOWN_GRACE_SECS,
             data_dir: None,

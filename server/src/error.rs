@@ -41,6 +41,9 @@ pub enum ServeError {
     /// The --users-file cannot be read or has a bad line.
     #[error("--users-file {0}")]
     Users(#[from] eventstore_engine::auth::UsersFileError),
+    /// The --token is not a valid bearer token (the message never quotes it).
+    #[error("--token: {0}")]
+    Token(#[from] eventstore_engine::auth::TokenError),
     /// The reflection service could not be built.
     #[error(transparent)]
     Reflection(#[from] ReflectionError),

@@ -56,6 +56,10 @@ pub async fn run(
         (None, Some(user), Some(password)) => BasicAuth::required(user, password),
         _ => BasicAuth::disabled(),
     };
+    let auth = match &config.admission.token {
+        Some(token) => auth.with_token(token)?,
+        None => auth,
+    };
     let transport = config.admission.transport.settings()?;
     let tls = tls_acceptor(config).map_err(ServeError::Tls)?;
     let listener = TcpListener::bind(config.listen)

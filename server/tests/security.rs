@@ -205,6 +205,78 @@ async fn credentials_from_environment_variables_are_required_too() {
     server.stop().await;
 }
 
+const TOKEN: &str = "eyJhbGciOi.J9-x_y~z+/==";
+
+fn bearer(token: &str) -> Option<String> {
+    Some(format!("Bearer {token}"))
+}
+
+/// `--token` (or `EVENTSTORE_TOKEN`) accepts `authorization: Bearer TOKEN`,
+/// as the reference's clients send it; any other token, a Basic header
+/// carrying the token, or none gets the one UNAUTHENTICATED message.
+/// Beside --username/--password, either gets in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bearer_token_from_the_flag_or_the_environment_gets_in() {
+    for server in [
+        Server::start(&["--token", TOKEN], &[]).await,
+        Server::start(&[], &[("EVENTSTORE_TOKEN", TOKEN)]).await,
+    ] {
+        for result in try_all_rpcs(&server, bearer(TOKEN), "token").await {
+            result.expect("the token gets in");
+        }
+        for (case, header) in [
+            ("no header", None),
+            ("another token", bearer("eyJhbGciOi")),
+            ("the token plus one", bearer(&format!("{TOKEN}x"))),
+            ("empty token", bearer("")),
+            ("the token as Basic", basic(TOKEN)),
+            ("the token raw", Some(TOKEN.to_owned())),
+        ] {
+            for result in try_all_rpcs(&server, header, "refused").await {
+                let status = result.expect_err(case);
+                assert_eq!(status.code(), Code::Unauthenticated, "{case}");
+                assert_eq!(status.message(), "missing or invalid credentials", "{case}");
+            }
+        }
+        server.stop().await;
+    }
+    let server = Server::start(
+        &["--username", USER, "--password", PASSWORD, "--token", TOKEN],
+        &[],
+    )
+    .await;
+    for header in [basic(&format!("{USER}:{PASSWORD}")), bearer(TOKEN)] {
+        let mut client = auth_client(&server, header).await;
+        client
+            .get_server_info(eventstore_proto::GetServerInfoRequest {})
+            .await
+            .expect("either credential gets in");
+    }
+    server.stop().await;
+}
+
+/// A token that breaks RFC 6750's characters stops the server at start,
+/// naming the flag and not the token; `--token` with `--users-file` is
+/// refused (a users file gives each user its own token).
+#[tokio::test]
+async fn a_bad_token_is_refused_at_startup_without_echoing_it() {
+    let local = ["--listen", "127.0.0.1:0"];
+    let stderr = run_failing(&[&local[..], &["--token", "se cret"]].concat(), &[]).await;
+    assert!(stderr.contains("--token"), "{stderr}");
+    assert!(!stderr.contains("se cret"), "the token is echoed: {stderr}");
+    let (_dir, path) = users_file("alice:al1ce:acme\n");
+    let stderr = run_failing(
+        &[
+            &local[..],
+            &["--users-file", path.to_str().expect("UTF-8"), "--token", "abc"],
+        ]
+        .concat(),
+        &[],
+    )
+    .await;
+    assert!(stderr.contains("--token") && stderr.contains("--users-file"), "{stderr}");
+}
+
 #[tokio::test]
 async fn half_a_credential_is_refused_at_startup() {
     let local = ["--listen", "127.0.0.1:0"];
@@ -428,6 +500,46 @@ async fn a_users_file_ties_each_user_to_its_tenants() {
             .expect_err("refused");
         assert_eq!(status.code(), Code::Unauthenticated);
         assert_eq!(status.message(), "missing or invalid credentials");
+    }
+    server.stop().await;
+}
+
+/// A user's token in the users file authenticates that user, bound to its
+/// tenants like its password; a user may have only a token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn users_file_tokens_are_bound_to_their_users_tenants() {
+    let (_dir, path) = users_file(
+        "# user:password:tenants[:token=TOKEN]\nalice:al1ce:acme:token=alice.t0ken\nci::globex:token=ci-t0ken==\n",
+    );
+    let server = Server::start(&["--users-file", path.to_str().expect("UTF-8")], &[]).await;
+    let mut alice = auth_client(&server, bearer("alice.t0ken")).await;
+    alice
+        .append(append("acme", "order-1", 0, 1, "a"))
+        .await
+        .expect("alice's token writes acme");
+    let status = alice
+        .append(append("globex", "order-1", 0, 1, "x"))
+        .await
+        .expect_err("alice may not use globex");
+    assert_eq!(status.code(), Code::PermissionDenied);
+    assert!(status.message().contains("\"alice\""), "{status:?}");
+    let mut ci = auth_client(&server, bearer("ci-t0ken==")).await;
+    ci.append(append("globex", "order-1", 0, 1, "c"))
+        .await
+        .expect("ci's token writes globex");
+    // Alice's password still works; ci has no password to log in with.
+    let mut alice_basic = auth_client(&server, basic("alice:al1ce")).await;
+    alice_basic
+        .get_server_info(eventstore_proto::GetServerInfoRequest {})
+        .await
+        .expect("alice's password");
+    for header in [basic("ci:"), bearer("alice.t0ke"), bearer("al1ce")] {
+        let status = auth_client(&server, header)
+            .await
+            .get_server_info(eventstore_proto::GetServerInfoRequest {})
+            .await
+            .expect_err("refused");
+        assert_eq!(status.code(), Code::Unauthenticated);
     }
     server.stop().await;
 }

@@ -137,8 +137,8 @@ pub trait Provider: Send + Sync + 'static {
     fn is_our_build(&self) -> bool;
 }
 
-/// Every backend name `spec/semantics.md` allows.
-pub const ANY_BACKEND: &[&str] = &["memory", "durable", "postgres", "mock"];
+/// Every backend name `spec/semantics.md` allows: the reference's.
+pub const ANY_BACKEND: &[&str] = &eventstore_proto::backends::ALL;
 
 /// A fresh store of target `T` per start: how `cargo test` runs the cases.
 struct FreshStores<T>(std::marker::PhantomData<fn() -> T>);

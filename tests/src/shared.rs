@@ -17,6 +17,7 @@ use eventstore_engine::{Error, status::concurrency_detail, status::to_status};
 use eventstore_proto::{
     AppendRequest, AppendResponse, EventData, GetServerInfoResponse, ReadAllRequest,
     ReadAllResponse, ReadStreamRequest, ReadStreamResponse, SubscribeRequest, SubscribeResponse,
+    conflict,
 };
 use futures::StreamExt;
 use std::sync::Arc;
@@ -92,7 +93,13 @@ impl Names {
         {
             detail.tenant_id = self.tenant_out(&detail.tenant_id);
             detail.actual_last_global_nonce = self.position_out(detail.actual_last_global_nonce);
-            return to_status(Error::Concurrency { message, detail });
+            // Passed on in the form the store sent, so the case that checks
+            // the reference's bytes sees a store that sends an envelope.
+            if conflict::is_bare_any(status.details()) {
+                return to_status(Error::Concurrency { message, detail });
+            }
+            let details = conflict::concurrency_detail_envelope_bytes(&message, &detail);
+            return Status::with_details(Code::Aborted, message, details.into());
         }
         if message == status.message() {
             status

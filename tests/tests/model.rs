@@ -346,7 +346,8 @@ impl Model {
             // Any position at or past the head reads from the head.
             let top = from.min(head);
             let selected: Vec<u64> = (1..=top).rev().take(page).collect();
-            let next = selected.last().map_or(from, |lowest| lowest - 1);
+            // An empty backward page returns cursor 0, whatever its start.
+            let next = selected.last().map_or(0, |lowest| lowest - 1);
             let is_end = selected.last().is_none_or(|&lowest| lowest == 1);
             (selected.into_iter().map(at).collect(), next, is_end)
         };
@@ -392,7 +393,8 @@ impl Model {
         Expected::Ok(ReadAllResponse {
             is_end: last.is_none() || last == end.map(global_of),
             next_from_global_nonce: match last {
-                None => from,
+                None if request.forward => from,
+                None => 0,
                 Some(g) if request.forward => g + 1,
                 Some(g) => g - 1,
             },
@@ -960,7 +962,8 @@ fn check_page_shape(
         if let Some(&first) = nonces.first() {
             prop_assert!(first <= from, "{context}: first nonce {first}");
         }
-        let next = nonces.last().map_or(from, |lowest| lowest - 1);
+        // An empty backward page returns cursor 0, whatever its start.
+        let next = nonces.last().map_or(0, |lowest| lowest - 1);
         prop_assert_eq!(page.next_from_aggregate_nonce, next, "{}: next", context);
         if nonces.last() == Some(&1) {
             prop_assert!(page.is_end, "{context}: reached nonce 1 without is_end");

@@ -473,7 +473,7 @@ impl Storage for MemoryStorage {
     }
 
     fn backend_name(&self) -> &'static str {
-        "memory"
+        eventstore_proto::backends::MEMORY
     }
 }
 

@@ -281,6 +281,8 @@ pub trait Storage: Send + Sync + std::fmt::Debug + 'static {
     /// events of the tenant. Cost proportional to
     /// what it looks at, not to the log before `from`.
     fn read_log(&self, range: LogRange<'_>) -> Result<LogSlice, StorageError>;
-    /// The backend's name in `GetServerInfoResponse.backend`.
+    /// The storage's own name (`"memory"`, `"durable"`): the
+    /// `GetServerInfoResponse.backend` when the reference has that name,
+    /// else named in `server_version` (see `eventstore_proto::backends`).
     fn backend_name(&self) -> &'static str;
 }

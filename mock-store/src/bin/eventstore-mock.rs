@@ -3,7 +3,7 @@
 
 use clap::{Parser, Subcommand};
 use eventstore_engine::assembly::Termination;
-use eventstore_mock::{MockEventStore, record, seed};
+use eventstore_mock::{Backend, MockEventStore, record, seed};
 use std::{io::Write, net::SocketAddr, path::PathBuf, process::ExitCode};
 use tracing_subscriber::EnvFilter;
 
@@ -86,6 +86,28 @@ struct Config {
     )]
     password: Option<String>,
 
+    /// Require `authorization: Bearer TOKEN` on every call, as the
+    /// reference's clients send it through its gateway; alone, or beside
+    /// --username/--password (either then gets in).
+    #[arg(
+        long,
+        env = "EVENTSTORE_MOCK_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
+    token: Option<String>,
+
+    /// What GetServerInfo answers as `backend`: `memory` (default),
+    /// `postgres` (as the reference's Postgres backend, the store many users
+    /// run in production) or `unknown`.
+    #[arg(
+        long,
+        env = "EVENTSTORE_MOCK_BACKEND",
+        default_value = "memory",
+        value_name = "BACKEND"
+    )]
+    backend: Backend,
+
     /// Record credential metadata (`authorization`, cookies, keys naming a
     /// token, secret, password or key) in the journal as sent. By default
     /// their values read `[redacted]` there (matchers still see them).
@@ -156,6 +178,10 @@ async fn run(config: Config) -> Result<ExitCode, String> {
     if let (Some(username), Some(password)) = (&config.username, &config.password) {
         builder = builder.credentials(username, password);
     }
+    if let Some(token) = &config.token {
+        builder = builder.bearer_token(token);
+    }
+    builder = builder.backend(config.backend);
     let mock = builder.try_start().await.map_err(|e| e.to_string())?;
     if let (Some(streams), Some(path)) = (fixtures, &config.seed) {
         let count = streams.len();
@@ -179,6 +205,8 @@ async fn run(config: Config) -> Result<ExitCode, String> {
         addr = %mock.address(),
         strict = config.strict,
         credentials = config.username.is_some(),
+        token = config.token.is_some(),
+        backend = %config.backend,
         ?limits,
         "serving eventstore.v1 and eventstore.testing.v1.MockControl"
     );

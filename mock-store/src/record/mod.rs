@@ -97,6 +97,17 @@ pub struct RecordArgs {
     )]
     pub password: Option<String>,
 
+    /// Bearer token, sent as `authorization: Bearer TOKEN` (instead of
+    /// --username/--password).
+    #[arg(
+        long,
+        env = "EVENTSTORE_TOKEN",
+        value_name = "TOKEN",
+        conflicts_with_all = ["username", "password"],
+        hide_env_values = true
+    )]
+    pub token: Option<String>,
+
     /// Events asked for per ReadAll call (the reference caps it at 1000).
     #[arg(long, value_name = "N", default_value_t = 1000)]
     pub page_size: u32,

@@ -34,6 +34,7 @@ impl Source {
             tls_domain: args.tls_domain.clone(),
             username: args.username.clone(),
             password: args.password.clone(),
+            token: args.token.clone(),
         })
         .await?;
         Ok(Self {

@@ -13,18 +13,65 @@ use crate::{
     wire::CallRequest,
 };
 use eventstore_engine::{EventStore, Limits};
-use eventstore_proto::GetServerInfoResponse;
+use eventstore_proto::{GetServerInfoResponse, backends};
 
-/// `GetServerInfoResponse.backend` of every mock.
-pub const MOCK_BACKEND: &str = "mock";
+/// What a mock answers as `GetServerInfoResponse.backend`: one of the
+/// reference's values (`eventstore_proto::backends`). A mock keeps its
+/// events in memory, so [`Backend::Memory`] by default; tell it
+/// [`Backend::Postgres`] to answer as the user's production store would.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Backend {
+    /// `"memory"`, the default.
+    #[default]
+    Memory,
+    /// `"postgres"`, as the reference's Postgres backend answers.
+    Postgres,
+    /// `"unknown"`.
+    Unknown,
+}
 
-/// What a mock answers to `GetServerInfo`: the engine's version, API
-/// version and capabilities, backend [`MOCK_BACKEND`].
+impl Backend {
+    /// The wire value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Memory => backends::MEMORY,
+            Self::Postgres => backends::POSTGRES,
+            Self::Unknown => backends::UNKNOWN,
+        }
+    }
+}
+
+impl std::fmt::Display for Backend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A backend name that is not one of the reference's.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("backend {0} is not one of the reference's: \"memory\", \"postgres\", \"unknown\"")]
+pub struct UnknownBackend(String);
+
+impl std::str::FromStr for Backend {
+    type Err = UnknownBackend;
+
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        match name {
+            backends::MEMORY => Ok(Self::Memory),
+            backends::POSTGRES => Ok(Self::Postgres),
+            backends::UNKNOWN => Ok(Self::Unknown),
+            other => Err(UnknownBackend(eventstore_engine::validate::quote(other))),
+        }
+    }
+}
+
+/// What a mock answers to `GetServerInfo` by default: the engine's version,
+/// API version and capabilities, backend `"memory"`.
 pub(crate) fn mock_server_info() -> GetServerInfoResponse {
     GetServerInfoResponse {
         server_version: eventstore_engine::SERVER_VERSION.to_owned(),
         api_version: eventstore_engine::API_VERSION.to_owned(),
-        backend: MOCK_BACKEND.to_owned(),
+        backend: Backend::default().as_str().to_owned(),
         capabilities: eventstore_engine::capabilities::ALL
             .iter()
             .map(|&c| c.to_owned())
@@ -76,6 +123,8 @@ pub(crate) struct MockState {
     redact_credentials: AtomicBool,
     /// Answer `GetServerInfo` with `UNIMPLEMENTED`, as a legacy server does.
     legacy_server: AtomicBool,
+    /// What `GetServerInfo` answers as `backend`.
+    backend: Mutex<Backend>,
     /// Sequences named in JSON expectations.
     sequences: Mutex<HashMap<String, Sequence>>,
 }
@@ -92,6 +141,7 @@ impl MockState {
             strict: AtomicBool::new(strict),
             redact_credentials: AtomicBool::new(true),
             legacy_server: AtomicBool::new(false),
+            backend: Mutex::new(Backend::default()),
             sequences: Mutex::new(HashMap::new()),
         })
     }
@@ -147,10 +197,17 @@ impl MockState {
         self.legacy_server.load(Ordering::Relaxed)
     }
 
-    /// What the mock's `GetServerInfo` answers: the engine's, as backend
-    /// [`MOCK_BACKEND`].
+    pub(crate) fn set_backend(&self, backend: Backend) {
+        *self.backend.lock() = backend;
+    }
+
+    /// What the mock's `GetServerInfo` answers: the engine's version and
+    /// capabilities, with the configured backend.
     pub(crate) fn server_info(&self) -> GetServerInfoResponse {
-        mock_server_info()
+        GetServerInfoResponse {
+            backend: self.backend.lock().as_str().to_owned(),
+            ..mock_server_info()
+        }
     }
 
     pub(crate) fn is_strict(&self) -> bool {

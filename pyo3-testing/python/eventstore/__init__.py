@@ -22,7 +22,10 @@ list, a recorded event comes back up):
 - ``_native.pyi``: the stub of the Rust core (checked by ``stubtest``).
 - ``_models.py``: the values that come back (:class:`RecordedEvent`,
   :class:`StreamPage`, :class:`AllPage`, :class:`ServerInfo`,
-  :class:`AppendResult`), capability names and request objects.
+  :class:`AppendResult`), capability names, credentials and request objects.
+- ``_semver.py``: SemVer 2.0 parsing and precedence
+  (:meth:`ServerInfo.version_at_least`).
+- ``_checks.py``: the argument checks shared by the modules above.
 - ``_errors.py``: the exceptions every failure becomes.
 - ``testing/``: ``_mock.py`` (:class:`~eventstore.testing.MockEventStore`),
   ``_spec.py`` (the typed expectation spec sent to the Rust mock),
@@ -62,6 +65,7 @@ if TYPE_CHECKING:
     from eventstore._events import EventDefinition, EventRegistry, default_registry, event
     from eventstore._models import (
         CAPABILITY_COMMIT_ORDERED_GLOBAL_NONCE,
+        CAPABILITY_LITERAL_SUBSCRIPTION_PREFIX,
         CAPABILITY_SUBSCRIPTION_ERRORS_SURFACED,
         CAPABILITY_UNDECODABLE_EVENTS_SURFACED,
         DEFAULT_TENANT,
@@ -84,6 +88,7 @@ _EXPORTS: dict[str, str] = {
     "DEFAULT_TENANT": "eventstore._models",
     "HEAD": "eventstore._models",
     "CAPABILITY_COMMIT_ORDERED_GLOBAL_NONCE": "eventstore._models",
+    "CAPABILITY_LITERAL_SUBSCRIPTION_PREFIX": "eventstore._models",
     "CAPABILITY_SUBSCRIPTION_ERRORS_SURFACED": "eventstore._models",
     "CAPABILITY_UNDECODABLE_EVENTS_SURFACED": "eventstore._models",
     "KNOWN_CAPABILITIES": "eventstore._models",
@@ -124,6 +129,7 @@ _EXPORTS: dict[str, str] = {
 
 __all__ = [
     "CAPABILITY_COMMIT_ORDERED_GLOBAL_NONCE",
+    "CAPABILITY_LITERAL_SUBSCRIPTION_PREFIX",
     "CAPABILITY_SUBSCRIPTION_ERRORS_SURFACED",
     "CAPABILITY_UNDECODABLE_EVENTS_SURFACED",
     "DEFAULT_TENANT",

@@ -12,7 +12,7 @@ from typing import Any, Protocol, cast
 
 from eventstore import _native
 from eventstore._checkpoints import CheckpointStore, CheckpointWriter, check_store, load_checkpoint
-from eventstore._checks import check_name, check_seconds, unchecked
+from eventstore._checks import check_name, check_seconds, check_semver, check_token, unchecked
 from eventstore._encoding import (
     check_optional_str,
     check_uint,
@@ -41,8 +41,9 @@ from eventstore._models import (
     RecordedEvent,
     ServerInfo,
     StreamPage,
-    credentials_pair,
+    credential_parts,
 )
+from eventstore._semver import precedence
 from eventstore._wire import WireEvent
 
 
@@ -123,6 +124,26 @@ def _require_asyncio(call: str) -> None:
         ) from None
 
 
+def _authentication(credentials: Credentials | None, token: str | None) -> tuple[str | None, str | None, str | None]:
+    """The ``(username, password, token)`` a client sends: HTTP Basic or a
+    bearer token, never both (a request carries one ``authorization``)."""
+    username, password, given_token = credential_parts(credentials)
+    if username is not None and given_token is not None:
+        raise ValidationError(
+            "credentials: give a username and password or a token, not both (a client sends one of them; "
+            "a MockEventStore may accept both)"
+        )
+    if token is None:
+        return username, password, given_token
+    token = check_token("token", token)
+    if credentials is not None:
+        raise ValidationError(
+            "give credentials or a token, not both: credentials= and token= were given "
+            "(a bearer token alone is token=... or credentials={'token': ...})"
+        )
+    return None, None, token
+
+
 def _pem(value: Any, name: str) -> bytes | None:
     if value is None:
         return None
@@ -131,6 +152,16 @@ def _pem(value: Any, name: str) -> bytes | None:
     if isinstance(value, (bytes, bytearray)):
         return bytes(value)
     raise ValidationError(f"tls.{name} must be PEM bytes or str, got {type(value).__name__}")
+
+
+def _version_problem(info: ServerInfo, min_version: str) -> str:
+    """Why ``info``'s version is not ``min_version`` or later, after the
+    server's name in :class:`CompatibilityError`'s message."""
+    if info.is_legacy or not info.server_version:
+        return f"has no version, so not the required version {min_version} or later"
+    if precedence(info.server_version) is not None:
+        return f"is older than the required version {min_version}"
+    return f"has a version that is not SemVer, so not the required version {min_version} or later"
 
 
 class EventStoreClient:
@@ -142,12 +173,16 @@ class EventStoreClient:
 
     ``endpoint`` is ``host:port`` (``http://`` / ``https://`` also accepted),
     or ``"mock"`` with ``store=`` a :class:`~eventstore.testing.MockEventStore`
-    to talk to it in process. ``credentials`` is ``{"username", "password"}``;
-    ``tls`` is ``True`` (system roots) or ``{"ca_certificate",
-    "client_certificate", "client_key"}`` as PEM (plus ``"server_name"`` to
-    override the name checked). Timeouts are in seconds (``None``: none);
-    ``max_connections`` HTTP/2 connections are used round-robin; ``tenant_id``
-    is the tenant of calls that name none (default ``"default"``).
+    to talk to it in process. ``credentials`` is ``{"username", "password"}``
+    or a ``(username, password)`` pair (sent as HTTP Basic), or
+    ``{"token"}``; ``token`` is a bearer token (sent as ``authorization:
+    Bearer <token>``, like ``credentials={"token": ...}``; give credentials
+    or a token, not both). ``tls`` is ``True`` (system roots) or
+    ``{"ca_certificate", "client_certificate", "client_key"}`` as PEM (plus
+    ``"server_name"`` to override the name checked). Timeouts are in
+    seconds (``None``: none); ``max_connections`` HTTP/2 connections are
+    used round-robin; ``tenant_id`` is the tenant of calls that name none
+    (default ``"default"``).
     """
 
     def __init__(
@@ -155,6 +190,7 @@ class EventStoreClient:
         endpoint: str = "localhost:50051",
         *,
         credentials: Credentials | None = None,
+        token: str | None = None,
         tls: Mapping[str, Any] | bool | None = None,
         connection_timeout: float | None = 5.0,
         request_timeout: float | None = 30.0,
@@ -166,8 +202,7 @@ class EventStoreClient:
         if not isinstance(unchecked(endpoint), str):
             raise ValidationError(f"endpoint must be a str like 'localhost:50051', got {endpoint!r}")
         check_name("tenant_id", tenant_id)
-        pair = credentials_pair(credentials)
-        username, password = pair if pair is not None else (None, None)
+        username, password, token = _authentication(credentials, token)
         for name, value in (("connection_timeout", connection_timeout), ("request_timeout", request_timeout)):
             if value is not None and (isinstance(value, bool) or not isinstance(unchecked(value), (int, float))):
                 raise ValidationError(f"{name} must be a number of seconds or None, got {value!r}")
@@ -205,6 +240,7 @@ class EventStoreClient:
                 endpoint,
                 username=username,
                 password=password,
+                token=token,
                 tls=use_tls,
                 connection_timeout=connection_timeout,
                 request_timeout=request_timeout,
@@ -511,30 +547,48 @@ class EventStoreClient:
         server_version, api_version, backend, capabilities = answer
         return ServerInfo(server_version, api_version, backend, frozenset(capabilities))
 
-    async def require_capabilities(self, capabilities: Iterable[str]) -> ServerInfo:
+    async def require_capabilities(
+        self, capabilities: Iterable[str] = (), *, min_version: str | None = None
+    ) -> ServerInfo:
         """Checks that the server advertises every capability named (see
-        ``eventstore.CAPABILITY_*``), e.g. at startup; returns its
-        :class:`ServerInfo`. Raises :class:`~eventstore.CompatibilityError`
-        naming the missing ones (all of them for a legacy server)."""
+        ``eventstore.CAPABILITY_*``) and, with ``min_version``, that its
+        version is at least that (:meth:`ServerInfo.version_at_least`:
+        SemVer precedence, build metadata ignored), e.g. at startup; returns
+        its :class:`ServerInfo`. Raises :class:`~eventstore.CompatibilityError`
+        naming the missing capabilities (all of them for a legacy server)
+        and the version that falls short; a ``min_version`` that is not a
+        SemVer version (``"0.17.0"``) raises :class:`~eventstore.ValidationError`
+        before anything is sent."""
         if isinstance(capabilities, str):
             raise ValidationError(f"capabilities must be a list of capability names, got the str {capabilities!r}")
         wanted = list(capabilities)
         for i, name in enumerate(wanted):
             check_name(f"capabilities[{i}]", name)
+        if min_version is not None:
+            check_semver("min_version", min_version)
         info = await self.server_info()
         missing = frozenset(wanted) - info.capabilities
-        if missing:
+        too_old = min_version if min_version is not None and not info.version_at_least(min_version) else None
+        if missing or too_old is not None:
             server = (
                 "a legacy server (it predates GetServerInfo)"
                 if info.is_legacy
                 else f"server {info.server_version or '?'} ({info.backend or '?'} backend)"
             )
+            problems: list[str] = []
+            if too_old is not None:
+                problems.append(_version_problem(info, too_old))
+            if missing:
+                problems.append(
+                    f"lacks the required capabilit{'y' if len(missing) == 1 else 'ies'} "
+                    f"{', '.join(sorted(missing))} (it advertises: {', '.join(sorted(info.capabilities)) or 'none'})"
+                )
             raise CompatibilityError(
-                f"{server} lacks the required capabilit{'y' if len(missing) == 1 else 'ies'} "
-                f"{', '.join(sorted(missing))} (it advertises: {', '.join(sorted(info.capabilities)) or 'none'})",
+                f"{server} {' and '.join(problems)}",
                 missing=missing,
                 server_version=info.server_version,
                 is_legacy=info.is_legacy,
+                min_version=too_old,
             )
         return info
 

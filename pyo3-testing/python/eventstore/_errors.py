@@ -136,11 +136,14 @@ class UndecodableEventError(EventStoreError):
 
 
 class CompatibilityError(EventStoreError):
-    """The server lacks capabilities the caller requires
+    """The server lacks capabilities the caller requires, or its version is
+    below the minimum required
     (:meth:`~eventstore.EventStoreClient.require_capabilities`).
 
-    :attr:`missing` names them; :attr:`server_version` and :attr:`is_legacy`
-    say which server answered.
+    :attr:`missing` names the capabilities (empty when only the version
+    falls short), :attr:`min_version` the minimum its version did not meet
+    (``None`` when it did, or none was required); :attr:`server_version`
+    and :attr:`is_legacy` say which server answered.
     """
 
     def __init__(
@@ -151,11 +154,13 @@ class CompatibilityError(EventStoreError):
         missing: frozenset[str] = frozenset(),
         server_version: str = "",
         is_legacy: bool = False,
+        min_version: str | None = None,
     ) -> None:
         super().__init__(message, code=code)
         self.missing = missing
         self.server_version = server_version
         self.is_legacy = is_legacy
+        self.min_version = min_version
 
 
 class UnsupportedEventLoopError(EventStoreError, RuntimeError):

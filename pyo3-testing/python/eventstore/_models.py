@@ -8,18 +8,20 @@ import json
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar, overload
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar, cast, overload
 
-from eventstore._checks import is_pair
+from eventstore._checks import check_semver, check_token, is_pair
 from eventstore._codec import decode_value
 from eventstore._errors import UnregisteredEventWarning, ValidationError
 from eventstore._events import EventRegistry, default_registry, definition_of, is_json
+from eventstore._semver import precedence
 
 if TYPE_CHECKING:
     from eventstore._native import RawEvent
 
 __all__ = [
     "CAPABILITY_COMMIT_ORDERED_GLOBAL_NONCE",
+    "CAPABILITY_LITERAL_SUBSCRIPTION_PREFIX",
     "CAPABILITY_SUBSCRIPTION_ERRORS_SURFACED",
     "CAPABILITY_UNDECODABLE_EVENTS_SURFACED",
     "DEFAULT_TENANT",
@@ -53,16 +55,21 @@ global_nonce N``); it never ends silently."""
 CAPABILITY_UNDECODABLE_EVENTS_SURFACED = "undecodable_events_surfaced"
 """An event the store cannot decode is a ``DATA_LOSS`` naming its position
 (:class:`~eventstore.UndecodableEventError`), never skipped."""
+CAPABILITY_LITERAL_SUBSCRIPTION_PREFIX = "literal_subscription_prefix"
+"""A subscription's ``aggregate_id_prefix`` is matched literally: ``_``,
+``%`` and ``\\`` are ordinary characters, never wildcards or escapes."""
 KNOWN_CAPABILITIES = frozenset(
     {
         CAPABILITY_COMMIT_ORDERED_GLOBAL_NONCE,
         CAPABILITY_SUBSCRIPTION_ERRORS_SURFACED,
         CAPABILITY_UNDECODABLE_EVENTS_SURFACED,
+        CAPABILITY_LITERAL_SUBSCRIPTION_PREFIX,
     }
 )
-"""The capability names this SDK knows (the stores of this project
-advertise all of them). A server may advertise others: they are kept in
-:attr:`ServerInfo.capabilities` as they are."""
+"""The capability names this SDK knows: the reference store's four (v0.17),
+which the stores of this project all advertise. A server may advertise
+others: they are kept in :attr:`ServerInfo.capabilities` as they are (a
+released name is never renamed or reused)."""
 
 T = TypeVar("T")
 
@@ -381,11 +388,19 @@ class ServerInfo:
     """What a server says it is (:meth:`~eventstore.EventStoreClient.server_info`)."""
 
     server_version: str
-    """The server's version; ``""`` for a legacy server."""
+    """The reference API level the server implements, as SemVer, with the
+    server's own identity in build metadata (the stores of this project:
+    ``0.17.0+eventstore-sdk.0.1.0``); ``""`` for a legacy server. Compare it
+    with :meth:`version_at_least`, never as a string."""
     api_version: str
     """``"eventstore.v1"``; ``""`` for a legacy server."""
     backend: str
-    """``"memory"``, ``"durable"``, ``"postgres"``, ``"mock"``...; ``""`` for a legacy server."""
+    """The storage, as the reference store names it: ``"memory"``,
+    ``"postgres"`` or ``"unknown"``; ``""`` for a legacy server. The
+    in-memory server and :class:`~eventstore.testing.MockEventStore` answer
+    ``"memory"`` (a mock made with ``backend="postgres"`` answers as a
+    Postgres-backed reference would), the durable server ``"unknown"`` (its
+    storage's name is in :attr:`server_version`'s build metadata)."""
     capabilities: frozenset[str]
     """The guarantees it advertises (see ``CAPABILITY_*``); empty for a legacy server."""
     is_legacy: bool = False
@@ -401,31 +416,68 @@ class ServerInfo:
         """Whether the server advertises ``capability``."""
         return capability in self.capabilities
 
+    def version_at_least(self, minimum: str) -> bool:
+        """Whether :attr:`server_version` is ``minimum`` or later under SemVer
+        2.0 precedence, as the reference store's clients gate on it:
+        ``0.17.0+eventstore-sdk.0.1.0`` is at least ``0.17.0`` (build
+        metadata is ignored), ``0.17.0-rc.1`` is not (a pre-release is below
+        its release).
+
+        A server whose version is not SemVer (a legacy server's ``""``) is
+        never at least anything: ``False``. A ``minimum`` that is not a SemVer
+        version (``"0.17"``, ``"v0.17.0"``, ``"01.0.0"``) raises
+        :class:`~eventstore.ValidationError` naming it."""
+        wanted = check_semver("minimum", minimum)
+        actual = precedence(self.server_version)
+        return actual is not None and actual >= wanted
+
 
 Credentials = Mapping[str, str] | tuple[str, str]
-"""``{"username": ..., "password": ...}`` or a ``(username, password)`` pair."""
+"""``{"username": ..., "password": ...}`` or a ``(username, password)`` pair
+(HTTP Basic), or ``{"token": ...}`` (a bearer token). A
+:class:`~eventstore.testing.MockEventStore` also takes all three keys: it
+then accepts either."""
+
+_CREDENTIAL_KEYS = ("username", "password", "token")
 
 
-def credentials_pair(credentials: Credentials | None) -> tuple[str, str] | None:
-    """The ``(username, password)`` of ``credentials``; ``None`` for none.
-    Raises :class:`ValidationError` naming what is wrong."""
+def credential_parts(credentials: Credentials | None) -> tuple[str | None, str | None, str | None]:
+    """The ``(username, password, token)`` of ``credentials``, ``None`` for
+    each part not given. Raises :class:`ValidationError` naming the key
+    that is wrong, never a password's or token's value."""
     if credentials is None:
-        return None
-    # What the caller gave: anything, whatever the annotations say (checked below).
-    username: object
-    password: object
-    if isinstance(credentials, Mapping):
-        try:
-            username, password = credentials["username"], credentials["password"]
-        except KeyError as e:
-            raise ValidationError(f"credentials needs a {e.args[0]!r} key") from None
-    elif is_pair(credentials):
-        username, password = credentials
-    else:
+        return None, None, None
+    if is_pair(credentials):
+        return (*_basic(*credentials), None)
+    if not isinstance(credentials, Mapping):
         raise ValidationError(
-            "credentials must be {'username': ..., 'password': ...} or a (username, password) pair, "
-            f"got {type(credentials).__name__}"
+            "credentials must be {'username': ..., 'password': ...}, {'token': ...} or a (username, password) "
+            f"pair, got {type(credentials).__name__}"
         )
-    if not isinstance(username, str) or not isinstance(password, str):
-        raise ValidationError("credentials: username and password must be str")
-    return username, password
+    # What the caller gave: any keys and values, whatever the annotations say.
+    fields = cast("Mapping[object, object]", credentials)
+    unknown = sorted(repr(key) for key in fields if key not in _CREDENTIAL_KEYS)
+    if unknown:
+        raise ValidationError(
+            f"credentials: unknown key(s) {', '.join(unknown)} (known: {', '.join(map(repr, _CREDENTIAL_KEYS))})"
+        )
+    token = check_token("credentials['token']", fields["token"]) if "token" in fields else None
+    if token is not None and "username" not in fields and "password" not in fields:
+        return None, None, token
+    for key, other in (("username", "password"), ("password", "username")):
+        if key not in fields:
+            raise ValidationError(
+                f"credentials needs a {key!r} key (with {other!r})"
+                if other in fields
+                else "credentials needs 'username' and 'password' keys, or a 'token'"
+            )
+    return (*_basic(fields["username"], fields["password"]), token)
+
+
+def _basic(username: object, password: object) -> tuple[str, str]:
+    """A username and password, checked: both str (the message names which
+    is not, never its value)."""
+    if isinstance(username, str) and isinstance(password, str):
+        return username, password
+    key, value = ("password", password) if isinstance(username, str) else ("username", username)
+    raise ValidationError(f"credentials: username and password must be str, got {type(value).__name__} for {key!r}")

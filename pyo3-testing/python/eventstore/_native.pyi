@@ -93,10 +93,16 @@ class NativeMock:
         max_page_size: int | None = None,
         default_page_size: int | None = None,
         legacy_server: bool = False,
+        backend: str = "memory",
         username: str | None = None,
         password: str | None = None,
+        token: str | None = None,
         journal_credentials: bool = False,
-    ) -> NativeMock: ...
+    ) -> NativeMock:
+        """``backend``: ``"memory"``, ``"postgres"`` or ``"unknown"`` (else
+        ``ValueError``). With ``username``/``password`` and/or ``token``,
+        every call needs Basic credentials or the bearer token (either, when
+        both are configured)."""
     @property
     def endpoint(self) -> str: ...
     def mount(self, spec: str) -> int: ...
@@ -107,6 +113,8 @@ class NativeMock:
     def reset(self, *, journal: bool = True, expectations: bool = True, data: bool = True) -> None: ...
     def set_strict(self, strict: bool) -> None: ...
     def set_legacy_server(self, legacy: bool) -> None: ...
+    def set_backend(self, backend: str) -> None:
+        """``ValueError`` unless ``"memory"``, ``"postgres"`` or ``"unknown"``."""
     def seed(
         self, tenant_id: str, aggregate_id: str, aggregate_type: str, events: list[WireEvent]
     ) -> tuple[int, int]: ...
@@ -124,6 +132,7 @@ class NativeClient:
         *,
         username: str | None = None,
         password: str | None = None,
+        token: str | None = None,
         ca_certificate: bytes | None = None,
         client_certificate: bytes | None = None,
         client_key: bytes | None = None,
@@ -133,7 +142,9 @@ class NativeClient:
         request_timeout: float | None = None,
         max_connections: int = 1,
         mock: NativeMock | None = None,
-    ) -> NativeClient: ...
+    ) -> NativeClient:
+        """``token``: sent as ``authorization: Bearer <token>``; ``ValueError``
+        with ``username``/``password`` too."""
     def append(
         self,
         tenant_id: str,

@@ -59,6 +59,16 @@ struct CheckArgs {
     /// Basic-auth password.
     #[arg(long, requires = "username")]
     password: Option<String>,
+    /// Bearer token, sent as `authorization: Bearer TOKEN` (instead of
+    /// --username/--password).
+    #[arg(
+        long,
+        env = "EVENTSTORE_TOKEN",
+        value_name = "TOKEN",
+        conflicts_with_all = ["username", "password"],
+        hide_env_values = true
+    )]
+    token: Option<String>,
     /// Every tenant the cases use starts with this (then a run id).
     #[arg(long, default_value = "conformance-")]
     tenant_prefix: String,
@@ -115,6 +125,7 @@ async fn check(args: CheckArgs) -> ExitCode {
         tls_domain: args.tls_domain,
         username: args.username,
         password: args.password,
+        token: args.token,
     };
     let session = match Session::connect(&options, &args.tenant_prefix).await {
         Ok(session) => session,

@@ -5,6 +5,7 @@ use super::support::{
 };
 use crate::{Ctx, Store, append, read};
 use eventstore_engine::{Limits, status::concurrency_detail};
+use eventstore_proto::conflict;
 use eventstore_proto::{AppendRequest, AppendResponse, ConcurrencyErrorDetail, EventData};
 use std::collections::HashMap;
 use tonic::Code;
@@ -521,6 +522,42 @@ pub async fn expected_zero_on_an_existing_stream_is_aborted(ctx: Ctx) {
         }
     );
     assert_eq!(stream_nonces(&store, "t1", "order-1").await, [1, 2, 3]);
+}
+
+/// The reference's bytes: `grpc-status-details-bin` is a bare
+/// `google.protobuf.Any` of `eventstore.v1.ConcurrencyErrorDetail`, not a
+/// `google.rpc.Status` envelope (the reference's Python client decodes only
+/// the bare form unless an optional package is installed).
+pub async fn conflict_detail_is_a_bare_any(ctx: Ctx) {
+    let store = ctx.start(Limits::default()).await;
+    store
+        .append(append("t1", "order-1", 0, 2))
+        .await
+        .expect("seed");
+    let status = expect_error(
+        store.append(append("t1", "order-1", 0, 1)).await,
+        Code::Aborted,
+        &["expected_aggregate_nonce"],
+    );
+    assert!(
+        conflict::is_bare_any(status.details()),
+        "grpc-status-details-bin must be a bare google.protobuf.Any with type URL {}; got {} bytes{}",
+        eventstore_proto::CONCURRENCY_ERROR_DETAIL_TYPE_URL,
+        status.details().len(),
+        if concurrency_detail(&status).is_some() {
+            " (a google.rpc.Status envelope)"
+        } else {
+            ""
+        }
+    );
+    let detail = concurrency_detail(&status).expect("ConcurrencyErrorDetail");
+    assert_eq!(
+        (
+            detail.actual_last_aggregate_nonce,
+            detail.aggregate_id.as_str()
+        ),
+        (2, "order-1")
+    );
 }
 
 pub async fn expected_other_than_the_head_is_aborted(ctx: Ctx) {

@@ -46,6 +46,7 @@ macro_rules! for_each_case {
             append::idempotency_key_reused_for_a_different_batch_is_already_exists => "Append check 4: a key reused for a different batch is ALREADY_EXISTS";
             append::idempotency_keys_are_per_stream => "Append check 4: idempotency keys are per stream";
             append::expected_zero_on_an_existing_stream_is_aborted => "Append check 5: expected 0 on an existing stream is ABORTED with ConcurrencyErrorDetail";
+            append::conflict_detail_is_a_bare_any => "Errors: ABORTED carries ConcurrencyErrorDetail as a bare google.protobuf.Any in grpc-status-details-bin, as the reference sends it";
             append::expected_other_than_the_head_is_aborted => "Append check 5: expected other than the head is ABORTED with ConcurrencyErrorDetail";
             append::event_nonces_must_continue_the_head => "Append check 6: event i carries head + i + 1";
             append::event_id_used_in_the_tenant_is_already_exists => "Append check 7: an event_id used in the tenant is ALREADY_EXISTS";
@@ -76,6 +77,7 @@ macro_rules! for_each_case {
             subscribe::history_then_live_in_global_order => "Subscribe: history then live events, in global order";
             subscribe::from_global_nonce_selects_the_first_event => "Subscribe: from_global_nonce selects the first event";
             subscribe::prefix_filters_aggregate_ids => "Subscribe: aggregate_id_prefix filters the streams";
+            subscribe::prefix_is_matched_literally => "Subscribe: the prefix is matched literally (`_`, `%`, `\\` are ordinary characters; capability literal_subscription_prefix)";
             subscribe::tenants_are_isolated => "Subscribe: tenants are isolated";
             subscribe::history_live_boundary_under_concurrent_appends => "Subscribe: no gap between history and live events",
                 deviation = "the reference could drop events appended while a subscription switched from history to live";
@@ -84,6 +86,7 @@ macro_rules! for_each_case {
             subscribe::subscription_stays_open_while_idle => "Subscribe: the stream stays open until cancelled";
             paging::paging_from_every_start_takes_the_minimal_calls => "Cursor rules: every start, both directions, minimal calls (ReadStream and ReadAll)";
             paging::tail_polling_sees_each_new_event_once => "Cursor rules: a reader polling the tail sees each new event once";
+            paging::empty_backward_pages_return_cursor_zero => "Cursor rules: every empty backward page returns cursor 0 with is_end, whatever its start";
             read_all::read_all_without_tenant_is_unauthenticated => "ReadAll: empty tenant_id is UNAUTHENTICATED";
             read_all::read_all_is_the_tenants_log_in_global_order => "ReadAll: only the tenant's events, in global order";
             read_all::read_all_max_count_zero_is_100_and_large_is_capped => "ReadAll: max_count 0 is 100, larger than 1,000 is capped";

@@ -1,7 +1,8 @@
 //! The cursor rules shared by ReadStream and ReadAll (`spec/semantics.md`,
 //! Cursor rules): every start position in both directions with small page
 //! sizes, each visiting every event once in the minimum number of calls,
-//! and a reader polling the tail seeing each new event exactly once.
+//! and a reader polling the tail seeing each new event exactly once; an
+//! empty backward page returns cursor 0 whatever its start.
 
 use super::support::meta;
 use crate::{AnyStore, Ctx, HEAD, Store, append, read, read_all};
@@ -96,7 +97,8 @@ async fn page_through<S: Store>(
             .all(|w| if forward { w[0] < w[1] } else { w[0] > w[1] });
         assert!(ordered, "{what}: order {:?}", page.positions);
         let expected_next = match page.positions.last() {
-            None => cursor,
+            None if forward => cursor,
+            None => 0,
             Some(&last) if forward => last + 1,
             Some(&last) => last - 1,
         };
@@ -257,5 +259,57 @@ pub async fn tail_polling_sees_each_new_event_once(ctx: Ctx) {
             assert_eq!(page.next, new + 1);
             cursor = page.next;
         }
+    }
+}
+
+/// An empty backward page returns cursor 0 with `is_end`, whatever its
+/// start (the reference's `paging.rs`): ReadAll from every position below a
+/// tenant's first event (other tenants' positions), with every page size,
+/// and ReadStream on a missing stream from 5, the head position and
+/// `u64::MAX`.
+pub async fn empty_backward_pages_return_cursor_zero(ctx: Ctx) {
+    let (store, t1_globals) = interleaved_store(&ctx).await;
+    // Tenant t2 first wrote after t1's first two events.
+    let t2 = store
+        .read_all(read_all("t2", 0, 1, true))
+        .await
+        .expect("ReadAll t2");
+    let t2_first = meta(t2.events.first().expect("t2 has events")).global_nonce;
+    assert!(t2_first > 1 && t1_globals.contains(&(t2_first - 1)));
+    for from in 1..t2_first {
+        for size in [0, 1, 2, 10] {
+            let page = store
+                .read_all(read_all("t2", from, size, false))
+                .await
+                .expect("ReadAll");
+            let what = format!(
+                "ReadAll t2 backward from {from} (below its first event {t2_first}), page {size}"
+            );
+            assert!(page.events.is_empty(), "{what}: no events");
+            assert!(page.is_end, "{what}: is_end");
+            assert_eq!(page.next_from_global_nonce, 0, "{what}: cursor");
+        }
+    }
+    for from in [5, HEAD, u64::MAX] {
+        let page = store
+            .read_stream(read("t1", "missing", from, 0, false))
+            .await
+            .expect("ReadStream");
+        let what = format!("ReadStream of a missing stream backward from {from}");
+        assert!(
+            page.events.is_empty() && page.is_end,
+            "{what}: empty, is_end"
+        );
+        assert_eq!(page.next_from_aggregate_nonce, 0, "{what}: cursor");
+        let page = store
+            .read_all(read_all("t-none", from, 0, false))
+            .await
+            .expect("ReadAll");
+        let what = format!("ReadAll of a tenant without events backward from {from}");
+        assert!(
+            page.events.is_empty() && page.is_end,
+            "{what}: empty, is_end"
+        );
+        assert_eq!(page.next_from_global_nonce, 0, "{what}: cursor");
     }
 }

@@ -4,18 +4,40 @@
 
 use super::support::meta;
 use crate::{Ctx, Store, append, read};
-use eventstore_engine::{API_VERSION, Limits, SERVER_VERSION, capabilities};
+use eventstore_engine::{API_VERSION, Limits, SERVER_VERSION, backends, capabilities};
 
 pub async fn server_info_names_version_backend_and_capabilities(ctx: Ctx) {
     let store = ctx.start(Limits::default()).await;
     let info = store.server_info().await.expect("GetServerInfo");
+    // The reference's clients gate on server_version >= 0.17.0 under SemVer
+    // 2.0 precedence (build metadata ignored).
+    let version = semver::Version::parse(&info.server_version).unwrap_or_else(|e| {
+        panic!(
+            "server_version {:?} is not SemVer ({e}); the reference's clients refuse it",
+            info.server_version
+        )
+    });
+    let level = semver::Version::new(0, 17, 0);
+    assert!(
+        version.cmp_precedence(&level).is_ge(),
+        "server_version {:?} is below {level}: the reference's clients refuse it",
+        info.server_version
+    );
     if ctx.is_our_build() {
-        assert_eq!(info.server_version, SERVER_VERSION);
-    } else {
-        assert!(!info.server_version.is_empty(), "server_version is empty");
+        assert!(
+            info.server_version.starts_with(SERVER_VERSION),
+            "server_version {:?}, expected {SERVER_VERSION} (plus the storage's name)",
+            info.server_version
+        );
     }
     assert_eq!(info.api_version, API_VERSION);
     assert_eq!(info.api_version, "eventstore.v1");
+    assert!(
+        backends::ALL.contains(&info.backend.as_str()),
+        "backend {:?} is not one of the reference's {:?}",
+        info.backend,
+        backends::ALL
+    );
     assert!(
         ctx.backends().contains(&info.backend.as_str()),
         "backend {:?}, expected one of {:?}",
@@ -26,6 +48,7 @@ pub async fn server_info_names_version_backend_and_capabilities(ctx: Ctx) {
         "commit_ordered_global_nonce",
         "subscription_errors_surfaced",
         "undecodable_events_surfaced",
+        "literal_subscription_prefix",
     ] {
         assert!(
             info.capabilities.iter().any(|c| c == capability),

@@ -187,6 +187,43 @@ pub async fn prefix_filters_aggregate_ids(ctx: Ctx) {
     assert_idle(&mut exact, Duration::from_millis(10)).await;
 }
 
+/// The prefix is matched literally (capability
+/// `literal_subscription_prefix`): `_`, `%` and `\` are ordinary
+/// characters, not SQL `LIKE` wildcards or escapes.
+pub async fn prefix_is_matched_literally(ctx: Ctx) {
+    let store = ctx.start(Limits::default()).await;
+    let streams = [
+        "a_1", "ab1", "a%1", "aXY1", "a\\1", "a\\_1", "a\\x", "a", "b_1",
+    ];
+    for aggregate_id in streams {
+        store
+            .append(append("t1", aggregate_id, 0, 1))
+            .await
+            .expect("append");
+    }
+    // Globals 1..=9, in the order of `streams`.
+    for (prefix, matching) in [
+        ("a_", vec!["a_1"]),
+        ("a%", vec!["a%1"]),
+        ("a\\", vec!["a\\1", "a\\_1", "a\\x"]),
+        ("a\\_", vec!["a\\_1"]),
+        ("_", vec![]),
+        ("%", vec![]),
+    ] {
+        let mut subscription = open(&store, subscribe("t1", prefix, 0)).await;
+        let got = match matching.len() {
+            0 => Vec::new(),
+            n => next_events(&mut subscription, n).await,
+        };
+        assert_eq!(
+            aggregate_ids(&got),
+            matching,
+            "prefix {prefix:?} is matched literally"
+        );
+        assert_idle(&mut subscription, Duration::from_millis(50)).await;
+    }
+}
+
 pub async fn tenants_are_isolated(ctx: Ctx) {
     let store = ctx.start(Limits::default()).await;
     store.append(append("t1", "a", 0, 1)).await.expect("1");

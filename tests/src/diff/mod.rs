@@ -314,8 +314,12 @@ impl<S: Store> Side<S> {
                     }
                     None => (from_ordinal, from),
                 };
-                let next = i128::from(anchor) + i128::from(page.next_from_global_nonce)
-                    - i128::from(anchor_actual);
+                // 0 is the terminal cursor (an empty backward page), the
+                // same on every store: not relative to anything.
+                let next = match page.next_from_global_nonce {
+                    0 => 0,
+                    next => i128::from(anchor) + i128::from(next) - i128::from(anchor_actual),
+                };
                 let text = format!(
                     "Ok(is_end {}, next {next}, events [{}])",
                     page.is_end,

@@ -56,7 +56,7 @@ impl Target for Container {
     type Store = GrpcStore;
     // Durable in its image; the in-process fallback of `Mode::Auto` may run
     // in memory.
-    const BACKENDS: &'static [&'static str] = &["durable", "memory"];
+    const BACKENDS: &'static [&'static str] = &["unknown", "memory"];
 
     async fn start(limits: Limits) -> GrpcStore {
         let mut builder = EventStoreContainer::builder().mode(mode());

@@ -28,7 +28,7 @@ fn stopper(mock: &Arc<MockEventStore>) -> Stopper {
 
 impl Target for MockGrpc {
     type Store = GrpcStore;
-    const BACKENDS: &'static [&'static str] = &["mock"];
+    const BACKENDS: &'static [&'static str] = &["memory"];
 
     async fn start(limits: Limits) -> GrpcStore {
         let mock = start_mock(limits).await;
@@ -44,7 +44,7 @@ impl Target for MockGrpc {
 
 impl Target for MockInProcess {
     type Store = GrpcStore;
-    const BACKENDS: &'static [&'static str] = &["mock"];
+    const BACKENDS: &'static [&'static str] = &["memory"];
 
     async fn start(limits: Limits) -> GrpcStore {
         let mock = start_mock(limits).await;

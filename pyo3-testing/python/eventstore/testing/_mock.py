@@ -33,7 +33,7 @@ from eventstore._models import (
     NewEvent,
     RecordedEvent,
     ServerInfo,
-    credentials_pair,
+    credential_parts,
 )
 from eventstore.testing._spec import (
     CallJson,
@@ -56,6 +56,19 @@ _META_KEYS = RecordedEvent.METADATA_FIELDS
 
 FailWith: TypeAlias = "type[EventStoreError] | EventStoreError | tuple[str, str]"
 """``fail_with=``: an error class or instance, or a ``(code name, message)`` pair."""
+
+Backend: TypeAlias = Literal["memory", "postgres", "unknown"]
+"""What ``GetServerInfo`` may answer as ``backend``: the reference store's values."""
+
+_BACKENDS: tuple[Backend, ...] = ("memory", "postgres", "unknown")
+
+
+def _check_backend(value: object) -> Backend:
+    """``backend=``: one of the reference's values (a ValidationError listing them)."""
+    for backend in _BACKENDS:
+        if isinstance(value, str) and value == backend:
+            return backend
+    raise ValidationError(f"backend must be one of {', '.join(map(repr, _BACKENDS))}, got {value!r}")
 
 
 class ExpectOptions(TypedDict, total=False):
@@ -444,10 +457,20 @@ class MockEventStore:
     matches fail (``FAILED_PRECONDITION``) and :meth:`verify` report them.
     ``legacy=True`` plays a server from before ``GetServerInfo``: it answers
     that call ``UNIMPLEMENTED`` (``client.server_info()`` reads it as legacy).
+    Otherwise ``GetServerInfo`` answers as the stores of this project do:
+    version ``0.17.0+eventstore-sdk.X.Y.Z`` (the reference API level, see
+    :meth:`~eventstore.ServerInfo.version_at_least`), API
+    ``eventstore.v1``, every capability of
+    :data:`~eventstore.KNOWN_CAPABILITIES`, and backend ``"memory"``;
+    ``backend="postgres"`` (or ``"unknown"``) answers as the user's
+    production store would (settable later: :attr:`backend`).
     ``credentials={"username": ..., "password": ...}`` makes it require them
     on every service (the store, the control API, reflection; not health),
     as the real server's ``--username/--password`` do: a client without them
-    gets :class:`~eventstore.AuthenticationError`. The journal shows
+    gets :class:`~eventstore.AuthenticationError`. ``credentials={"token":
+    ...}`` requires that bearer token instead (clients pass ``token=`` or
+    the same ``credentials``), and all three keys accept either a client
+    with the username and password or one with the token. The journal shows
     credential headers as ``[redacted]`` unless ``journal_credentials=True``.
     """
 
@@ -462,9 +485,10 @@ class MockEventStore:
         legacy: bool = False,
         credentials: Credentials | None = None,
         journal_credentials: bool = False,
+        backend: Backend = "memory",
     ) -> None:
-        pair = credentials_pair(credentials)
-        username, password = pair if pair is not None else (None, None)
+        username, password, token = credential_parts(credentials)
+        answered_backend = _check_backend(backend)
         try:
             self._native = _native.NativeMock(
                 strict=strict,
@@ -473,14 +497,17 @@ class MockEventStore:
                 max_page_size=max_page_size,
                 default_page_size=default_page_size,
                 legacy_server=bool(legacy),
+                backend=answered_backend,
                 username=username,
                 password=password,
+                token=token,
                 journal_credentials=bool(journal_credentials),
             )
         except ValueError as e:
             raise ValidationError(str(e)) from None
         self._strict = strict
         self._legacy = bool(legacy)
+        self._backend: Backend = answered_backend
         self._expectations = 0
 
     @property
@@ -740,8 +767,10 @@ class MockEventStore:
     ) -> Expectation:
         """Expects ``GetServerInfo`` calls. ``returns`` answers with this
         :class:`~eventstore.ServerInfo` (or a dict of some of its fields; a
-        field left out is the mock's own: its version, ``eventstore.v1``,
-        backend ``"mock"``, every capability); ``legacy=True`` answers
+        field left out is the mock's own: its version
+        (``0.17.0+eventstore-sdk.X.Y.Z``), ``eventstore.v1``, its
+        :attr:`backend` (``"memory"`` unless told otherwise), every
+        capability); ``legacy=True`` answers
         ``UNIMPLEMENTED`` as a server from before ``GetServerInfo``. Other
         options as :meth:`expect_append`."""
         reply: RespondSpec = {}
@@ -837,6 +866,20 @@ class MockEventStore:
         self._native.set_legacy_server(bool(value))
         self._legacy = bool(value)
 
+    @property
+    def backend(self) -> Backend:
+        """The ``backend`` ``GetServerInfo`` answers: ``"memory"`` (the
+        default), ``"postgres"`` or ``"unknown"`` (the reference's values);
+        settable, e.g. to answer as the user's production store would. An
+        expectation's reply still wins."""
+        return self._backend
+
+    @backend.setter
+    def backend(self, value: Backend) -> None:
+        checked = _check_backend(value)
+        self._native.set_backend(checked)
+        self._backend = checked
+
     def seed(
         self,
         aggregate_id: str,
@@ -894,6 +937,8 @@ class MockEventStore:
 
     def __repr__(self) -> str:
         flags = "".join(f", {name}=True" for name, on in (("strict", self._strict), ("legacy", self._legacy)) if on)
+        if self._backend != "memory":
+            flags += f", backend={self._backend!r}"
         state = "closed" if self._native.closed else f"calls={self._native.call_count()}"
         return f"MockEventStore(endpoint={self.endpoint!r}{flags}, expectations={self._expectations}, {state})"
 

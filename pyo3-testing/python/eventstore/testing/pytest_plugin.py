@@ -60,7 +60,7 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers",
         f"{MARKER}(strict=False, verify=True, **options): configures the test's event_store_mock: "
         "strict mode, whether its expectations are verified when the test returns, and any other "
-        "keyword option of MockEventStore (legacy, max_page_size, ...).",
+        "keyword option of MockEventStore (legacy, backend, max_page_size, ...).",
     )
 
 
