@@ -132,6 +132,7 @@ pub struct EventStoreContainerBuilder {
     image: Option<(String, String)>,
     env: BTreeMap<String, String>,
     credentials: Option<(String, String)>,
+    token: Option<String>,
     tls: Option<TlsSettings>,
     mode: Option<Mode>,
     reuse: bool,
@@ -148,6 +149,7 @@ impl Default for EventStoreContainerBuilder {
             image: None,
             env: BTreeMap::new(),
             credentials: None,
+            token: None,
             tls: None,
             mode: None,
             reuse: false,
@@ -186,6 +188,15 @@ impl EventStoreContainerBuilder {
     #[must_use]
     pub fn credentials(mut self, username: impl Into<String>, password: impl Into<String>) -> Self {
         self.credentials = Some((username.into(), password.into()));
+        self
+    }
+
+    /// Requires `authorization: Bearer <token>` on every eventstore.v1
+    /// call (the server's `--token`); with [`credentials`](Self::credentials)
+    /// too, either gets in.
+    #[must_use]
+    pub fn bearer_token(mut self, token: impl Into<String>) -> Self {
+        self.token = Some(token.into());
         self
     }
 
@@ -303,6 +314,9 @@ impl EventStoreContainerBuilder {
         if let Some((user, password)) = &self.credentials {
             env.push(("EVENTSTORE_USERNAME".to_owned(), user.clone()));
             env.push(("EVENTSTORE_PASSWORD".to_owned(), password.clone()));
+        }
+        if let Some(token) = &self.token {
+            env.push(("EVENTSTORE_TOKEN".to_owned(), token.clone()));
         }
         env
     }

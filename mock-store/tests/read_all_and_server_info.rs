@@ -6,7 +6,9 @@
 mod common;
 
 use common::{TENANT, append_req, ev};
-use eventstore_mock::{Backend, Mock, MockEventStore, Outcome, Respond, Rpc, matchers::*, wire::call_json};
+use eventstore_mock::{
+    Backend, Mock, MockEventStore, Outcome, Respond, Rpc, matchers::*, wire::call_json,
+};
 use eventstore_proto::{
     EventData, EventMetadata, GetServerInfoRequest, GetServerInfoResponse, ReadAllRequest,
     ReadAllResponse,

@@ -43,6 +43,7 @@ fn builder(
     env: BTreeMap<String, String>,
     username: Option<String>,
     password: Option<String>,
+    token: Option<String>,
     tls_cert: Option<Vec<u8>>,
     tls_key: Option<Vec<u8>>,
     tls_client_ca: Option<Vec<u8>>,
@@ -68,6 +69,9 @@ fn builder(
                 "credentials: give both username and password",
             ));
         }
+    }
+    if let Some(token) = token {
+        b = b.bearer_token(token);
     }
     match (tls_cert, tls_key) {
         (Some(cert), Some(key)) => b = b.tls(cert, key, tls_client_ca),
@@ -111,7 +115,7 @@ impl NativeContainer {
 impl NativeContainer {
     /// Starts a store; resolves to a `NativeContainer` once it is ready.
     #[staticmethod]
-    #[pyo3(signature = (*, image=None, env=BTreeMap::new(), username=None, password=None, tls_cert=None, tls_key=None, tls_client_ca=None, mode=None, reuse=false, startup_timeout=60.0, blocking=false))]
+    #[pyo3(signature = (*, image=None, env=BTreeMap::new(), username=None, password=None, token=None, tls_cert=None, tls_key=None, tls_client_ca=None, mode=None, reuse=false, startup_timeout=60.0, blocking=false))]
     #[allow(clippy::too_many_arguments)]
     fn start<'py>(
         py: Python<'py>,
@@ -119,6 +123,7 @@ impl NativeContainer {
         env: BTreeMap<String, String>,
         username: Option<String>,
         password: Option<String>,
+        token: Option<String>,
         tls_cert: Option<Vec<u8>>,
         tls_key: Option<Vec<u8>>,
         tls_client_ca: Option<Vec<u8>>,
@@ -132,6 +137,7 @@ impl NativeContainer {
             env,
             username,
             password,
+            token,
             tls_cert,
             tls_key,
             tls_client_ca,

@@ -405,6 +405,21 @@ async def test_credentials(stores: Stores) -> None:
                 await append_one(client, aggregate)
 
 
+@pytest.mark.parametrize("mode", ["in-process", "process"])
+async def test_a_bearer_token(stores: Stores, mode: str) -> None:
+    """``credentials={"token": ...}`` makes the store require
+    ``authorization: Bearer``; ``client()`` sends it; another token or none
+    is refused."""
+    container = await stores.start(mode=mode, credentials={"token": "c0ntainer.t0ken"})
+    async with container.client(**quick()) as client:
+        await round_trip(client)
+    aggregate = unique("order")
+    for options in ({"token": "other"}, {"credentials": ("admin", "c0ntainer.t0ken")}, {}):
+        async with EventStoreClient(endpoint=container.get_endpoint(), **quick(**options)) as client:
+            with pytest.raises(eventstore.AuthenticationError):
+                await within(client.read_stream(aggregate))
+
+
 @needs_docker
 async def test_a_bad_setting_fails_start_with_the_servers_message_and_leaves_no_container(
     stores: Stores,

@@ -8,7 +8,9 @@ reference's four capabilities, its ``backend`` values (and
 
 from __future__ import annotations
 
+import base64
 import itertools
+import json
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -20,7 +22,9 @@ from eventstore import (
     KNOWN_CAPABILITIES,
     AuthenticationError,
     CompatibilityError,
+    ConcurrencyError,
     EventStoreClient,
+    NewEvent,
     ServerInfo,
     ValidationError,
 )
@@ -432,3 +436,56 @@ def test_bad_credentials_name_the_key_never_the_secret(credentials: Any, message
         with pytest.raises(ValidationError, match=message) as caught:
             make()
         assert SECRET not in str(caught.value) and TOKEN not in str(caught.value)
+
+
+# -- the conflict detail: the reference's bare Any, and the standard envelope ----------
+
+
+def _field(number: int, wire_type: int, body: bytes) -> bytes:
+    """One protobuf field (numbers and lengths here fit in one varint byte)."""
+    assert number < 16 and len(body) < 128
+    key = bytes([number << 3 | wire_type])
+    return key + (body if wire_type == 0 else bytes([len(body)]) + body)
+
+
+def _conflict_detail_any(head: int, last_global: int) -> bytes:
+    """A ``google.protobuf.Any`` of ``ConcurrencyErrorDetail``, encoded by hand
+    (as another server would send it), not by our code."""
+    detail = (
+        _field(1, 2, b"default")
+        + _field(2, 2, b"order-1")
+        + _field(3, 0, bytes([head]))
+        + _field(4, 0, bytes([last_global]))
+    )
+    return _field(1, 2, b"type.googleapis.com/eventstore.v1.ConcurrencyErrorDetail") + _field(2, 2, detail)
+
+
+@pytest.mark.parametrize("form", ["bare Any (the reference's)", "google.rpc.Status envelope"])
+async def test_the_conflict_detail_is_read_in_both_forms(form: str) -> None:
+    bare = _conflict_detail_any(7, 42)
+    details = (
+        bare if form.startswith("bare") else _field(1, 0, bytes([10])) + _field(2, 2, b"conflict") + _field(3, 2, bare)
+    )
+    mock = MockEventStore()
+    # A raw status reply with these details, through the JSON expectation
+    # form (the Python keywords build conflicts in our own bytes).
+    mock._native.mount(  # pyright: ignore[reportPrivateUsage]
+        json.dumps(
+            {
+                "rpc": "append",
+                "respond": {
+                    "status": {
+                        "code": "ABORTED",
+                        "message": "conflict",
+                        "details_base64": base64.b64encode(details).decode(),
+                    }
+                },
+            }
+        )
+    )
+    client = EventStoreClient(endpoint="mock", store=mock)
+    with pytest.raises(ConcurrencyError) as caught:
+        await client.append_events(aggregate_id="order-1", aggregate_type="Order", events=[NewEvent("T", {})])
+    assert (caught.value.actual_last_aggregate_nonce, caught.value.actual_last_global_nonce) == (7, 42)
+    await client.close()
+    mock.close()

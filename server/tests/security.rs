@@ -268,13 +268,21 @@ async fn a_bad_token_is_refused_at_startup_without_echoing_it() {
     let stderr = run_failing(
         &[
             &local[..],
-            &["--users-file", path.to_str().expect("UTF-8"), "--token", "abc"],
+            &[
+                "--users-file",
+                path.to_str().expect("UTF-8"),
+                "--token",
+                "abc",
+            ],
         ]
         .concat(),
         &[],
     )
     .await;
-    assert!(stderr.contains("--token") && stderr.contains("--users-file"), "{stderr}");
+    assert!(
+        stderr.contains("--token") && stderr.contains("--users-file"),
+        "{stderr}"
+    );
 }
 
 #[tokio::test]

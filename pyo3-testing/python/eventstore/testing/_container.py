@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from eventstore import _native
 from eventstore._errors import ContainerError, ValidationError
+from eventstore._models import Credentials, credential_parts
 from eventstore.testing._warnings import DockerUnavailableWarning
 
 if TYPE_CHECKING:
@@ -85,7 +86,8 @@ class EventStoreContainer:
 
     ``image`` (``"name:tag"``) runs another image that speaks the API instead
     of the built-in one; ``env`` sets ``EVENTSTORE_*`` variables of the store;
-    ``credentials`` (``{"username", "password"}``) and ``tls``
+    ``credentials`` (``{"username", "password"}``, ``{"token"}`` for a bearer
+    token, or all three: either then gets in) and ``tls``
     (``{"certificate", "key", "client_ca"}``, PEM bytes, strings or paths)
     configure its security; ``mode`` is ``"auto"`` (Docker, else in
     process), ``"docker"``, ``"process"`` or ``"in-process"``; ``reuse``
@@ -97,7 +99,7 @@ class EventStoreContainer:
         image: str | None = None,
         *,
         env: Mapping[str, str] | None = None,
-        credentials: Mapping[str, str] | tuple[str, str] | None = None,
+        credentials: Credentials | None = None,
         tls: Mapping[str, Any] | None = None,
         mode: str | None = None,
         reuse: bool = False,
@@ -110,16 +112,7 @@ class EventStoreContainer:
                 name, tag = image, "latest"
             self._image = (name, tag)
         self._env = {str(k): str(v) for k, v in (env or {}).items()}
-        self._username: str | None = None
-        self._password: str | None = None
-        if credentials is not None:
-            if isinstance(credentials, Mapping):
-                try:
-                    self._username, self._password = credentials["username"], credentials["password"]
-                except KeyError as e:
-                    raise ValidationError(f"credentials needs a {e.args[0]!r} key") from None
-            else:
-                self._username, self._password = credentials
+        self._username, self._password, self._token = credential_parts(credentials)
         self._tls: dict[str, bytes | None] = {}
         if tls is not None:
             unknown = set(tls) - {"certificate", "key", "client_ca"}
@@ -137,6 +130,7 @@ class EventStoreContainer:
             "env": self._env,
             "username": self._username,
             "password": self._password,
+            "token": self._token,
             "tls_cert": self._tls.get("certificate"),
             "tls_key": self._tls.get("key"),
             "tls_client_ca": self._tls.get("client_ca"),
@@ -223,8 +217,13 @@ class EventStoreContainer:
         """A client of this store, with its credentials and TLS set up."""
         from eventstore._client import EventStoreClient
 
-        if self._username is not None:
-            options.setdefault("credentials", {"username": self._username, "password": self._password})
+        if "credentials" not in options and "token" not in options:
+            # One of them, as a client sends one authorization header: the
+            # password where both are configured (either gets in).
+            if self._username is not None and self._password is not None:
+                options["credentials"] = {"username": self._username, "password": self._password}
+            elif self._token is not None:
+                options["token"] = self._token
         if self._tls.get("certificate"):
             ca = self._tls.get("client_ca") or self._tls["certificate"]
             tls: dict[str, Any] = {"ca_certificate": ca, "server_name": "localhost"}
