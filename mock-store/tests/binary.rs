@@ -677,3 +677,47 @@ async fn credentials_flags_cover_the_control_api_and_reflection() {
         .unwrap();
     assert_eq!(mock.terminate().await.0.code(), Some(0));
 }
+
+/// `--backend postgres` answers GetServerInfo as the reference's Postgres
+/// backend; a name outside the reference's set is refused at start, naming
+/// it and the allowed ones. `--token` (or `EVENTSTORE_MOCK_TOKEN`) requires
+/// `authorization: Bearer`.
+#[tokio::test]
+async fn backend_and_token_flags() {
+    let mock = start(&["--backend", "postgres", "--token", "t0k.en"]).await;
+    let status = within(
+        "GetServerInfo",
+        mock.store()
+            .await
+            .get_server_info(eventstore_proto::GetServerInfoRequest {}),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
+    let mut request = tonic::Request::new(eventstore_proto::GetServerInfoRequest {});
+    request
+        .metadata_mut()
+        .insert("authorization", "Bearer t0k.en".parse().unwrap());
+    let info = within("GetServerInfo", mock.store().await.get_server_info(request))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(info.backend, "postgres");
+    assert!(info.server_version.starts_with("0.17.0+eventstore-sdk."));
+    assert_eq!(mock.terminate().await.0.code(), Some(0));
+
+    let (status, stdout, stderr) =
+        run_to_exit(&["--listen", "127.0.0.1:0", "--backend", "mock"]).await;
+    assert_eq!(status.code(), Some(2), "{stderr}");
+    assert!(stdout.is_empty());
+    assert!(
+        stderr.contains(
+            r#"backend "mock" is not one of the reference's: "memory", "postgres", "unknown""#
+        ),
+        "{stderr}"
+    );
+    let (status, _, stderr) = run_to_exit(&["--listen", "127.0.0.1:0", "--token", "se cret"]).await;
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("bearer token"), "{stderr}");
+    assert!(!stderr.contains("se cret"), "{stderr}");
+}
