@@ -50,6 +50,11 @@ pub struct TokenError(&'static str);
 /// `-._~+/`, then optional `=` padding, nothing else (no spaces, no `:`).
 pub fn check_token(token: &str) -> Result<(), TokenError> {
     let body = token.trim_end_matches('=');
+    if token.len() > MAX_CREDENTIALS_BYTES {
+        return Err(TokenError(
+            "the token is longer than 8 KiB (8192 bytes): HTTP/2 peers refuse headers that large",
+        ));
+    }
     if body.is_empty() {
         return Err(TokenError(if token.is_empty() {
             "the token is empty"
@@ -107,10 +112,15 @@ impl Principal {
     /// principal in `extensions` (if any) may use `tenant_id`.
     pub fn check(extensions: &http::Extensions, tenant_id: &str) -> Result<(), Status> {
         match extensions.get::<Principal>() {
+            // The guard runs before the request's own checks, so the tenant
+            // id is as the client sent it: quoted with the length rule of
+            // every other message (a huge id must not make the status
+            // message so large that clients see a metadata-size error).
             Some(principal) if !principal.may_use(tenant_id) => {
                 Err(Status::permission_denied(format!(
-                    "user {:?} may not use tenant {tenant_id:?}",
-                    principal.username
+                    "user {:?} may not use tenant {}",
+                    principal.username,
+                    crate::validate::quote(tenant_id)
                 )))
             }
             _ => Ok(()),
@@ -248,8 +258,11 @@ impl BasicAuth {
 /// not contain `:`; the password is everything between the first `:` and
 /// the `:` before the tenants (so it may contain `:`), and may be empty
 /// only for a user with a token (who then logs in only with the token);
-/// tenant ids may not contain `,` or `:`. Blank lines and lines starting
-/// with `#` are ignored. Example:
+/// tenant ids may not contain `,` or `:`, and `*` stands alone. Names and
+/// passwords are taken exactly as written (a username with spaces around
+/// it is refused, as a likely typo); `username:password` and a token are at
+/// most [`MAX_CREDENTIALS_BYTES`]. Blank lines, lines starting with `#` and
+/// a leading byte-order mark are ignored. Example:
 ///
 /// ```text
 /// # user:password:tenants[:token=TOKEN]
@@ -280,6 +293,11 @@ impl std::fmt::Debug for UserEntry {
             .finish_non_exhaustive()
     }
 }
+
+/// The most bytes of `username:password` (and of a token): a Basic header
+/// is a third larger, and HTTP/2 peers refuse header lists over 16 KiB, so
+/// longer credentials could never log in.
+pub const MAX_CREDENTIALS_BYTES: usize = 8 * 1024;
 
 /// A users file that cannot be used; the message names the file and the line.
 #[derive(Debug, thiserror::Error)]
@@ -327,6 +345,9 @@ impl UsersFile {
     /// Parses the text of a users file; `path` names it in errors.
     pub fn parse(path: &str, text: &str) -> Result<Self, UsersFileError> {
         let mut users: Vec<UserEntry> = Vec::new();
+        // A byte-order mark (editors on Windows write one) is not part of the
+        // first line: left in, it turned a `# comment` into an account.
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
         for (index, raw) in text.lines().enumerate() {
             let line = raw.trim();
             if line.is_empty() || line.starts_with('#') {
@@ -355,6 +376,17 @@ impl UsersFile {
             if username.is_empty() {
                 return Err(bad("empty username".to_owned()));
             }
+            if username.trim() != username {
+                return Err(bad(format!(
+                    "username {username:?} has spaces around it (names and passwords are taken exactly as written; remove the spaces around `:`)"
+                )));
+            }
+            if username.len() + 1 + password.len() > MAX_CREDENTIALS_BYTES {
+                return Err(bad(format!(
+                    "the password of user {username:?} is {} bytes: with the username it must stay within {MAX_CREDENTIALS_BYTES} bytes, or its Basic header is larger than HTTP/2 clients and servers accept and the user could never log in",
+                    password.len()
+                )));
+            }
             if password.is_empty() && token.is_none() {
                 return Err(bad(format!(
                     "empty password for user {username:?} (give a password, or a token with `:token=TOKEN`)"
@@ -373,6 +405,11 @@ impl UsersFile {
             let tenants = match tenants.trim() {
                 "*" => None,
                 list => {
+                    if list.split(',').any(|t| t.trim() == "*") {
+                        return Err(bad(format!(
+                            "`*` inside the tenant list of user {username:?}: `*` (every tenant) stands alone"
+                        )));
+                    }
                     let set: BTreeSet<String> = list
                         .split(',')
                         .map(str::trim)
@@ -549,13 +586,55 @@ mod tests {
     }
 
     #[test]
+    fn permission_denied_clips_a_huge_tenant_id() {
+        let principal = Principal {
+            username: "bob".into(),
+            tenants: Some(Arc::new(["acme".to_owned()].into())),
+        };
+        let mut extensions = http::Extensions::new();
+        extensions.insert(principal);
+        let huge = "x".repeat(100_000);
+        let status = Principal::check(&extensions, &huge).unwrap_err();
+        assert_eq!(status.code(), tonic::Code::PermissionDenied);
+        assert!(status.message().len() < 200, "{}", status.message().len());
+        assert!(
+            status.message().contains("(100000 bytes)"),
+            "{}",
+            status.message()
+        );
+        let status = Principal::check(&extensions, "globex").unwrap_err();
+        assert_eq!(
+            status.message(),
+            "user \"bob\" may not use tenant \"globex\""
+        );
+        assert!(Principal::check(&extensions, "acme").is_ok());
+    }
+
+    #[test]
+    fn a_byte_order_mark_does_not_turn_the_comment_into_an_account() {
+        let file =
+            UsersFile::parse("f", "\u{feff}# user:password:tenants\nalice:s3cret:acme\n").unwrap();
+        assert_eq!(file.len(), 1);
+        let auth = BasicAuth::users(&file);
+        assert!(!auth.accepts(Some(&header("\u{feff}# user:password"))));
+        assert!(auth.accepts(Some(&header("alice:s3cret"))));
+        // A BOM before a real user no longer renames it.
+        let file = UsersFile::parse("f", "\u{feff}alice:s3cret:acme\n").unwrap();
+        assert!(BasicAuth::users(&file).accepts(Some(&header("alice:s3cret"))));
+    }
+
+    #[test]
     fn users_file_errors_name_the_line_and_not_the_password() {
+        let long_password = format!("alice:{}secret:acme", "p".repeat(9_000));
         for (text, line, reason) in [
             ("alice", 1, "no `:` after the username"),
             ("\nalice:secret", 2, "no `:` before the tenants"),
             ("alice:secret:", 1, "no tenants for user \"alice\""),
             ("a:b:t\na:c:t", 2, "listed twice"),
             ("alice::acme", 1, "empty password for user \"alice\""),
+            ("alice:secret:acme,*", 1, "`*` inside the tenant list"),
+            ("alice :secret:acme", 1, "spaces around it"),
+            (long_password.as_str(), 1, "within 8192 bytes"),
             ("alice:secret:acme:token=a b", 1, "bad token"),
             (
                 "a:b:t:token=secret\nc:d:t:token=secret",

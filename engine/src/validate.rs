@@ -196,6 +196,18 @@ pub fn quote(value: &str) -> String {
     }
 }
 
+/// A value sent by a client, shown unquoted in a summary line: whole when
+/// short, else its first characters, `...` and its length (the rule of
+/// [`quote`], for places that print values bare).
+pub fn clip(value: &str) -> std::borrow::Cow<'_, str> {
+    if value.len() <= QUOTE_WHOLE_BYTES {
+        std::borrow::Cow::Borrowed(value)
+    } else {
+        let shown: String = value.chars().take(QUOTE_PREFIX_CHARS).collect();
+        std::borrow::Cow::Owned(format!("{shown}... ({} bytes)", value.len()))
+    }
+}
+
 fn check_len(field: &str, value: &str, limits: &Limits) -> Result<(), Error> {
     check_bytes(
         field,

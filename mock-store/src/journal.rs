@@ -5,12 +5,14 @@ use crate::{
     expectation::ExpectationId,
     wire::{CallRequest, Rpc, code_name},
 };
+use eventstore_engine::validate::{clip, quote};
 use eventstore_proto::{
     AppendResponse, EventData, GetServerInfoResponse, ReadAllResponse, ReadStreamResponse,
 };
 use parking_lot::Mutex;
 use serde_json::Value;
 use std::{
+    borrow::Cow,
     collections::BTreeMap,
     time::{Duration, Instant, SystemTime},
 };
@@ -171,15 +173,30 @@ impl CallRecord {
 
     /// One line for reports, e.g.
     /// `#3 Append t1/order-1 expected_aggregate_nonce=0, 2 events: OrderCreated, OrderShipped`.
+    /// Values the client sent are clipped (a 1 MB id shows its first
+    /// characters and its length) and at most [`SUMMARY_EVENT_TYPES`] event
+    /// types are listed, so the line stays short whatever was sent: it goes
+    /// into reports and the strict mock's status message.
     pub fn summary(&self) -> String {
         let seq = self.seq;
         match &self.request {
             CallRequest::Append(r) => {
-                let types: Vec<&str> = r
+                let mut types: Vec<Cow<'_, str>> = r
                     .events
                     .iter()
-                    .map(|e| e.meta.as_ref().map_or("?", |m| m.event_type.as_str()))
+                    .take(SUMMARY_EVENT_TYPES)
+                    .map(|e| {
+                        e.meta
+                            .as_ref()
+                            .map_or(Cow::Borrowed("?"), |m| clip(&m.event_type))
+                    })
                     .collect();
+                if r.events.len() > SUMMARY_EVENT_TYPES {
+                    types.push(Cow::Owned(format!(
+                        "... ({} more)",
+                        r.events.len() - SUMMARY_EVENT_TYPES
+                    )));
+                }
                 let noun = if r.events.len() == 1 {
                     "event"
                 } else {
@@ -187,8 +204,8 @@ impl CallRecord {
                 };
                 format!(
                     "#{seq} Append {}/{} expected_aggregate_nonce={}, {} {noun}: {}",
-                    r.tenant_id,
-                    r.aggregate_id,
+                    clip(&r.tenant_id),
+                    clip(&r.aggregate_id),
                     r.expected_aggregate_nonce,
                     r.events.len(),
                     types.join(", ")
@@ -196,19 +213,21 @@ impl CallRecord {
             }
             CallRequest::ReadStream(r) => format!(
                 "#{seq} ReadStream {}/{} from_aggregate_nonce={} max_count={} {}",
-                r.tenant_id,
-                r.aggregate_id,
+                clip(&r.tenant_id),
+                clip(&r.aggregate_id),
                 r.from_aggregate_nonce,
                 r.max_count,
                 if r.forward { "forward" } else { "backward" }
             ),
             CallRequest::Subscribe(r) => format!(
-                "#{seq} Subscribe {} aggregate_id_prefix={:?} from_global_nonce={}",
-                r.tenant_id, r.aggregate_id_prefix, r.from_global_nonce
+                "#{seq} Subscribe {} aggregate_id_prefix={} from_global_nonce={}",
+                clip(&r.tenant_id),
+                quote(&r.aggregate_id_prefix),
+                r.from_global_nonce
             ),
             CallRequest::ReadAll(r) => format!(
                 "#{seq} ReadAll {} from_global_nonce={} max_count={} {}",
-                r.tenant_id,
+                clip(&r.tenant_id),
                 r.from_global_nonce,
                 r.max_count,
                 if r.forward { "forward" } else { "backward" }
@@ -217,6 +236,9 @@ impl CallRecord {
         }
     }
 }
+
+/// Event types a call's summary lists before it says how many more.
+pub const SUMMARY_EVENT_TYPES: usize = 10;
 
 /// The journal; shared by the service and the mock's owner.
 #[derive(Debug, Default)]

@@ -303,6 +303,40 @@ async fn strict_mode_fails_unmatched_calls_and_reports_them() {
     mock.verify().unwrap();
 }
 
+/// A huge value in an unmatched call is clipped in the strict mock's
+/// message (its first characters and its length), and a long batch lists
+/// ten event types: the status stays small enough for every gRPC client
+/// (a 1 MB id made a 1 MB message, which grpcio reports as a metadata-size
+/// error instead of the real one).
+#[tokio::test]
+async fn strict_mode_clips_huge_values_in_its_message() {
+    let mock = MockEventStore::builder()
+        .strict(true)
+        .verify_on_drop(false)
+        .start()
+        .await;
+    let huge = "a".repeat(1_000_000);
+    let big_type = "T".repeat(100_000);
+    let events: Vec<_> = (0..12)
+        .map(|i| ev(&format!("e{i}"), &big_type, json!({})))
+        .collect();
+    let mut request = append_req(&huge, 0, events);
+    for (i, e) in request.events.iter_mut().enumerate() {
+        if let Some(m) = e.meta.as_mut() {
+            m.aggregate_nonce = i as u64 + 1;
+        }
+    }
+    let err = mock.client().append(request).await.unwrap_err();
+    assert_eq!(err.code(), Code::FailedPrecondition);
+    let message = err.message();
+    assert!(message.len() < 2_000, "{} bytes", message.len());
+    assert!(
+        message.contains(&format!("t1/{}... (1000000 bytes)", "a".repeat(32))),
+        "{message}"
+    );
+    assert!(message.contains("... (2 more)"), "{message}");
+}
+
 #[tokio::test]
 async fn strict_mode_honours_responses_and_counts() {
     let mock = MockEventStore::builder().strict(true).start().await;
