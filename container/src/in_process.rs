@@ -190,6 +190,21 @@ fn apply_setting(config: &mut Config, key: &str, value: &str) -> Result<(), Cont
         "EVENTSTORE_HANDSHAKE_TIMEOUT_SECS" => {
             config.admission.transport.handshake_timeout_secs = number(key, value)?;
         }
+        "EVENTSTORE_MAX_CONNECTIONS" => {
+            config.admission.transport.max_connections = number(key, value)?;
+        }
+        "EVENTSTORE_IDLE_TIMEOUT_SECS" => {
+            config.admission.transport.idle_timeout_secs = number(key, value)?;
+        }
+        "EVENTSTORE_MAX_OPEN_CALLS" => {
+            config.admission.transport.max_open_calls = number(key, value)?;
+        }
+        "EVENTSTORE_REQUEST_BODY_TIMEOUT_SECS" => {
+            config.admission.transport.request_body_timeout_secs = number(key, value)?;
+        }
+        "EVENTSTORE_MAX_BUFFERED_REQUEST_BYTES" => {
+            config.admission.transport.max_buffered_request_bytes = number(key, value)?;
+        }
         "EVENTSTORE_USERS_FILE" => config.admission.users_file = Some(PathBuf::from(value)),
         "EVENTSTORE_TOKEN" => config.admission.token = Some(value.to_owned()),
         "EVENTSTORE_SHUTDOWN_GRACE_SECS" => config.shutdown_grace_secs = number(key, value)?,

@@ -17,15 +17,18 @@
 //! - [`subscription`]: history then live delivery pulled from the log;
 //! - [`service`]: the tonic adapter that serves `eventstore.v1.EventStore`
 //!   and maps [`Error`] to gRPC status codes;
-//! - [`auth`]: optional Basic credentials (one user, or a users file tying
-//!   users to tenants), for both processes;
+//! - [`auth`]: optional Basic credentials and bearer tokens (one user, or
+//!   a users file tying users to tenants), for both processes;
 //! - [`assembly`]: what every process serves around its services (the
 //!   oversized-request layer, health, reflection, the limit flags, the
 //!   SIGTERM listener), shared by `eventstore-server` and `eventstore-mock`;
 //! - [`transport`]: the accept loop and HTTP/2 settings both serve with
 //!   (bounded streams per connection and send buffer per stream, a
-//!   handshake timeout, a backoff when accepts fail).
+//!   handshake timeout, a backoff when accepts fail); `admission.rs` holds
+//!   what clients may hold of a server (connections, idle time, calls in
+//!   flight, request bodies' deadline and bytes).
 
+mod admission;
 pub mod assembly;
 pub mod auth;
 pub mod error;

@@ -21,7 +21,17 @@
 //!   send the 24-byte HTTP/2 preface within it, else it is closed;
 //! - accept errors other than a client's aborted connect (`EMFILE`,
 //!   `ENFILE`, `ENOBUFS`...) pause accepting with an exponential backoff
-//!   (10 ms to 1 s) and a log line when the pause starts and when it ends.
+//!   (10 ms to 1 s) and a log line when the pause starts and when it ends;
+//!   out of file descriptors, the longest-idle connection is closed;
+//! - `max_connections`, `idle_timeout`, `max_open_calls`,
+//!   `request_body_timeout` and `max_buffered_request_bytes`: what clients
+//!   may hold of the server whatever they send (see `admission.rs`).
+//!
+//! So the server's memory is bounded (beyond the stored events): about
+//! 20 KB per connection (`max_connections`), the unfinished request bytes
+//! (`max_buffered_request_bytes`), and per call in flight
+//! (`max_open_calls`) its send buffer plus the encoder's ~56 KiB. With the
+//! defaults: 1,024 x 20 KB + 256 MiB + 4,096 x ~90 KB, about 0.65 GB.
 //!
 //! Streaming responses go through [`paced`], which keeps tonic's encoder
 //! chunks at ~8 KiB; with the 32 KiB send buffer a stalled subscription
@@ -31,6 +41,7 @@
 //! request extensions, so `Request::remote_addr` and the mock's
 //! connection handle work as under tonic's server.
 
+use crate::admission::{Admission, BudgetedBody, CLOSE_GRACE, GuardedBody, Registration};
 use futures::{Stream, StreamExt};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use std::{
@@ -38,6 +49,7 @@ use std::{
     future::Future,
     io,
     pin::{Pin, pin},
+    sync::Arc,
     task::{Context, Poll, ready},
     time::Duration,
 };
@@ -122,6 +134,22 @@ pub struct TransportSettings {
     pub stream_send_buffer_bytes: usize,
     /// Time a new connection has to finish TLS and send the HTTP/2 preface.
     pub handshake_timeout: Duration,
+    /// Most connections open at once; at the cap the longest-idle one is
+    /// closed to admit a new one (a new one is closed when none is idle).
+    pub max_connections: usize,
+    /// A connection with no call in flight for this long is closed (GOAWAY;
+    /// clients reconnect on their next call).
+    pub idle_timeout: Duration,
+    /// Most calls in flight on the whole server; more are refused with
+    /// `RESOURCE_EXHAUSTED`.
+    pub max_open_calls: usize,
+    /// Time a request's body has, from its headers, to arrive complete;
+    /// else the call fails with `DEADLINE_EXCEEDED`.
+    pub request_body_timeout: Duration,
+    /// Most bytes of unfinished request bodies held on the whole server (a
+    /// connection may hold a quarter of it); a frame beyond fails its call
+    /// with `RESOURCE_EXHAUSTED`.
+    pub max_buffered_request_bytes: usize,
 }
 
 impl TransportSettings {
@@ -135,6 +163,23 @@ impl TransportSettings {
     pub const DEFAULT_STREAM_SEND_BUFFER_BYTES: usize = 32 * 1024;
     /// Default of [`TransportSettings::handshake_timeout`], in seconds.
     pub const DEFAULT_HANDSHAKE_TIMEOUT_SECS: u64 = 10;
+    /// Default of [`TransportSettings::max_connections`].
+    pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+    /// Default of [`TransportSettings::idle_timeout`], in seconds.
+    pub const DEFAULT_IDLE_TIMEOUT_SECS: u64 = 300;
+    /// Default of [`TransportSettings::max_open_calls`].
+    pub const DEFAULT_MAX_OPEN_CALLS: usize = 4096;
+    /// Default of [`TransportSettings::request_body_timeout`], in seconds.
+    pub const DEFAULT_REQUEST_BODY_TIMEOUT_SECS: u64 = 30;
+    /// Default of [`TransportSettings::max_buffered_request_bytes`]: 64
+    /// requests of the default 4 MiB maximum at once.
+    pub const DEFAULT_MAX_BUFFERED_REQUEST_BYTES: usize = 256 * 1024 * 1024;
+
+    /// The bytes of unfinished request bodies one connection may hold: a
+    /// quarter of the server's, so no one connection takes it all.
+    pub fn connection_request_bytes(&self) -> usize {
+        (self.max_buffered_request_bytes / 4).max(1)
+    }
 
     /// Checks that every setting is usable (none is zero).
     pub fn validate(&self) -> Result<(), TransportSettingsError> {
@@ -147,6 +192,20 @@ impl TransportSettings {
         if self.handshake_timeout.is_zero() {
             return Err(TransportSettingsError::Zero("handshake_timeout"));
         }
+        for (name, zero) in [
+            ("max_connections", self.max_connections == 0),
+            ("idle_timeout", self.idle_timeout.is_zero()),
+            ("max_open_calls", self.max_open_calls == 0),
+            ("request_body_timeout", self.request_body_timeout.is_zero()),
+            (
+                "max_buffered_request_bytes",
+                self.max_buffered_request_bytes == 0,
+            ),
+        ] {
+            if zero {
+                return Err(TransportSettingsError::Zero(name));
+            }
+        }
         Ok(())
     }
 }
@@ -157,6 +216,11 @@ impl Default for TransportSettings {
             max_concurrent_streams: Self::DEFAULT_MAX_CONCURRENT_STREAMS,
             stream_send_buffer_bytes: Self::DEFAULT_STREAM_SEND_BUFFER_BYTES,
             handshake_timeout: Duration::from_secs(Self::DEFAULT_HANDSHAKE_TIMEOUT_SECS),
+            max_connections: Self::DEFAULT_MAX_CONNECTIONS,
+            idle_timeout: Duration::from_secs(Self::DEFAULT_IDLE_TIMEOUT_SECS),
+            max_open_calls: Self::DEFAULT_MAX_OPEN_CALLS,
+            request_body_timeout: Duration::from_secs(Self::DEFAULT_REQUEST_BODY_TIMEOUT_SECS),
+            max_buffered_request_bytes: Self::DEFAULT_MAX_BUFFERED_REQUEST_BYTES,
         }
     }
 }
@@ -172,7 +236,9 @@ pub enum TransportSettingsError {
 
 /// Defines a clap `Args` struct with the transport flags
 /// (`--max-concurrent-streams`, `--stream-send-buffer-bytes`,
-/// `--handshake-timeout-secs`), each with the env var `<prefix>MAX_CONCURRENT_STREAMS`
+/// `--handshake-timeout-secs`, `--max-connections`, `--idle-timeout-secs`,
+/// `--max-open-calls`, `--request-body-timeout-secs`,
+/// `--max-buffered-request-bytes`), each with the env var `<prefix>MAX_CONCURRENT_STREAMS`
 /// etc., and a `settings()` that checks them; like
 /// [`limit_flags!`](crate::limit_flags), so both binaries share names,
 /// defaults and help. The calling crate depends on `clap` with the `derive`
@@ -198,6 +264,32 @@ macro_rules! transport_flags {
             /// preface before it is closed.
             #[arg(long, env = concat!($prefix, "HANDSHAKE_TIMEOUT_SECS"), default_value_t = $crate::transport::TransportSettings::DEFAULT_HANDSHAKE_TIMEOUT_SECS)]
             pub handshake_timeout_secs: u64,
+
+            /// Most connections open at once; at the cap the connection idle
+            /// the longest is closed to admit a new one (a new one is closed
+            /// when none is idle).
+            #[arg(long, env = concat!($prefix, "MAX_CONNECTIONS"), default_value_t = $crate::transport::TransportSettings::DEFAULT_MAX_CONNECTIONS)]
+            pub max_connections: usize,
+
+            /// Seconds a connection with no call in flight stays open
+            /// (then GOAWAY; clients reconnect on their next call).
+            #[arg(long, env = concat!($prefix, "IDLE_TIMEOUT_SECS"), default_value_t = $crate::transport::TransportSettings::DEFAULT_IDLE_TIMEOUT_SECS)]
+            pub idle_timeout_secs: u64,
+
+            /// Most calls in flight on the whole server; more get
+            /// RESOURCE_EXHAUSTED.
+            #[arg(long, env = concat!($prefix, "MAX_OPEN_CALLS"), default_value_t = $crate::transport::TransportSettings::DEFAULT_MAX_OPEN_CALLS)]
+            pub max_open_calls: usize,
+
+            /// Seconds a request's body has to arrive complete after its
+            /// headers; else DEADLINE_EXCEEDED.
+            #[arg(long, env = concat!($prefix, "REQUEST_BODY_TIMEOUT_SECS"), default_value_t = $crate::transport::TransportSettings::DEFAULT_REQUEST_BODY_TIMEOUT_SECS)]
+            pub request_body_timeout_secs: u64,
+
+            /// Most bytes of unfinished request bodies held on the server
+            /// (one connection may hold a quarter); beyond, RESOURCE_EXHAUSTED.
+            #[arg(long, env = concat!($prefix, "MAX_BUFFERED_REQUEST_BYTES"), default_value_t = $crate::transport::TransportSettings::DEFAULT_MAX_BUFFERED_REQUEST_BYTES)]
+            pub max_buffered_request_bytes: usize,
         }
 
         impl $name {
@@ -209,6 +301,11 @@ macro_rules! transport_flags {
                     max_concurrent_streams: self.max_concurrent_streams,
                     stream_send_buffer_bytes: self.stream_send_buffer_bytes,
                     handshake_timeout: ::std::time::Duration::from_secs(self.handshake_timeout_secs),
+                    max_connections: self.max_connections,
+                    idle_timeout: ::std::time::Duration::from_secs(self.idle_timeout_secs),
+                    max_open_calls: self.max_open_calls,
+                    request_body_timeout: ::std::time::Duration::from_secs(self.request_body_timeout_secs),
+                    max_buffered_request_bytes: self.max_buffered_request_bytes,
                 };
                 settings.validate()?;
                 Ok(settings)
@@ -221,6 +318,11 @@ macro_rules! transport_flags {
                     max_concurrent_streams: settings.max_concurrent_streams,
                     stream_send_buffer_bytes: settings.stream_send_buffer_bytes,
                     handshake_timeout_secs: settings.handshake_timeout.as_secs().max(1),
+                    max_connections: settings.max_connections,
+                    idle_timeout_secs: settings.idle_timeout.as_secs().max(1),
+                    max_open_calls: settings.max_open_calls,
+                    request_body_timeout_secs: settings.request_body_timeout.as_secs().max(1),
+                    max_buffered_request_bytes: settings.max_buffered_request_bytes,
                 }
             }
         }
@@ -268,6 +370,7 @@ pub async fn serve<I, IO, S>(
         .timer(TokioTimer::new())
         .max_concurrent_streams(settings.max_concurrent_streams)
         .max_send_buf_size(settings.stream_send_buffer_bytes);
+    let admission = Admission::new(settings.clone());
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut shutdown = pin!(shutdown);
     {
@@ -291,6 +394,11 @@ pub async fn serve<I, IO, S>(
                     continue;
                 }
                 Some(Err(e)) => {
+                    if is_out_of_descriptors(&e) && admission.evict_one_idle() {
+                        tracing::warn!(
+                            "out of file descriptors: closing the connection idle the longest"
+                        );
+                    }
                     let wait = pause.failed(&e);
                     tokio::select! {
                         () = &mut shutdown => break,
@@ -298,12 +406,19 @@ pub async fn serve<I, IO, S>(
                     }
                 }
             };
+            let Some(registration) = admission.register() else {
+                // At max_connections with every connection busy.
+                drop(io);
+                continue;
+            };
             let connection = Connection {
                 http2: http2.clone(),
                 service: service.clone(),
                 tls: tls.clone(),
                 deadline: Instant::now() + settings.handshake_timeout,
                 stop: stop_rx.clone(),
+                admission: Arc::clone(&admission),
+                registration,
             };
             tokio::spawn(connection.serve(io));
         }
@@ -380,6 +495,9 @@ struct Connection<S> {
     tls: Option<TlsAcceptor>,
     deadline: Instant,
     stop: watch::Receiver<bool>,
+    admission: Arc<Admission>,
+    /// Held for the connection's life: unregisters it when dropped.
+    registration: Registration,
 }
 
 impl<S> Connection<S>
@@ -422,11 +540,32 @@ where
             service,
             deadline,
             mut stop,
+            admission,
+            registration,
             ..
         } = self;
+        let state = Arc::clone(&registration.state);
+        let idle_timeout = admission.settings().idle_timeout;
         let handler = hyper::service::service_fn(move |mut request: http::Request<_>| {
+            let call = state.begin_call(&admission);
+            let service = service.clone();
+            let body_budget = (Arc::clone(&state), Arc::clone(&admission));
             request.extensions_mut().insert(info.clone());
-            service.clone().oneshot(request.map(tonic::body::Body::new))
+            async move {
+                let guard = match call {
+                    Ok(guard) => guard,
+                    Err(status) => {
+                        let response = status.into_http::<tonic::body::Body>();
+                        return Ok(response.map(|body| GuardedBody::new(body, None)));
+                    }
+                };
+                let (connection, admission) = body_budget;
+                let request = request.map(|body| {
+                    tonic::body::Body::new(BudgetedBody::new(body, connection, admission))
+                });
+                let response = service.oneshot(request).await?;
+                Ok::<_, Infallible>(response.map(|body| GuardedBody::new(body, Some(guard))))
+            }
         });
         let io = TokioIo::new(PrefaceDeadline::new(io, deadline));
         let mut connection = pin!(http2.serve_connection(io, handler));
@@ -436,10 +575,20 @@ where
             // The guard `wait_for` returns is not `Send`: drop it at once.
             let _ = stop.wait_for(|stop| *stop).await.is_ok();
         };
+        let idle = registration.state.idle_or_evicted(idle_timeout);
         tokio::select! {
             result = connection.as_mut() => {
                 if let Err(e) = result {
                     tracing::debug!("connection ended: {e}");
+                }
+                return;
+            }
+            () = idle => {
+                // No call in flight: GOAWAY, and a bounded wait for a peer
+                // that does not read it.
+                connection.as_mut().graceful_shutdown();
+                if let Ok(Err(e)) = tokio::time::timeout(CLOSE_GRACE, connection).await {
+                    tracing::debug!("idle connection ended: {e}");
                 }
                 return;
             }

@@ -368,3 +368,235 @@ async fn out_of_file_descriptors_the_accept_loop_backs_off_and_idle_handshakes_t
         "no log line about the failed accepts:\n{stderr}"
     );
 }
+
+/// `grpc-message` as sent: percent-encoded UTF-8.
+fn percent_decoded(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(byte)) => {
+                out.push(byte);
+                i += 3;
+            }
+            (byte, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The gRPC status of a response that ended before any message: its
+/// `grpc-status` and `grpc-message` (trailers-only, in the headers), or
+/// those of its trailers.
+async fn grpc_status(response: h2::client::ResponseFuture) -> (i32, String) {
+    let response = tokio::time::timeout(Duration::from_secs(10), response)
+        .await
+        .expect("a response within 10 s")
+        .expect("response");
+    let read = |headers: &http::HeaderMap| {
+        let code = headers
+            .get("grpc-status")?
+            .to_str()
+            .ok()?
+            .parse::<i32>()
+            .ok()?;
+        let message = percent_decoded(
+            headers
+                .get("grpc-message")
+                .and_then(|m| m.to_str().ok())
+                .unwrap_or_default(),
+        );
+        Some((code, message))
+    };
+    if let Some(status) = read(response.headers()) {
+        return status;
+    }
+    let mut body = response.into_body();
+    while let Some(chunk) = body.data().await {
+        let _ = chunk.expect("body");
+    }
+    let trailers = body
+        .trailers()
+        .await
+        .expect("trailers")
+        .expect("trailers sent");
+    read(&trailers).expect("grpc-status in the trailers")
+}
+
+/// Issue 24 bug 1: request bodies that announce 4 MiB and never finish no
+/// longer pin memory without bound. Each connection may hold a quarter of
+/// `--max-buffered-request-bytes` of unfinished bodies: a frame beyond is
+/// `RESOURCE_EXHAUSTED` at once; what stays within waits at most
+/// `--request-body-timeout-secs` and is then `DEADLINE_EXCEEDED`. Before,
+/// 2 connections x 100 such streams took the server to 810 MB.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unfinished_request_bodies_are_bounded_in_bytes_and_time() {
+    let server = Server::start(
+        &[
+            "--max-buffered-request-bytes",
+            "16777216",
+            "--request-body-timeout-secs",
+            "3",
+        ],
+        &[],
+    )
+    .await;
+    let pid = server.pid();
+    let before = settled_rss_kib(pid, Duration::from_millis(300)).await;
+    // A gRPC frame header announcing 4 MiB, then 3 MiB of it, never the rest.
+    let mut partial = vec![0u8];
+    partial.extend_from_slice(&(4u32 * 1024 * 1024).to_be_bytes());
+    partial.resize(5 + 3 * 1024 * 1024, b'x');
+    let partial = Bytes::from(partial);
+    let mut responses = Vec::new();
+    let mut bodies = Vec::new();
+    let mut connections = Vec::new();
+    for _ in 0..2 {
+        let tcp = TcpStream::connect(server.addr).await.expect("connect");
+        let (mut sender, connection) = h2::client::handshake(tcp).await.expect("handshake");
+        connections.push(tokio::spawn(connection));
+        for _ in 0..30 {
+            sender = sender.ready().await.expect("ready");
+            let (response, mut body) = sender
+                .send_request(
+                    grpc_request(server.addr, "/eventstore.v1.EventStore/Append"),
+                    false,
+                )
+                .expect("send");
+            body.send_data(partial.clone(), false).expect("data");
+            responses.push(response);
+            bodies.push(body);
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let during = rss_kib(pid);
+    let grew_mib = during.saturating_sub(before) / 1024;
+    assert!(
+        grew_mib < 64,
+        "the server grew by {grew_mib} MiB with 180 MiB of unfinished bodies offered"
+    );
+    let mut exhausted = 0;
+    let mut timed_out = 0;
+    for response in responses {
+        let (code, message) = grpc_status(response).await;
+        match code {
+            // RESOURCE_EXHAUSTED
+            8 => {
+                assert!(message.contains("unfinished requests"), "{message}");
+                exhausted += 1;
+            }
+            // DEADLINE_EXCEEDED
+            4 => {
+                assert!(message.contains("request_body_timeout"), "{message}");
+                timed_out += 1;
+            }
+            other => panic!("unexpected status {other}: {message}"),
+        }
+    }
+    assert!(exhausted >= 40, "{exhausted} refused for the byte budget");
+    assert!(timed_out >= 2, "{timed_out} cut by the body deadline");
+    drop(bodies);
+    // The server still serves.
+    let mut client = server.client().await;
+    client
+        .get_server_info(eventstore_proto::GetServerInfoRequest {})
+        .await
+        .expect("serving");
+    server.stop().await;
+}
+
+/// Issue 24 weakness 8: a connection with no call in flight (a client that
+/// sent only the preface, half a SETTINGS frame, or a HEADERS frame without
+/// END_HEADERS) is closed after `--idle-timeout-secs`; at
+/// `--max-connections` the connection idle the longest makes room for a
+/// new one, and with every connection busy a new one is closed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_connections_are_closed_and_the_longest_idle_makes_room() {
+    let server = Server::start(&["--idle-timeout-secs", "1"], &[]).await;
+    // Raw sockets that stop mid-frame after the preface.
+    let preface = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+    let half_settings: &[u8] = &[0, 0, 12, 4, 0, 0, 0, 0, 0, 0, 3];
+    // HEADERS (type 1) on stream 1 without END_HEADERS, 3 bytes of block.
+    let open_headers: &[u8] = &[0, 0, 3, 1, 0, 0, 0, 0, 1, 0x82, 0x86, 0x84];
+    let empty_settings: &[u8] = &[0, 0, 0, 4, 0, 0, 0, 0, 0];
+    let mut sockets = Vec::new();
+    for tail in [
+        Vec::new(),
+        half_settings.to_vec(),
+        [empty_settings, open_headers].concat(),
+    ] {
+        let mut tcp = TcpStream::connect(server.addr).await.expect("connect");
+        tokio::io::AsyncWriteExt::write_all(&mut tcp, &[&preface[..], &tail].concat())
+            .await
+            .expect("write");
+        sockets.push(tcp);
+    }
+    for (i, tcp) in sockets.iter_mut().enumerate() {
+        let mut buf = [0u8; 1024];
+        let closed = async {
+            loop {
+                match tcp.read(&mut buf).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) => continue,
+                }
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(6), closed)
+            .await
+            .unwrap_or_else(|_| panic!("idle socket {i} still open after 6 s"));
+    }
+    server.stop().await;
+
+    let server = Server::start(&["--max-connections", "2"], &[]).await;
+    let connect = || async {
+        let tcp = TcpStream::connect(server.addr).await.expect("connect");
+        let (sender, connection) = h2::client::handshake(tcp).await.expect("handshake");
+        (sender, tokio::spawn(connection))
+    };
+    let (_idle_sender, idle) = connect().await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let (mut busy, _busy_connection) = connect().await;
+    let subscribe = |sender: &mut h2::client::SendRequest<Bytes>| {
+        let (response, mut body) = sender
+            .send_request(
+                grpc_request(server.addr, "/eventstore.v1.EventStore/Subscribe"),
+                false,
+            )
+            .expect("send");
+        body.send_data(
+            grpc_frame(&SubscribeRequest {
+                tenant_id: "t".into(),
+                aggregate_id_prefix: String::new(),
+                from_global_nonce: 0,
+            }),
+            true,
+        )
+        .expect("body");
+        (response, body)
+    };
+    busy = busy.ready().await.expect("ready");
+    let (busy_call, _busy_body) = subscribe(&mut busy);
+    let _busy_call = tokio::time::timeout(Duration::from_secs(5), busy_call)
+        .await
+        .expect("answered")
+        .expect("response");
+    // A third connection: the idle one is closed to make room.
+    let mut client = server.client().await;
+    client
+        .get_server_info(eventstore_proto::GetServerInfoRequest {})
+        .await
+        .expect("the new connection is served");
+    let _ended = tokio::time::timeout(Duration::from_secs(5), idle)
+        .await
+        .expect("the idle connection was closed for the new one")
+        .expect("task");
+    server.stop().await;
+}
