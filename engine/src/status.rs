@@ -24,7 +24,7 @@ pub fn to_status(error: Error) -> Status {
         Error::AlreadyExists(m) => Status::already_exists(m),
         Error::ResourceExhausted(m) => Status::resource_exhausted(m),
         Error::Unavailable(m) => Status::unavailable(m),
-        e @ Error::Storage(_) => Status::internal(e.to_string()),
+        Error::Storage(e) => storage_status(e),
         e @ Error::DataLoss { global_nonce } => {
             let mut metadata = MetadataMap::new();
             metadata.insert(
@@ -38,6 +38,20 @@ pub fn to_status(error: Error) -> Status {
             message,
             concurrency_detail_bytes(&detail).into(),
         ),
+    }
+}
+
+/// A storage failure as the code that says what happened: out of space
+/// (a full disk, a file at its size limit) is `RESOURCE_EXHAUSTED`; a store
+/// that refuses writes until it is restarted, or whose writer stopped, is
+/// `UNAVAILABLE` (its message says to restart); anything else `INTERNAL`.
+fn storage_status(error: crate::StorageError) -> Status {
+    use crate::StorageError as E;
+    let message = Error::Storage(error.clone()).to_string();
+    match error {
+        E::Full { .. } | E::TooLarge { .. } => Status::resource_exhausted(message),
+        E::Poisoned { .. } | E::WriterStopped => Status::unavailable(message),
+        _ => Status::internal(message),
     }
 }
 
@@ -92,6 +106,40 @@ mod tests {
         assert_eq!(status.message(), "conflict");
         assert_eq!(concurrency_detail(&status), Some(detail));
         assert_eq!(concurrency_detail(&Status::aborted("no detail")), None);
+    }
+
+    #[test]
+    fn out_of_space_is_resource_exhausted_and_a_poisoned_store_unavailable() {
+        use crate::StorageError;
+        let full = StorageError::Full {
+            path: "/data/eventstore.redb".into(),
+            action: "commit to",
+        };
+        let status = to_status(Error::Storage(full.clone()));
+        assert_eq!(status.code(), Code::ResourceExhausted);
+        assert!(
+            status.message().contains("no space left on device"),
+            "{status:?}"
+        );
+        let too_large = StorageError::TooLarge {
+            path: "/data/eventstore.redb".into(),
+            action: "commit to",
+        };
+        assert_eq!(
+            to_status(Error::Storage(too_large)).code(),
+            Code::ResourceExhausted
+        );
+        let poisoned = StorageError::Poisoned {
+            cause: Box::new(full),
+        };
+        let status = to_status(Error::Storage(poisoned));
+        assert_eq!(status.code(), Code::Unavailable);
+        assert!(status.message().contains("restart it"), "{status:?}");
+        let corrupt = StorageError::Corrupt {
+            path: "/data/eventstore.redb".into(),
+            what: "bad page".into(),
+        };
+        assert_eq!(to_status(Error::Storage(corrupt)).code(), Code::Internal);
     }
 
     #[test]

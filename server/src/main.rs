@@ -4,6 +4,10 @@
 use clap::Parser;
 use eventstore_server::{Config, run, serve::Termination};
 use std::{io::Write, process::ExitCode};
+use tokio::signal::unix::SignalKind;
+
+/// SIGXFSZ, "file size limit exceeded" (25 on Linux).
+const SIGXFSZ: i32 = 25;
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
@@ -31,6 +35,17 @@ async fn main() -> ExitCode {
         Ok(termination) => termination,
         Err(e) => {
             eprintln!("eventstore-server: cannot listen for SIGTERM and SIGINT: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    // The data file at the process's file-size limit (`ulimit -f`) raises
+    // SIGXFSZ, whose default action kills the process. Handled (and
+    // ignored), the write fails with EFBIG instead: that append gets
+    // RESOURCE_EXHAUSTED, later ones the restart message, and reads go on.
+    let _file_size_limit = match tokio::signal::unix::signal(SignalKind::from_raw(SIGXFSZ)) {
+        Ok(signal) => signal,
+        Err(e) => {
+            eprintln!("eventstore-server: cannot handle SIGXFSZ: {e}");
             return ExitCode::FAILURE;
         }
     };

@@ -482,3 +482,42 @@ async fn a_damaged_page_never_panics_and_never_tears_the_log() {
         bytes.len() / 4096
     );
 }
+
+/// Issue 24 weakness 9: the data file at the process's file-size limit
+/// (`ulimit -f`) no longer kills the server with SIGXFSZ. The append that
+/// hits it gets `RESOURCE_EXHAUSTED` naming the limit, later appends
+/// `UNAVAILABLE` with the restart message, and reads go on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_file_size_limit_is_resource_exhausted_not_a_crash() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().to_str().expect("UTF-8 temp path");
+    // 16 MiB in sh's 512-byte blocks.
+    let server = Server::start_with_ulimit("-f 32768", &["--data-dir", data]).await;
+    let mut client = server.client().await;
+    let payload = vec![b'x'; 512 * 1024];
+    let mut head = 0;
+    let mut refused = None;
+    for _ in 0..200 {
+        let mut request = append("t1", "big", head, 1, "big");
+        request.events[0].payload = payload.clone();
+        match client.append(request).await {
+            Ok(_) => head += 1,
+            Err(status) => {
+                refused = Some(status);
+                break;
+            }
+        }
+    }
+    let status = refused.expect("the file-size limit was reached within 100 MiB");
+    assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+    assert!(status.message().contains("size limit"), "{status:?}");
+    let status = send(&mut client, append("t1", "small", 0, 1, "s"))
+        .await
+        .expect_err("refused after the failed commit");
+    assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+    assert!(status.message().contains("restart"), "{status:?}");
+    // Reads go on and show exactly what was acknowledged.
+    assert_eq!(read_all(&mut client, "t1", "big").await.len() as u64, head);
+    let stderr = server.stop().await;
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}

@@ -600,3 +600,34 @@ async fn idle_connections_are_closed_and_the_longest_idle_makes_room() {
         .expect("task");
     server.stop().await;
 }
+
+/// Issue 24 weakness 9: a request body that ends inside its gRPC message (a
+/// truncated frame) is the client's fault, `INVALID_ARGUMENT` saying so;
+/// a compressed-flag frame without `grpc-encoding` stays `INTERNAL`, as
+/// gRPC's compression spec requires (and the reference answers).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_truncated_frame_is_invalid_argument() {
+    let server = Server::start(&[], &[]).await;
+    let tcp = TcpStream::connect(server.addr).await.expect("connect");
+    let (mut sender, connection) = h2::client::handshake(tcp).await.expect("handshake");
+    tokio::spawn(connection);
+    for (flag, expected) in [(0u8, 3), (1u8, 13)] {
+        sender = sender.ready().await.expect("ready");
+        let (response, mut body) = sender
+            .send_request(
+                grpc_request(server.addr, "/eventstore.v1.EventStore/GetServerInfo"),
+                false,
+            )
+            .expect("send");
+        let mut frame = vec![flag];
+        frame.extend_from_slice(&100u32.to_be_bytes());
+        frame.extend_from_slice(&[0; 10]);
+        body.send_data(Bytes::from(frame), true).expect("data");
+        let (code, message) = grpc_status(response).await;
+        assert_eq!(code, expected, "flag {flag}: {message}");
+        if flag == 0 {
+            assert!(message.contains("truncated request"), "{message}");
+        }
+    }
+    server.stop().await;
+}

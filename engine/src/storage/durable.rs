@@ -97,10 +97,13 @@ fn backend<E: Into<redb::Error>>(path: &Path, action: &'static str) -> impl Fn(E
     }
 }
 
-/// An OS error on `path`: a full disk is [`StorageError::Full`].
+/// An OS error on `path`: a full disk is [`StorageError::Full`], a file at
+/// its size limit [`StorageError::TooLarge`].
 fn io_error(path: PathBuf, action: &'static str, io: &std::io::Error) -> StorageError {
     if io.kind() == std::io::ErrorKind::StorageFull {
         StorageError::Full { path, action }
+    } else if io.kind() == std::io::ErrorKind::FileTooLarge {
+        StorageError::TooLarge { path, action }
     } else {
         StorageError::Io {
             path,

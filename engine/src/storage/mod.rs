@@ -220,6 +220,18 @@ pub enum StorageError {
         /// What was being done.
         action: &'static str,
     },
+    /// The data file reached the largest size the process may write
+    /// (`ulimit -f`, `EFBIG`) or the filesystem allows.
+    #[error(
+        "cannot {action} {}: the file reached its size limit (the process's file-size limit, `ulimit -f`, or the filesystem's)",
+        path.display()
+    )]
+    TooLarge {
+        /// The database file.
+        path: PathBuf,
+        /// What was being done.
+        action: &'static str,
+    },
     /// The storage library failed in a way that is none of the above.
     #[error("cannot {action} {}: {reason}", path.display())]
     Backend {

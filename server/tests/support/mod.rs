@@ -51,6 +51,11 @@ pub fn command(args: &[&str], envs: &[(&str, &str)]) -> Command {
 /// The binary under `sh -c 'ulimit -n LIMIT; exec ...'`: the same process
 /// (same pid) with at most `fd_limit` open files.
 pub fn command_with_fd_limit(fd_limit: u32, args: &[&str], envs: &[(&str, &str)]) -> Command {
+    command_with_ulimit(&format!("-n {fd_limit}"), args, envs)
+}
+
+/// The binary under `sh -c 'ulimit LIMIT && exec ...'`.
+pub fn command_with_ulimit(limit: &str, args: &[&str], envs: &[(&str, &str)]) -> Command {
     let mut command = Command::new("sh");
     for (name, _) in std::env::vars_os() {
         if name.to_string_lossy().starts_with("EVENTSTORE_") {
@@ -61,7 +66,7 @@ pub fn command_with_fd_limit(fd_limit: u32, args: &[&str], envs: &[(&str, &str)]
         .env("RUST_LOG", "info")
         .envs(envs.iter().copied())
         .arg("-c")
-        .arg(format!("ulimit -n {fd_limit} && exec \"$0\" \"$@\""))
+        .arg(format!("ulimit {limit} && exec \"$0\" \"$@\""))
         .arg(BIN)
         .args(args)
         .stdin(Stdio::null())
@@ -131,6 +136,17 @@ impl Server {
         match Self::spawn(command_with_fd_limit(fd_limit, &all, &[])).await {
             Ok(server) => server,
             Err(why) => panic!("eventstore-server {args:?} (ulimit -n {fd_limit}): {why}"),
+        }
+    }
+
+    /// Starts the binary with `ulimit LIMIT` (e.g. `-f 8192`, the file-size
+    /// limit in 512-byte blocks); panics if it does not start.
+    pub async fn start_with_ulimit(limit: &str, args: &[&str]) -> Self {
+        let mut all = vec!["--listen", "127.0.0.1:0"];
+        all.extend_from_slice(args);
+        match Self::spawn(command_with_ulimit(limit, &all, &[])).await {
+            Ok(server) => server,
+            Err(why) => panic!("eventstore-server {args:?} (ulimit {limit}): {why}"),
         }
     }
 
