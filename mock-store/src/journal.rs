@@ -79,7 +79,9 @@ pub const REDACTED: &str = "[redacted]";
 
 /// Whether a metadata key carries a credential: `authorization`,
 /// `proxy-authorization`, `cookie`, or a key naming a token, secret,
-/// password, API key, credential or auth (`x-api-key`, `x-auth-token`...).
+/// password, key (API, access, private...), credential, session, JWT,
+/// signature or auth (`x-api-key`, `x-auth-token`, `x-access-key`,
+/// `x-jwt`, `private-key`...).
 pub fn is_credential_key(key: &str) -> bool {
     let key = key.to_ascii_lowercase();
     matches!(key.as_str(), "cookie" | "set-cookie")
@@ -89,11 +91,11 @@ pub fn is_credential_key(key: &str) -> bool {
             "secret",
             "password",
             "passwd",
-            "api-key",
-            "apikey",
-            "api_key",
+            "key",
             "credential",
             "session",
+            "jwt",
+            "signature",
         ]
         .iter()
         .any(|word| key.contains(word))
@@ -101,25 +103,57 @@ pub fn is_credential_key(key: &str) -> bool {
 
 /// `metadata` with every credential value (see [`is_credential_key`])
 /// replaced by [`REDACTED`], keeping an authorization scheme (`Basic`,
-/// `Bearer`) so a journal still shows which kind was sent.
+/// `Bearer`) so a journal still shows which kind was sent. Under any other
+/// key, a value that is itself a credential is redacted too: one that
+/// starts with `Basic `/`Bearer `, and the password of a URL's user info
+/// (`postgres://app:[redacted]@db/orders`).
 pub fn redact_credentials(metadata: BTreeMap<String, String>) -> BTreeMap<String, String> {
     metadata
         .into_iter()
         .map(|(key, value)| {
-            if !is_credential_key(&key) {
-                return (key, value);
-            }
-            let redacted = match value.split_once(' ') {
-                Some((scheme, _))
-                    if !scheme.is_empty() && scheme.chars().all(|c| c.is_ascii_alphabetic()) =>
-                {
-                    format!("{scheme} {REDACTED}")
+            let scheme = value
+                .split_once(' ')
+                .map(|(scheme, _)| scheme)
+                .filter(|s| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphabetic()));
+            let value = if is_credential_key(&key) {
+                match scheme {
+                    Some(scheme) => format!("{scheme} {REDACTED}"),
+                    None => REDACTED.to_owned(),
                 }
-                _ => REDACTED.to_owned(),
+            } else if let Some(scheme) = scheme
+                .filter(|s| s.eq_ignore_ascii_case("basic") || s.eq_ignore_ascii_case("bearer"))
+            {
+                format!("{scheme} {REDACTED}")
+            } else {
+                redact_url_password(value)
             };
-            (key, redacted)
+            (key, value)
         })
         .collect()
+}
+
+/// `value` with the password of a URL's user info (`scheme://user:pass@`)
+/// replaced by [`REDACTED`]; unchanged when it holds none.
+fn redact_url_password(value: String) -> String {
+    let Some(authority_at) = value.find("://").map(|i| i + 3) else {
+        return value;
+    };
+    let authority_end = value[authority_at..]
+        .find(['/', '?', '#'])
+        .map_or(value.len(), |i| authority_at + i);
+    let authority = &value[authority_at..authority_end];
+    let Some(user_end) = authority.rfind('@') else {
+        return value;
+    };
+    let Some(colon) = authority[..user_end].find(':') else {
+        return value;
+    };
+    let (password_start, password_end) = (authority_at + colon + 1, authority_at + user_end);
+    format!(
+        "{}{REDACTED}{}",
+        &value[..password_start],
+        &value[password_end..]
+    )
 }
 
 /// One recorded call.
@@ -338,5 +372,41 @@ impl Journal {
 
     pub(crate) fn clear(&self) {
         self.inner.lock().calls.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credential_keys_and_credential_values_are_redacted() {
+        let metadata: BTreeMap<String, String> = [
+            ("authorization", "Bearer abc"),
+            ("x-access-key", "AKIA123"),
+            ("x-jwt", "eyJ.x.y"),
+            ("private-key", "-----BEGIN"),
+            ("x-request-signature", "sig"),
+            ("x-forwarded-auth", "Basic dXNlcjpw"),
+            ("x-db", "postgres://app:s3cret@db:5432/orders?x=1"),
+            ("x-upstream", "Bearer t0ken"),
+            ("x-trace", "abc-123"),
+            ("x-url", "https://example.org/a:b@c"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        let redacted = redact_credentials(metadata);
+        let get = |k: &str| redacted[k].as_str();
+        assert_eq!(get("authorization"), "Bearer [redacted]");
+        assert_eq!(get("x-access-key"), "[redacted]");
+        assert_eq!(get("x-jwt"), "[redacted]");
+        assert_eq!(get("private-key"), "[redacted]");
+        assert_eq!(get("x-request-signature"), "[redacted]");
+        assert_eq!(get("x-forwarded-auth"), "Basic [redacted]");
+        assert_eq!(get("x-db"), "postgres://app:[redacted]@db:5432/orders?x=1");
+        assert_eq!(get("x-upstream"), "Bearer [redacted]");
+        assert_eq!(get("x-trace"), "abc-123");
+        assert_eq!(get("x-url"), "https://example.org/a:b@c", "no user info");
     }
 }
