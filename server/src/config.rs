@@ -38,7 +38,9 @@ pub struct AdmissionFlags {
     /// (as the reference's clients send it through its gateway); alone, or
     /// beside --username/--password (either then gets in). RFC 6750
     /// characters: letters, digits, `-._~+/`, trailing `=`. In a users file,
-    /// a token per user: `:token=TOKEN` at the end of its line.
+    /// a token per user: `:token=TOKEN` at the end of its line. Prefer the
+    /// variable EVENTSTORE_TOKEN: a flag's value is visible in the process
+    /// list.
     #[arg(
         long,
         env = "EVENTSTORE_TOKEN",
@@ -102,7 +104,9 @@ pub struct Config {
     )]
     pub username: Option<String>,
 
-    /// The password that goes with --username.
+    /// The password that goes with --username. Prefer the variable
+    /// EVENTSTORE_PASSWORD: a flag's value is visible to every local user in the
+    /// process list.
     #[arg(
         long,
         env = "EVENTSTORE_PASSWORD",

@@ -77,7 +77,9 @@ struct Config {
     #[arg(long, env = "EVENTSTORE_MOCK_USERNAME", requires = "password")]
     username: Option<String>,
 
-    /// The password that goes with --username.
+    /// The password that goes with --username. Prefer the variable
+    /// EVENTSTORE_MOCK_PASSWORD: a flag's value is visible to every local user in the
+    /// process list.
     #[arg(
         long,
         env = "EVENTSTORE_MOCK_PASSWORD",
@@ -88,7 +90,8 @@ struct Config {
 
     /// Require `authorization: Bearer TOKEN` on every call, as the
     /// reference's clients send it through its gateway; alone, or beside
-    /// --username/--password (either then gets in).
+    /// --username/--password (either then gets in). Prefer the variable
+    /// EVENTSTORE_MOCK_TOKEN: a flag's value is visible in the process list.
     #[arg(
         long,
         env = "EVENTSTORE_MOCK_TOKEN",
