@@ -182,6 +182,10 @@ pub struct CallRecord {
     pub matched: Vec<ExpectationId>,
     /// Strict mode refused the call (it matched no expectation).
     pub rejected_by_strict_mode: bool,
+    /// The journal dropped this call's payloads (in `request`,
+    /// `request_json` and `delivered`) to stay within
+    /// [`MAX_JOURNAL_PAYLOAD_BYTES`]; every other field is kept.
+    pub payloads_dropped: bool,
     pub(crate) started: Instant,
 }
 
@@ -271,6 +275,16 @@ impl CallRecord {
     }
 }
 
+/// The most payload bytes the journal keeps (requests' events and events
+/// delivered, counted twice: as received and in the JSON view). Beyond, the
+/// oldest calls' payloads are dropped ([`CallRecord::payloads_dropped`]),
+/// so a mock that runs long, or is sent huge requests, stays bounded.
+pub const MAX_JOURNAL_PAYLOAD_BYTES: usize = 256 * 1024 * 1024;
+
+/// What a dropped payload reads as in a call's JSON view.
+pub const DROPPED_PAYLOAD: &str =
+    "[payload dropped: the journal keeps at most 256 MiB of payloads]";
+
 /// Event types a call's summary lists before it says how many more.
 pub const SUMMARY_EVENT_TYPES: usize = 10;
 
@@ -280,12 +294,76 @@ pub(crate) struct Journal {
     inner: Mutex<Records>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Records {
     calls: Vec<CallRecord>,
     /// Numbers keep growing across resets, so a subscription opened before a
     /// reset can never write into a newer call's record.
     last_seq: u64,
+    /// Payload bytes held (see [`MAX_JOURNAL_PAYLOAD_BYTES`]).
+    payload_bytes: usize,
+    /// Calls before this index have had their payloads dropped.
+    shed: usize,
+    max_payload_bytes: usize,
+}
+
+impl Default for Records {
+    fn default() -> Self {
+        Self {
+            calls: Vec::new(),
+            last_seq: 0,
+            payload_bytes: 0,
+            shed: 0,
+            max_payload_bytes: MAX_JOURNAL_PAYLOAD_BYTES,
+        }
+    }
+}
+
+/// Payload bytes of a call as the journal holds it: twice the raw bytes
+/// (the request, and its JSON view), plus what it delivered.
+fn payload_bytes(call: &CallRecord) -> usize {
+    let requested: usize = match &call.request {
+        CallRequest::Append(r) => r.events.iter().map(|e| e.payload.len()).sum(),
+        _ => 0,
+    };
+    let delivered: usize = call.delivered.iter().map(|e| e.payload.len()).sum();
+    2 * requested + delivered
+}
+
+impl Records {
+    /// Drops the oldest calls' payloads until the journal is within its
+    /// budget again (with a quarter to spare, so this runs rarely).
+    fn shed_over_budget(&mut self) {
+        if self.payload_bytes <= self.max_payload_bytes {
+            return;
+        }
+        let target = self.max_payload_bytes / 4 * 3;
+        while self.payload_bytes > target && self.shed < self.calls.len() {
+            let call = &mut self.calls[self.shed];
+            self.payload_bytes -= payload_bytes(call).min(self.payload_bytes);
+            if let CallRequest::Append(r) = &mut call.request {
+                for event in &mut r.events {
+                    event.payload = Vec::new();
+                }
+            }
+            if let Some(events) = call
+                .request_json
+                .get_mut("events")
+                .and_then(Value::as_array_mut)
+            {
+                for event in events {
+                    if let Some(payload) = event.get_mut("payload") {
+                        *payload = Value::String(DROPPED_PAYLOAD.to_owned());
+                    }
+                }
+            }
+            for event in &mut call.delivered {
+                event.payload = Vec::new();
+            }
+            call.payloads_dropped = true;
+            self.shed += 1;
+        }
+    }
 }
 
 impl Journal {
@@ -301,7 +379,7 @@ impl Journal {
         let mut records = self.inner.lock();
         records.last_seq += 1;
         let seq = records.last_seq;
-        records.calls.push(CallRecord {
+        let call = CallRecord {
             seq,
             request,
             request_json,
@@ -313,13 +391,21 @@ impl Journal {
             stream_end: None,
             matched,
             rejected_by_strict_mode,
+            payloads_dropped: false,
             started: Instant::now(),
-        });
+        };
+        records.payload_bytes += payload_bytes(&call);
+        records.calls.push(call);
+        records.shed_over_budget();
         seq
     }
 
     fn update(&self, seq: u64, f: impl FnOnce(&mut CallRecord)) {
         let mut records = self.inner.lock();
+        Self::update_in(&mut records, seq, f);
+    }
+
+    fn update_in(records: &mut Records, seq: u64, f: impl FnOnce(&mut CallRecord)) {
         // Sequence numbers are dense from the first record after a reset.
         let first = records.calls.first().map_or(seq, |c| c.seq);
         let index = seq.checked_sub(first).and_then(|i| usize::try_from(i).ok());
@@ -347,9 +433,21 @@ impl Journal {
         });
     }
 
-    /// Records an event delivered on a subscription.
+    /// Records an event delivered on a subscription (its payload only while
+    /// the call's payloads are kept).
     pub(crate) fn delivered(&self, seq: u64, event: &EventData) {
-        self.update(seq, |c| c.delivered.push(event.clone()));
+        let mut records = self.inner.lock();
+        let mut added = 0;
+        Self::update_in(&mut records, seq, |c| {
+            let mut event = event.clone();
+            if c.payloads_dropped {
+                event.payload = Vec::new();
+            }
+            added = event.payload.len();
+            c.delivered.push(event);
+        });
+        records.payload_bytes += added;
+        records.shed_over_budget();
     }
 
     /// Records how a subscription ended (the first end recorded wins).
@@ -371,13 +469,65 @@ impl Journal {
     }
 
     pub(crate) fn clear(&self) {
-        self.inner.lock().calls.clear();
+        let mut records = self.inner.lock();
+        records.calls.clear();
+        records.payload_bytes = 0;
+        records.shed = 0;
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use eventstore_proto::{AppendRequest, EventMetadata};
+
+    fn append_of(payload_bytes: usize) -> CallRequest {
+        CallRequest::Append(AppendRequest {
+            tenant_id: "t1".into(),
+            aggregate_id: "a".into(),
+            events: vec![EventData {
+                meta: Some(EventMetadata {
+                    event_type: "T".into(),
+                    ..EventMetadata::default()
+                }),
+                payload: vec![b'x'; payload_bytes],
+            }],
+            ..AppendRequest::default()
+        })
+    }
+
+    #[test]
+    fn the_oldest_payloads_are_dropped_beyond_the_budget() {
+        let journal = Journal::default();
+        journal.inner.lock().max_payload_bytes = 10_000;
+        for _ in 0..10 {
+            let request = append_of(1_000);
+            let json = request.to_json();
+            journal.begin(request, json, BTreeMap::new(), Vec::new(), false);
+        }
+        // Each call holds 2 x 1,000 bytes. The 6th call passes 10,000: the
+        // three oldest are dropped (down to 6,000, within 7,500); the 9th
+        // passes it again: three more.
+        let calls = journal.snapshot();
+        assert_eq!(calls.len(), 10, "every call is kept");
+        let dropped: Vec<bool> = calls.iter().map(|c| c.payloads_dropped).collect();
+        assert_eq!(dropped, [[true; 6].as_slice(), &[false; 4]].concat());
+        let CallRequest::Append(first) = &calls[0].request else {
+            unreachable!()
+        };
+        assert!(first.events[0].payload.is_empty());
+        assert_eq!(
+            calls[0].request_json["events"][0]["payload"],
+            DROPPED_PAYLOAD
+        );
+        assert_eq!(
+            calls[0].request_json["events"][0]["meta"]["event_type"],
+            "T"
+        );
+        assert!(journal.inner.lock().payload_bytes <= 10_000);
+        journal.clear();
+        assert_eq!(journal.inner.lock().payload_bytes, 0);
+    }
 
     #[test]
     fn credential_keys_and_credential_values_are_redacted() {
