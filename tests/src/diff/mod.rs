@@ -47,8 +47,14 @@ use serde_json::json;
 use std::{collections::HashMap, fmt::Write as _, time::Duration};
 use tonic::Status;
 
-/// Longest wait for a subscription's caught-up marker.
+/// Longest wait for a subscription's caught-up marker, from its start.
 const MARKER_WAIT: Duration = Duration::from_secs(10);
+/// Most bytes of a subscription's history (as the report shows it) kept
+/// before its caught-up marker: a store that streams without ever sending
+/// the marker costs this much, not all it sends.
+const MAX_HISTORY_TEXT_BYTES: usize = 32 * 1024 * 1024;
+/// Events of a subscription's history a report shows.
+const SHOWN_HISTORY_EVENTS: usize = 50;
 /// Longest wait for any one call.
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -341,8 +347,17 @@ impl<S: Store> Side<S> {
             Err(status) => return self.status(&status),
         };
         let mut events = Vec::new();
+        let mut text_bytes = 0usize;
+        let deadline = tokio::time::Instant::now() + MARKER_WAIT;
         let end = loop {
-            match tokio::time::timeout(MARKER_WAIT, responses.next()).await {
+            if text_bytes > MAX_HISTORY_TEXT_BYTES {
+                break format!(
+                    "no caught-up marker after {} events ({} MiB of history, the most diff keeps)",
+                    events.len(),
+                    MAX_HISTORY_TEXT_BYTES / (1024 * 1024)
+                );
+            }
+            match tokio::time::timeout_at(deadline, responses.next()).await {
                 Err(_) => {
                     break format!("no caught-up marker within {} s", MARKER_WAIT.as_secs());
                 }
@@ -350,12 +365,24 @@ impl<S: Store> Side<S> {
                 Ok(Some(Err(status))) => break self.status(&status).0,
                 Ok(Some(Ok(SubscribeResponse { event: None }))) => break "marker".to_owned(),
                 Ok(Some(Ok(SubscribeResponse { event: Some(event) }))) => {
-                    events.push(self.event(event));
+                    let shown = self.event(event);
+                    text_bytes += shown.len();
+                    events.push(shown);
                 }
             }
         };
-        let text = format!("history [{}] then {end}", events.join(", "));
-        (text.clone(), text)
+        let key = format!("history [{}] then {end}", events.join(", "));
+        // A report shows the first events; the comparison is over them all.
+        let shown = if events.len() > SHOWN_HISTORY_EVENTS {
+            format!(
+                "history [{}, ... ({} more)] then {end}",
+                events[..SHOWN_HISTORY_EVENTS].join(", "),
+                events.len() - SHOWN_HISTORY_EVENTS
+            )
+        } else {
+            key.clone()
+        };
+        (key, shown)
     }
 }
 
@@ -625,6 +652,78 @@ mod tests {
         .await
         .expect("run");
         assert!(report.success());
+    }
+
+    /// Issue 24 bug 5: a store whose subscriptions stream events and never
+    /// send the caught-up marker grew diff without bound (3.1 GB in 7 s);
+    /// the history kept is bounded and the difference reported.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_subscription_without_its_marker_is_bounded() {
+        #[derive(Clone)]
+        struct Endless(crate::targets::InProcessStore);
+        impl Store for Endless {
+            async fn append(
+                &self,
+                r: AppendRequest,
+            ) -> Result<eventstore_proto::AppendResponse, Status> {
+                self.0.append(r).await
+            }
+            async fn read_stream(
+                &self,
+                r: ReadStreamRequest,
+            ) -> Result<eventstore_proto::ReadStreamResponse, Status> {
+                self.0.read_stream(r).await
+            }
+            async fn read_all(
+                &self,
+                r: ReadAllRequest,
+            ) -> Result<eventstore_proto::ReadAllResponse, Status> {
+                self.0.read_all(r).await
+            }
+            async fn server_info(&self) -> Result<eventstore_proto::GetServerInfoResponse, Status> {
+                self.0.server_info().await
+            }
+            async fn subscribe_responses(
+                &self,
+                r: SubscribeRequest,
+            ) -> Result<crate::Responses, Status> {
+                let event = crate::append(&r.tenant_id, "flood", 0, 1).events.remove(0);
+                let flood = futures::stream::repeat_with(move || {
+                    Ok(SubscribeResponse {
+                        event: Some(event.clone()),
+                    })
+                });
+                Ok(Box::pin(flood))
+            }
+            fn stop(&self) -> bool {
+                false
+            }
+        }
+        let a = InProcess::start(Limits::default()).await;
+        let b = Endless(InProcess::start(Limits::default()).await);
+        let started = std::time::Instant::now();
+        let mut subscribe_differences = Vec::new();
+        let report = run(a, b, 200, 5, "diff-", |d| {
+            if d.operation.starts_with("Subscribe") {
+                subscribe_differences.push(d.b.clone());
+            }
+        })
+        .await
+        .expect("run");
+        assert!(!report.success());
+        let first = subscribe_differences
+            .first()
+            .expect("a Subscribe difference");
+        assert!(
+            first.contains("no caught-up marker after"),
+            "{}",
+            &first[first.len().saturating_sub(200)..]
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "{:?}",
+            started.elapsed()
+        );
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
