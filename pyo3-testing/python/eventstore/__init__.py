@@ -25,7 +25,8 @@ list, a recorded event comes back up):
   :class:`AppendResult`), capability names, credentials and request objects.
 - ``_semver.py``: SemVer 2.0 parsing and precedence
   (:meth:`ServerInfo.version_at_least`).
-- ``_checks.py``: the argument checks shared by the modules above.
+- ``_checks.py``: every argument check more than one module needs (names,
+  strs, unsigned ints, seconds and timeouts, tokens, SemVer minimums).
 - ``_errors.py``: the exceptions every failure becomes.
 - ``testing/``: ``_mock.py`` (:class:`~eventstore.testing.MockEventStore`),
   ``_spec.py`` (the typed expectation spec sent to the Rust mock),

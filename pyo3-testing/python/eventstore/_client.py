@@ -12,15 +12,20 @@ from typing import Any, Protocol, cast
 
 from eventstore import _native
 from eventstore._checkpoints import CheckpointStore, CheckpointWriter, check_store, load_checkpoint
-from eventstore._checks import check_name, check_seconds, check_semver, check_token, unchecked
-from eventstore._encoding import (
+from eventstore._checks import (
+    U32_MAX,
+    check_int_at_least,
+    check_name,
     check_optional_str,
+    check_seconds,
+    check_semver,
+    check_str,
+    check_timeout,
+    check_token,
     check_uint,
-    context_ids,
-    encode_event,
-    new_event_id,
-    now_ms,
+    unchecked,
 )
+from eventstore._encoding import context_ids, encode_event, new_event_id, now_ms
 from eventstore._errors import (
     CompatibilityError,
     ConnectionError,
@@ -78,10 +83,6 @@ def _append_fields(request: object) -> dict[str, Any]:
             raise ValidationError(f"append request: unknown key(s) {sorted(unknown)}")
         return dict(fields)
     raise ValidationError(f"append_events takes an AppendRequest, a dict or keywords, got {type(request).__name__}")
-
-
-_U32_MAX = 0xFFFF_FFFF
-"""``max_count`` is a uint32 on the wire; larger values mean the same (no smaller limit)."""
 
 
 def _start(position: int | None, forward: bool, name: str) -> int:
@@ -180,9 +181,13 @@ class EventStoreClient:
     or a token, not both). ``tls`` is ``True`` (system roots) or
     ``{"ca_certificate", "client_certificate", "client_key"}`` as PEM (plus
     ``"server_name"`` to override the name checked). Timeouts are in
-    seconds (``None``: none); ``max_connections`` HTTP/2 connections are
-    used round-robin; ``tenant_id`` is the tenant of calls that name none
-    (default ``"default"``).
+    seconds: ``connection_timeout`` bounds each connection attempt and
+    ``request_timeout`` each call; each is a positive number (at most
+    99,999,999 hours, gRPC's longest deadline), or ``None`` for no limit.
+    A timeout of 0 is refused (:class:`~eventstore.ValidationError`): it
+    would fail every call, and "no limit" is ``None``. ``max_connections``
+    HTTP/2 connections are used round-robin; ``tenant_id`` is the tenant of
+    calls that name none (default ``"default"``).
     """
 
     def __init__(
@@ -203,11 +208,9 @@ class EventStoreClient:
             raise ValidationError(f"endpoint must be a str like 'localhost:50051', got {endpoint!r}")
         check_name("tenant_id", tenant_id)
         username, password, token = _authentication(credentials, token)
-        for name, value in (("connection_timeout", connection_timeout), ("request_timeout", request_timeout)):
-            if value is not None and (isinstance(value, bool) or not isinstance(unchecked(value), (int, float))):
-                raise ValidationError(f"{name} must be a number of seconds or None, got {value!r}")
-        if isinstance(max_connections, bool) or not isinstance(unchecked(max_connections), int) or max_connections < 1:
-            raise ValidationError(f"max_connections must be an integer >= 1, got {max_connections!r}")
+        connection_timeout = check_timeout("connection_timeout", connection_timeout)
+        request_timeout = check_timeout("request_timeout", request_timeout)
+        check_int_at_least("max_connections", max_connections, 1)
         tls_options: dict[str, Any] = {}
         use_tls = False
         if isinstance(tls, Mapping):
@@ -313,11 +316,7 @@ class EventStoreClient:
     def _tenant(self, tenant_id: Any) -> str:
         # Only None means "the client's tenant": an explicit "" is sent as is
         # (the store answers UNAUTHENTICATED), never silently replaced.
-        if tenant_id is None:
-            return self.tenant_id
-        if not isinstance(tenant_id, str):
-            raise ValidationError(f"tenant_id must be a str, got {type(tenant_id).__name__} {tenant_id!r}")
-        return tenant_id
+        return self.tenant_id if tenant_id is None else check_str("tenant_id", tenant_id)
 
     async def append_events(
         self,
@@ -417,12 +416,12 @@ class EventStoreClient:
         _require_asyncio("read_stream")
         start = _start(from_aggregate_nonce, forward, "from_aggregate_nonce")
         check_uint("max_count", max_count)
-        if not isinstance(unchecked(aggregate_id), str):
-            raise ValidationError(f"aggregate_id must be a str, got {type(aggregate_id).__name__} {aggregate_id!r}")
+        check_str("aggregate_id", aggregate_id)
         tenant = self._tenant(tenant_id)
         self._check_open()
+        # max_count is a uint32 on the wire: larger values mean the same (no smaller limit).
         raw, is_end, next_from = await self._native.read_stream(
-            tenant, aggregate_id, start, min(max_count, _U32_MAX), bool(forward)
+            tenant, aggregate_id, start, min(max_count, U32_MAX), bool(forward)
         )
         registry = self.registry
         return StreamPage([RecordedEvent(r, registry) for r in raw], is_end, next_from)
@@ -494,7 +493,7 @@ class EventStoreClient:
         check_uint("max_count", max_count)
         tenant = self._tenant(tenant_id)
         self._check_open()
-        raw, is_end, next_from = await self._native.read_all(tenant, start, min(max_count, _U32_MAX), bool(forward))
+        raw, is_end, next_from = await self._native.read_all(tenant, start, min(max_count, U32_MAX), bool(forward))
         registry = self.registry
         return AllPage([RecordedEvent(r, registry) for r in raw], is_end, next_from)
 
@@ -636,9 +635,8 @@ class EventStoreClient:
         check_uint("from_global_nonce", from_global_nonce)
         if not isinstance(unchecked(aggregate_id_prefix), str):
             raise ValidationError(f"aggregate_id_prefix must be a str, got {aggregate_id_prefix!r}")
-        for name, value, low in (("batch_size", batch_size, 1), ("max_reconnect_attempts", max_reconnect_attempts, 0)):
-            if isinstance(value, bool) or not isinstance(unchecked(value), int) or value < low:
-                raise ValidationError(f"{name} must be an integer >= {low}, got {value!r}")
+        check_int_at_least("batch_size", batch_size, 1)
+        check_int_at_least("max_reconnect_attempts", max_reconnect_attempts, 0)
         tenant = self._tenant(tenant_id)
         writer: CheckpointWriter | None = None
         if checkpoint is not None or consumer is not None:

@@ -20,9 +20,9 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias, TypedDict, cast
 
 from eventstore import _native
-from eventstore._checks import is_pair, unchecked
+from eventstore._checks import check_int_at_least, check_uint, is_pair, unchecked
 from eventstore._codec import encode_value
-from eventstore._encoding import NO_IDS, check_uint, encode_event, encode_registered, now_ms
+from eventstore._encoding import NO_IDS, encode_event, encode_registered, now_ms
 from eventstore._errors import ConcurrencyError, ConnectionError, EventStoreError, ValidationError, status_code
 from eventstore._events import default_registry
 from eventstore._models import (
@@ -306,9 +306,7 @@ def _count(spec: ExpectationSpec, options: ExpectOptions) -> None:
     nth = options.get("nth")
     up_to = options.get("up_to")
     if up_to is not None:
-        if isinstance(up_to, bool) or not isinstance(unchecked(up_to), int) or up_to < 1:
-            raise ValidationError(f"up_to must be an integer >= 1 (the calls it answers), got {up_to!r}")
-        spec["up_to"] = up_to
+        spec["up_to"] = check_int_at_least("up_to", up_to, 1, " (the calls it answers)")
     if times is not None and (at_least is not None or at_most is not None):
         raise ValidationError("times cannot be combined with at_least or at_most")
     if options.get("never"):
@@ -709,10 +707,7 @@ class MockEventStore:
         if delay_each is not None:
             reply["delay_each_ms"] = round(delay_each * 1000)
         if keepalive_every is not None:
-            check_uint("expect_subscribe: keepalive_every", keepalive_every)
-            if keepalive_every == 0:
-                raise ValidationError("expect_subscribe: keepalive_every must be at least 1 event, got 0")
-            reply["keepalive_every"] = keepalive_every
+            reply["keepalive_every"] = check_int_at_least("expect_subscribe: keepalive_every", keepalive_every, 1)
         if keepalive_interval is not None:
             if isinstance(keepalive_interval, bool) or not isinstance(unchecked(keepalive_interval), (int, float)):
                 raise ValidationError(
