@@ -8,8 +8,11 @@ this package is the typed Python face of it.
 Files, in the order data flows through them (an append goes down the
 list, a recorded event comes back up):
 
-- ``_client.py``: :class:`EventStoreClient` and :class:`Subscription`, the
-  calls users make; they check arguments and hand over to the core.
+- ``_client.py``: :class:`EventStoreClient`, the calls users make; it
+  checks arguments and hands over to the core. ``_subscription.py``:
+  :class:`Subscription` (beside the core's ``src/subscription.rs``).
+  ``_connection.py``: the client's authentication and TLS options.
+  ``_loop.py``: the asyncio-only check every call makes.
 - ``_checkpoints.py``: where checkpointed subscriptions keep their position
   (:class:`CheckpointStore`, :class:`MemoryCheckpointStore`,
   :class:`SqliteCheckpointStore`).
@@ -46,7 +49,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from eventstore._checkpoints import CheckpointError, CheckpointStore, MemoryCheckpointStore, SqliteCheckpointStore
-    from eventstore._client import EventStoreClient, Subscription
+    from eventstore._client import EventStoreClient
     from eventstore._context import MessageContext, MessageIds
     from eventstore._errors import (
         AuthenticationError,
@@ -81,6 +84,7 @@ if TYPE_CHECKING:
         ServerInfo,
         StreamPage,
     )
+    from eventstore._subscription import Subscription
 
     __version__: str
 
@@ -98,7 +102,7 @@ _EXPORTS: dict[str, str] = {
     "CheckpointStore": "eventstore._checkpoints",
     "MemoryCheckpointStore": "eventstore._checkpoints",
     "SqliteCheckpointStore": "eventstore._checkpoints",
-    "Subscription": "eventstore._client",
+    "Subscription": "eventstore._subscription",
     "MessageContext": "eventstore._context",
     "MessageIds": "eventstore._context",
     "AuthenticationError": "eventstore._errors",
