@@ -32,8 +32,10 @@ list, a recorded event comes back up):
   strs, unsigned ints, seconds and timeouts, tokens, SemVer minimums).
 - ``_errors.py``: the exceptions every failure becomes.
 - ``testing/``: ``_mock.py`` (:class:`~eventstore.testing.MockEventStore`),
-  ``_spec.py`` (the typed expectation spec sent to the Rust mock),
-  ``_container.py`` and ``pytest_plugin.py``.
+  ``_expectations.py`` (``expect_*`` keywords -> the expectation JSON),
+  ``_journal.py`` (:class:`~eventstore.testing.RecordedCall` and the other
+  journal views), ``_spec.py`` (the typed expectation and journal JSON
+  exchanged with the Rust mock), ``_container.py`` and ``pytest_plugin.py``.
 
 Names are imported on first use, so importing ``eventstore`` (as the pytest
 plugin ``eventstore.testing.pytest_plugin`` does in every pytest run) stays

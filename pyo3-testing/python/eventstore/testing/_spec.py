@@ -26,6 +26,7 @@ __all__ = [
     "ServerInfoResponseSpec",
     "StatusSpec",
     "StreamEndJson",
+    "StreamEndReason",
     "StubEvent",
 ]
 
@@ -159,10 +160,14 @@ class ExpectationSpec(_ExpectationRpc, total=False):
 # -- the journal: what ``NativeMock.journal`` hands back (``wire/call.rs``) ----------
 
 
+StreamEndReason = Literal["cancelled", "status", "completed", "dropped"]
+"""Why a subscription stream ended (``StreamEndJson.reason``)."""
+
+
 class StreamEndJson(TypedDict):
     """How a subscription stream ended."""
 
-    reason: Literal["cancelled", "status", "completed", "dropped"]
+    reason: StreamEndReason
     status: str
     message: str
 
