@@ -195,6 +195,88 @@ def test_bad_client_options(kwargs: dict[str, Any], message: str) -> None:
         EventStoreClient(**kwargs)
 
 
+POSITIVE = (
+    "{name} must be a positive number of seconds, got {value} "
+    "(None means no limit; 0 is refused, it would fail every call)"
+)
+AT_MOST = (
+    "{name} must be at most 359999996400 seconds (99,999,999 hours, gRPC's longest deadline), "
+    "got {value} (None means no limit)"
+)
+NOT_SECONDS = "{name} must be a number of seconds or None, got {value}"
+
+
+@pytest.mark.parametrize("name", ["connection_timeout", "request_timeout"])
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (0, POSITIVE),
+        (0.0, POSITIVE),
+        (-1, POSITIVE),
+        (-0.5, POSITIVE),
+        (float("nan"), POSITIVE),
+        (float("-inf"), POSITIVE),
+        (float("inf"), AT_MOST),
+        (359999996401, AT_MOST),
+        (10**400, AT_MOST),
+        (True, NOT_SECONDS),
+        (False, NOT_SECONDS),
+        ("5", NOT_SECONDS),
+        (b"5", NOT_SECONDS),
+    ],
+    ids=repr,
+)
+def test_a_timeout_is_positive_seconds_or_none(name: str, value: object, message: str) -> None:
+    """``connection_timeout`` and ``request_timeout``: a positive number of
+    seconds, at most gRPC's longest deadline, or ``None`` (no limit); 0 is
+    zero time, not "no limit", and refused (_checks.check_timeout)."""
+    with pytest.raises(ValidationError) as refused:
+        EventStoreClient(**{name: value})
+    assert str(refused.value) == message.format(name=name, value=repr(value))
+
+
+@pytest.mark.parametrize("value", [None, 0.001, 1, 30.0, 359999996400])
+def test_good_timeouts_pass(value: float | None) -> None:
+    EventStoreClient(connection_timeout=value, request_timeout=value)
+
+
+def timeout_refusals(value: float) -> tuple[str | None, str | None]:
+    """How the SDK and the Rust core answer ``request_timeout=value``: each
+    one's refusal, or ``None``."""
+    from eventstore import _native
+    from eventstore._checks import check_timeout
+
+    python = rust = None
+    try:
+        check_timeout("request_timeout", value)
+    except ValidationError as e:
+        python = str(e)
+    try:
+        _native.NativeClient("localhost:50051", request_timeout=value)
+    except ValueError as e:
+        rust = str(e)
+    return python, rust
+
+
+@pytest.mark.parametrize("value", [0.001, 1, 359999996400])
+def test_the_native_timeout_rule_accepts_what_python_accepts(value: float) -> None:
+    assert timeout_refusals(value) == (None, None)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="until src/client.rs seconds() has _checks.check_timeout's rule and messages (issue 22); "
+    "then drop this marker",
+)
+@pytest.mark.parametrize("value", [0, -1, float("-inf"), float("inf"), 10**12, 359999996401])
+def test_the_native_timeout_rule_refuses_as_python_does(value: float) -> None:
+    """The Rust core refuses what the SDK refuses, with the same message
+    (values whose Rust formatting is Python's repr)."""
+    python, rust = timeout_refusals(value)
+    assert python is not None
+    assert rust == python
+
+
 def test_store_with_wrong_endpoint(mock: MockEventStore) -> None:
     with pytest.raises(ValidationError, match="endpoint must be 'mock'"):
         EventStoreClient(endpoint="localhost:1", store=mock)

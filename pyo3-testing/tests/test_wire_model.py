@@ -53,14 +53,14 @@ async def test_every_rpc_the_spec_names_is_the_mocks_and_its_request_fields_agre
 
     from eventstore import EventStoreClient
     from eventstore.testing import MockEventStore
-    from eventstore.testing._mock import _EXPECT_METHOD, _REQUEST_KEYS
+    from eventstore.testing._expectations import EXPECT_METHOD, REQUEST_KEYS
     from eventstore.testing._spec import Rpc
 
-    assert set(get_args(Rpc)) == set(_REQUEST_KEYS) == set(_EXPECT_METHOD)
+    assert set(get_args(Rpc)) == set(REQUEST_KEYS) == set(EXPECT_METHOD)
     with MockEventStore() as mock:
         for rpc in get_args(Rpc):
             mock._native.mount(json.dumps({"rpc": rpc, "at_least": 0}))
-            assert hasattr(mock, _EXPECT_METHOD[rpc])
+            assert hasattr(mock, EXPECT_METHOD[rpc])
         async with EventStoreClient(endpoint="mock", store=mock) as client:
             await client.append_events(aggregate_id="a", aggregate_type="A", events=[{"event_type": "t"}])
             await client.read_stream("a")
@@ -75,4 +75,4 @@ async def test_every_rpc_the_spec_names_is_the_mocks_and_its_request_fields_agre
         calls = mock.calls
     assert {c.rpc for c in calls} == set(get_args(Rpc))
     for call in calls:
-        assert set(call.request) == _REQUEST_KEYS[call.rpc], call.rpc  # type: ignore[index]
+        assert set(call.request) == REQUEST_KEYS[call.rpc], call.rpc  # type: ignore[index]

@@ -8,8 +8,11 @@ this package is the typed Python face of it.
 Files, in the order data flows through them (an append goes down the
 list, a recorded event comes back up):
 
-- ``_client.py``: :class:`EventStoreClient` and :class:`Subscription`, the
-  calls users make; they check arguments and hand over to the core.
+- ``_client.py``: :class:`EventStoreClient`, the calls users make; it
+  checks arguments and hands over to the core. ``_subscription.py``:
+  :class:`Subscription` (beside the core's ``src/subscription.rs``).
+  ``_connection.py``: the client's authentication and TLS options.
+  ``_loop.py``: the asyncio-only check every call makes.
 - ``_checkpoints.py``: where checkpointed subscriptions keep their position
   (:class:`CheckpointStore`, :class:`MemoryCheckpointStore`,
   :class:`SqliteCheckpointStore`).
@@ -25,11 +28,14 @@ list, a recorded event comes back up):
   :class:`AppendResult`), capability names, credentials and request objects.
 - ``_semver.py``: SemVer 2.0 parsing and precedence
   (:meth:`ServerInfo.version_at_least`).
-- ``_checks.py``: the argument checks shared by the modules above.
+- ``_checks.py``: every argument check more than one module needs (names,
+  strs, unsigned ints, seconds and timeouts, tokens, SemVer minimums).
 - ``_errors.py``: the exceptions every failure becomes.
 - ``testing/``: ``_mock.py`` (:class:`~eventstore.testing.MockEventStore`),
-  ``_spec.py`` (the typed expectation spec sent to the Rust mock),
-  ``_container.py`` and ``pytest_plugin.py``.
+  ``_expectations.py`` (``expect_*`` keywords -> the expectation JSON),
+  ``_journal.py`` (:class:`~eventstore.testing.RecordedCall` and the other
+  journal views), ``_spec.py`` (the typed expectation and journal JSON
+  exchanged with the Rust mock), ``_container.py`` and ``pytest_plugin.py``.
 
 Names are imported on first use, so importing ``eventstore`` (as the pytest
 plugin ``eventstore.testing.pytest_plugin`` does in every pytest run) stays
@@ -45,7 +51,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from eventstore._checkpoints import CheckpointError, CheckpointStore, MemoryCheckpointStore, SqliteCheckpointStore
-    from eventstore._client import EventStoreClient, Subscription
+    from eventstore._client import EventStoreClient
     from eventstore._context import MessageContext, MessageIds
     from eventstore._errors import (
         AuthenticationError,
@@ -80,6 +86,7 @@ if TYPE_CHECKING:
         ServerInfo,
         StreamPage,
     )
+    from eventstore._subscription import Subscription
 
     __version__: str
 
@@ -97,7 +104,7 @@ _EXPORTS: dict[str, str] = {
     "CheckpointStore": "eventstore._checkpoints",
     "MemoryCheckpointStore": "eventstore._checkpoints",
     "SqliteCheckpointStore": "eventstore._checkpoints",
-    "Subscription": "eventstore._client",
+    "Subscription": "eventstore._subscription",
     "MessageContext": "eventstore._context",
     "MessageIds": "eventstore._context",
     "AuthenticationError": "eventstore._errors",

@@ -27,8 +27,7 @@ import sqlite3
 import time
 from typing import Protocol, runtime_checkable
 
-from eventstore._checks import check_name, unchecked
-from eventstore._encoding import check_uint
+from eventstore._checks import check_name, check_uint, unchecked
 from eventstore._errors import EventStoreError, ValidationError
 
 __all__ = [

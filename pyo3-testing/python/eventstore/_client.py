@@ -1,35 +1,32 @@
-"""``EventStoreClient``: the async client."""
+"""``EventStoreClient``: the async client (its subscriptions are
+``_subscription.py``'s, its connection options ``_connection.py``'s)."""
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
-import sys
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
-from types import TracebackType
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from typing import Any, Protocol, cast
 
 from eventstore import _native
 from eventstore._checkpoints import CheckpointStore, CheckpointWriter, check_store, load_checkpoint
-from eventstore._checks import check_name, check_seconds, check_semver, check_token, unchecked
-from eventstore._encoding import (
+from eventstore._checks import (
+    U32_MAX,
+    check_int_at_least,
+    check_name,
     check_optional_str,
+    check_seconds,
+    check_semver,
+    check_str,
+    check_timeout,
     check_uint,
-    context_ids,
-    encode_event,
-    new_event_id,
-    now_ms,
+    unchecked,
 )
-from eventstore._errors import (
-    CompatibilityError,
-    ConnectionError,
-    EventStoreError,
-    TimeoutError,
-    UnsupportedEventLoopError,
-    ValidationError,
-)
+from eventstore._connection import authentication, tls_options
+from eventstore._encoding import context_ids, encode_event, new_event_id, now_ms
+from eventstore._errors import CompatibilityError, ConnectionError, ValidationError
 from eventstore._events import EventRegistry, default_registry
+from eventstore._loop import require_asyncio
 from eventstore._models import (
     DEFAULT_TENANT,
     HEAD,
@@ -41,9 +38,9 @@ from eventstore._models import (
     RecordedEvent,
     ServerInfo,
     StreamPage,
-    credential_parts,
 )
 from eventstore._semver import precedence
+from eventstore._subscription import Subscription
 from eventstore._wire import WireEvent
 
 
@@ -57,7 +54,7 @@ class InProcessStore(Protocol):
     def _native(self) -> _native.NativeMock: ...
 
 
-__all__ = ["DEFAULT_TENANT", "EventStoreClient", "Subscription"]
+__all__ = ["EventStoreClient", "InProcessStore", "close_now"]
 
 
 _APPEND_KEYS = frozenset(
@@ -80,10 +77,6 @@ def _append_fields(request: object) -> dict[str, Any]:
     raise ValidationError(f"append_events takes an AppendRequest, a dict or keywords, got {type(request).__name__}")
 
 
-_U32_MAX = 0xFFFF_FFFF
-"""``max_count`` is a uint32 on the wire; larger values mean the same (no smaller limit)."""
-
-
 def _start(position: int | None, forward: bool, name: str) -> int:
     """A read's start position: ``None`` is the first event forward and the
     head backward (:data:`HEAD`); a given position is sent as is."""
@@ -95,63 +88,6 @@ def _start(position: int | None, forward: bool, name: str) -> int:
 
 _IDEMPOTENT_MEMORY = 4096
 """How many idempotency keys a client remembers the generated ids of."""
-
-
-def _in_trio() -> bool:
-    """Whether the caller runs under trio (without importing it)."""
-    trio = sys.modules.get("trio")
-    if trio is None:
-        return False
-    try:
-        trio.lowlevel.current_trio_token()
-    except RuntimeError:
-        return False
-    return True
-
-
-def _require_asyncio(call: str) -> None:
-    """Raises :class:`UnsupportedEventLoopError` unless an asyncio event loop
-    runs: the Rust core answers with asyncio futures, so every call needs
-    one (under trio the call would fail deep inside with "no running event
-    loop")."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        where = "this code runs under trio" if _in_trio() else "no asyncio event loop is running"
-        raise UnsupportedEventLoopError(
-            f"{call} needs a running asyncio event loop, and {where}: the eventstore SDK is asyncio-only "
-            "(use asyncio.run, pytest-asyncio, or anyio with its asyncio backend; trio is not supported)"
-        ) from None
-
-
-def _authentication(credentials: Credentials | None, token: str | None) -> tuple[str | None, str | None, str | None]:
-    """The ``(username, password, token)`` a client sends: HTTP Basic or a
-    bearer token, never both (a request carries one ``authorization``)."""
-    username, password, given_token = credential_parts(credentials)
-    if username is not None and given_token is not None:
-        raise ValidationError(
-            "credentials: give a username and password or a token, not both (a client sends one of them; "
-            "a MockEventStore may accept both)"
-        )
-    if token is None:
-        return username, password, given_token
-    token = check_token("token", token)
-    if credentials is not None:
-        raise ValidationError(
-            "give credentials or a token, not both: credentials= and token= were given "
-            "(a bearer token alone is token=... or credentials={'token': ...})"
-        )
-    return None, None, token
-
-
-def _pem(value: Any, name: str) -> bytes | None:
-    if value is None:
-        return None
-    if isinstance(value, str):
-        return value.encode()
-    if isinstance(value, (bytes, bytearray)):
-        return bytes(value)
-    raise ValidationError(f"tls.{name} must be PEM bytes or str, got {type(value).__name__}")
 
 
 def _version_problem(info: ServerInfo, min_version: str) -> str:
@@ -180,9 +116,13 @@ class EventStoreClient:
     or a token, not both). ``tls`` is ``True`` (system roots) or
     ``{"ca_certificate", "client_certificate", "client_key"}`` as PEM (plus
     ``"server_name"`` to override the name checked). Timeouts are in
-    seconds (``None``: none); ``max_connections`` HTTP/2 connections are
-    used round-robin; ``tenant_id`` is the tenant of calls that name none
-    (default ``"default"``).
+    seconds: ``connection_timeout`` bounds each connection attempt and
+    ``request_timeout`` each call; each is a positive number (at most
+    99,999,999 hours, gRPC's longest deadline), or ``None`` for no limit.
+    A timeout of 0 is refused (:class:`~eventstore.ValidationError`): it
+    would fail every call, and "no limit" is ``None``. ``max_connections``
+    HTTP/2 connections are used round-robin; ``tenant_id`` is the tenant of
+    calls that name none (default ``"default"``).
     """
 
     def __init__(
@@ -202,27 +142,11 @@ class EventStoreClient:
         if not isinstance(unchecked(endpoint), str):
             raise ValidationError(f"endpoint must be a str like 'localhost:50051', got {endpoint!r}")
         check_name("tenant_id", tenant_id)
-        username, password, token = _authentication(credentials, token)
-        for name, value in (("connection_timeout", connection_timeout), ("request_timeout", request_timeout)):
-            if value is not None and (isinstance(value, bool) or not isinstance(unchecked(value), (int, float))):
-                raise ValidationError(f"{name} must be a number of seconds or None, got {value!r}")
-        if isinstance(max_connections, bool) or not isinstance(unchecked(max_connections), int) or max_connections < 1:
-            raise ValidationError(f"max_connections must be an integer >= 1, got {max_connections!r}")
-        tls_options: dict[str, Any] = {}
-        use_tls = False
-        if isinstance(tls, Mapping):
-            unknown = set(tls) - {"ca_certificate", "client_certificate", "client_key", "server_name"}
-            if unknown:
-                raise ValidationError(f"tls: unknown key(s) {sorted(unknown)}")
-            use_tls = True
-            tls_options = {
-                "ca_certificate": _pem(tls.get("ca_certificate"), "ca_certificate"),
-                "client_certificate": _pem(tls.get("client_certificate"), "client_certificate"),
-                "client_key": _pem(tls.get("client_key"), "client_key"),
-                "tls_domain": tls.get("server_name"),
-            }
-        elif tls:
-            use_tls = True
+        username, password, token = authentication(credentials, token)
+        connection_timeout = check_timeout("connection_timeout", connection_timeout)
+        request_timeout = check_timeout("request_timeout", request_timeout)
+        check_int_at_least("max_connections", max_connections, 1)
+        options = tls_options(tls)
         native_mock = None
         if store is not None:
             if endpoint not in ("mock", store.endpoint):
@@ -241,12 +165,11 @@ class EventStoreClient:
                 username=username,
                 password=password,
                 token=token,
-                tls=use_tls,
                 connection_timeout=connection_timeout,
                 request_timeout=request_timeout,
                 max_connections=max_connections,
                 mock=native_mock,
-                **tls_options,
+                **options,
             )
         except ValueError as e:
             raise ValidationError(str(e)) from None
@@ -288,12 +211,7 @@ class EventStoreClient:
     async def __aenter__(self) -> EventStoreClient:
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
 
     async def close(self) -> None:
@@ -313,11 +231,7 @@ class EventStoreClient:
     def _tenant(self, tenant_id: Any) -> str:
         # Only None means "the client's tenant": an explicit "" is sent as is
         # (the store answers UNAUTHENTICATED), never silently replaced.
-        if tenant_id is None:
-            return self.tenant_id
-        if not isinstance(tenant_id, str):
-            raise ValidationError(f"tenant_id must be a str, got {type(tenant_id).__name__} {tenant_id!r}")
-        return tenant_id
+        return self.tenant_id if tenant_id is None else check_str("tenant_id", tenant_id)
 
     async def append_events(
         self,
@@ -347,7 +261,7 @@ class EventStoreClient:
         ``expected_aggregate_nonce`` 0 (the default) means "the stream must
         not exist yet".
         """
-        _require_asyncio("append_events")
+        require_asyncio("append_events")
         if request is not None:
             # Keywords given too override the request's values.
             fields = _append_fields(request)
@@ -414,15 +328,15 @@ class EventStoreClient:
         ``page.next_from_aggregate_nonce``; ``is_end`` is exact. A stream that
         does not exist reads as empty.
         """
-        _require_asyncio("read_stream")
+        require_asyncio("read_stream")
         start = _start(from_aggregate_nonce, forward, "from_aggregate_nonce")
         check_uint("max_count", max_count)
-        if not isinstance(unchecked(aggregate_id), str):
-            raise ValidationError(f"aggregate_id must be a str, got {type(aggregate_id).__name__} {aggregate_id!r}")
+        check_str("aggregate_id", aggregate_id)
         tenant = self._tenant(tenant_id)
         self._check_open()
+        # max_count is a uint32 on the wire: larger values mean the same (no smaller limit).
         raw, is_end, next_from = await self._native.read_stream(
-            tenant, aggregate_id, start, min(max_count, _U32_MAX), bool(forward)
+            tenant, aggregate_id, start, min(max_count, U32_MAX), bool(forward)
         )
         registry = self.registry
         return StreamPage([RecordedEvent(r, registry) for r in raw], is_end, next_from)
@@ -489,12 +403,12 @@ class EventStoreClient:
         ``page.next_from_global_nonce``; an empty forward page keeps it, so
         polling the tail with it sees each new event once.
         """
-        _require_asyncio("read_all")
+        require_asyncio("read_all")
         start = _start(from_global_nonce, forward, "from_global_nonce")
         check_uint("max_count", max_count)
         tenant = self._tenant(tenant_id)
         self._check_open()
-        raw, is_end, next_from = await self._native.read_all(tenant, start, min(max_count, _U32_MAX), bool(forward))
+        raw, is_end, next_from = await self._native.read_all(tenant, start, min(max_count, U32_MAX), bool(forward))
         registry = self.registry
         return AllPage([RecordedEvent(r, registry) for r in raw], is_end, next_from)
 
@@ -539,7 +453,7 @@ class EventStoreClient:
         capabilities. A server that predates ``GetServerInfo`` (it answers
         ``UNIMPLEMENTED``) reads as legacy: :attr:`ServerInfo.is_legacy`,
         unknown version, no capabilities. Any other failure raises."""
-        _require_asyncio("server_info")
+        require_asyncio("server_info")
         self._check_open()
         answer = await self._native.server_info()
         if answer is None:
@@ -632,13 +546,12 @@ class EventStoreClient:
         reconnect or a restart. At-least-once: handle an event, then ack it;
         an event handled but not acknowledged comes again.
         """
-        _require_asyncio("subscribe")
+        require_asyncio("subscribe")
         check_uint("from_global_nonce", from_global_nonce)
         if not isinstance(unchecked(aggregate_id_prefix), str):
             raise ValidationError(f"aggregate_id_prefix must be a str, got {aggregate_id_prefix!r}")
-        for name, value, low in (("batch_size", batch_size, 1), ("max_reconnect_attempts", max_reconnect_attempts, 0)):
-            if isinstance(value, bool) or not isinstance(unchecked(value), int) or value < low:
-                raise ValidationError(f"{name} must be an integer >= {low}, got {value!r}")
+        check_int_at_least("batch_size", batch_size, 1)
+        check_int_at_least("max_reconnect_attempts", max_reconnect_attempts, 0)
         tenant = self._tenant(tenant_id)
         writer: CheckpointWriter | None = None
         if checkpoint is not None or consumer is not None:
@@ -673,206 +586,6 @@ class EventStoreClient:
             tenant_id=tenant,
             aggregate_id_prefix=aggregate_id_prefix,
         )
-
-
-class Subscription:
-    """An open subscription: ``async for event in subscription``.
-
-    Events arrive in batches from the native layer and are handed out one by
-    one. Call :meth:`ack` after processing an event so that a reconnect
-    resumes after it. :meth:`close` (or leaving ``async with``) ends it.
-
-    :attr:`caught_up` turns true when the iteration has handed out every
-    event of the history (the store's caught-up marker was reached, in
-    order); :meth:`wait_caught_up` waits for that. Event-less responses of
-    the store (the marker, keepalives) are never handed out as events.
-    """
-
-    def __init__(
-        self,
-        native: _native.NativeSubscription,
-        registry: EventRegistry,
-        batch_size: int,
-        checkpoint: CheckpointWriter | None = None,
-        *,
-        client_closed: Callable[[], bool] = lambda: False,
-        tenant_id: str = "",
-        aggregate_id_prefix: str = "",
-    ) -> None:
-        self._native = native
-        self._checkpoint = checkpoint
-        self._client_closed = client_closed
-        self._tenant_id = tenant_id
-        self._prefix = aggregate_id_prefix
-        self._registry = registry
-        self._batch_size = batch_size
-        self._buffer: list[_native.RawEvent | bool] = []
-        self._inflight: asyncio.Future[list[_native.RawEvent | bool]] | None = None
-        self._index = 0
-        self._closed = False
-        self._caught_up = False
-        # Set while caught up / once the iteration has ended: wait_caught_up
-        # waits for either.
-        self._caught_up_event = asyncio.Event()
-        self._ended_event = asyncio.Event()
-
-    def __aiter__(self) -> Subscription:
-        return self
-
-    async def __anext__(self) -> RecordedEvent:
-        while True:
-            if self._index >= len(self._buffer):
-                if self._closed:
-                    raise StopAsyncIteration
-                if self._inflight is None:
-                    self._check_client_open()
-                _require_asyncio("iterating a Subscription")
-                # Shielded: cancelling this wait (asyncio.wait_for around
-                # __anext__) leaves the batch in flight for the next call
-                # instead of dropping events the core already handed over.
-                if self._inflight is None:
-                    self._inflight = asyncio.ensure_future(self._native.next_batch(self._batch_size))
-                try:
-                    batch = await asyncio.shield(self._inflight)
-                except asyncio.CancelledError:
-                    if self._inflight_cancelled():
-                        self._inflight = None
-                    raise
-                except Exception:
-                    # A failure ends the iteration.
-                    self._inflight = None
-                    self._ended_event.set()
-                    raise
-                self._inflight = None
-                self._buffer = batch
-                self._index = 0
-                if not self._buffer:
-                    # Ended while waiting: by close() (the end of the
-                    # iteration), or by the client's close (an error).
-                    self._check_client_open()
-                    self._closed = True
-                    self._ended_event.set()
-                    raise StopAsyncIteration
-            item = self._buffer[self._index]
-            self._index += 1
-            if isinstance(item, bool):
-                # True: the store's caught-up marker; False: a reconnect
-                # (caught up again only when the new stream says so).
-                self._caught_up = item
-                if item:
-                    self._caught_up_event.set()
-                else:
-                    self._caught_up_event.clear()
-                continue
-            return RecordedEvent(item, self._registry)
-
-    def _inflight_cancelled(self) -> bool:
-        """Whether the batch in flight (if any: another iteration may have
-        taken it meanwhile) was cancelled."""
-        return self._inflight is not None and self._inflight.cancelled()
-
-    def _check_client_open(self) -> None:
-        """Raises :class:`~eventstore.ConnectionError` when the client was
-        closed (and this subscription was not closed first): an iteration
-        never ends silently because its client went away."""
-        if not self._closed and self._client_closed():
-            self._ended_event.set()
-            raise ConnectionError(
-                f"the subscription's client is closed (tenant {self._tenant_id!r}): client.close() "
-                "ends its subscriptions; close the subscription first, or subscribe again on an open client"
-            )
-
-    def __repr__(self) -> str:
-        prefix = f", aggregate_id_prefix={self._prefix!r}" if self._prefix else ""
-        state = "closed" if self._closed else "open"
-        return (
-            f"Subscription(tenant_id={self._tenant_id!r}{prefix}, acknowledged={self._native.acknowledged}, "
-            f"caught_up={self._caught_up}, {state})"
-        )
-
-    @property
-    def caught_up(self) -> bool:
-        """True once the iteration has handed out every event of the history
-        (the store's caught-up marker was reached); false again after a
-        reconnect until the new stream's marker. It advances only as the
-        subscription is iterated. A legacy server sends no marker."""
-        return self._caught_up
-
-    async def wait_caught_up(self, timeout: float | None = None) -> None:
-        """Waits until :attr:`caught_up` (someone must be iterating the
-        subscription, e.g. a projection task: the flag advances with it).
-
-        Raises :class:`~eventstore.TimeoutError` (also a builtin
-        ``TimeoutError``) after ``timeout`` seconds, and
-        :class:`~eventstore.EventStoreError` if the iteration ends first."""
-        if timeout is not None:
-            check_seconds("timeout", timeout)
-        if self._caught_up:
-            return
-        _require_asyncio("wait_caught_up")
-        caught_up = asyncio.ensure_future(self._caught_up_event.wait())
-        ended = asyncio.ensure_future(self._ended_event.wait())
-        try:
-            await asyncio.wait({caught_up, ended}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            caught_up.cancel()
-            ended.cancel()
-        if self._caught_up:
-            return
-        if self._ended_event.is_set():
-            raise EventStoreError("wait_caught_up: the subscription ended before it caught up")
-        raise TimeoutError(f"wait_caught_up: the subscription was not caught up after {timeout} s")
-
-    async def ack(self, global_nonce: int) -> None:
-        """Marks events up to ``global_nonce`` as processed: a reconnect
-        resumes after it, and a checkpointed subscription saves it (raising
-        :class:`~eventstore.CheckpointError` if its store fails)."""
-        check_uint("global_nonce", global_nonce)
-        self._native.ack(global_nonce)
-        if self._checkpoint is not None:
-            await self._checkpoint.ack(global_nonce)
-
-    @property
-    def consumer(self) -> str | None:
-        """The consumer name of a checkpointed subscription (else ``None``)."""
-        return None if self._checkpoint is None else self._checkpoint.consumer
-
-    @property
-    def checkpointed(self) -> int | None:
-        """The position last saved to (or found in) the checkpoint store;
-        ``None`` when the subscription is not checkpointed."""
-        return None if self._checkpoint is None else self._checkpoint.saved
-
-    @property
-    def acknowledged(self) -> int:
-        """The highest acknowledged global nonce (0: none)."""
-        return self._native.acknowledged
-
-    @property
-    def reconnects(self) -> int:
-        """How many times the subscription has reconnected."""
-        return self._native.reconnects
-
-    async def close(self) -> None:
-        """Ends the subscription."""
-        self._closed = True
-        self._buffer = []
-        self._ended_event.set()
-        # A batch in flight resolves to [] now: its consumer's loop ends.
-        self._native.close()
-        if self._checkpoint is not None:
-            await self._checkpoint.flush()
-
-    async def __aenter__(self) -> Subscription:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
 
 
 def close_now(client: EventStoreClient) -> None:

@@ -31,6 +31,7 @@ from collections.abc import Mapping
 from typing import Any, cast
 
 from eventstore import _native
+from eventstore._checks import U32_MAX, check_optional_str, check_uint
 from eventstore._context import MessageContext, MessageIds
 from eventstore._errors import ValidationError
 from eventstore._events import EventDefinition, definition_of
@@ -39,20 +40,12 @@ from eventstore._wire import WireEvent
 
 __all__ = [
     "NO_IDS",
-    "U32_MAX",
-    "U64_MAX",
     "EventIds",
-    "check_optional_str",
-    "check_uint",
     "context_ids",
     "encode_event",
     "new_event_id",
     "now_ms",
 ]
-
-U64_MAX = 2**64 - 1
-U32_MAX = 2**32 - 1
-
 
 EventIds = MessageIds
 """The ids a call stamps on events that carry none of their own (the
@@ -87,23 +80,14 @@ def new_event_id() -> str:
     return _native.new_event_id()
 
 
-def check_uint(name: str, value: object, maximum: int = U64_MAX) -> None:
-    """Raises ValidationError unless ``value`` is an int in ``[0, maximum]``."""
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= maximum:
-        raise ValidationError(f"{name} must be an integer from 0 to {maximum}, got {value!r}")
-
-
-def check_optional_str(name: str, value: object) -> None:
-    """Raises ValidationError unless ``value`` is ``None`` or a str."""
-    if value is not None and not isinstance(value, str):
-        raise ValidationError(f"{name} must be a str, got {type(value).__name__} {value!r}")
-
-
 _OPTIONAL_STR_FIELDS = ("content_type", "event_id", "correlation_id", "causation_id", "actor_id")
 
 
 def _check_new_event(item: NewEvent, where: str) -> None:
     # Messages are built only on failure: this runs for every event written.
+    # The rules are _checks' (check_uint, check_optional_str), written out
+    # inline so that a valid event costs no call per field; the functions
+    # are called only to raise, with their one message.
     # A NewEvent may come from untyped code: each isinstance check is real,
     # whatever the field's annotation says (see the pragma at the top).
     event_type = item.event_type

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from eventstore._checks import unchecked
+from eventstore._checks import U32_MAX, check_uint, unchecked
 from eventstore._codec import check_type, decode_value, encode_value, field_types
 
 __all__ = ["EventDefinition", "EventRegistry", "default_registry", "definition_of", "event", "is_json"]
@@ -145,8 +145,7 @@ def event(
     """
     if not isinstance(unchecked(type), str) or not type.strip():
         raise ValueError(f"@event: type must be a non-empty string, got {type!r}")
-    if isinstance(revision, bool) or not isinstance(unchecked(revision), int) or not 0 <= revision <= 0xFFFF_FFFF:
-        raise ValueError(f"@event: revision must be an integer from 0 to 4294967295, got {revision!r}")
+    check_uint("@event: revision", revision, U32_MAX)
     if not isinstance(unchecked(content_type), str) or not content_type.strip():
         raise ValueError(f"@event: content_type must be a non-empty string, got {content_type!r}")
     if (serializer is None) != (deserializer is None):

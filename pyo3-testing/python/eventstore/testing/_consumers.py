@@ -53,10 +53,8 @@ def _pairs(events: object) -> list[tuple[str, EventInput]]:
         if not is_pair(item):
             raise ValidationError(f"events[{i}] must be an (aggregate_id, event) pair, got {item!r}")
         aggregate_id, event = item
-        if not isinstance(aggregate_id, str) or not aggregate_id:
-            raise ValidationError(f"events[{i}]: aggregate_id must be a non-empty str, got {aggregate_id!r}")
         # The event itself is checked when it is encoded (append_events).
-        pairs.append((aggregate_id, cast("EventInput", event)))
+        pairs.append((check_name(f"events[{i}]: aggregate_id", aggregate_id), cast("EventInput", event)))
     if not pairs:
         raise ValidationError("events is empty: give the (aggregate_id, event) pairs to replay")
     return pairs

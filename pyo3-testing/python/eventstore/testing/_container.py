@@ -16,16 +16,15 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
-import os
 import warnings
 import weakref
 from collections.abc import Mapping
-from pathlib import Path
-from types import TracebackType
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from eventstore import _native
+from eventstore._connection import pem
 from eventstore._errors import ContainerError, ValidationError
+from eventstore._loop import in_event_loop
 from eventstore._models import Credentials, credential_parts
 from eventstore.testing._warnings import DockerUnavailableWarning
 
@@ -50,30 +49,6 @@ def _warn_if_fallback(native: _native.NativeContainer, stacklevel: int) -> None:
             ),
             stacklevel=stacklevel + 1,
         )
-
-
-def _in_event_loop() -> bool:
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return False
-    return True
-
-
-def _pem(value: Any, name: str) -> bytes | None:
-    """PEM content from bytes, a PEM string, or a path to a PEM file."""
-    if value is None:
-        return None
-    if isinstance(value, (bytes, bytearray)):
-        return bytes(value)
-    if isinstance(value, str) and "-----BEGIN" in value:
-        return value.encode()
-    if isinstance(value, (str, os.PathLike)):
-        try:
-            return Path(cast("str | os.PathLike[str]", value)).read_bytes()
-        except OSError as e:
-            raise ValidationError(f"tls.{name}: cannot read {value!s}: {e}") from None
-    raise ValidationError(f"tls.{name} must be PEM bytes, a PEM string or a path, got {type(value).__name__}")
 
 
 class EventStoreContainer:
@@ -118,7 +93,7 @@ class EventStoreContainer:
             unknown = set(tls) - {"certificate", "key", "client_ca"}
             if unknown:
                 raise ValidationError(f"tls: unknown key(s) {sorted(unknown)} (known: certificate, key, client_ca)")
-            self._tls = {k: _pem(tls.get(k), k) for k in ("certificate", "key", "client_ca")}
+            self._tls = {k: pem(k, tls.get(k), paths=True) for k in ("certificate", "key", "client_ca")}
         self._mode = mode
         self._reuse = reuse
         self._startup_timeout = startup_timeout
@@ -168,7 +143,7 @@ class EventStoreContainer:
 
     def _start_blocking(self, stacklevel: int) -> EventStoreContainer:
         if self._native is None:
-            if _in_event_loop():
+            if in_event_loop():
                 warnings.warn(
                     "EventStoreContainer.start_blocking() (or `with EventStoreContainer()`) was called from a "
                     "running event loop: it blocks the loop until the store is ready; use "
@@ -276,23 +251,13 @@ class EventStoreContainer:
         event loop: :meth:`start_blocking`, then :meth:`stop_blocking`."""
         return self._start_blocking(stacklevel=2)
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.stop_blocking()
 
     async def __aenter__(self) -> EventStoreContainer:
         return await self.start()
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         await self.stop()
 
     def __repr__(self) -> str:

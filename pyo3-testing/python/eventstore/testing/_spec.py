@@ -1,11 +1,16 @@
-"""The expectation spec: exactly what ``MockEventStore.expect_*`` sends to
-the Rust mock, typed once.
+"""The JSON exchanged with the Rust mock, typed once: the expectation spec
+``MockEventStore.expect_*`` sends (``NativeMock.mount``), and the journal
+it hands back (``NativeMock.journal``).
 
-The Rust side (``eventstore_mock::spec``) parses this JSON with unknown
-fields rejected; each ``TypedDict`` here mirrors one of its structs, so a
-typo is a mypy error on this side and a named ``ValidationError`` on the
-other. Pattern values (``request``, ``meta``, ``payload``) are JSON values
-where an object with ``$regex``, ``$any`` or ``$eq`` is an operator.
+The Rust side (``eventstore_mock::spec``) parses the expectation with
+unknown fields rejected; each ``TypedDict`` of it here mirrors one of its
+structs, key for key (``tests/test_spec_contract.py`` feeds every shape,
+with every key, through the Rust parser and compares the keys each side
+knows), so a typo is a mypy error on this side and a named
+``ValidationError`` on the other. Pattern values (``request``, ``meta``,
+``payload``) are JSON values where an object with ``$regex``, ``$any`` or
+``$eq`` is an operator. A few keys the Rust side takes are never sent by
+the Python API; they are declared so that the mirror is whole, and say so.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ __all__ = [
     "ServerInfoResponseSpec",
     "StatusSpec",
     "StreamEndJson",
+    "StreamEndReason",
     "StubEvent",
 ]
 
@@ -33,11 +39,17 @@ Rpc = Literal["append", "read_stream", "subscribe", "read_all", "get_server_info
 """The RPC an expectation is about (the journal's ``RecordedCall.rpc``)."""
 
 
-class StatusSpec(TypedDict):
-    """Answer with a gRPC status (``code`` is the code's name, ``"UNAVAILABLE"``)."""
-
+class _StatusCode(TypedDict):
     code: str
     message: str
+
+
+class StatusSpec(_StatusCode, total=False):
+    """Answer with a gRPC status (``code`` is the code's name, ``"UNAVAILABLE"``)."""
+
+    details_base64: str
+    """The status details (``grpc-status-details-bin``), base64; not sent by
+    the Python API (``fail_with=ConcurrencyError`` sends a ``conflict``)."""
 
 
 class ConflictSpec(TypedDict, total=False):
@@ -145,6 +157,9 @@ class ExpectationSpec(_ExpectationRpc, total=False):
     calls (the Python API always sends one: its default is exactly once)."""
 
     request: dict[str, object]
+    fields: dict[str, object]
+    """Patterns by field path (``"events[0].payload.amount"``); not sent by
+    the Python API, whose ``request`` patterns nest instead."""
     metadata: dict[str, str]
     times: int
     at_least: int
@@ -154,15 +169,22 @@ class ExpectationSpec(_ExpectationRpc, total=False):
     up_to: int
     """Match only the first ``up_to`` calls; later ones go past it."""
     name: str
+    sequence: str
+    """The name of a sequence: its expectations must be met in the order
+    they were mounted; not sent by the Python API."""
 
 
 # -- the journal: what ``NativeMock.journal`` hands back (``wire/call.rs``) ----------
 
 
+StreamEndReason = Literal["cancelled", "status", "completed", "dropped"]
+"""Why a subscription stream ended (``StreamEndJson.reason``)."""
+
+
 class StreamEndJson(TypedDict):
     """How a subscription stream ended."""
 
-    reason: Literal["cancelled", "status", "completed", "dropped"]
+    reason: StreamEndReason
     status: str
     message: str
 
