@@ -5,10 +5,9 @@
 
 use crate::{error::ContainerError, readiness, tls::TlsSettings, workdir::Workdir};
 use eventstore_engine::StorageError;
-use eventstore_server::{Config, ServeError};
+use eventstore_server::{Config, ServeError, config::EnvError};
 use std::{
     net::SocketAddr,
-    path::PathBuf,
     time::{Duration, Instant as StdInstant},
 };
 use tokio::{sync::oneshot, time::Instant};
@@ -41,27 +40,23 @@ const STORAGE_RELEASE_PAUSE: Duration = Duration::from_millis(20);
 
 impl InProcessStore {
     /// Starts `eventstore_server::run` with the `EVENTSTORE_*` settings of
-    /// `env` (read into the server's [`Config`] directly), durable on a
-    /// temporary directory unless `EVENTSTORE_DATA_DIR` names one.
+    /// `env` (read by the server's own command line, see [`server_config`]),
+    /// durable on a temporary directory unless `EVENTSTORE_DATA_DIR` names
+    /// one.
     pub(crate) async fn start(
         env: &[(String, String)],
         tls: Option<&TlsSettings>,
         deadline: Instant,
     ) -> Result<Self, ContainerError> {
         let workdir = Workdir::new(tls)?;
-        let mut config = Config::new(SocketAddr::from(([127, 0, 0, 1], 0)));
-        for (key, value) in env {
-            apply_setting(&mut config, key, value)?;
+        let mut env = env.to_vec();
+        // As the child process gets them: the TLS files come last and win.
+        env.extend(workdir.tls_env(tls));
+        if !env.iter().any(|(key, _)| key == "EVENTSTORE_DATA_DIR") {
+            let data_dir = workdir.data_dir().display().to_string();
+            env.push(("EVENTSTORE_DATA_DIR".to_owned(), data_dir));
         }
-        if config.data_dir.is_none() {
-            config.data_dir = Some(workdir.data_dir());
-        }
-        if let Some(files) = workdir.tls_files(tls) {
-            config.tls_cert = Some(files.cert);
-            config.tls_key = Some(files.key);
-            config.tls_client_ca = files.client_ca;
-        }
-        check_pairs(&config)?;
+        let config = server_config(&env)?;
         let mut store = Self {
             config,
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -150,131 +145,34 @@ impl Drop for InProcessStore {
     }
 }
 
-/// Sets the `EVENTSTORE_*` setting `key` on `config`, as the server binary
-/// would read it from its environment. `EVENTSTORE_LISTEN` is ignored (the
-/// store picks a free port); anything else is an error naming the key and
-/// the value.
-fn apply_setting(config: &mut Config, key: &str, value: &str) -> Result<(), ContainerError> {
-    fn number<T: std::str::FromStr>(key: &str, value: &str) -> Result<T, ContainerError>
-    where
-        T::Err: std::fmt::Display,
-    {
-        value.trim().parse().map_err(|e| {
-            ContainerError::Config(format!("{key}={value:?} is not a valid number: {e}"))
-        })
-    }
-    let limits = &mut config.limits;
-    match key {
-        "EVENTSTORE_LISTEN" => {}
-        "EVENTSTORE_MAX_REQUEST_BYTES" => limits.max_request_bytes = number(key, value)?,
-        "EVENTSTORE_MAX_EVENTS_PER_BATCH" => limits.max_events_per_batch = number(key, value)?,
-        "EVENTSTORE_MAX_ID_LENGTH" => limits.max_id_length = number(key, value)?,
-        "EVENTSTORE_DEFAULT_PAGE_SIZE" => limits.default_page_size = number(key, value)?,
-        "EVENTSTORE_MAX_PAGE_SIZE" => limits.max_page_size = number(key, value)?,
-        "EVENTSTORE_MAX_RESPONSE_BYTES" => limits.max_response_bytes = number(key, value)?,
-        "EVENTSTORE_MAX_HEADERS_PER_EVENT" => limits.max_headers_per_event = number(key, value)?,
-        "EVENTSTORE_MAX_HEADER_KEY_BYTES" => limits.max_header_key_bytes = number(key, value)?,
-        "EVENTSTORE_MAX_HEADER_VALUE_BYTES" => {
-            limits.max_header_value_bytes = number(key, value)?;
+/// The server's [`Config`] for the `EVENTSTORE_*` variables of `env`, as
+/// the server binary reads them from its environment (by
+/// [`Config::from_env_map`]: its own flags and their rules, not the test
+/// process's environment), listening on 127.0.0.1 with a free port:
+/// `EVENTSTORE_LISTEN` is ignored, and so are variables that are not
+/// `EVENTSTORE_*`. An `EVENTSTORE_*` variable the server does not read is
+/// an error naming it and its value.
+fn server_config(env: &[(String, String)]) -> Result<Config, ContainerError> {
+    let settings = env.iter().filter(|(key, _)| {
+        let setting = key.starts_with(eventstore_server::config::ENV_PREFIX);
+        if !setting {
+            tracing::debug!(
+                key = key.as_str(),
+                "not an EVENTSTORE_* setting: ignored by the in-process server"
+            );
         }
-        "EVENTSTORE_MAX_CONTENT_TYPE_BYTES" => limits.max_content_type_bytes = number(key, value)?,
-        "EVENTSTORE_MAX_CONTENT_SCHEMA_BYTES" => {
-            limits.max_content_schema_bytes = number(key, value)?;
-        }
-        "EVENTSTORE_MAX_CONCURRENT_STREAMS" => {
-            config.admission.transport.max_concurrent_streams = number(key, value)?;
-        }
-        "EVENTSTORE_STREAM_SEND_BUFFER_BYTES" => {
-            config.admission.transport.stream_send_buffer_bytes = number(key, value)?;
-        }
-        "EVENTSTORE_HANDSHAKE_TIMEOUT_SECS" => {
-            config.admission.transport.handshake_timeout_secs = number(key, value)?;
-        }
-        "EVENTSTORE_MAX_CONNECTIONS" => {
-            config.admission.transport.max_connections = number(key, value)?;
-        }
-        "EVENTSTORE_IDLE_TIMEOUT_SECS" => {
-            config.admission.transport.idle_timeout_secs = number(key, value)?;
-        }
-        "EVENTSTORE_MAX_OPEN_CALLS" => {
-            config.admission.transport.max_open_calls = number(key, value)?;
-        }
-        "EVENTSTORE_REQUEST_BODY_TIMEOUT_SECS" => {
-            config.admission.transport.request_body_timeout_secs = number(key, value)?;
-        }
-        "EVENTSTORE_MAX_BUFFERED_REQUEST_BYTES" => {
-            config.admission.transport.max_buffered_request_bytes = number(key, value)?;
-        }
-        "EVENTSTORE_USERS_FILE" => config.admission.users_file = Some(PathBuf::from(value)),
-        "EVENTSTORE_TOKEN" => config.admission.token = Some(value.to_owned()),
-        "EVENTSTORE_SHUTDOWN_GRACE_SECS" => config.shutdown_grace_secs = number(key, value)?,
-        "EVENTSTORE_DATA_DIR" => config.data_dir = Some(PathBuf::from(value)),
-        "EVENTSTORE_USERNAME" => config.username = Some(value.to_owned()),
-        "EVENTSTORE_PASSWORD" => config.password = Some(value.to_owned()),
-        "EVENTSTORE_TLS_CERT" => config.tls_cert = Some(PathBuf::from(value)),
-        "EVENTSTORE_TLS_KEY" => config.tls_key = Some(PathBuf::from(value)),
-        "EVENTSTORE_TLS_CLIENT_CA" => config.tls_client_ca = Some(PathBuf::from(value)),
-        other if other.starts_with("EVENTSTORE_") => {
-            return Err(ContainerError::Config(format!(
-                "{other}={value:?} is not a setting of the in-process server"
-            )));
-        }
-        other => tracing::debug!(
-            key = other,
-            "not an EVENTSTORE_* setting: ignored by the in-process server"
-        ),
-    }
-    Ok(())
-}
-
-/// The settings the server's command line requires in pairs (clap's
-/// `requires`), checked here because the config is built without clap: a
-/// username without a password would otherwise turn authentication off.
-fn check_pairs(config: &Config) -> Result<(), ContainerError> {
-    let pairs = [
-        (
-            "EVENTSTORE_USERNAME",
-            config.username.is_some(),
-            "EVENTSTORE_PASSWORD",
-            config.password.is_some(),
-        ),
-        (
-            "EVENTSTORE_PASSWORD",
-            config.password.is_some(),
-            "EVENTSTORE_USERNAME",
-            config.username.is_some(),
-        ),
-        (
-            "EVENTSTORE_TLS_CERT",
-            config.tls_cert.is_some(),
-            "EVENTSTORE_TLS_KEY",
-            config.tls_key.is_some(),
-        ),
-        (
-            "EVENTSTORE_TLS_KEY",
-            config.tls_key.is_some(),
-            "EVENTSTORE_TLS_CERT",
-            config.tls_cert.is_some(),
-        ),
-        (
-            "EVENTSTORE_TLS_CLIENT_CA",
-            config.tls_client_ca.is_some(),
-            "EVENTSTORE_TLS_CERT",
-            config.tls_cert.is_some(),
-        ),
-    ];
-    if let Some((key, _, needed, _)) = pairs.iter().find(|(_, set, _, other)| *set && !*other) {
-        return Err(ContainerError::Config(format!(
-            "{key} is set but {needed} is not: the server needs both"
-        )));
-    }
-    // clap's `conflicts_with`: a users file names each user's token itself.
-    if config.admission.token.is_some() && config.admission.users_file.is_some() {
-        return Err(ContainerError::Config(
-            "EVENTSTORE_TOKEN and EVENTSTORE_USERS_FILE are both set: give tokens in the users file (`:token=TOKEN` at the end of a user's line)".to_owned(),
-        ));
-    }
-    Ok(())
+        setting && key != "EVENTSTORE_LISTEN"
+    });
+    let mut config = Config::from_env_map(settings.map(|(key, value)| (key, value))).map_err(
+        |error| match error {
+            EnvError::NotASetting { key, value } => ContainerError::Config(format!(
+                "{key}={value:?} is not a setting of the in-process server"
+            )),
+            other => ContainerError::Config(other.to_string()),
+        },
+    )?;
+    config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+    Ok(config)
 }
 
 /// Why the server thread did not come up.
@@ -377,12 +275,11 @@ mod tests {
     use super::*;
 
     fn configured(settings: &[(&str, &str)]) -> Result<Config, ContainerError> {
-        let mut config = Config::new(SocketAddr::from(([127, 0, 0, 1], 0)));
-        for (key, value) in settings {
-            apply_setting(&mut config, key, value)?;
-        }
-        check_pairs(&config)?;
-        Ok(config)
+        let env: Vec<(String, String)> = settings
+            .iter()
+            .map(|(key, value)| ((*key).to_owned(), (*value).to_owned()))
+            .collect();
+        server_config(&env)
     }
 
     #[test]
@@ -411,8 +308,8 @@ mod tests {
     }
 
     /// Every `EVENTSTORE_*` variable the server binary reads is a setting
-    /// of the in-process server too: a flag added to the server and
-    /// forgotten here would make `EventStoreContainer` refuse in process
+    /// of the in-process server too (both read them through the server's
+    /// command line), so `EventStoreContainer` never refuses in process
     /// what the image accepts.
     #[test]
     fn every_environment_variable_of_the_server_is_a_setting() {
@@ -425,8 +322,7 @@ mod tests {
             .collect();
         assert!(names.len() >= 20, "the server reads {names:?}");
         for name in names {
-            let mut config = Config::new(SocketAddr::from(([127, 0, 0, 1], 0)));
-            if let Err(error) = apply_setting(&mut config, &name, "1") {
+            if let Err(error) = configured(&[(&name, "1")]) {
                 assert!(
                     !error.to_string().contains("is not a setting"),
                     "{name}: {error}"

@@ -4,7 +4,10 @@
 use crate::{
     journal::CallRecord,
     spec,
-    state::MockState,
+    state::{
+        MockState,
+        data::{read_all, seed_stream},
+    },
     verify::verify,
     wire::{CallJson, Rpc},
 };
@@ -135,16 +138,15 @@ impl MockControl for ControlService {
     async fn seed(&self, request: Request<SeedRequest>) -> Result<Response<SeedResponse>, Status> {
         let mut results = Vec::new();
         for (i, stream) in request.into_inner().streams.into_iter().enumerate() {
-            let result = self
-                .state
-                .seed(
-                    &stream.tenant_id,
-                    &stream.aggregate_id,
-                    &stream.aggregate_type,
-                    stream.events,
-                )
-                .await
-                .map_err(|s| Status::new(s.code(), format!("streams[{i}]: {}", s.message())))?;
+            let result = seed_stream(
+                &self.state.engine(),
+                &stream.tenant_id,
+                &stream.aggregate_id,
+                &stream.aggregate_type,
+                stream.events,
+            )
+            .await
+            .map_err(|s| Status::new(s.code(), format!("streams[{i}]: {}", s.message())))?;
             results.push(result);
         }
         Ok(Response::new(SeedResponse { results }))
@@ -155,10 +157,7 @@ impl MockControl for ControlService {
         request: Request<ReadAllRequest>,
     ) -> Result<Response<ReadAllResponse>, Status> {
         let r = request.into_inner();
-        let events = self
-            .state
-            .stream_events(&r.tenant_id, &r.aggregate_id)
-            .await?;
+        let events = read_all(&self.state.engine(), &r.tenant_id, &r.aggregate_id).await?;
         Ok(Response::new(ReadAllResponse { events }))
     }
 

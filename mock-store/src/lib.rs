@@ -37,8 +37,10 @@
 //! - `server` ([`MockEventStore`], [`MockEventStoreBuilder`]): starts the
 //!   mock, owns its listeners, and is the API tests use.
 //! - [`transport`]: connections the mock can cut (`drop_connection`).
-//! - `service`: the `eventstore.v1.EventStore` RPCs: journal the call,
-//!   match it, answer from a stub, a fault or the engine.
+//! - `service`: the `eventstore.v1.EventStore` RPCs, all through one shape:
+//!   journal the call, match it, answer from a stub, a fault or the engine,
+//!   journal the outcome; `service/rpc.rs` holds what each RPC brings to it,
+//!   `service/feed.rs` a subscription's delivery (its faults, its end).
 //! - [`wire`]: the wire model every other file shares: RPC names, requests
 //!   and events as JSON (one set of defaults), status code names, a journal
 //!   call as JSON.

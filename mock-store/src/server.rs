@@ -12,7 +12,10 @@ use crate::{
     seed::{self, SeedError},
     service::MockService,
     spec::{self, SpecError},
-    state::{Backend, MockState},
+    state::{
+        Backend, MockState,
+        data::{read_all, seed_stream},
+    },
     transport::Cuttable,
     verify::{VerificationError, verify},
     wire::Rpc,
@@ -309,7 +312,7 @@ impl MockEventStoreBuilder {
             verify_on_drop: AtomicBool::new(self.verify_on_drop),
         };
         if let Some((path, streams)) = fixture {
-            seed::load(&mock, streams)
+            seed::load(&mock.engine(), streams)
                 .await
                 .map_err(|source| StartError::Fixture {
                     path,
@@ -530,9 +533,14 @@ impl MockEventStore {
         aggregate_type: &str,
         events: Vec<EventData>,
     ) -> Result<AppendResponse, Status> {
-        self.state
-            .seed(tenant_id, aggregate_id, aggregate_type, events)
-            .await
+        seed_stream(
+            &self.engine(),
+            tenant_id,
+            aggregate_id,
+            aggregate_type,
+            events,
+        )
+        .await
     }
 
     /// Preloads the fixture file at `path` into this running mock (see
@@ -549,7 +557,9 @@ impl MockEventStore {
             source: Box::new(source),
         };
         let streams = seed::read_fixtures(path).map_err(fixture_error)?;
-        seed::load(self, streams).await.map_err(fixture_error)
+        seed::load(&self.engine(), streams)
+            .await
+            .map_err(fixture_error)
     }
 
     /// Every event of a stream, in order, read straight from the engine.
@@ -558,7 +568,7 @@ impl MockEventStore {
         tenant_id: &str,
         aggregate_id: &str,
     ) -> Result<Vec<EventData>, Status> {
-        self.state.stream_events(tenant_id, aggregate_id).await
+        read_all(&self.engine(), tenant_id, aggregate_id).await
     }
 }
 

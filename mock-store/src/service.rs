@@ -1,22 +1,32 @@
 //! The mock's `eventstore.v1.EventStore`: every call is journaled, matched
 //! against the expectations, and answered by the chosen response or by the
 //! engine, exactly as the real store would answer it.
+//!
+//! Every RPC goes through one shape, [`MockService::serve`]: begin (journal
+//! the call and match it), decide (strict mode, delay, the chosen reply),
+//! answer (the engine, a stub, a failure or a dropped connection), finish
+//! (journal the outcome). What differs per RPC is in `rpc.rs` ([`MockRpc`]);
+//! a subscription's delivery, once accepted, in `feed.rs`.
+
+mod feed;
+mod rpc;
 
 use crate::{
     expectation::{Reply, Respond, StreamFaults},
-    journal::{Outcome, StreamEnd},
+    journal::Outcome,
     state::{MockState, Plan, data},
     transport::ConnectionHandle,
-    wire::CallRequest,
+    wire::{CallRequest, Rpc},
 };
-use eventstore_engine::{Delivery, Error as EngineError, status::to_status};
+use eventstore_engine::{Error as EngineError, status::to_status};
 use eventstore_proto::{
-    AppendRequest, AppendResponse, ConcurrencyErrorDetail, EventData, GetServerInfoRequest,
+    AppendRequest, AppendResponse, ConcurrencyErrorDetail, GetServerInfoRequest,
     GetServerInfoResponse, ReadAllRequest, ReadAllResponse, ReadStreamRequest, ReadStreamResponse,
-    SubscribeRequest, SubscribeResponse, event_store_server::EventStore as EventStoreRpc,
+    SubscribeRequest, event_store_server::EventStore as EventStoreRpc,
 };
-use futures::{StreamExt, stream::BoxStream};
-use std::{collections::BTreeMap, sync::Arc, time::Duration};
+use feed::{Feed, Responses};
+use rpc::MockRpc;
+use std::{collections::BTreeMap, sync::Arc};
 use tonic::{Request, Response, Status, metadata::KeyAndValueRef};
 
 /// Serves `eventstore.v1.EventStore` for one mock.
@@ -24,10 +34,6 @@ use tonic::{Request, Response, Status, metadata::KeyAndValueRef};
 pub(crate) struct MockService {
     pub(crate) state: Arc<MockState>,
 }
-
-/// How long a subscription waits, before cutting its connection, for the
-/// events it already delivered to be written out.
-const DROP_GRACE: Duration = Duration::from_millis(50);
 
 /// What to do with a call once the plan is known.
 enum Decision {
@@ -50,6 +56,14 @@ fn metadata_map(metadata: &tonic::metadata::MetadataMap) -> BTreeMap<String, Str
         .collect()
 }
 
+/// The answer to a call that matched an expectation whose reply is meant
+/// for another RPC.
+fn mismatched_stub(rpc: Rpc, reply: &Reply) -> Status {
+    Status::internal(format!(
+        "mock misconfigured: a {rpc} call matched an expectation that answers with {reply:?}"
+    ))
+}
+
 fn status_outcome(status: &Status) -> Outcome {
     Outcome::Status {
         code: status.code(),
@@ -57,15 +71,60 @@ fn status_outcome(status: &Status) -> Outcome {
     }
 }
 
+/// A call [`MockService::serve`] answered, and what a subscription's
+/// delivery still needs of it.
+struct Served<A> {
+    answer: A,
+    /// Its journal sequence number.
+    seq: u64,
+    faults: StreamFaults,
+    handle: Option<ConnectionHandle>,
+}
+
+impl<A> Served<A> {
+    fn into_response(self) -> Response<A> {
+        Response::new(self.answer)
+    }
+}
+
 impl MockService {
-    fn begin<T>(
+    /// One call of any RPC, from its arrival to its journaled outcome
+    /// (`Streaming`, for an accepted subscription).
+    async fn serve<R: MockRpc>(&self, request: Request<R>) -> Result<Served<R::Answer>, Status> {
+        let (plan, call, handle) = self.begin(request);
+        let (decision, faults) = self.decide(&plan, &call).await;
+        let rpc = call.rpc();
+        let Some(message) = R::from_call(call) else {
+            unreachable!("begin wrapped a {rpc} request")
+        };
+        let result = match decision {
+            Decision::Engine => R::engine(&self.state, message).await,
+            Decision::Fail(status) => Err(status),
+            Decision::Stub(reply) => R::stub(reply).map_err(|other| mismatched_stub(rpc, &other)),
+            Decision::Drop => return Err(self.drop_connection(plan.seq, handle.as_ref())),
+        };
+        let result = result.and_then(|answer| R::faulted(&answer, &faults).map(|()| answer));
+        let outcome = match &result {
+            Ok(answer) => R::outcome(answer),
+            Err(status) => status_outcome(status),
+        };
+        self.state.journal.finish(plan.seq, outcome);
+        result.map(|answer| Served {
+            answer,
+            seq: plan.seq,
+            faults,
+            handle,
+        })
+    }
+
+    /// Journals the call and matches it against the expectations.
+    fn begin<R: MockRpc>(
         &self,
-        request: Request<T>,
-        wrap: impl FnOnce(T) -> CallRequest,
+        request: Request<R>,
     ) -> (Plan, CallRequest, Option<ConnectionHandle>) {
         let handle = request.extensions().get::<ConnectionHandle>().cloned();
         let (metadata, _, message) = request.into_parts();
-        let call = wrap(message);
+        let call = message.into_call();
         let plan = self.state.plan(call.clone(), metadata_map(&metadata));
         (plan, call, handle)
     }
@@ -156,21 +215,6 @@ impl MockService {
         }
     }
 
-    fn mismatched_stub(&self, call: &CallRequest, reply: &Reply) -> Status {
-        Status::internal(format!(
-            "mock misconfigured: a {} call matched an expectation that answers with {reply:?}",
-            call.rpc()
-        ))
-    }
-
-    fn finish<T>(&self, seq: u64, result: &Result<T, Status>, outcome: impl FnOnce(&T) -> Outcome) {
-        let outcome = match result {
-            Ok(response) => outcome(response),
-            Err(status) => status_outcome(status),
-        };
-        self.state.journal.finish(seq, outcome);
-    }
-
     fn drop_connection(&self, seq: u64, handle: Option<&ConnectionHandle>) -> Status {
         if let Some(handle) = handle {
             handle.cut();
@@ -186,325 +230,44 @@ impl EventStoreRpc for MockService {
         &self,
         request: Request<AppendRequest>,
     ) -> Result<Response<AppendResponse>, Status> {
-        let (plan, call, handle) = self.begin(request, CallRequest::Append);
-        let (decision, _) = self.decide(&plan, &call).await;
-        let CallRequest::Append(message) = call else {
-            unreachable!("wrapped as Append")
-        };
-        let result = match decision {
-            Decision::Engine => self.state.engine().append(message).await.map_err(to_status),
-            Decision::Fail(status) => Err(status),
-            Decision::Stub(Reply::Append(response)) => Ok(response),
-            Decision::Stub(other) => {
-                Err(self.mismatched_stub(&CallRequest::Append(message), &other))
-            }
-            Decision::Drop => return Err(self.drop_connection(plan.seq, handle.as_ref())),
-        };
-        self.finish(plan.seq, &result, |r| Outcome::Appended(*r));
-        result.map(Response::new)
+        self.serve(request).await.map(Served::into_response)
     }
 
     async fn read_stream(
         &self,
         request: Request<ReadStreamRequest>,
     ) -> Result<Response<ReadStreamResponse>, Status> {
-        let (plan, call, handle) = self.begin(request, CallRequest::ReadStream);
-        let (decision, faults) = self.decide(&plan, &call).await;
-        let CallRequest::ReadStream(message) = call else {
-            unreachable!("wrapped as ReadStream")
-        };
-        let result = match decision {
-            Decision::Engine => self
-                .state
-                .engine()
-                .read_stream(message)
-                .await
-                .map_err(to_status),
-            Decision::Fail(status) => Err(status),
-            Decision::Stub(Reply::Read(response)) => Ok(response),
-            Decision::Stub(other) => {
-                Err(self.mismatched_stub(&CallRequest::ReadStream(message), &other))
-            }
-            Decision::Drop => return Err(self.drop_connection(plan.seq, handle.as_ref())),
-        };
-        let result = result.and_then(|r| reached_data_loss(&faults, &r.events).map(|()| r));
-        self.finish(plan.seq, &result, |r| Outcome::Read(r.clone()));
-        result.map(Response::new)
+        self.serve(request).await.map(Served::into_response)
     }
 
-    type SubscribeStream = BoxStream<'static, Result<SubscribeResponse, Status>>;
+    type SubscribeStream = Responses;
 
     async fn subscribe(
         &self,
         request: Request<SubscribeRequest>,
     ) -> Result<Response<Self::SubscribeStream>, Status> {
-        let (plan, call, handle) = self.begin(request, CallRequest::Subscribe);
-        let (decision, faults) = self.decide(&plan, &call).await;
-        let CallRequest::Subscribe(message) = call else {
-            unreachable!("wrapped as Subscribe")
-        };
-        let source: BoxStream<'static, Result<SubscribeResponse, Status>> = match decision {
-            // The engine's caught-up marker and its failure statuses (with
-            // the DATA_LOSS trailer) pass through unchanged.
-            Decision::Engine => match self.state.engine().subscribe(message) {
-                Ok(subscription) => subscription
-                    .map(|item| item.map(Delivery::into_response).map_err(to_status))
-                    .boxed(),
-                Err(e) => {
-                    let status = to_status(e);
-                    self.state.journal.finish(plan.seq, status_outcome(&status));
-                    return Err(status);
-                }
-            },
-            Decision::Fail(status) => {
-                self.state.journal.finish(plan.seq, status_outcome(&status));
-                return Err(status);
-            }
-            // Like the real store, a subscription stays open after the events
-            // it has: a client would otherwise take the end for a failure.
-            // The stubbed events are the history: the caught-up marker
-            // follows them, as it follows the real store's history.
-            Decision::Stub(Reply::Events(events)) => futures::stream::iter(
-                events
-                    .into_iter()
-                    .map(|event| Ok(SubscribeResponse { event: Some(event) }))
-                    .chain(std::iter::once(Ok(SubscribeResponse { event: None }))),
-            )
-            .chain(futures::stream::pending())
-            .boxed(),
-            Decision::Stub(other) => {
-                let status = self.mismatched_stub(&CallRequest::Subscribe(message), &other);
-                self.state.journal.finish(plan.seq, status_outcome(&status));
-                return Err(status);
-            }
-            Decision::Drop => return Err(self.drop_connection(plan.seq, handle.as_ref())),
-        };
-        self.state.journal.finish(plan.seq, Outcome::Streaming);
-        let feed = Feed {
-            source,
-            delivered: 0,
-            faults,
-            state: self.state.clone(),
-            seq: plan.seq,
-            handle,
-            done: false,
-            caught_up: false,
-            keepalive_due: false,
-            _guard: EndGuard {
-                state: self.state.clone(),
-                seq: plan.seq,
-            },
-        };
-        // Paced like the real server's: a stalled subscription pins little.
-        Ok(Response::new(
-            eventstore_engine::transport::paced(futures::stream::unfold(feed, Feed::next).boxed())
-                .boxed(),
-        ))
+        let served = self.serve(request).await?;
+        let feed = Feed::new(
+            served.answer,
+            served.faults,
+            self.state.clone(),
+            served.seq,
+            served.handle,
+        );
+        Ok(Response::new(feed.into_responses()))
     }
 
     async fn read_all(
         &self,
         request: Request<ReadAllRequest>,
     ) -> Result<Response<ReadAllResponse>, Status> {
-        let (plan, call, handle) = self.begin(request, CallRequest::ReadAll);
-        let (decision, faults) = self.decide(&plan, &call).await;
-        let CallRequest::ReadAll(message) = call else {
-            unreachable!("wrapped as ReadAll")
-        };
-        let result = match decision {
-            Decision::Engine => self
-                .state
-                .engine()
-                .read_all(message)
-                .await
-                .map_err(to_status),
-            Decision::Fail(status) => Err(status),
-            Decision::Stub(Reply::ReadAll(response)) => Ok(response),
-            Decision::Stub(other) => {
-                Err(self.mismatched_stub(&CallRequest::ReadAll(message), &other))
-            }
-            Decision::Drop => return Err(self.drop_connection(plan.seq, handle.as_ref())),
-        };
-        let result = result.and_then(|r| reached_data_loss(&faults, &r.events).map(|()| r));
-        self.finish(plan.seq, &result, |r| Outcome::ReadAll(r.clone()));
-        result.map(Response::new)
+        self.serve(request).await.map(Served::into_response)
     }
 
     async fn get_server_info(
         &self,
         request: Request<GetServerInfoRequest>,
     ) -> Result<Response<GetServerInfoResponse>, Status> {
-        let (plan, call, handle) = self.begin(request, CallRequest::GetServerInfo);
-        let (decision, _) = self.decide(&plan, &call).await;
-        let result = match decision {
-            // A legacy mock answers as a server from before GetServerInfo.
-            Decision::Engine if self.state.is_legacy_server() => {
-                Err(crate::wire::rpc::legacy_server_status())
-            }
-            Decision::Engine => Ok(self.state.server_info()),
-            Decision::Fail(status) => Err(status),
-            Decision::Stub(Reply::ServerInfo(response)) => Ok(response),
-            Decision::Stub(other) => Err(self.mismatched_stub(&call, &other)),
-            Decision::Drop => return Err(self.drop_connection(plan.seq, handle.as_ref())),
-        };
-        self.finish(plan.seq, &result, |r| Outcome::ServerInfo(r.clone()));
-        result.map(Response::new)
-    }
-}
-
-/// `data_loss_at` on a read: a page that reaches the undecodable position
-/// fails as the real store's does, `DATA_LOSS` with the trailer, instead of
-/// returning the events around it.
-fn reached_data_loss(faults: &StreamFaults, events: &[EventData]) -> Result<(), Status> {
-    match faults.data_loss_at {
-        Some(global_nonce)
-            if events.iter().any(|e| {
-                e.meta
-                    .as_ref()
-                    .is_some_and(|m| m.global_nonce >= global_nonce)
-            }) =>
-        {
-            Err(to_status(EngineError::DataLoss { global_nonce }))
-        }
-        _ => Ok(()),
-    }
-}
-
-/// A subscription on its way out: journals each event, applies the faults.
-/// An event-less response (the caught-up marker) is not an event: it passes
-/// through without counting for the faults or reaching the journal.
-struct Feed {
-    source: BoxStream<'static, Result<SubscribeResponse, Status>>,
-    delivered: u64,
-    faults: StreamFaults,
-    state: Arc<MockState>,
-    seq: u64,
-    handle: Option<ConnectionHandle>,
-    done: bool,
-    /// The caught-up marker has passed. Keepalives come only after it: a
-    /// client takes the first event-less response for "caught up", so a
-    /// keepalive inside the history would tell it so too early.
-    caught_up: bool,
-    /// `keepalive_every`: the next response is a keepalive.
-    keepalive_due: bool,
-    _guard: EndGuard,
-}
-
-impl Feed {
-    async fn next(mut self) -> Option<(Result<SubscribeResponse, Status>, Self)> {
-        if self.done {
-            return None;
-        }
-        if let Some((after, code, message)) = &self.faults.fail_after
-            && self.delivered >= *after
-        {
-            let status = Status::new(*code, message.clone());
-            return Some((
-                Err(self.end(
-                    StreamEnd::Status {
-                        code: *code,
-                        message: message.clone(),
-                    },
-                    status,
-                )),
-                self,
-            ));
-        }
-        if self
-            .faults
-            .drop_after
-            .is_some_and(|after| self.delivered >= after)
-        {
-            // The events delivered so far (and the response headers) are
-            // still in the transport's buffers: let them reach the client,
-            // or it would see fewer than `drop_after` events.
-            tokio::time::sleep(DROP_GRACE).await;
-            if let Some(handle) = &self.handle {
-                handle.cut();
-            }
-            let status = Status::unavailable("connection dropped by the mock");
-            return Some((Err(self.end(StreamEnd::Dropped, status)), self));
-        }
-        if self.keepalive_due {
-            self.keepalive_due = false;
-            return Some((Ok(SubscribeResponse { event: None }), self));
-        }
-        let next = match self.faults.keepalive_interval.filter(|_| self.caught_up) {
-            Some(interval) => match tokio::time::timeout(interval, self.source.next()).await {
-                Ok(next) => next,
-                // Quiet for `interval`: a keepalive (`next()` is cancel-safe).
-                Err(_) => return Some((Ok(SubscribeResponse { event: None }), self)),
-            },
-            None => self.source.next().await,
-        };
-        match next {
-            Some(Ok(SubscribeResponse { event: Some(event) }))
-                if self.faults.data_loss_at.is_some_and(|at| {
-                    event.meta.as_ref().is_some_and(|m| m.global_nonce >= at)
-                }) =>
-            {
-                let global_nonce = self.faults.data_loss_at.unwrap_or_default();
-                // The engine's own status: same message, same trailer.
-                let status = to_status(EngineError::DataLoss { global_nonce });
-                let end = StreamEnd::Status {
-                    code: status.code(),
-                    message: status.message().to_owned(),
-                };
-                Some((Err(self.end(end, status)), self))
-            }
-            Some(Ok(SubscribeResponse { event: None })) => {
-                self.caught_up = true;
-                Some((Ok(SubscribeResponse { event: None }), self))
-            }
-            Some(Ok(SubscribeResponse { event: Some(event) })) => {
-                // From the moment the event is there: a live event is
-                // delayed too, not only the history.
-                if let Some(delay) = self.faults.delay_each {
-                    tokio::time::sleep(delay).await;
-                }
-                self.delivered += 1;
-                self.state.journal.delivered(self.seq, &event);
-                self.keepalive_due = self.caught_up
-                    && self
-                        .faults
-                        .keepalive_every
-                        .is_some_and(|every| self.delivered.is_multiple_of(every));
-                Some((Ok(SubscribeResponse { event: Some(event) }), self))
-            }
-            Some(Err(status)) => {
-                let end = StreamEnd::Status {
-                    code: status.code(),
-                    message: status.message().to_owned(),
-                };
-                Some((Err(self.end(end, status)), self))
-            }
-            None => {
-                self.state
-                    .journal
-                    .stream_ended(self.seq, StreamEnd::Completed);
-                None
-            }
-        }
-    }
-
-    fn end(&mut self, end: StreamEnd, status: Status) -> Status {
-        self.done = true;
-        self.state.journal.stream_ended(self.seq, end);
-        status
-    }
-}
-
-/// Records "cancelled by the client" when a subscription is dropped before
-/// it ended any other way.
-struct EndGuard {
-    state: Arc<MockState>,
-    seq: u64,
-}
-
-impl Drop for EndGuard {
-    fn drop(&mut self) {
-        self.state
-            .journal
-            .stream_ended(self.seq, StreamEnd::Cancelled);
+        self.serve(request).await.map(Served::into_response)
     }
 }

@@ -1,8 +1,15 @@
 //! Command-line configuration. Every flag has an `EVENTSTORE_*` environment
-//! variable, so a container can be configured without a shell.
+//! variable, so a container can be configured without a shell; callers that
+//! run the server in their own process hand the same variables to
+//! [`Config::from_env_map`] (in `env.rs`), which parses them with these very
+//! flags.
+
+mod env;
+
+pub use env::{ENV_PREFIX, EnvError};
 
 use clap::Parser;
-use eventstore_engine::{Limits, LimitsError, transport::TransportSettings};
+use eventstore_engine::{Limits, LimitsError};
 use std::{net::SocketAddr, path::PathBuf};
 
 eventstore_engine::limit_flags!(
@@ -138,30 +145,6 @@ pub struct Config {
 impl Config {
     /// Default of [`Config::shutdown_grace_secs`].
     pub const DEFAULT_SHUTDOWN_GRACE_SECS: u64 = 10;
-
-    /// The flags' defaults, listening on `listen`, built without reading the
-    /// command line or the environment: for callers that configure the
-    /// server in code (the container harness's in-process store), so a
-    /// stray `EVENTSTORE_*` variable of the test process does not leak in.
-    pub fn new(listen: SocketAddr) -> Self {
-        Self {
-            listen,
-            limits: Box::new(LimitFlags::from(&Limits::default())),
-            admission: Box::new(AdmissionFlags {
-                transport: TransportFlags::from(&TransportSettings::default()),
-                users_file: None,
-                token: None,
-            }),
-            shutdown_grace_secs: Self::DEFAULT_SHUTDOWN_GRACE_SECS,
-            data_dir: None,
-            username: None,
-            password: None,
-            tls_cert: None,
-            tls_key: None,
-            tls_client_ca: None,
-            probe: false,
-        }
-    }
 
     /// Whether TLS is configured.
     pub fn tls_enabled(&self) -> bool {

@@ -2,6 +2,8 @@
 //!
 //! - [`config`]: the command line and its environment variables (the limit
 //!   flags come from `eventstore_engine::limit_flags!`, shared with the mock);
+//!   `Config::from_env_map` reads a given map of those variables through the
+//!   same flags (the container harness's in-process store);
 //! - [`auth`]: optional username/password (or a users file) on every call
 //!   but health;
 //! - [`tenants`]: with a users file, each call only on its user's tenants;

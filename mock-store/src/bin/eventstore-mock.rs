@@ -188,7 +188,7 @@ async fn run(config: Config) -> Result<ExitCode, String> {
     let mock = builder.try_start().await.map_err(|e| e.to_string())?;
     if let (Some(streams), Some(path)) = (fixtures, &config.seed) {
         let count = streams.len();
-        seed::load(&mock, streams)
+        seed::load(&mock.engine(), streams)
             .await
             .map_err(|e| format!("--seed: {}: {e}", path.display()))?;
         tracing::info!(streams = count, file = %path.display(), "seeded");

@@ -38,7 +38,8 @@
 //! - A JSON payload is stored as written, only the whitespace between its
 //!   tokens removed (key order, numbers and escapes are kept byte for byte).
 //! - Aggregate nonces are assigned from the stream's current head, global
-//!   nonces and recorded times by the store, as [`MockEventStore::seed`] does,
+//!   nonces and recorded times by the store, as
+//!   [`MockEventStore::seed`](crate::MockEventStore::seed) does,
 //!   unless the fixture is *recorded*.
 //! - A recorded fixture (what `eventstore-mock record` writes) gives every
 //!   event its `aggregate_nonce`, `global_nonce` and
@@ -69,8 +70,7 @@ mod format;
 
 pub use error::SeedError;
 
-use crate::MockEventStore;
-use crate::state::data::stream_head;
+use crate::state::data::{seed_stream, stream_head};
 use crate::wire::event::FixtureEvent;
 use error::invalid;
 use eventstore_engine::{EventStore, status::to_status};
@@ -199,31 +199,38 @@ pub fn read_fixtures(path: &Path) -> Result<Vec<SeedStream>, SeedError> {
     parse_fixtures(&text, &source_name)
 }
 
-/// Preloads `streams` into `mock`, bypassing the journal and the
-/// expectations: in order, through [`MockEventStore::seed`], or, for a
-/// recorded fixture, event by event in global order keeping the recorded
-/// positions. Returns each stream's append response (of its last event);
-/// stops at the first stream or event the store refuses.
+/// Preloads `streams` into `engine`, the data of a mock
+/// ([`MockEventStore::engine`](crate::MockEventStore::engine)): straight
+/// into the engine, so bypassing the journal and the expectations. In
+/// order, each stream as [`seed_stream`] appends it, or, for a recorded
+/// fixture, event by event in global order keeping the recorded positions.
+/// Returns each stream's append response (of its last event); stops at the
+/// first stream or event the store refuses.
 pub async fn load(
-    mock: &MockEventStore,
+    engine: &EventStore,
     streams: impl IntoIterator<Item = SeedStream>,
 ) -> Result<Vec<AppendResponse>, SeedError> {
     let streams: Vec<SeedStream> = streams.into_iter().collect();
     if is_recorded(&streams) {
-        return import(&mock.engine(), streams).await;
+        return import(engine, streams).await;
     }
     let mut responses = Vec::new();
     for (index, s) in streams.into_iter().enumerate() {
-        let response = mock
-            .seed(&s.tenant_id, &s.aggregate_id, &s.aggregate_type, s.events)
-            .await
-            .map_err(|status| SeedError::Load {
-                index,
-                tenant_id: s.tenant_id.clone(),
-                aggregate_id: s.aggregate_id.clone(),
-                code: status.code(),
-                message: status.message().to_owned(),
-            })?;
+        let response = seed_stream(
+            engine,
+            &s.tenant_id,
+            &s.aggregate_id,
+            &s.aggregate_type,
+            s.events,
+        )
+        .await
+        .map_err(|status| SeedError::Load {
+            index,
+            tenant_id: s.tenant_id.clone(),
+            aggregate_id: s.aggregate_id.clone(),
+            code: status.code(),
+            message: status.message().to_owned(),
+        })?;
         responses.push(response);
     }
     Ok(responses)
@@ -295,6 +302,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
+    use crate::MockEventStore;
     use eventstore_proto::EventMetadata;
     use serde_json::Value;
 
@@ -623,7 +631,7 @@ mod tests {
             .start()
             .await;
         let streams = parse_fixtures(GOOD, "fixtures.json").unwrap();
-        let responses = load(&mock, streams.clone()).await.unwrap();
+        let responses = load(&mock.engine(), streams.clone()).await.unwrap();
         assert_eq!(responses.len(), 2);
         assert_eq!(responses[0].last_aggregate_nonce, 4);
         assert_eq!(responses[0].last_global_nonce, 4);
@@ -641,7 +649,7 @@ mod tests {
 
         // Loading the same file again appends after the heads; the fixed
         // event id is now a duplicate, which the error reports.
-        let err = load(&mock, streams).await.unwrap_err();
+        let err = load(&mock.engine(), streams).await.unwrap_err();
         let SeedError::Load { index, code, .. } = &err else {
             panic!("expected Load, got {err:?}");
         };
@@ -712,7 +720,7 @@ mod tests {
     {"event_type": "E", "event_id": "a1", "aggregate_nonce": 1, "global_nonce": 2, "recorded_time_unix_ms": 20},
     {"event_type": "E", "event_id": "a2", "aggregate_nonce": 2, "global_nonce": 9, "recorded_time_unix_ms": 90}]}
 ]}"#;
-        let responses = load(&mock, parse_fixtures(text, "f").unwrap())
+        let responses = load(&mock.engine(), parse_fixtures(text, "f").unwrap())
             .await
             .unwrap();
         assert_eq!(responses[0].last_global_nonce, 6);

@@ -1,9 +1,12 @@
-//! The mock's data, straight through the engine: preloading streams and
-//! reading whole streams back. Seeding bypasses the journal and the
-//! expectations, so it sits on the state, below both the mock's Rust API
-//! ([`crate::MockEventStore::seed`]) and the control API's `Seed`.
+//! The mock's data, straight through the engine ([`MockState`]'s, or any):
+//! preloading streams and reading whole streams back. Seeding bypasses the
+//! journal and the expectations, so it sits below the mock's Rust API
+//! ([`crate::MockEventStore::seed`]), the control API's `Seed` and the
+//! fixture files ([`crate::seed::load`]), which all call down to it.
+//!
+//! [`MockState`]: crate::state::MockState
 
-use crate::{state::MockState, wire::assign_event_id};
+use crate::wire::assign_event_id;
 use eventstore_engine::{EventStore, status::to_status};
 use eventstore_proto::{
     AppendRequest, AppendResponse, EventData, EventMetadata, ReadStreamRequest,
@@ -12,35 +15,6 @@ use tonic::Status;
 
 /// `2^63-1`: backward from here is "from the head" (`wire-contract.md`).
 const FROM_HEAD: u64 = (1 << 63) - 1;
-
-impl MockState {
-    /// Preloads a stream (see [`seed_stream`]).
-    pub(crate) async fn seed(
-        &self,
-        tenant_id: &str,
-        aggregate_id: &str,
-        aggregate_type: &str,
-        events: Vec<EventData>,
-    ) -> Result<AppendResponse, Status> {
-        seed_stream(
-            &self.engine(),
-            tenant_id,
-            aggregate_id,
-            aggregate_type,
-            events,
-        )
-        .await
-    }
-
-    /// Every event of a stream (see [`read_all`]).
-    pub(crate) async fn stream_events(
-        &self,
-        tenant_id: &str,
-        aggregate_id: &str,
-    ) -> Result<Vec<EventData>, Status> {
-        read_all(&self.engine(), tenant_id, aggregate_id).await
-    }
-}
 
 /// Preloads a stream of `engine`: the events get the next aggregate nonces
 /// after the stream's head, a UUIDv7 event id when they have none, and the
