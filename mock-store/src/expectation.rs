@@ -22,7 +22,7 @@
 //!
 //! ```ignore
 //! Mock::given(append())
-//!     .respond_with(Respond::conflict(0, 0))
+//!     .respond_with(Respond::conflict_at_head())
 //!     .up_to_n_times(2) // and, without `.expect`, verifies exactly 2 calls
 //!     .mount(&mock);
 //! ```
@@ -152,9 +152,19 @@ pub enum Reply {
         /// `grpc-status-details-bin` content (empty for none).
         details: Vec<u8>,
     },
-    /// Fail with `ABORTED` and this detail; empty tenant and aggregate ids
-    /// are filled from the request.
+    /// Fail with `ABORTED` and exactly this detail; empty tenant and
+    /// aggregate ids are filled from the request.
     Conflict(ConcurrencyErrorDetail),
+    /// Fail with `ABORTED` reporting the stream's real head (its last
+    /// aggregate nonce and that event's global nonce; 0 and 0 for a stream
+    /// that does not exist), so a client that retries with the reported
+    /// head, or re-reads the stream, converges. Empty ids are the request's.
+    ConflictAtHead {
+        /// The tenant reported (empty: the request's).
+        tenant_id: String,
+        /// The stream reported (empty: the request's).
+        aggregate_id: String,
+    },
     /// Answer an `Append` with this response, writing nothing.
     Append(AppendResponse),
     /// Answer a `ReadStream` with this response.
@@ -238,8 +248,10 @@ impl Respond {
     }
 
     /// A concurrency conflict (`ABORTED` with a `ConcurrencyErrorDetail`)
-    /// reporting the stream's head at `actual_last_aggregate_nonce` and
-    /// `actual_last_global_nonce`; tenant and aggregate come from the request.
+    /// reporting exactly `actual_last_aggregate_nonce` and
+    /// `actual_last_global_nonce`, whatever the stream holds; tenant and
+    /// aggregate come from the request. To report the stream's real head
+    /// (what a retry needs to converge), use [`Respond::conflict_at_head`].
     pub fn conflict(actual_last_aggregate_nonce: u64, actual_last_global_nonce: u64) -> Self {
         Self::conflict_with(ConcurrencyErrorDetail {
             actual_last_aggregate_nonce,
@@ -248,9 +260,21 @@ impl Respond {
         })
     }
 
-    /// A concurrency conflict with a detail of your choosing.
+    /// A concurrency conflict with a detail of your choosing, reported as is.
     pub fn conflict_with(detail: ConcurrencyErrorDetail) -> Self {
         Self::new(Reply::Conflict(detail))
+    }
+
+    /// A concurrency conflict reporting the stream's real head and the
+    /// global nonce of its last event (0 and 0 for a stream that does not
+    /// exist), with a message saying the mock injected it. A client that
+    /// retries with the reported head (or re-reads the stream) converges:
+    /// "fail twice, then work" takes three calls.
+    pub fn conflict_at_head() -> Self {
+        Self::new(Reply::ConflictAtHead {
+            tenant_id: String::new(),
+            aggregate_id: String::new(),
+        })
     }
 
     /// Answer an append with `response` without writing anything.

@@ -87,6 +87,16 @@ impl<A> Served<A> {
     }
 }
 
+/// Fills a conflict detail's empty tenant and stream ids from the call.
+fn fill_stream(detail: &mut ConcurrencyErrorDetail, call: &CallRequest) {
+    if detail.tenant_id.is_empty() {
+        call.tenant_id().clone_into(&mut detail.tenant_id);
+    }
+    if detail.aggregate_id.is_empty() {
+        call.aggregate_id().clone_into(&mut detail.aggregate_id);
+    }
+}
+
 impl MockService {
     /// One call of any RPC, from its arrival to its journaled outcome
     /// (`Streaming`, for an accepted subscription).
@@ -159,23 +169,32 @@ impl MockService {
                 details,
             } => Decision::Fail(Status::with_details(code, message, details.into())),
             Reply::Conflict(mut detail) => {
-                let (tenant, aggregate) = (call.tenant_id(), call.aggregate_id());
-                if detail.tenant_id.is_empty() {
-                    tenant.clone_into(&mut detail.tenant_id);
-                }
-                if detail.aggregate_id.is_empty() {
-                    aggregate.clone_into(&mut detail.aggregate_id);
-                }
-                let unnamed =
-                    detail.actual_last_aggregate_nonce == 0 && detail.actual_last_global_nonce == 0;
-                if let CallRequest::Append(append) = call
-                    && (unnamed
-                        || detail.actual_last_aggregate_nonce == append.expected_aggregate_nonce)
-                {
-                    self.head_other_than_expected(append, &mut detail).await;
-                }
+                fill_stream(&mut detail, call);
                 let message = format!(
                     "concurrency conflict injected by the mock: the head of stream \"{}\" is at aggregate nonce {}",
+                    detail.aggregate_id, detail.actual_last_aggregate_nonce
+                );
+                Decision::Fail(to_status(EngineError::Concurrency { message, detail }))
+            }
+            Reply::ConflictAtHead {
+                tenant_id,
+                aggregate_id,
+            } => {
+                let mut detail = ConcurrencyErrorDetail {
+                    tenant_id,
+                    aggregate_id,
+                    ..ConcurrencyErrorDetail::default()
+                };
+                fill_stream(&mut detail, call);
+                let engine = self.state.engine();
+                if let Ok(Some(head)) =
+                    data::last_event_meta(&engine, &detail.tenant_id, &detail.aggregate_id).await
+                {
+                    detail.actual_last_aggregate_nonce = head.aggregate_nonce;
+                    detail.actual_last_global_nonce = head.global_nonce;
+                }
+                let message = format!(
+                    "concurrency conflict injected by the mock: the head of stream \"{}\" is at aggregate nonce {} (its real head)",
                     detail.aggregate_id, detail.actual_last_aggregate_nonce
                 );
                 Decision::Fail(to_status(EngineError::Concurrency { message, detail }))
@@ -184,35 +203,6 @@ impl MockService {
             stub => Decision::Stub(stub),
         };
         (decision, stream)
-    }
-
-    /// Makes an injected conflict consistent: a conflict means the head is
-    /// not where the append expected it. When the reply names no head
-    /// (`fail_with=ConcurrencyError`: both nonces 0) or names the expected
-    /// one, the error reports the stream's real head if that differs from
-    /// the expected one, else one event past it (as if another writer had
-    /// just appended one).
-    async fn head_other_than_expected(
-        &self,
-        append: &AppendRequest,
-        detail: &mut ConcurrencyErrorDetail,
-    ) {
-        let engine = self.state.engine();
-        let head = data::last_event_meta(&engine, &detail.tenant_id, &detail.aggregate_id)
-            .await
-            .ok()
-            .flatten();
-        match head {
-            Some(meta) if meta.aggregate_nonce != append.expected_aggregate_nonce => {
-                detail.actual_last_aggregate_nonce = meta.aggregate_nonce;
-                detail.actual_last_global_nonce = meta.global_nonce;
-            }
-            _ => {
-                detail.actual_last_aggregate_nonce =
-                    append.expected_aggregate_nonce.saturating_add(1);
-                detail.actual_last_global_nonce = engine.last_global_nonce().saturating_add(1);
-            }
-        }
     }
 
     fn drop_connection(&self, seq: u64, handle: Option<&ConnectionHandle>) -> Status {

@@ -27,7 +27,9 @@
 //!
 //! - `status`: `{"code": "UNAVAILABLE" | 14, "message": "...", "details_base64": "..."}`;
 //! - `conflict`: `{"actual_last_aggregate_nonce": 4, "actual_last_global_nonce": 40}`
-//!   (`tenant_id`, `aggregate_id` default to the request's);
+//!   reports exactly that; `{}` (no nonce) reports the stream's real head,
+//!   so a client that retries with it converges (`tenant_id`,
+//!   `aggregate_id` default to the request's);
 //! - `append_response`: `{"last_global_nonce", "last_aggregate_nonce"}`;
 //! - `read_response`: `{"events": [...], "is_end": true, "next_from_aggregate_nonce": 0}`;
 //! - `read_all_response`: `{"events": [...], "is_end": true, "next_from_global_nonce": 0}`;
@@ -48,7 +50,7 @@
 //! `read_all`, whose page fails when it reaches N).
 
 use crate::{
-    expectation::{Mock, Respond, Sequence, Times},
+    expectation::{Mock, Reply, Respond, Sequence, Times},
     matchers::Matcher,
     pattern::{FieldPath, Pattern, PatternError},
     wire::{CodeError, EventJsonError, Rpc, code_from_json, events_from_json},
@@ -194,10 +196,9 @@ struct ConflictSpec {
     tenant_id: String,
     #[serde(default)]
     aggregate_id: String,
-    #[serde(default)]
-    actual_last_aggregate_nonce: u64,
-    #[serde(default)]
-    actual_last_global_nonce: u64,
+    /// With neither nonce, the conflict reports the stream's real head.
+    actual_last_aggregate_nonce: Option<u64>,
+    actual_last_global_nonce: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -368,12 +369,21 @@ fn respond(spec: RespondSpec) -> Result<Respond, SpecError> {
         };
         Respond::status_with_details(code, s.message, details)
     } else if let Some(c) = spec.conflict {
-        Respond::conflict_with(ConcurrencyErrorDetail {
-            tenant_id: c.tenant_id,
-            aggregate_id: c.aggregate_id,
-            actual_last_aggregate_nonce: c.actual_last_aggregate_nonce,
-            actual_last_global_nonce: c.actual_last_global_nonce,
-        })
+        match (c.actual_last_aggregate_nonce, c.actual_last_global_nonce) {
+            (None, None) => Respond {
+                reply: Reply::ConflictAtHead {
+                    tenant_id: c.tenant_id,
+                    aggregate_id: c.aggregate_id,
+                },
+                ..Respond::conflict_at_head()
+            },
+            (head, global) => Respond::conflict_with(ConcurrencyErrorDetail {
+                tenant_id: c.tenant_id,
+                aggregate_id: c.aggregate_id,
+                actual_last_aggregate_nonce: head.unwrap_or(0),
+                actual_last_global_nonce: global.unwrap_or(0),
+            }),
+        }
     } else if let Some(a) = spec.append_response {
         Respond::append_response(AppendResponse {
             last_global_nonce: a.last_global_nonce,

@@ -270,7 +270,7 @@ async fn up_to_n_times_fails_the_first_calls_then_falls_through() {
         .await;
     let id = Mock::given(append())
         .and(aggregate_id("order-1"))
-        .respond_with(Respond::conflict(0, 0))
+        .respond_with(Respond::conflict_at_head())
         .up_to_n_times(2)
         .mount(&mock);
     let mut client = mock.client();
@@ -300,6 +300,98 @@ async fn up_to_n_times_fails_the_first_calls_then_falls_through() {
     assert_eq!(mock.calls_matching(id).len(), 2);
     assert!(mock.received_calls()[2].matched.is_empty());
     mock.verify().unwrap();
+}
+
+/// Issue 25 item 1: "fail twice, then work" converges in three calls for a
+/// client that retries with the head the conflict reports: an injected
+/// `conflict_at_head` reports the stream's real head and last global nonce
+/// (it reported `expected + 1` and a global nonce past the log, a head the
+/// store does not have, so such a client needed a fourth call).
+#[tokio::test]
+async fn a_conflict_at_the_real_head_converges_for_a_client_that_retries_with_it() {
+    let mock = MockEventStore::builder()
+        .verify_on_drop(false)
+        .start()
+        .await;
+    let mut client = mock.client();
+    client
+        .append(append_req(
+            "order-1",
+            0,
+            vec![ev("e1", "A", json!({})), ev("e2", "A", json!({}))],
+        ))
+        .await
+        .expect("seed");
+    Mock::given(append())
+        .respond_with(Respond::conflict_at_head())
+        .up_to_n_times(2)
+        .mount(&mock);
+    // A client that believes the head is 1, and retries with the head each
+    // conflict reports.
+    let mut expected = 1;
+    let mut calls = 0;
+    loop {
+        calls += 1;
+        let mut request = append_req("order-1", expected, vec![ev("e3", "B", json!({}))]);
+        request.events[0].meta.as_mut().unwrap().aggregate_nonce = expected + 1;
+        match client.append(request).await {
+            Ok(_) => break,
+            Err(status) => {
+                assert_eq!(status.code(), Code::Aborted);
+                assert!(
+                    status.message().contains("injected by the mock"),
+                    "{status:?}"
+                );
+                let detail = concurrency_detail(&status).unwrap();
+                assert_eq!(
+                    (
+                        detail.actual_last_aggregate_nonce,
+                        detail.actual_last_global_nonce
+                    ),
+                    (2, 2),
+                    "the real head"
+                );
+                expected = detail.actual_last_aggregate_nonce;
+            }
+        }
+        assert!(calls < 3, "did not converge in three calls");
+    }
+    assert_eq!(calls, 3);
+    mock.verify().unwrap();
+}
+
+/// `Respond::conflict(h, g)` reports exactly `h` and `g`, also when `h` is
+/// what the request expected (it used to report `h + 1`).
+#[tokio::test]
+async fn a_named_conflict_reports_exactly_what_it_names() {
+    let mock = MockEventStore::builder()
+        .verify_on_drop(false)
+        .start()
+        .await;
+    Mock::given(append())
+        .respond_with(Respond::conflict(3, 9))
+        .expect(..)
+        .mount(&mock);
+    let mut client = mock.client();
+    for expected in [0, 3] {
+        let status = client
+            .append(append_req(
+                "order-1",
+                expected,
+                vec![ev("e1", "A", json!({}))],
+            ))
+            .await
+            .unwrap_err();
+        let detail = concurrency_detail(&status).unwrap();
+        assert_eq!(
+            (
+                detail.actual_last_aggregate_nonce,
+                detail.actual_last_global_nonce
+            ),
+            (3, 9),
+            "expected {expected}"
+        );
+    }
 }
 
 #[tokio::test]

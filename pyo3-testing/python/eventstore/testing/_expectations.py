@@ -159,7 +159,11 @@ def _status_for(error: object) -> RespondSpec:
     cls = error if isinstance(error, type) else type(error)
     instance = None if isinstance(error, type) else error
     if issubclass(cls, ConcurrencyError):
-        if isinstance(instance, ConcurrencyError):
+        # The class, or an instance naming no head: the stream's real head
+        # (a client that retries with it converges); else exactly what it names.
+        if isinstance(instance, ConcurrencyError) and (
+            instance.actual_last_aggregate_nonce or instance.actual_last_global_nonce
+        ):
             return {
                 "conflict": {
                     "tenant_id": instance.tenant_id,
@@ -168,6 +172,8 @@ def _status_for(error: object) -> RespondSpec:
                     "actual_last_global_nonce": instance.actual_last_global_nonce,
                 }
             }
+        if isinstance(instance, ConcurrencyError):
+            return {"conflict": {"tenant_id": instance.tenant_id, "aggregate_id": instance.aggregate_id}}
         return {"conflict": {}}
     if issubclass(cls, EventStoreError):
         message = str(instance) if instance is not None else f"{cls.__name__} injected by MockEventStore"

@@ -53,7 +53,8 @@ class StatusSpec(_StatusCode, total=False):
 
 
 class ConflictSpec(TypedDict, total=False):
-    """Answer an append with ``ABORTED`` and a concurrency detail."""
+    """Answer an append with ``ABORTED`` and a concurrency detail: exactly the
+    nonces given, or without them the stream's real head (a retry converges)."""
 
     tenant_id: str
     aggregate_id: str
