@@ -485,7 +485,15 @@ impl Mock {
     }
 
     /// Mounts the expectation on `mock`.
+    ///
+    /// Panics when a matcher can never match the RPC the expectation is
+    /// for (a field that RPC's request does not have, such as
+    /// `aggregate_id_regex` with `subscribe()`), naming both: it would
+    /// otherwise silently match nothing.
     pub fn mount(self, mock: &MockEventStore) -> ExpectationId {
+        if let Some(why) = crate::matchers::never_matching(&self.matchers) {
+            panic!("Mock::mount: {why}");
+        }
         mock.register(self)
     }
 

@@ -124,6 +124,36 @@ impl Matcher {
         out.is_empty()
     }
 
+    /// Why this matcher can never match a call to `rpc`, if it cannot: a
+    /// field the RPC's request does not have (`aggregate_id` on Subscribe,
+    /// whose request has `aggregate_id_prefix`).
+    pub fn never_matches(&self, rpc: Rpc) -> Option<String> {
+        let Matcher::Field {
+            path: Some(path), ..
+        } = self
+        else {
+            return None;
+        };
+        let key = path.first_key()?;
+        let fields = request_fields(rpc);
+        if fields.contains(&key) {
+            return None;
+        }
+        let hint = if rpc == Rpc::Subscribe && key == "aggregate_id" {
+            "; for the streams a subscription covers use matchers::aggregate_id_prefix"
+        } else {
+            ""
+        };
+        Some(format!(
+            "the matcher `{self}` can never match a {rpc} call: its request has no field {key:?} (it has {}){hint}",
+            if fields.is_empty() {
+                "none".to_owned()
+            } else {
+                fields.join(", ")
+            }
+        ))
+    }
+
     /// The RPC this matcher restricts to, if it is an RPC matcher.
     pub fn rpc(&self) -> Option<Rpc> {
         match self {
@@ -164,6 +194,43 @@ pub fn read_all() -> Matcher {
 /// Calls to `GetServerInfo`.
 pub fn server_info() -> Matcher {
     Matcher::Rpc(Rpc::GetServerInfo)
+}
+
+/// The fields of `rpc`'s request, as its JSON view names them.
+pub fn request_fields(rpc: Rpc) -> &'static [&'static str] {
+    match rpc {
+        Rpc::Append => &[
+            "tenant_id",
+            "aggregate_id",
+            "aggregate_type",
+            "expected_aggregate_nonce",
+            "idempotency_key",
+            "events",
+        ],
+        Rpc::ReadStream => &[
+            "tenant_id",
+            "aggregate_id",
+            "from_aggregate_nonce",
+            "max_count",
+            "forward",
+        ],
+        Rpc::Subscribe => &["tenant_id", "aggregate_id_prefix", "from_global_nonce"],
+        Rpc::ReadAll => &["tenant_id", "from_global_nonce", "max_count", "forward"],
+        Rpc::GetServerInfo => &[],
+    }
+}
+
+/// Why a set of matchers can never all hold, if they cannot: a field
+/// matcher on a field the RPC they restrict to does not have. Mounting such
+/// an expectation is refused (it would silently match nothing).
+pub fn never_matching(matchers: &[Matcher]) -> Option<String> {
+    let rpc = matchers.iter().find_map(Matcher::rpc)?;
+    matchers.iter().find_map(|m| m.never_matches(rpc))
+}
+
+/// `aggregate_id_prefix` (`Subscribe`) is `value`.
+pub fn aggregate_id_prefix(value: &str) -> Matcher {
+    field("aggregate_id_prefix", value)
 }
 
 /// `from_global_nonce` (`ReadAll`, `Subscribe`) is `value`.

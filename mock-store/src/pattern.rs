@@ -309,6 +309,14 @@ impl FieldPath {
         })
     }
 
+    /// The first field name of the path (`events` for `events[0].meta`).
+    pub fn first_key(&self) -> Option<&str> {
+        match self.segments.first() {
+            Some(Segment::Key(key)) => Some(key),
+            _ => None,
+        }
+    }
+
     /// The path as written.
     pub fn as_str(&self) -> &str {
         &self.text

@@ -124,6 +124,9 @@ pub enum SpecError {
     /// `up_to` is 0.
     #[error("invalid expectation: up_to: must be at least 1 call, got 0")]
     UpToZero,
+    /// A matcher can never match the RPC the expectation is for.
+    #[error("invalid expectation: {0}")]
+    NeverMatches(String),
     /// `respond` holds more than one reply.
     #[error("invalid expectation: respond: give at most one of {0}")]
     SeveralReplies(&'static str),
@@ -321,6 +324,9 @@ pub(crate) fn from_value(
     }
     if spec.up_to == Some(0) {
         return Err(SpecError::UpToZero);
+    }
+    if let Some(why) = crate::matchers::never_matching(&matchers) {
+        return Err(SpecError::NeverMatches(why));
     }
     let respond = spec.respond.map(respond).transpose()?;
     Ok(Mock {

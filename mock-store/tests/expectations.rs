@@ -725,3 +725,58 @@ async fn default_count_is_exactly_once_and_dot_dot_means_any() {
     assert_eq!(mock.calls_matching(any).len(), 2);
     assert_eq!(Times::default(), Times::Exactly(1));
 }
+
+/// Issue 25 item 3: `aggregate_id_prefix` matches a Subscribe's prefix, and
+/// a matcher that can never match the RPC it is mounted on (a field that
+/// RPC's request does not have) is refused at mount, naming both, in Rust
+/// and in JSON (it silently matched nothing).
+#[tokio::test]
+async fn a_prefix_matcher_for_subscribe_and_matchers_that_never_match_are_refused() {
+    let mock = MockEventStore::builder()
+        .verify_on_drop(false)
+        .start()
+        .await;
+    let id = Mock::given(matchers::subscribe())
+        .and(matchers::aggregate_id_prefix("customer-"))
+        .mount(&mock);
+    let mut client = mock.client();
+    let _stream = client
+        .subscribe(eventstore_proto::SubscribeRequest {
+            tenant_id: "t1".into(),
+            aggregate_id_prefix: "customer-".into(),
+            from_global_nonce: 0,
+        })
+        .await
+        .unwrap();
+    assert_eq!(mock.calls_matching(id).len(), 1);
+
+    let refused = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        Mock::given(matchers::subscribe())
+            .and(matchers::aggregate_id_regex("^customer-"))
+            .mount(&mock)
+    }))
+    .unwrap_err();
+    let message = refused
+        .downcast_ref::<String>()
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        message.contains("can never match a Subscribe call")
+            && message.contains("\"aggregate_id\"")
+            && message.contains("aggregate_id_prefix"),
+        "{message}"
+    );
+    let error = mock
+        .mount_json(r#"{"rpc": "read_all", "fields": {"aggregate_id": "x"}}"#)
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("can never match a ReadAll call"), "{error}");
+    // A matcher without an RPC, or on a field the RPC has, mounts.
+    Mock::given(matchers::aggregate_id("x"))
+        .expect(..)
+        .mount(&mock);
+    Mock::given(matchers::read_stream())
+        .and(matchers::aggregate_id("x"))
+        .expect(..)
+        .mount(&mock);
+}
