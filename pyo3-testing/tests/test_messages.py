@@ -178,12 +178,15 @@ async def test_a_decode_error_gives_a_readable_cause(mock: MockEventStore) -> No
 @pytest.mark.parametrize(
     ("seeded", "expected", "actual"),
     [
-        (0, 0, 1),  # an empty stream: someone else appended one
-        (3, 1, 3),  # the real head differs from the expected one: it is reported
-        (3, 3, 4),  # the real head is the expected one: one past it
+        # The stream's real head, always (issue 25: a head "one past" the
+        # expected one does not exist, so a client retrying with it never
+        # converged); a retry with the reported head then goes through.
+        (0, 0, 0),
+        (3, 1, 3),
+        (3, 3, 3),
     ],
 )
-async def test_an_injected_conflict_reports_a_head_other_than_the_expected_one(
+async def test_an_injected_conflict_reports_the_real_head(
     mock: MockEventStore, seeded: int, expected: int, actual: int
 ) -> None:
     if seeded:
@@ -218,3 +221,32 @@ async def test_an_injected_conflict_reports_a_head_other_than_the_expected_one(
             )
         )
     assert (explicit.value.actual, explicit.value.actual_last_global_nonce) == (expected + 5, 50)
+
+
+async def test_fail_twice_then_work_converges_in_three_calls_retrying_with_the_reported_head(
+    mock: MockEventStore,
+) -> None:
+    """Issue 25 item 1: the injected conflicts report the real head, so a
+    client that retries with it converges in three calls."""
+    mock.seed("order-1", [NewEvent("tests.X", {"n": i}) for i in range(2)])
+    mock.expect_append(aggregate_id="order-1", fail_with=ConcurrencyError, up_to=2)
+    client = EventStoreClient(endpoint="mock", store=mock)
+    expected, calls = 0, 0
+    while True:
+        calls += 1
+        try:
+            await within(
+                client.append_events(
+                    aggregate_id="order-1",
+                    aggregate_type="Order",
+                    expected_aggregate_nonce=expected,
+                    events=[NewEvent("tests.X", {"n": 9})],
+                )
+            )
+            break
+        except ConcurrencyError as e:
+            assert (e.actual, e.actual_last_global_nonce) == (2, 2)
+            expected = e.actual
+        assert calls < 3, "did not converge in three calls"
+    assert calls == 3
+    assert [e.aggregate_nonce for e in mock.read("order-1")] == [1, 2, 3]
