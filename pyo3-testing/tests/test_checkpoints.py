@@ -187,6 +187,48 @@ async def test_sqlite_store_is_shared_across_processes(tmp_path: Path) -> None:
     assert "shared.db" in repr(store)
 
 
+@pytest.mark.parametrize("kind", ["memory", "sqlite"])
+async def test_a_checkpoint_never_moves_backwards(kind: str, tmp_path: Path) -> None:
+    """Issue 24 weakness 15: two processes of one consumer raced, and the
+    last writer won, so a checkpoint could move backwards."""
+    store: CheckpointStore = MemoryCheckpointStore() if kind == "memory" else SqliteCheckpointStore(tmp_path / "c.db")
+    await store.set("t", "c", 10)
+    await store.set("t", "c", 5)
+    assert await store.get("t", "c") == 10
+    await store.set("t", "c", 11)
+    assert await store.get("t", "c") == 11
+    await store.set("t", "other", 3)
+    assert await store.get("t", "other") == 3
+
+
+async def test_sqlite_racing_writers_keep_the_latest_position(tmp_path: Path) -> None:
+    path = tmp_path / "race.db"
+    store = SqliteCheckpointStore(path)
+    code = (
+        "import asyncio, sys\n"
+        "from eventstore import SqliteCheckpointStore\n"
+        "async def main():\n"
+        "    s = SqliteCheckpointStore(sys.argv[1])\n"
+        "    for i in range(60, 0, -1):\n"
+        "        await s.set('t', 'c', i)\n"
+        "asyncio.run(main())\n"
+    )
+    writer = subprocess.Popen([sys.executable, "-c", code, str(path)])
+    for i in range(40):
+        await store.set("t", "c", i)
+    assert writer.wait(timeout=60) == 0
+    assert await store.get("t", "c") == 60
+
+
+def test_building_a_sqlite_store_does_no_io(tmp_path: Path) -> None:
+    """The constructor blocked the event loop up to 30 s on another
+    process's lock; it now touches nothing: the first call, in a worker
+    thread, creates the file."""
+    path = tmp_path / "lazy.db"
+    SqliteCheckpointStore(path)
+    assert not path.exists()
+
+
 async def test_memory_store_and_bad_values() -> None:
     store = MemoryCheckpointStore()
     assert await store.get("t", "c") is None

@@ -149,6 +149,21 @@ fn read_pem(flag: &str, path: &std::path::Path, label: &str) -> Result<Vec<u8>, 
     Ok(pem)
 }
 
+/// The TLS crypto provider: the process's default when the application
+/// installed one (`CryptoProvider::install_default`), else *ring*'s, which
+/// rustls 0.23.48 deprecates only because *ring* has no post-quantum key
+/// exchange. This store's TLS serves tests and local use, whose clients
+/// offer classic ECDHE; a user who wants post-quantum key exchange installs
+/// the aws-lc-rs provider as the process default and it is used here.
+fn crypto_provider() -> Arc<tokio_rustls::rustls::crypto::CryptoProvider> {
+    use tokio_rustls::rustls::crypto::CryptoProvider;
+    if let Some(installed) = CryptoProvider::get_default() {
+        return Arc::clone(installed);
+    }
+    #[allow(deprecated)]
+    Arc::new(tokio_rustls::rustls::crypto::ring::default_provider())
+}
+
 /// The server's TLS acceptor (HTTP/2 by ALPN, client certificates
 /// checked against --tls-client-ca when given), or `None` without --tls-cert.
 fn tls_acceptor(config: &Config) -> Result<Option<TlsAcceptor>, String> {
@@ -174,7 +189,7 @@ fn tls_acceptor(config: &Config) -> Result<Option<TlsAcceptor>, String> {
         .map_err(|e| invalid(&e))?;
     let private_key = PrivateKeyDer::from_pem_slice(&read_pem("--tls-key", key, "PRIVATE KEY")?)
         .map_err(|e| invalid(&e))?;
-    let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+    let provider = crypto_provider();
     let builder = ServerConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .map_err(|e| invalid(&e))?;

@@ -54,7 +54,10 @@ class CheckpointStore(Protocol):
         ...
 
     async def set(self, tenant_id: str, consumer: str, global_nonce: int) -> None:
-        """Stores ``global_nonce`` as the consumer's position."""
+        """Stores ``global_nonce`` as the consumer's position, unless the
+        stored one is later: a checkpoint never moves backwards, even when
+        two processes of one consumer race (to replay on purpose, use
+        another consumer name or delete the stored position)."""
         ...
 
 
@@ -70,7 +73,9 @@ class MemoryCheckpointStore:
 
     async def set(self, tenant_id: str, consumer: str, global_nonce: int) -> None:
         check_uint("global_nonce", global_nonce)
-        self._positions[(check_name("tenant_id", tenant_id), check_name("consumer", consumer))] = global_nonce
+        key = (check_name("tenant_id", tenant_id), check_name("consumer", consumer))
+        # Never backwards (see CheckpointStore.set).
+        self._positions[key] = max(global_nonce, self._positions.get(key, global_nonce))
 
     def __repr__(self) -> str:
         return f"MemoryCheckpointStore({len(self._positions)} checkpoint(s))"
@@ -96,9 +101,12 @@ class SqliteCheckpointStore:
 
     Safe across processes and threads: every call opens its own connection
     in a worker thread (the event loop never blocks on the file) and SQLite's
-    locking serializes writers (each waits up to 30 s for a lock). The file
-    and table are created when the store is built, so a path that cannot be
-    written fails there, naming it.
+    locking serializes writers (each waits up to 30 s for a lock). A position
+    is stored only if it is later than the stored one, in the same statement,
+    so racing writers never move a checkpoint backwards. Building the store
+    does no I/O but a check that the file's directory exists (naming the
+    path when it does not); the file and its table are created by the first
+    call, in the worker thread.
     """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
@@ -110,14 +118,25 @@ class SqliteCheckpointStore:
                 f"SqliteCheckpointStore: path must name a file, got {self.path!r} "
                 "(an in-memory database is not shared between connections: use MemoryCheckpointStore)"
             )
-        try:
-            with contextlib.closing(self._connect()) as connection, connection:
-                connection.execute(_SCHEMA)
-        except sqlite3.Error as e:
-            raise CheckpointError(f"SqliteCheckpointStore: cannot open {self.path!r}: {e}") from e
+        directory = os.path.dirname(os.path.abspath(self.path))
+        if not os.path.isdir(directory):
+            raise CheckpointError(
+                f"SqliteCheckpointStore: cannot open {self.path!r}: its directory {directory!r} does not exist"
+            )
+        self._created = False
 
     def _connect(self) -> sqlite3.Connection:
-        return sqlite3.connect(self.path, timeout=_BUSY_TIMEOUT)
+        """A connection, the table created first by the first call (in a
+        worker thread: it may wait for another process's lock)."""
+        try:
+            connection = sqlite3.connect(self.path, timeout=_BUSY_TIMEOUT)
+            if not self._created:
+                with connection:
+                    connection.execute(_SCHEMA)
+                self._created = True
+        except sqlite3.Error as e:
+            raise CheckpointError(f"SqliteCheckpointStore: cannot open {self.path!r}: {e}") from e
+        return connection
 
     def _get(self, tenant_id: str, consumer: str) -> int | None:
         with contextlib.closing(self._connect()) as connection:
@@ -132,7 +151,8 @@ class SqliteCheckpointStore:
             connection.execute(
                 "INSERT INTO eventstore_checkpoints (tenant_id, consumer, global_nonce, updated_unix_ms) "
                 "VALUES (?, ?, ?, ?) ON CONFLICT (tenant_id, consumer) "
-                "DO UPDATE SET global_nonce = excluded.global_nonce, updated_unix_ms = excluded.updated_unix_ms",
+                "DO UPDATE SET global_nonce = excluded.global_nonce, updated_unix_ms = excluded.updated_unix_ms "
+                "WHERE excluded.global_nonce > eventstore_checkpoints.global_nonce",
                 (tenant_id, consumer, global_nonce, int(time.time() * 1000)),
             )
 
