@@ -129,9 +129,10 @@ impl EventStoreContainer {
     /// A tonic channel endpoint to the store, with the TLS the harness uses
     /// (trust root, client identity, domain) already set.
     pub fn tonic_endpoint(&self) -> Result<tonic::transport::Endpoint, ContainerError> {
-        readiness::endpoint(&self.address(), self.kept.tls.as_ref())
-            .map(|e| e.timeout(Duration::from_secs(30)))
-            .map_err(ContainerError::Config)
+        readiness::options(&self.address(), self.kept.tls.as_ref())
+            .dialer()
+            .map(|dialer| dialer.template.timeout(Duration::from_secs(30)))
+            .map_err(|e| ContainerError::Config(e.to_string()))
     }
 
     /// One health check now: `Ok(())` when SERVING.

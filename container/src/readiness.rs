@@ -2,19 +2,17 @@
 //! answers SERVING, then `eventstore.v1` itself answers `GetServerInfo`
 //! with our API version; with retries, speaking TLS (and mTLS) when the
 //! store does. Health alone says the process is up; `GetServerInfo` says
-//! the store behind it is the API the caller's client speaks.
+//! the store behind it is the API the caller's client speaks. The channel
+//! comes from the one connector (`eventstore_client`), as every client's.
 
 use crate::tls::TlsSettings;
-use eventstore_engine::assembly::error_chain;
+use eventstore_client::{ConnectOptions, Pem};
 use eventstore_proto::{
     API_VERSION, GetServerInfoRequest, GetServerInfoResponse, event_store_client::EventStoreClient,
 };
 use std::time::Duration;
 use tokio::time::Instant;
-use tonic::{
-    Code, Status,
-    transport::{Certificate, ClientTlsConfig, Endpoint, Identity},
-};
+use tonic::{Code, Status};
 use tonic_health::pb::{
     HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
 };
@@ -28,26 +26,26 @@ const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(2);
 /// Pause between attempts.
 const RETRY_PAUSE: Duration = Duration::from_millis(20);
 
-/// The tonic endpoint of a store at `addr` (`ip:port`), with the TLS the
-/// harness uses for it.
-pub(crate) fn endpoint(addr: &str, tls: Option<&TlsSettings>) -> Result<Endpoint, String> {
-    let scheme = if tls.is_some() { "https" } else { "http" };
-    let mut endpoint = Endpoint::from_shared(format!("{scheme}://{addr}"))
-        .map_err(|e| format!("invalid endpoint {addr}: {e}"))?
-        .connect_timeout(ATTEMPT_TIMEOUT)
-        .timeout(ATTEMPT_TIMEOUT);
+/// How the harness connects to a store at `addr` (`ip:port`): with the TLS
+/// it serves, no credentials (health and a refused `GetServerInfo` need
+/// none), each connection and call within [`ATTEMPT_TIMEOUT`].
+pub(crate) fn options(addr: &str, tls: Option<&TlsSettings>) -> ConnectOptions {
+    let mut options = ConnectOptions {
+        endpoint: addr.to_owned(),
+        connect_timeout: Some(ATTEMPT_TIMEOUT),
+        request_timeout: Some(ATTEMPT_TIMEOUT),
+        ..ConnectOptions::default()
+    };
     if let Some(tls) = tls {
-        let mut config = ClientTlsConfig::new()
-            .ca_certificate(Certificate::from_pem(tls.trust_root()))
-            .domain_name(tls.domain.clone());
+        options.tls = true;
+        options.tls_ca = Some(Pem::Bytes(tls.trust_root()));
         if let Some((cert, key)) = tls.client_identity() {
-            config = config.identity(Identity::from_pem(cert, key));
+            options.tls_cert = Some(Pem::Bytes(cert));
+            options.tls_key = Some(Pem::Bytes(key));
         }
-        endpoint = endpoint
-            .tls_config(config)
-            .map_err(|e| format!("invalid TLS settings: {e}"))?;
+        options.tls_domain = Some(tls.domain.clone());
     }
-    Ok(endpoint)
+    options
 }
 
 /// What one readiness check found.
@@ -71,19 +69,18 @@ pub(crate) async fn check(addr: &str, tls: Option<&TlsSettings>) -> Result<(), S
 }
 
 async fn probe(addr: &str, tls: Option<&TlsSettings>) -> Verdict {
-    let channel = match endpoint(addr, tls) {
-        Ok(endpoint) => match endpoint.connect().await {
-            Ok(channel) => channel,
-            Err(e) => {
-                return Verdict::NotYet(format!("cannot connect to {addr}: {}", error_chain(&e)));
-            }
-        },
-        Err(e) => return Verdict::Wrong(e),
+    let dialer = match options(addr, tls).dialer() {
+        Ok(dialer) => dialer,
+        Err(e) => return Verdict::Wrong(e.to_string()),
     };
-    let health = HealthClient::new(channel.clone())
-        .check(HealthCheckRequest {
+    let connection = match dialer.connect().await {
+        Ok(connection) => connection,
+        Err(e) => return Verdict::NotYet(e.to_string()),
+    };
+    let health = HealthClient::new(connection.channel.clone())
+        .check(connection.request(HealthCheckRequest {
             service: HEALTH_SERVICE.to_owned(),
-        })
+        }))
         .await;
     match health.map(|r| r.into_inner().status()) {
         Ok(ServingStatus::Serving) => {}
@@ -96,8 +93,8 @@ async fn probe(addr: &str, tls: Option<&TlsSettings>) -> Verdict {
             ));
         }
     }
-    let info = EventStoreClient::new(channel)
-        .get_server_info(GetServerInfoRequest {})
+    let info = EventStoreClient::new(connection.channel.clone())
+        .get_server_info(connection.request(GetServerInfoRequest {}))
         .await
         .map(tonic::Response::into_inner);
     server_info_verdict(info)

@@ -17,9 +17,11 @@
 //!   lines (same names, same help, each binary's own env prefix);
 //! - [`Termination`]: the SIGTERM/SIGINT listener that makes a readiness
 //!   line mean "stops gracefully";
-//! - [`error_chain`]: an error with its sources, for messages a person reads.
+//! - [`error_chain`]: an error with its sources, for messages a person
+//!   reads (the client crate's, re-exported for the processes' messages).
 
 use crate::Limits;
+pub use eventstore_client::{error_chain, join_causes};
 use tonic_health::{ServingStatus, server::HealthReporter};
 
 /// Room for gRPC framing around the largest message.
@@ -234,32 +236,4 @@ impl Termination {
             let _ = tokio::signal::ctrl_c().await;
         }
     }
-}
-
-/// An error and its sources, `a: b: c`: tonic's transport error alone says
-/// only "transport error", the cause is in its sources. A source whose text
-/// the message already ends with (a wrapper that repeats its cause) is not
-/// repeated.
-pub fn error_chain(error: &dyn std::error::Error) -> String {
-    join_causes(&error.to_string(), error.source())
-}
-
-/// `message: cause: cause ...`, each text once: a cause whose text is
-/// already in the message (a wrapper repeating its source, as tonic's and
-/// hyper's do, "tcp connect error: transport error: tcp connect error")
-/// is left out.
-pub fn join_causes(message: &str, source: Option<&(dyn std::error::Error + 'static)>) -> String {
-    let mut text = message.to_owned();
-    let mut source = source;
-    while let Some(cause) = source {
-        let next = cause.to_string();
-        if !next.is_empty() && !text.contains(&next) {
-            if !text.is_empty() {
-                text.push_str(": ");
-            }
-            text.push_str(&next);
-        }
-        source = cause.source();
-    }
-    text
 }

@@ -7,8 +7,10 @@
 //! ([`BasicAuth::required`], [`BasicAuth::with_token`]), or a users file
 //! mapping each user (its password, its token, or both) to the tenants they
 //! may use ([`BasicAuth::users`], format in [`UsersFile`]). The header
-//! values a client sends are built here too ([`basic_header`],
-//! [`bearer_header`]), so both sides agree on them.
+//! values a client sends ([`basic_header`], [`bearer_header`]) and the
+//! token rule ([`check_token`]) are the client crate's
+//! (`eventstore_client::auth`), re-exported here, so both sides agree on
+//! them.
 //! Missing and wrong credentials get the same `UNAUTHENTICATED` message, so
 //! a caller learns nothing about which part was wrong; the comparison takes
 //! the same time whatever the credentials sent (in the users mode it
@@ -17,6 +19,9 @@
 //! service checks the request's tenant against with [`Principal::may_use`].
 
 use base64::{Engine as _, engine::general_purpose::STANDARD};
+pub use eventstore_client::auth::{
+    MAX_CREDENTIALS_BYTES, TokenError, basic_header, bearer_header, check_token,
+};
 use std::{collections::BTreeSet, path::Path, sync::Arc};
 use tonic::{Request, Status, service::Interceptor};
 
@@ -38,55 +43,6 @@ struct User {
     /// The bearer token; `None` for a user with only a password.
     token: Option<Vec<u8>>,
     principal: Principal,
-}
-
-/// A bearer token that cannot be sent or configured: the message says which
-/// rule it breaks and never quotes it.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct TokenError(&'static str);
-
-/// Checks `token` against RFC 6750's `b64token`: letters, digits and
-/// `-._~+/`, then optional `=` padding, nothing else (no spaces, no `:`).
-pub fn check_token(token: &str) -> Result<(), TokenError> {
-    let body = token.trim_end_matches('=');
-    if token.len() > MAX_CREDENTIALS_BYTES {
-        return Err(TokenError(
-            "the token is longer than 8 KiB (8192 bytes): HTTP/2 peers refuse headers that large",
-        ));
-    }
-    if body.is_empty() {
-        return Err(TokenError(if token.is_empty() {
-            "the token is empty"
-        } else {
-            "the token is only `=` padding"
-        }));
-    }
-    if !body
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b"-._~+/".contains(&b))
-    {
-        return Err(TokenError(
-            "the token may hold only letters, digits, `-._~+/` and trailing `=` (RFC 6750 b64token)",
-        ));
-    }
-    Ok(())
-}
-
-/// The `authorization` value of Basic credentials: `Basic
-/// base64(username:password)`.
-pub fn basic_header(username: &str, password: &str) -> String {
-    format!(
-        "Basic {}",
-        STANDARD.encode(format!("{username}:{password}"))
-    )
-}
-
-/// The `authorization` value of a bearer token: `Bearer <token>`, the token
-/// checked first ([`check_token`]).
-pub fn bearer_header(token: &str) -> Result<String, TokenError> {
-    check_token(token)?;
-    Ok(format!("Bearer {token}"))
 }
 
 /// The name a token configured alone (not in a users file) is accepted as.
@@ -293,11 +249,6 @@ impl std::fmt::Debug for UserEntry {
             .finish_non_exhaustive()
     }
 }
-
-/// The most bytes of `username:password` (and of a token): a Basic header
-/// is a third larger, and HTTP/2 peers refuse header lists over 16 KiB, so
-/// longer credentials could never log in.
-pub const MAX_CREDENTIALS_BYTES: usize = 8 * 1024;
 
 /// A users file that cannot be used; the message names the file and the line.
 #[derive(Debug, thiserror::Error)]

@@ -5,6 +5,7 @@ use crate::{
     expectation::ExpectationId,
     wire::{CallRequest, Rpc, code_name},
 };
+use eventstore_client::wire::CONNECTION_DROPPED;
 use eventstore_engine::validate::{clip, quote};
 use eventstore_proto::{
     AppendResponse, EventData, GetServerInfoResponse, ReadAllResponse, ReadStreamResponse,
@@ -68,7 +69,7 @@ impl std::fmt::Display for StreamEnd {
             StreamEnd::Cancelled => f.write_str("cancelled by the client"),
             StreamEnd::Status { code, message } => write!(f, "{}: {message}", code_name(*code)),
             StreamEnd::Completed => f.write_str("completed"),
-            StreamEnd::Dropped => f.write_str("connection dropped by the mock"),
+            StreamEnd::Dropped => f.write_str(CONNECTION_DROPPED),
         }
     }
 }

@@ -50,8 +50,8 @@
 //!   and reads the data directly.
 //! - [`journal`]: what happened, call by call.
 //! - [`verify`]: the report of unmet expectations.
-//! - [`connect`]: connecting to a user's store (TLS, credentials), for the
-//!   recorder and the conformance kit.
+//! - [`connect`]: a re-export of the one connector
+//!   (`eventstore_client::connect`), which the recorder connects through.
 //! - [`control`]: the same API over gRPC for other processes; [`spec`]:
 //!   expectations written as JSON; [`seed`]: fixture files to preload;
 //!   [`record`]: `eventstore-mock record`, which writes a fixture from a
@@ -59,7 +59,6 @@
 //! - `strategies` (feature `proptest`): generators of valid requests and
 //!   events for property tests.
 
-pub mod connect;
 pub mod control;
 pub mod expectation;
 pub mod journal;
@@ -76,6 +75,10 @@ pub mod strategies;
 pub mod transport;
 pub mod verify;
 pub mod wire;
+
+/// The one connector to a user's store, `eventstore_client::connect`
+/// (re-exported: the recorder connects through it).
+pub use eventstore_client::connect;
 
 pub use expectation::{ExpectationId, Mock, Reply, Respond, Sequence, StreamFaults, Times};
 pub use journal::{CallRecord, Outcome, StreamEnd};

@@ -18,6 +18,7 @@ use crate::{
     transport::ConnectionHandle,
     wire::{CallRequest, Rpc},
 };
+use eventstore_client::wire::CONNECTION_DROPPED;
 use eventstore_engine::{Error as EngineError, status::to_status};
 use eventstore_proto::{
     AppendRequest, AppendResponse, ConcurrencyErrorDetail, GetServerInfoRequest,
@@ -210,7 +211,7 @@ impl MockService {
             handle.cut();
         }
         self.state.journal.finish(seq, Outcome::Dropped);
-        Status::unavailable("connection dropped by the mock")
+        Status::unavailable(CONNECTION_DROPPED)
     }
 }
 

@@ -6,6 +6,7 @@
 //! it: reads and writes fail, hyper tears the connection down, and the
 //! client sees a transport error, as with a crashed server or a cut cable.
 
+use eventstore_client::wire::CONNECTION_DROPPED;
 use futures::task::AtomicWaker;
 use std::{
     io,
@@ -61,10 +62,7 @@ impl<IO> Cuttable<IO> {
 }
 
 fn cut_error() -> io::Error {
-    io::Error::new(
-        io::ErrorKind::ConnectionReset,
-        "connection dropped by the mock",
-    )
+    io::Error::new(io::ErrorKind::ConnectionReset, CONNECTION_DROPPED)
 }
 
 impl<IO: AsyncRead + Unpin> AsyncRead for Cuttable<IO> {

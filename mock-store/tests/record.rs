@@ -5,6 +5,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use eventstore_client::ConnectArgs;
 use eventstore_mock::{
     MockEventStore, StartError,
     connect::ConnectError,
@@ -192,14 +193,8 @@ fn args(source: &MockEventStore, out: PathBuf) -> RecordArgs {
         prefix: String::new(),
         redact: Vec::new(),
         out,
-        tls_ca: None,
-        tls_cert: None,
-        tls_key: None,
-        tls_domain: None,
-        username: None,
-        password: None,
-        token: None,
         page_size: 7,
+        connect: ConnectArgs::default(),
     }
 }
 
@@ -482,7 +477,10 @@ async fn bad_options_and_endpoints_get_clear_errors() {
     );
 
     let err = record(&RecordArgs {
-        tls_ca: Some(PathBuf::from("/nonexistent/ca.pem")),
+        connect: ConnectArgs {
+            tls_ca: Some(PathBuf::from("/nonexistent/ca.pem")),
+            ..ConnectArgs::default()
+        },
         ..args(&source, out.clone())
     })
     .await
@@ -506,8 +504,11 @@ async fn record_reads_a_store_that_requires_credentials() {
     let err = record(&args(&source, out.clone())).await.unwrap_err();
     assert!(err.to_string().contains("UNAUTHENTICATED"), "{err}");
     let summary = record(&RecordArgs {
-        username: Some("u".into()),
-        password: Some("p".into()),
+        connect: ConnectArgs {
+            username: Some("u".into()),
+            password: Some("p".into()),
+            ..ConnectArgs::default()
+        },
         ..args(&source, out.clone())
     })
     .await

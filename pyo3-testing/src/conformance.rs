@@ -1,11 +1,17 @@
 //! The conformance kit (`eventstore-conformance`) from Python: the cases of
 //! `eventstore_conformance` and their runner, compiled into the wheel, so
 //! `python -m eventstore.testing.conformance` needs neither a Rust
-//! toolchain nor grpcio. `eventstore/testing/conformance.py` is the typed
-//! face and the command line; the report lines and JSON come from the
-//! conformance crate, the one place they are written.
+//! toolchain nor grpcio. The command line is the Rust one
+//! ([`conformance_main`] runs `eventstore_conformance::cli::main_from` with
+//! Python's argv); `eventstore/testing/conformance.py` is the typed Python
+//! API over the rest. The report lines and JSON come from the conformance
+//! crate, the one place they are written.
 
-use crate::{errors::NativeError, runtime::block_on};
+use crate::{
+    connect::NativeConnectOptions,
+    errors::NativeError,
+    runtime::{block_on, block_on_command},
+};
 use eventstore_conformance::{
     cases,
     diff::{DiffError, DiffReport, run_endpoints},
@@ -13,15 +19,21 @@ use eventstore_conformance::{
     runner::{Outcome, Report, Session},
 };
 use pyo3::{exceptions::PyValueError, prelude::*};
-use std::path::PathBuf;
 
 fn connect_error(error: ConnectError) -> NativeError {
-    match error {
-        ConnectError::Unreachable { .. } | ConnectError::Refused { .. } => {
-            NativeError::connection(error.to_string())
-        }
-        _ => NativeError::validation(error.to_string()),
+    if error.is_usage() {
+        NativeError::validation(error.to_string())
+    } else {
+        NativeError::connection(error.to_string())
     }
+}
+
+/// `eventstore-conformance` with `argv` (`argv[0]` names the program):
+/// the Rust command line itself, so the Python command has the same
+/// options, messages and exit status. Ctrl-C raises `KeyboardInterrupt`.
+#[pyfunction]
+pub(crate) fn conformance_main(py: Python<'_>, argv: Vec<String>) -> PyResult<i32> {
+    block_on_command(py, eventstore_conformance::cli::main_from(argv))
 }
 
 /// `(id, rule, known deviation)` of every case `only` selects (all when
@@ -86,29 +98,15 @@ pub(crate) struct NativeConformanceSession {
 
 #[pymethods]
 impl NativeConformanceSession {
-    /// Connects to the store (and checks it answers).
+    /// Connects to the store `options` name (and checks it answers).
     #[new]
-    #[allow(clippy::too_many_arguments)]
-    #[pyo3(signature = (endpoint, *, tls_ca=None, tls_cert=None, tls_key=None, username=None, password=None, tenant_prefix="conformance-".to_owned()))]
+    #[pyo3(signature = (options, *, tenant_prefix="conformance-".to_owned()))]
     fn new(
         py: Python<'_>,
-        endpoint: String,
-        tls_ca: Option<PathBuf>,
-        tls_cert: Option<PathBuf>,
-        tls_key: Option<PathBuf>,
-        username: Option<String>,
-        password: Option<String>,
+        options: PyRef<'_, NativeConnectOptions>,
         tenant_prefix: String,
     ) -> PyResult<Self> {
-        let options = ConnectOptions {
-            endpoint,
-            tls_ca,
-            tls_cert,
-            tls_key,
-            username,
-            password,
-            ..ConnectOptions::default()
-        };
+        let options = options.options.clone();
         let session = block_on(py, async move {
             Session::connect(&options, &tenant_prefix)
                 .await

@@ -95,20 +95,35 @@ impl Connections {
     }
 
     /// Runs a unary call with the request timeout and close handling.
-    pub(crate) async fn call<T>(
+    /// `send` makes the call on a client of the pool; it runs again, once,
+    /// if the request never left this process ([`never_sent`]): a
+    /// connection that had just closed (a mock's `drop_connection`, a
+    /// server's restart) fails the next request queued on it before the
+    /// channel notices, and that request is safe to send on a new one.
+    pub(crate) async fn call<T, F, Fut>(
         &self,
-        call: impl Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+        mut send: F,
         expected: Option<u64>,
-    ) -> NativeResult<T> {
+    ) -> NativeResult<T>
+    where
+        F: FnMut(EventStoreClient<Channel>) -> Fut,
+        Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+    {
+        let attempts = async {
+            match send(self.client()).await {
+                Err(status) if never_sent(&status) => send(self.client()).await,
+                result => result,
+            }
+        };
         // The deadline is enforced twice (grpc-timeout, sent to the server, and
         // a local timer): whichever fires first, the same TimeoutError
         // (`failure` maps the server's side).
         let timed = async {
             match self.request_timeout {
-                Some(limit) => tokio::time::timeout(limit, call)
+                Some(limit) => tokio::time::timeout(limit, attempts)
                     .await
                     .map_err(|_| timed_out(limit)),
-                None => Ok(call.await),
+                None => Ok(attempts.await),
             }
         };
         tokio::select! {
@@ -119,6 +134,24 @@ impl Connections {
             () = self.closed.cancelled() => Err(NativeError::connection("the client is closed")),
         }
     }
+}
+
+/// Whether `status` is hyper's "canceled": the request was queued on a
+/// connection that closed before sending it, so the store never saw it
+/// (hyper hands such requests back unsent). Any other failure may have
+/// reached the store and is the caller's to judge.
+fn never_sent(status: &tonic::Status) -> bool {
+    let mut source = std::error::Error::source(status);
+    while let Some(error) = source {
+        if error
+            .downcast_ref::<hyper::Error>()
+            .is_some_and(hyper::Error::is_canceled)
+        {
+            return true;
+        }
+        source = error.source();
+    }
+    false
 }
 
 /// A call that got no answer within the client's `request_timeout`.

@@ -3,7 +3,7 @@
 //! when Python reads it.
 
 use crate::errors::{NativeError, NativeResult};
-use eventstore_mock::wire;
+use eventstore_client::wire;
 use eventstore_proto::{EventData, EventMetadata};
 use pyo3::{
     prelude::*,
@@ -175,7 +175,7 @@ fn bytes_item(dict: &Bound<'_, PyDict>, key: &str, at: &str) -> NativeResult<Vec
     }
 }
 
-/// A fresh event id by the one id rule (`eventstore_mock::wire`: a UUIDv7),
+/// A fresh event id by the one id rule (`eventstore_client::wire`: a UUIDv7),
 /// for Python, which must know an event's id before sending it (an
 /// idempotent retry resends the same ids).
 #[pyfunction]

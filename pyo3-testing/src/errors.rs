@@ -5,8 +5,8 @@
 //! instance of a class defined in `eventstore/_errors.py`, so users catch
 //! Python classes and the server's message is kept word for word.
 
+pub(crate) use eventstore_client::wire::code_name;
 use eventstore_engine::status::{concurrency_detail, undecodable_global_nonce};
-pub(crate) use eventstore_mock::wire::code_name;
 use eventstore_proto::ConcurrencyErrorDetail;
 use pyo3::{exceptions::PyRuntimeError, prelude::*, types::PyDict};
 use tonic::{Code, Status};
@@ -207,9 +207,6 @@ pub(crate) fn is_client_deadline(status: &Status) -> bool {
     false
 }
 
-/// An error and its sources, `a: b: c` (one definition, in the engine).
-pub(crate) use eventstore_engine::assembly::error_chain;
-
 fn is_transport(status: &Status) -> bool {
     let text = format!(
         "{} {:?}",
@@ -229,7 +226,7 @@ fn is_transport(status: &Status) -> bool {
 }
 
 fn transport_message(status: &Status) -> String {
-    eventstore_engine::assembly::join_causes(status.message(), std::error::Error::source(status))
+    eventstore_client::join_causes(status.message(), std::error::Error::source(status))
 }
 
 /// A failure to reach the store, said once: which endpoint, the innermost
@@ -258,7 +255,7 @@ pub(crate) fn connection_failure(endpoint: &str, status: &Status) -> String {
     } else if lower.contains("certificate") || lower.contains("tls handshake") {
         (
             format!("the TLS handshake failed ({innermost})"),
-            "check ca_certificate, tls_domain and the server's certificate",
+            "check tls.ca_certificate, tls.server_name and the server's certificate",
         )
     } else if lower.contains("timed out") {
         (

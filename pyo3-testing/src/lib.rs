@@ -11,6 +11,10 @@
 //!   asyncio awaitable (and the shutdown at interpreter exit).
 //! - [`convert`]: values crossing the boundary: Python event dicts into
 //!   protobuf, recorded events out as lazy [`convert::RawEvent`]s.
+//! - [`connect`]: `NativeConnectOptions`, the connection options from
+//!   Python (one signature for the client and the conformance kit), mapped
+//!   onto the one connector's (`eventstore_client`), which checks them and
+//!   builds the channels.
 //! - [`connections`]: the connection pool (channels, auth, timeouts) every
 //!   call and subscription of a client goes through.
 //! - [`client`]: `NativeClient`, unary calls (append, read a stream, read
@@ -22,11 +26,13 @@
 //!   (`eventstore_mock::wire`).
 //! - [`container`]: `NativeContainer`, the real store in Docker or in process.
 //! - [`conformance`]: the conformance kit (`eventstore-conformance check`
-//!   and `diff`), the cases of `eventstore_conformance` run from Python.
+//!   and `diff`), the cases of `eventstore_conformance` run from Python,
+//!   and its command line (`conformance_main`, the Rust one).
 //! - [`errors`]: every failure on its way to a Python exception class.
 
 pub mod client;
 pub mod conformance;
+pub mod connect;
 pub mod connections;
 pub mod container;
 pub mod convert;
@@ -40,6 +46,7 @@ use pyo3::prelude::*;
 /// The extension module.
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<connect::NativeConnectOptions>()?;
     m.add_class::<client::NativeClient>()?;
     m.add_class::<subscription::NativeSubscription>()?;
     m.add_class::<convert::RawEvent>()?;
@@ -51,6 +58,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(conformance::conformance_cases, m)?)?;
     m.add_function(wrap_pyfunction!(conformance::conformance_report, m)?)?;
     m.add_function(wrap_pyfunction!(conformance::conformance_diff, m)?)?;
+    m.add_function(wrap_pyfunction!(conformance::conformance_main, m)?)?;
     m.add_function(wrap_pyfunction!(runtime::shutdown, m)?)?;
     m.add_function(wrap_pyfunction!(mock::payload_view, m)?)?;
     m.add_function(wrap_pyfunction!(mock::record_main, m)?)?;

@@ -96,6 +96,33 @@ where
         .map_err(|e| e.into_py(py))
 }
 
+/// How often a command run by [`block_on_command`] lets Python see Ctrl-C.
+const SIGNAL_POLL: Duration = Duration::from_millis(100);
+
+/// Runs a command's `main` (its exit status) on the runtime, blocking
+/// this thread with the GIL released, as [`block_on`]; and, every
+/// [`SIGNAL_POLL`], runs Python's signal handlers, so Ctrl-C ends the
+/// command (dropping its future) with Python's `KeyboardInterrupt`.
+pub(crate) fn block_on_command<F>(py: Python<'_>, main: F) -> PyResult<i32>
+where
+    F: Future<Output = i32> + Send,
+{
+    let handle = handle()?;
+    py.detach(|| {
+        handle.block_on(async move {
+            let mut main = std::pin::pin!(main);
+            loop {
+                tokio::select! {
+                    code = &mut main => return Ok(code),
+                    () = tokio::time::sleep(SIGNAL_POLL) => {
+                        Python::attach(|py| py.check_signals())?;
+                    }
+                }
+            }
+        })
+    })
+}
+
 /// Sets the result of an asyncio future, on the loop's thread, unless it
 /// was cancelled meanwhile (the `call_soon_threadsafe` path).
 #[pyclass(frozen)]

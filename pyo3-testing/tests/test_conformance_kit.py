@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import PYO3_TESTING, SKIP_NO_SERVER, ServerProcess, server_binary
+from conftest import PYO3_TESTING, SKIP_NO_SERVER, ServerProcess, free_port, server_binary
 from eventstore import ConnectionError, ValidationError
 from eventstore.testing import EventStoreContainer, MockEventStore
 from eventstore.testing.conformance import cases, check, diff
@@ -140,10 +140,29 @@ def test_check_reports_a_store_it_cannot_use() -> None:
     assert '"no-port-here"' in malformed.stderr and "HOST:PORT" in malformed.stderr
     half_tls = conformance("check", "--endpoint", "127.0.0.1:1", "--tls-cert", "c.pem")
     assert half_tls.returncode == 2
-    assert "--tls-cert and --tls-key go together" in half_tls.stderr
+    assert "required arguments were not provided:\n  --tls-key <FILE>" in half_tls.stderr
     nothing = conformance("check", "--endpoint", "127.0.0.1:1", "--only", "no-such-case")
     assert nothing.returncode == 2
     assert "'no-such-case' selects no conformance case" in nothing.stderr
+
+
+def test_the_python_command_takes_every_connection_flag_of_the_rust_one() -> None:
+    """The Python command passes its argv to the Rust command line: the
+    shared connection flags (``--tls-domain`` and ``--token`` included, with
+    their environment variables) are its own, and a run with them fails as
+    the connector says, not as a parser that does not know them."""
+    help = conformance("check", "--help")
+    assert help.returncode == 0, help.stderr
+    for flag in ("--tls-ca", "--tls-cert", "--tls-key", "--tls-domain", "--username", "--password", "--token"):
+        assert f"  {flag} <" in help.stdout, (flag, help.stdout)
+    assert "[env: EVENTSTORE_PASSWORD]" in help.stdout and "[env: EVENTSTORE_TOKEN]" in help.stdout
+    port = free_port()
+    closed = conformance(
+        "check", "--endpoint", f"127.0.0.1:{port}", "--tls-domain", "store.internal", "--token", "t0ken", timeout=60
+    )
+    assert closed.returncode == 2, closed.stdout + closed.stderr
+    assert closed.stderr.startswith(f"eventstore-conformance: cannot reach 127.0.0.1:{port}: "), closed.stderr
+    assert "t0ken" not in closed.stderr
 
 
 def test_check_needs_the_credentials_of_a_store_that_requires_them() -> None:
@@ -173,7 +192,7 @@ def test_the_python_api_returns_each_result() -> None:
         with pytest.raises(ConnectionError, match=r"cannot reach 127\.0\.0\.1:1: "):
             check("127.0.0.1:1", only="idempotent")
         with pytest.raises(ValidationError, match="tls"):
-            check(store.endpoint, only="idempotent", tls_ca="/no/such/ca.pem")
+            check(store.endpoint, only="idempotent", tls={"ca_certificate": Path("/no/such/ca.pem")})
     assert report.ok
     assert seen == [r.case for r in report.results] == [c.id for c in cases("idempotent")]
     assert len(seen) >= 3

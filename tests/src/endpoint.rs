@@ -1,13 +1,14 @@
-//! A user's store at `HOST:PORT`: connecting (through
-//! [`eventstore_mock::connect`], then a `GetServerInfo` check), and
+//! A user's store at `HOST:PORT`: connecting (through the one connector,
+//! [`eventstore_client::connect`], then a `GetServerInfo` check), and
 //! [`SharedEndpoint`], the [`Provider`] that gives each case a
 //! fresh tenant of it (see [`crate::shared`]).
 
 use crate::{
     ANY_BACKEND, AnyStore, Provider, Skip, Store, append, shared::SharedView, targets::GrpcStore,
 };
+use eventstore_client::Opt;
+pub use eventstore_client::{ConnectError, ConnectOptions};
 use eventstore_engine::Limits;
-pub use eventstore_mock::connect::{ConnectError, ConnectOptions};
 use futures::future::BoxFuture;
 use std::sync::{
     Arc,
@@ -15,13 +16,14 @@ use std::sync::{
 };
 use tonic::Code;
 
-/// Connects to the store `options` name ([`eventstore_mock::connect`], the
-/// recorder's rules) and checks that it answers (`GetServerInfo`; a store
+/// Connects to the store `options` name ([`eventstore_client::connect`],
+/// the recorder's and the SDK's rules) and checks that it answers (`GetServerInfo`; a store
 /// predating it answers `UNIMPLEMENTED`, fine).
 pub async fn connect(options: &ConnectOptions) -> Result<GrpcStore, ConnectError> {
-    let connection = eventstore_mock::connect::connect(options).await?;
-    let store = GrpcStore::with_channel(connection.channel, &connection.endpoint)
-        .with_authorization(connection.authorization);
+    let connection = eventstore_client::connect(options).await?;
+    let store = GrpcStore::with_channel(connection.channel.clone(), &connection.endpoint)
+        .with_authorization(connection.authorization.clone())
+        .with_request_timeout(connection.request_timeout);
     let refused = |reason: String| ConnectError::Refused {
         endpoint: connection.endpoint.clone(),
         reason,
@@ -30,8 +32,10 @@ pub async fn connect(options: &ConnectOptions) -> Result<GrpcStore, ConnectError
         Ok(_) => Ok(store),
         Err(status) if status.code() == Code::Unimplemented => Ok(store),
         Err(status) if status.code() == Code::Unauthenticated => Err(refused(format!(
-            "it refused the credentials ({}); pass --username and --password",
-            status.message()
+            "it refused the credentials ({}); pass {} or {}",
+            status.message(),
+            Opt::Credentials.name(options.spelling),
+            Opt::Token.name(options.spelling),
         ))),
         Err(status) => Err(refused(format!(
             "GetServerInfo failed with {:?}: {}",

@@ -5,14 +5,19 @@
 //!   ([`cases::all`]) with the rule each checks;
 //! - [`Store`], [`Target`] and [`targets`]: the stores this project ships,
 //!   started fresh per case by `cargo test` (`tests/conformance/main.rs`);
-//! - [`endpoint`] and [`shared`]: a user's store at `HOST:PORT`, where each
+//! - [`endpoint`] and [`shared`]: a user's store at `HOST:PORT` (connected
+//!   through the one connector, `eventstore_client::connect`), where each
 //!   case gets a fresh tenant that looks like an empty store;
 //! - [`runner`]: runs cases one by one, catching each failure, and reports
 //!   (`eventstore-conformance check`);
 //! - [`diff`]: one random operation sequence against two stores, answers
-//!   compared (`eventstore-conformance diff`).
+//!   compared (`eventstore-conformance diff`);
+//! - [`cli`]: the `eventstore-conformance` command line ([`cli::main_from`]),
+//!   run by the binary and by the Python wheel's command alike; its
+//!   connection flags are the shared `eventstore_client::ConnectArgs`.
 
 pub mod cases;
+pub mod cli;
 mod context;
 pub mod diff;
 pub mod endpoint;

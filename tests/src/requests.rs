@@ -5,9 +5,9 @@ use eventstore_proto::{
 };
 
 /// `2^63 - 1`: the position clients send to read backward from the head
-/// (any position at or past the head does; the reference's Postgres backend
-/// stores positions as signed 64-bit, so this is the largest it takes).
-pub const HEAD: u64 = i64::MAX as u64;
+/// (any position at or past the head does): the wire's
+/// [`HEAD_POSITION`](eventstore_client::wire::HEAD_POSITION).
+pub const HEAD: u64 = eventstore_client::wire::HEAD_POSITION;
 
 /// A fresh, unique event id (UUIDv7, as clients are told to use).
 pub fn new_event_id() -> String {

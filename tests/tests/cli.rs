@@ -87,3 +87,48 @@ fn a_store_it_cannot_use_is_exit_status_2() {
     assert_eq!(code, 2);
     assert!(stderr.contains("selects no case"), "{stderr}");
 }
+
+/// `check` takes the shared connection flags, environment variables
+/// included: `--username` with the password from `EVENTSTORE_PASSWORD`,
+/// as the recorder always did.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_reads_the_password_from_the_environment() {
+    let mock = MockEventStore::builder()
+        .credentials("kit", "s3cret")
+        .verify_on_drop(false)
+        .start()
+        .await;
+    let endpoint = mock.address().to_string();
+    let run = move |password: &'static str| {
+        let endpoint = endpoint.clone();
+        move || {
+            let output = Command::new(env!("CARGO_BIN_EXE_eventstore-conformance"))
+                .args(["check", "--endpoint", &endpoint, "--username", "kit"])
+                .args(["--only", "append_then_read_back"])
+                .env("EVENTSTORE_PASSWORD", password)
+                .env_remove("EVENTSTORE_TOKEN")
+                .output()
+                .expect("run eventstore-conformance");
+            (
+                output.status.code().unwrap_or(-1),
+                String::from_utf8_lossy(&output.stdout).into_owned(),
+                String::from_utf8_lossy(&output.stderr).into_owned(),
+            )
+        }
+    };
+    let (code, stdout, stderr) = tokio::task::spawn_blocking(run("s3cret"))
+        .await
+        .expect("join");
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert_eq!(
+        stdout.lines().last(),
+        Some("1 passed, 0 failed"),
+        "{stdout}"
+    );
+    let (code, _, stderr) = tokio::task::spawn_blocking(run("wrong"))
+        .await
+        .expect("join");
+    assert_eq!(code, 2);
+    assert!(stderr.contains("refused the credentials"), "{stderr}");
+    assert!(!stderr.contains("wrong"), "{stderr}");
+}

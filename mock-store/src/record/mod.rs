@@ -22,15 +22,16 @@
 //! not is an error naming the event, as silently keeping it could leak
 //! what was meant to be redacted.
 //!
-//! Files: `source` (the connection and the paging), `redact` (pointers
-//! and placeholders), this file (the command's options, grouping into
-//! streams, the file written).
+//! Files: `source` (the connection, through `eventstore_client`'s
+//! connector, and the paging), `redact` (pointers and placeholders), this
+//! file (the command's options, grouping into streams, the file written).
 
 pub mod redact;
 mod source;
 
 use crate::wire::{event::RecordedFixtureEvent, payload::compact_json};
 use base64::{Engine as _, engine::general_purpose::STANDARD};
+use eventstore_client::ConnectArgs;
 use eventstore_proto::EventData;
 use redact::{PointerError, Redactor};
 use serde_json::{Value, value::RawValue};
@@ -68,49 +69,14 @@ pub struct RecordArgs {
     #[arg(long, value_name = "FILE")]
     pub out: PathBuf,
 
-    /// PEM file of the CA that signed the store's certificate (turns TLS on).
-    #[arg(long, value_name = "FILE")]
-    pub tls_ca: Option<PathBuf>,
-
-    /// PEM client certificate for mutual TLS (with --tls-key).
-    #[arg(long, value_name = "FILE", requires = "tls_key")]
-    pub tls_cert: Option<PathBuf>,
-
-    /// PEM private key of --tls-cert.
-    #[arg(long, value_name = "FILE", requires = "tls_cert")]
-    pub tls_key: Option<PathBuf>,
-
-    /// The name the store's certificate is checked against (default: the host).
-    #[arg(long, value_name = "NAME")]
-    pub tls_domain: Option<String>,
-
-    /// Username for `authorization: Basic` (with --password).
-    #[arg(long, requires = "password")]
-    pub username: Option<String>,
-
-    /// Password for --username.
-    #[arg(
-        long,
-        env = "EVENTSTORE_PASSWORD",
-        requires = "username",
-        hide_env_values = true
-    )]
-    pub password: Option<String>,
-
-    /// Bearer token, sent as `authorization: Bearer TOKEN` (instead of
-    /// --username/--password).
-    #[arg(
-        long,
-        env = "EVENTSTORE_TOKEN",
-        value_name = "TOKEN",
-        conflicts_with_all = ["username", "password"],
-        hide_env_values = true
-    )]
-    pub token: Option<String>,
-
     /// Events asked for per ReadAll call (the reference caps it at 1000).
     #[arg(long, value_name = "N", default_value_t = 1000)]
     pub page_size: u32,
+
+    /// TLS and credentials: the flags every command that connects to a
+    /// store shares (`eventstore_client::ConnectArgs`).
+    #[command(flatten)]
+    pub connect: ConnectArgs,
 }
 
 /// Why a recording failed; each names the option or the event concerned.
@@ -122,7 +88,7 @@ pub enum RecordError {
     /// `--from` or a TLS or credential option is wrong, or nothing
     /// answers there.
     #[error(transparent)]
-    Connect(#[from] crate::connect::ConnectError),
+    Connect(#[from] eventstore_client::ConnectError),
     /// A ReadAll call failed.
     #[error("{endpoint}: ReadAll from global_nonce {from} failed: {code}: {message}")]
     Read {

@@ -1,47 +1,30 @@
-//! The store a recording reads: the connection ([`crate::connect`]) and its
-//! tenant's log, page by page through ReadAll.
+//! The store a recording reads: the connection (the one connector,
+//! [`eventstore_client::connect`]) and its tenant's log, page by page
+//! through ReadAll, each page within the request timeout.
 
 use super::{RecordArgs, RecordError};
-use crate::connect::{ConnectOptions, connect};
+use eventstore_client::{Connection, connect, wire::HEAD_POSITION};
 use eventstore_proto::{EventData, ReadAllRequest, event_store_client::EventStoreClient};
-use std::time::Duration;
-use tonic::{metadata::AsciiMetadataValue, transport::Channel};
+use tonic::transport::Channel;
 
-/// How long one page may take.
-const PAGE_TIMEOUT: Duration = Duration::from_secs(60);
 /// Largest page the reader accepts (the store bounds its pages by bytes).
 const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
-/// 2^63 - 1: the reference's Postgres backend stores positions as signed.
-const MAX_POSITION: u64 = (1 << 63) - 1;
 
 /// A connected store.
 pub(super) struct Source {
     client: EventStoreClient<Channel>,
-    auth: Option<AsciiMetadataValue>,
-    /// The endpoint as given, for messages.
-    pub(super) name: String,
+    connection: Connection,
 }
 
 impl Source {
-    /// Connects to `--from` with the TLS and credential options
-    /// ([`crate::connect`], the same rules as the conformance kit's).
+    /// Connects to `--from` with the TLS and credential options (the same
+    /// rules and messages as the conformance kit's and the SDK's).
     pub(super) async fn connect(args: &RecordArgs) -> Result<Self, RecordError> {
-        let connection = connect(&ConnectOptions {
-            endpoint: args.from.clone(),
-            tls_ca: args.tls_ca.clone(),
-            tls_cert: args.tls_cert.clone(),
-            tls_key: args.tls_key.clone(),
-            tls_domain: args.tls_domain.clone(),
-            username: args.username.clone(),
-            password: args.password.clone(),
-            token: args.token.clone(),
-        })
-        .await?;
+        let connection = connect(&args.connect.options(&args.from)).await?;
         Ok(Self {
-            client: EventStoreClient::new(connection.channel)
+            client: EventStoreClient::new(connection.channel.clone())
                 .max_decoding_message_size(MAX_MESSAGE_BYTES),
-            auth: connection.authorization,
-            name: connection.endpoint,
+            connection,
         })
     }
 
@@ -57,24 +40,20 @@ impl Source {
         let mut from = 1;
         let mut calls = 0;
         loop {
-            let mut request = tonic::Request::new(ReadAllRequest {
+            let request = self.connection.request(ReadAllRequest {
                 tenant_id: tenant.to_owned(),
                 from_global_nonce: from,
                 max_count: page_size,
                 forward: true,
             });
-            request.set_timeout(PAGE_TIMEOUT);
-            if let Some(auth) = &self.auth {
-                request.metadata_mut().insert("authorization", auth.clone());
-            }
             let page = self
                 .client
                 .read_all(request)
                 .await
                 .map_err(|status| RecordError::Read {
-                    endpoint: self.name.clone(),
+                    endpoint: self.connection.endpoint.clone(),
                     from,
-                    code: crate::wire::code_name(status.code()),
+                    code: eventstore_client::wire::code_name(status.code()),
                     message: status.message().to_owned(),
                 })?
                 .into_inner();
@@ -86,9 +65,9 @@ impl Source {
                 return Ok(calls);
             }
             // A store that neither ends nor moves on would loop forever.
-            if empty || next <= from || next > MAX_POSITION {
+            if empty || next <= from || next > HEAD_POSITION {
                 return Err(RecordError::Stalled {
-                    endpoint: self.name.clone(),
+                    endpoint: self.connection.endpoint.clone(),
                     from,
                     next,
                 });

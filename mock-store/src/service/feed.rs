@@ -6,6 +6,7 @@
 use crate::{
     expectation::StreamFaults, journal::StreamEnd, state::MockState, transport::ConnectionHandle,
 };
+use eventstore_client::wire::CONNECTION_DROPPED;
 use eventstore_engine::{Error as EngineError, status::to_status};
 use eventstore_proto::SubscribeResponse;
 use futures::{StreamExt, stream::BoxStream};
@@ -101,7 +102,7 @@ impl Feed {
             if let Some(handle) = &self.handle {
                 handle.cut();
             }
-            let status = Status::unavailable("connection dropped by the mock");
+            let status = Status::unavailable(CONNECTION_DROPPED);
             return Some((Err(self.end(StreamEnd::Dropped, status)), self));
         }
         if self.keepalive_due {

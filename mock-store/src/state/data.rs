@@ -7,14 +7,12 @@
 //! [`MockState`]: crate::state::MockState
 
 use crate::wire::assign_event_id;
+use eventstore_client::wire::HEAD_POSITION;
 use eventstore_engine::{EventStore, status::to_status};
 use eventstore_proto::{
     AppendRequest, AppendResponse, EventData, EventMetadata, ReadStreamRequest,
 };
 use tonic::Status;
-
-/// `2^63-1`: backward from here is "from the head" (`wire-contract.md`).
-const FROM_HEAD: u64 = (1 << 63) - 1;
 
 /// Preloads a stream of `engine`: the events get the next aggregate nonces
 /// after the stream's head, a UUIDv7 event id when they have none, and the
@@ -72,7 +70,7 @@ pub(crate) async fn last_event_meta(
             tenant_id: tenant_id.to_owned(),
             aggregate_id: aggregate_id.to_owned(),
             // Backward from any position at or past the head reads the head.
-            from_aggregate_nonce: FROM_HEAD,
+            from_aggregate_nonce: HEAD_POSITION,
             max_count: 1,
             forward: false,
         })

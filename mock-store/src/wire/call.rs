@@ -32,8 +32,9 @@ use serde_json::Value;
 use std::{collections::BTreeMap, time::UNIX_EPOCH};
 use tonic::Code;
 
-/// What the mock says when it closes a connection on purpose.
-pub const DROPPED_MESSAGE: &str = "connection dropped by the mock";
+/// What the mock says when it closes a connection on purpose (the wire's
+/// one spelling, `eventstore_client::wire::CONNECTION_DROPPED`).
+pub use eventstore_client::wire::CONNECTION_DROPPED as DROPPED_MESSAGE;
 
 /// How a subscription stream ended, as JSON.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -17,7 +17,7 @@
 //! - `content_type`: `application/json` when the payload is JSON, else
 //!   empty (a real store then records `application/octet-stream`);
 //! - `event_id`: empty; a store that records the event gives it a UUIDv7
-//!   ([`assign_event_id`]);
+//!   ([`assign_event_id`], the wire's one rule, from `eventstore_client`);
 //! - every other field: empty, zero, no headers.
 //!
 //! The rule follows what a real append of the same event would record, so a
@@ -27,6 +27,7 @@ use crate::wire::{
     non_empty::NonEmpty,
     payload::{ExactPayload, Payload, payload_json},
 };
+pub use eventstore_client::wire::assign_event_id;
 use eventstore_proto::{EventData, EventMetadata};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json, value::RawValue};
@@ -312,14 +313,6 @@ impl<'de> Deserialize<'de> for HexString {
     }
 }
 
-/// Gives `meta` a fresh UUIDv7 `event_id` when it has none. The one place
-/// the mock invents ids: time-ordered, so ids sort like the appends.
-pub fn assign_event_id(meta: &mut EventMetadata) {
-    if meta.event_id.is_empty() {
-        meta.event_id = uuid::Uuid::now_v7().to_string();
-    }
-}
-
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -388,15 +381,5 @@ mod tests {
         let err =
             event_from_json(&json!({"meta": {"payload_sha256": "xyz"}}), "events[1]").unwrap_err();
         assert_eq!(err.at, "events[1].meta.payload_sha256");
-    }
-
-    #[test]
-    fn ids_are_assigned_once() {
-        let mut meta = EventMetadata::default();
-        assign_event_id(&mut meta);
-        let id = meta.event_id.clone();
-        assert!(uuid::Uuid::parse_str(&id).is_ok());
-        assign_event_id(&mut meta);
-        assert_eq!(meta.event_id, id);
     }
 }

@@ -11,8 +11,11 @@ list, a recorded event comes back up):
 - ``_client.py``: :class:`EventStoreClient`, the calls users make; it
   checks arguments and hands over to the core. ``_subscription.py``:
   :class:`Subscription` (beside the core's ``src/subscription.rs``).
-  ``_connection.py``: the client's authentication and TLS options.
   ``_loop.py``: the asyncio-only check every call makes.
+- ``_connect.py``: the connection keywords (``credentials``, ``token``,
+  ``tls``, the timeouts) of the client and the testing tools, one set,
+  mapped one to one onto the core's connector (the command lines'
+  ``--tls-ca``...); and the PEM files a container serves.
 - ``_checkpoints.py``: where checkpointed subscriptions keep their position
   (:class:`CheckpointStore`, :class:`MemoryCheckpointStore`,
   :class:`SqliteCheckpointStore`).

@@ -10,7 +10,7 @@ time, never "no limit", which is ``None``):
   ``request_timeout``): a positive number up to gRPC's longest deadline
   (:data:`MAX_TIMEOUT`), or ``None`` for no limit. 0 is refused, since a
   deadline of 0 would fail every call; the Rust core's check (``seconds()``
-  in ``src/client.rs``) has the same rule and messages.
+  in ``src/connect.rs``) has the same rule and messages.
 - :func:`check_seconds`: a wait or an interval (``timeout=`` of the
   waiting helpers, ``checkpoint_interval``): a number >= 0, where 0 means
   "do not wait" (check once, write at every ack).
@@ -87,7 +87,7 @@ def check_timeout(name: str, value: object) -> float | None:
     """A deadline on I/O: a positive number of seconds up to
     :data:`MAX_TIMEOUT`, or ``None`` for no limit. 0 is refused (a deadline
     of 0 would fail every call), as are negative numbers, NaN, infinities
-    and bools. The Rust core's ``seconds()`` (``src/client.rs``) has the
+    and bools. The Rust core's ``seconds()`` (``src/connect.rs``) has the
     same rule and messages."""
     if value is None:
         return None

@@ -1,5 +1,5 @@
 """``EventStoreClient``: the async client (its subscriptions are
-``_subscription.py``'s, its connection options ``_connection.py``'s)."""
+``_subscription.py``'s, its connection options ``_connect.py``'s)."""
 
 from __future__ import annotations
 
@@ -18,11 +18,10 @@ from eventstore._checks import (
     check_seconds,
     check_semver,
     check_str,
-    check_timeout,
     check_uint,
     unchecked,
 )
-from eventstore._connection import authentication, tls_options
+from eventstore._connect import Tls, connect_options
 from eventstore._encoding import context_ids, encode_event, new_event_id, now_ms
 from eventstore._errors import CompatibilityError, ConnectionError, ValidationError
 from eventstore._events import EventRegistry, default_registry
@@ -113,10 +112,14 @@ class EventStoreClient:
     or a ``(username, password)`` pair (sent as HTTP Basic), or
     ``{"token"}``; ``token`` is a bearer token (sent as ``authorization:
     Bearer <token>``, like ``credentials={"token": ...}``; give credentials
-    or a token, not both). ``tls`` is ``True`` (system roots) or
-    ``{"ca_certificate", "client_certificate", "client_key"}`` as PEM (plus
-    ``"server_name"`` to override the name checked). Timeouts are in
-    seconds: ``connection_timeout`` bounds each connection attempt and
+    or a token, not both). ``tls`` is ``True`` (the web's roots) or
+    ``{"ca_certificate", "client_certificate", "client_key"}`` as PEM (bytes
+    or str, or an ``os.PathLike`` naming a file; a CA given is the only root
+    trusted), plus ``"server_name"`` to override the name checked; an
+    ``http://`` endpoint with TLS options is refused. These keywords are
+    the conformance kit's too, and map one to one onto the command lines'
+    flags (``--tls-ca``, ...). Timeouts are in seconds:
+    ``connection_timeout`` bounds each connection attempt and
     ``request_timeout`` each call; each is a positive number (at most
     99,999,999 hours, gRPC's longest deadline), or ``None`` for no limit.
     A timeout of 0 is refused (:class:`~eventstore.ValidationError`): it
@@ -131,7 +134,7 @@ class EventStoreClient:
         *,
         credentials: Credentials | None = None,
         token: str | None = None,
-        tls: Mapping[str, Any] | bool | None = None,
+        tls: Tls | None = None,
         connection_timeout: float | None = 5.0,
         request_timeout: float | None = 30.0,
         max_connections: int = 4,
@@ -142,11 +145,15 @@ class EventStoreClient:
         if not isinstance(unchecked(endpoint), str):
             raise ValidationError(f"endpoint must be a str like 'localhost:50051', got {endpoint!r}")
         check_name("tenant_id", tenant_id)
-        username, password, token = authentication(credentials, token)
-        connection_timeout = check_timeout("connection_timeout", connection_timeout)
-        request_timeout = check_timeout("request_timeout", request_timeout)
         check_int_at_least("max_connections", max_connections, 1)
-        options = tls_options(tls)
+        options = connect_options(
+            endpoint,
+            credentials=credentials,
+            token=token,
+            tls=tls,
+            connection_timeout=connection_timeout,
+            request_timeout=request_timeout,
+        )
         native_mock = None
         if store is not None:
             if endpoint not in ("mock", store.endpoint):
@@ -160,17 +167,7 @@ class EventStoreClient:
         elif endpoint == "mock":
             raise ValidationError("endpoint 'mock' needs store=MockEventStore()")
         try:
-            self._native = _native.NativeClient(
-                endpoint,
-                username=username,
-                password=password,
-                token=token,
-                connection_timeout=connection_timeout,
-                request_timeout=request_timeout,
-                max_connections=max_connections,
-                mock=native_mock,
-                **options,
-            )
+            self._native = _native.NativeClient(options, max_connections=max_connections, mock=native_mock)
         except ValueError as e:
             raise ValidationError(str(e)) from None
         self.endpoint: str = endpoint

@@ -12,6 +12,7 @@ __all__ = [
     "NativeClient",
     "NativeConformanceOutcome",
     "NativeConformanceSession",
+    "NativeConnectOptions",
     "NativeContainer",
     "NativeDiffReport",
     "NativeMock",
@@ -20,6 +21,7 @@ __all__ = [
     "__version__",
     "conformance_cases",
     "conformance_diff",
+    "conformance_main",
     "conformance_report",
     "new_event_id",
     "payload_view",
@@ -125,7 +127,11 @@ class NativeMock:
     def closed(self) -> bool: ...
 
 @final
-class NativeClient:
+class NativeConnectOptions:
+    """The connection options of every Python user of a store, mapped one to
+    one onto the connector's (``--tls-ca`` is ``ca_certificate``, ...).
+    PEMs are ``bytes`` (the PEM itself) or a path (a file to read)."""
+
     def __new__(
         cls,
         endpoint: str,
@@ -133,18 +139,31 @@ class NativeClient:
         username: str | None = None,
         password: str | None = None,
         token: str | None = None,
-        ca_certificate: bytes | None = None,
-        client_certificate: bytes | None = None,
-        client_key: bytes | None = None,
         tls: bool = False,
-        tls_domain: str | None = None,
-        connection_timeout: float | None = None,
-        request_timeout: float | None = None,
+        ca_certificate: bytes | str | os.PathLike[str] | None = None,
+        client_certificate: bytes | str | os.PathLike[str] | None = None,
+        client_key: bytes | str | os.PathLike[str] | None = None,
+        server_name: str | None = None,
+        connection_timeout: float | None = ...,
+        request_timeout: float | None = ...,
+    ) -> NativeConnectOptions:
+        """Timeouts default to the tools' (the connector's); ``ValueError``
+        for one that is not a positive number of seconds."""
+    @property
+    def endpoint(self) -> str: ...
+
+@final
+class NativeClient:
+    def __new__(
+        cls,
+        options: NativeConnectOptions,
+        *,
         max_connections: int = 1,
         mock: NativeMock | None = None,
     ) -> NativeClient:
-        """``token``: sent as ``authorization: Bearer <token>``; ``ValueError``
-        with ``username``/``password`` too."""
+        """A client of the store ``options`` name; with ``mock``, of that mock
+        in process (only the credentials of ``options`` are used).
+        ``ValueError`` for options the connector refuses."""
     def append(
         self,
         tenant_id: str,
@@ -259,17 +278,7 @@ class NativeConformanceOutcome:
 
 @final
 class NativeConformanceSession:
-    def __new__(
-        cls,
-        endpoint: str,
-        *,
-        tls_ca: str | None = None,
-        tls_cert: str | None = None,
-        tls_key: str | None = None,
-        username: str | None = None,
-        password: str | None = None,
-        tenant_prefix: str = ...,
-    ) -> NativeConformanceSession: ...
+    def __new__(cls, options: NativeConnectOptions, *, tenant_prefix: str = ...) -> NativeConformanceSession: ...
     @property
     def tenant_prefix(self) -> str: ...
     def run(self, case: str) -> NativeConformanceOutcome: ...
@@ -291,3 +300,6 @@ class NativeDiffReport:
     def json(self) -> str: ...
 
 def conformance_diff(a: str, b: str, *, ops: int, seed: int, tenant_prefix: str) -> NativeDiffReport: ...
+def conformance_main(argv: list[str]) -> int:
+    """``eventstore-conformance`` (the Rust command line): ``argv[0]`` names
+    the program; returns the exit status. Ctrl-C raises ``KeyboardInterrupt``."""

@@ -38,6 +38,9 @@ pub struct GrpcStore {
     stopper: Option<Stopper>,
     /// `authorization` metadata sent with every call, if the store needs it.
     authorization: Option<MetadataValue<Ascii>>,
+    /// The deadline of each unary call (a user's store: the connector's
+    /// request timeout); subscriptions have none.
+    request_timeout: Option<Duration>,
     _keep_alive: Option<KeepAlive>,
 }
 
@@ -112,15 +115,23 @@ impl GrpcStore {
             addr: addr.to_owned(),
             stopper: None,
             authorization: None,
+            request_timeout: None,
             _keep_alive: keep_alive,
         }
     }
 
-    /// The same store, sending `authorization` (e.g. from
-    /// [`eventstore_mock::connect::basic_authorization`]) with every call.
+    /// The same store, sending `authorization` (e.g. a
+    /// [`Connection`](eventstore_client::Connection)'s) with every call.
     #[must_use]
     pub fn with_authorization(mut self, authorization: Option<MetadataValue<Ascii>>) -> Self {
         self.authorization = authorization;
+        self
+    }
+
+    /// The same store, each unary call within `timeout` (`None`: no deadline).
+    #[must_use]
+    pub fn with_request_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.request_timeout = timeout;
         self
     }
 
@@ -131,6 +142,15 @@ impl GrpcStore {
             request
                 .metadata_mut()
                 .insert("authorization", value.clone());
+        }
+        request
+    }
+
+    /// `message` as a unary call: the credentials and the deadline.
+    fn unary<T>(&self, message: T) -> Request<T> {
+        let mut request = self.request(message);
+        if let Some(timeout) = self.request_timeout {
+            request.set_timeout(timeout);
         }
         request
     }
@@ -233,7 +253,7 @@ impl Store for GrpcStore {
     async fn append(&self, request: AppendRequest) -> Result<AppendResponse, Status> {
         self.client
             .clone()
-            .append(self.request(request))
+            .append(self.unary(request))
             .await
             .map(|r| r.into_inner())
     }
@@ -241,7 +261,7 @@ impl Store for GrpcStore {
     async fn read_stream(&self, request: ReadStreamRequest) -> Result<ReadStreamResponse, Status> {
         self.client
             .clone()
-            .read_stream(self.request(request))
+            .read_stream(self.unary(request))
             .await
             .map(|r| r.into_inner())
     }
@@ -249,7 +269,7 @@ impl Store for GrpcStore {
     async fn read_all(&self, request: ReadAllRequest) -> Result<ReadAllResponse, Status> {
         self.client
             .clone()
-            .read_all(self.request(request))
+            .read_all(self.unary(request))
             .await
             .map(|r| r.into_inner())
     }
@@ -257,7 +277,7 @@ impl Store for GrpcStore {
     async fn server_info(&self) -> Result<GetServerInfoResponse, Status> {
         self.client
             .clone()
-            .get_server_info(self.request(GetServerInfoRequest {}))
+            .get_server_info(self.unary(GetServerInfoRequest {}))
             .await
             .map(|r| r.into_inner())
     }

@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from eventstore import _native
-from eventstore._connection import pem
+from eventstore._connect import read_pem
 from eventstore._errors import ContainerError, ValidationError
 from eventstore._loop import in_event_loop
 from eventstore._models import Credentials, credential_parts
@@ -93,7 +93,7 @@ class EventStoreContainer:
             unknown = set(tls) - {"certificate", "key", "client_ca"}
             if unknown:
                 raise ValidationError(f"tls: unknown key(s) {sorted(unknown)} (known: certificate, key, client_ca)")
-            self._tls = {k: pem(k, tls.get(k), paths=True) for k in ("certificate", "key", "client_ca")}
+            self._tls = {k: read_pem(k, tls.get(k)) for k in ("certificate", "key", "client_ca")}
         self._mode = mode
         self._reuse = reuse
         self._startup_timeout = startup_timeout

@@ -18,22 +18,31 @@ nothing but this wheel.
   only when M is 0.
 - ``--json``: the report as JSON, for CI.
 
-From Python: :func:`check`, :func:`diff` and :func:`cases`. From pytest:
+The command line is the Rust one (``eventstore_conformance::cli``, the
+same code as the ``eventstore-conformance`` binary of the Rust crate):
+:func:`main` passes its argv there, so both commands have the same
+options (the connection flags are the shared ones: ``--tls-ca``,
+``--tls-cert``, ``--tls-key``, ``--tls-domain``, ``--username``,
+``--password`` or ``EVENTSTORE_PASSWORD``, ``--token`` or
+``EVENTSTORE_TOKEN``), messages and exit status. ``--help`` lists them.
+
+From Python: :func:`check`, :func:`diff` and :func:`cases`, whose
+connection keywords are :class:`~eventstore.EventStoreClient`'s
+(``credentials=``, ``token=``, ``tls={"ca_certificate", "client_certificate",
+"client_key", "server_name"}``). From pytest:
 ``pytest --eventstore-conformance=HOST:PORT`` runs every case as a test.
 """
 
 from __future__ import annotations
 
-import argparse
-import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, cast
 
-from eventstore._errors import EventStoreError
-
 if TYPE_CHECKING:
+    from eventstore._connect import Tls
+    from eventstore._models import Credentials
     from eventstore._native import NativeConformanceOutcome
 
 __all__ = [
@@ -52,6 +61,8 @@ CaseStatus = Literal["passed", "failed", "skipped", "known_deviation"]
 
 DEFAULT_TENANT_PREFIX = "conformance-"
 DEFAULT_DIFF_TENANT_PREFIX = "conformance-diff-"
+
+PROGRAM = "eventstore-conformance"
 
 
 @dataclass(frozen=True)
@@ -116,10 +127,6 @@ def cases(only: str | None = None) -> list[CaseInfo]:
     return [CaseInfo(id, rule, deviation) for id, rule, deviation in _native.conformance_cases(only)]
 
 
-def _path(value: str | os.PathLike[str] | None) -> str | None:
-    return None if value is None else os.fspath(value)
-
-
 def _result(outcome: NativeConformanceOutcome) -> CaseResult:
     return CaseResult(
         case=outcome.case,
@@ -136,34 +143,29 @@ class ConformanceSession:
     """A connection to one store, running cases one at a time (each in a
     fresh tenant starting with ``tenant_prefix`` and a run id).
 
-    Raises :class:`eventstore.ConnectionError` when the store cannot be
-    reached or refuses the credentials, :class:`eventstore.ValidationError`
-    for a malformed endpoint or an unreadable TLS file.
+    ``credentials``, ``token`` and ``tls`` are those of
+    :class:`~eventstore.EventStoreClient` (the command's ``--username``,
+    ``--token``, ``--tls-ca``...). Raises :class:`eventstore.ConnectionError`
+    when the store cannot be reached or refuses the credentials,
+    :class:`eventstore.ValidationError` for a malformed endpoint, TLS
+    options with an ``http://`` endpoint or an unreadable TLS file.
     """
 
     def __init__(
         self,
         endpoint: str,
         *,
-        tls_ca: str | os.PathLike[str] | None = None,
-        tls_cert: str | os.PathLike[str] | None = None,
-        tls_key: str | os.PathLike[str] | None = None,
-        username: str | None = None,
-        password: str | None = None,
+        credentials: Credentials | None = None,
+        token: str | None = None,
+        tls: Tls | None = None,
         tenant_prefix: str = DEFAULT_TENANT_PREFIX,
     ) -> None:
         from eventstore import _native
+        from eventstore._connect import connect_options
 
         self.endpoint = endpoint
-        self._native = _native.NativeConformanceSession(
-            endpoint,
-            tls_ca=_path(tls_ca),
-            tls_cert=_path(tls_cert),
-            tls_key=_path(tls_key),
-            username=username,
-            password=password,
-            tenant_prefix=tenant_prefix,
-        )
+        options = connect_options(endpoint, credentials=credentials, token=token, tls=tls)
+        self._native = _native.NativeConformanceSession(options, tenant_prefix=tenant_prefix)
         self._outcomes: list[NativeConformanceOutcome] = []
 
     @property
@@ -189,27 +191,24 @@ class ConformanceSession:
 def check(
     endpoint: str,
     *,
-    tls_ca: str | os.PathLike[str] | None = None,
-    tls_cert: str | os.PathLike[str] | None = None,
-    tls_key: str | os.PathLike[str] | None = None,
-    username: str | None = None,
-    password: str | None = None,
+    credentials: Credentials | None = None,
+    token: str | None = None,
+    tls: Tls | None = None,
     tenant_prefix: str = DEFAULT_TENANT_PREFIX,
     only: str | None = None,
     on_result: Callable[[CaseResult], None] | None = None,
 ) -> CheckReport:
     """Runs every case (or those ``only`` selects) against the store at
-    ``endpoint``, calling ``on_result`` after each."""
+    ``endpoint``, calling ``on_result`` after each. The connection keywords
+    are :class:`ConformanceSession`'s."""
     selected = cases(only)
     if not selected:
         raise ValueError(f"only: {only!r} selects no conformance case")
     session = ConformanceSession(
         endpoint,
-        tls_ca=tls_ca,
-        tls_cert=tls_cert,
-        tls_key=tls_key,
-        username=username,
-        password=password,
+        credentials=credentials,
+        token=token,
+        tls=tls,
         tenant_prefix=tenant_prefix,
     )
     for case in selected:
@@ -245,99 +244,21 @@ def diff(
     )
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="eventstore-conformance",
-        description="Checks that an event store behaves as the eventstore.v1 semantics say.",
-    )
-    commands = parser.add_subparsers(dest="command", required=True)
-
-    check_cmd = commands.add_parser("check", help="run every conformance case against the store at --endpoint")
-    check_cmd.add_argument("--endpoint", required=True, help="the store: HOST:PORT, or http(s)://HOST:PORT")
-    check_cmd.add_argument("--tls-ca", metavar="FILE", help="PEM CA certificate of the store's TLS certificate")
-    check_cmd.add_argument("--tls-cert", metavar="FILE", help="PEM client certificate, for mutual TLS (with --tls-key)")
-    check_cmd.add_argument("--tls-key", metavar="FILE", help="PEM private key of --tls-cert")
-    check_cmd.add_argument("--username", help="basic-auth username (with --password)")
-    check_cmd.add_argument("--password", help="basic-auth password")
-    check_cmd.add_argument(
-        "--tenant-prefix",
-        default=DEFAULT_TENANT_PREFIX,
-        help="every tenant the cases use starts with this, then a run id (default %(default)s)",
-    )
-    check_cmd.add_argument(
-        "--only", metavar="PATTERN", help="only the cases whose id contains PATTERN, or matches it as a glob"
-    )
-    check_cmd.add_argument("--json", action="store_true", help="print the report as JSON")
-
-    diff_cmd = commands.add_parser("diff", help="send the same random operations to two stores and compare")
-    diff_cmd.add_argument("--a", required=True, metavar="HOST:PORT", help="store A")
-    diff_cmd.add_argument("--b", required=True, metavar="HOST:PORT", help="store B")
-    diff_cmd.add_argument("--ops", type=int, default=1000, help="how many operations (default %(default)s)")
-    diff_cmd.add_argument("--seed", type=int, default=0, help="seed of the operation sequence (default %(default)s)")
-    diff_cmd.add_argument(
-        "--tenant-prefix",
-        default=DEFAULT_DIFF_TENANT_PREFIX,
-        help="every tenant the operations use starts with this, then a run id (default %(default)s)",
-    )
-    diff_cmd.add_argument("--json", action="store_true", help="print the report as JSON")
-    return parser
-
-
-def _print(line: str) -> None:
-    print(line, flush=True)
-
-
-def _main_check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
-    if (args.tls_cert is None) != (args.tls_key is None):
-        parser.error("--tls-cert and --tls-key go together")
-    if (args.username is None) != (args.password is None):
-        parser.error("--username and --password go together")
-    as_json: bool = args.json
-    report = check(
-        args.endpoint,
-        tls_ca=args.tls_ca,
-        tls_cert=args.tls_cert,
-        tls_key=args.tls_key,
-        username=args.username,
-        password=args.password,
-        tenant_prefix=args.tenant_prefix,
-        only=args.only,
-        on_result=None if as_json else lambda result: _print(result.line),
-    )
-    _print(report.json if as_json else report.summary)
-    return 0 if report.ok else 1
-
-
-def _main_diff(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
-    if args.ops < 0:
-        parser.error(f"--ops: must be 0 or more, got {args.ops}")
-    if not 0 <= args.seed < 2**64:
-        parser.error(f"--seed: must be between 0 and 2**64 - 1, got {args.seed}")
-    report = diff(args.a, args.b, ops=args.ops, seed=args.seed, tenant_prefix=args.tenant_prefix)
-    if args.json:
-        _print(report.json)
-    else:
-        for difference in report.differences:
-            _print(difference)
-        _print(report.summary)
-    return 0 if report.ok else 1
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    """The ``eventstore-conformance`` command; returns its exit status (0: the
-    store conforms, 1: a case failed or an answer differed, 2: the command
-    could not run)."""
-    parser = _parser()
-    args = parser.parse_args(argv)
+    """The ``eventstore-conformance`` command with ``argv`` (default: the
+    command line): the Rust command line runs it. Returns its exit status
+    (0: the store conforms, 1: a case failed or an answer differed, 2: the
+    command could not run, 130: interrupted)."""
+    from eventstore import _native
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    # The report and errors are printed by Rust: flush what Python holds first.
+    sys.stdout.flush()
+    sys.stderr.flush()
     try:
-        if args.command == "check":
-            return _main_check(parser, args)
-        return _main_diff(parser, args)
-    except (EventStoreError, ValueError) as error:
-        print(f"eventstore-conformance: {error}", file=sys.stderr)
-        return 2
+        return _native.conformance_main([PROGRAM, *args])
     except KeyboardInterrupt:
-        print("eventstore-conformance: interrupted", file=sys.stderr)
+        print(f"{PROGRAM}: interrupted", file=sys.stderr)
         return 130
 
 

@@ -1,0 +1,152 @@
+//! [`ConnectArgs`]: the connection options of every command line that
+//! connects to a user's store (`eventstore-mock record`,
+//! `eventstore-conformance check`), defined once and flattened into each,
+//! with the same environment variables everywhere. The endpoint stays with
+//! each command (`--from`, `--endpoint`), as its name differs.
+
+use crate::connect::{ConnectOptions, Pem};
+use std::{fmt, path::PathBuf};
+
+/// TLS and credentials. The Python keywords map one to one
+/// ([`crate::connect::Opt::name`]): `--tls-ca` is
+/// `tls={"ca_certificate": ...}`, `--tls-cert` `client_certificate`,
+/// `--tls-key` `client_key`, `--tls-domain` `server_name`,
+/// `--username`/`--password` `credentials=`, `--token` `token=`.
+#[derive(Clone, Default, clap::Args)]
+#[command(next_help_heading = "Connection")]
+pub struct ConnectArgs {
+    /// PEM file of the CA that signed the store's certificate (turns TLS on).
+    #[arg(long, value_name = "FILE")]
+    pub tls_ca: Option<PathBuf>,
+
+    /// PEM client certificate for mutual TLS (with --tls-key; turns TLS on).
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// PEM private key of --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
+    /// The name the store's certificate is checked against (default: the host).
+    #[arg(long, value_name = "NAME")]
+    pub tls_domain: Option<String>,
+
+    /// Username for `authorization: Basic` (with --password).
+    #[arg(long, value_name = "USER", requires = "password")]
+    pub username: Option<String>,
+
+    /// Password for --username.
+    #[arg(
+        long,
+        value_name = "PASSWORD",
+        env = "EVENTSTORE_PASSWORD",
+        requires = "username",
+        hide_env_values = true
+    )]
+    pub password: Option<String>,
+
+    /// Bearer token, sent as `authorization: Bearer TOKEN` (instead of
+    /// --username/--password).
+    #[arg(
+        long,
+        env = "EVENTSTORE_TOKEN",
+        value_name = "TOKEN",
+        conflicts_with_all = ["username", "password"],
+        hide_env_values = true
+    )]
+    pub token: Option<String>,
+}
+
+impl fmt::Debug for ConnectArgs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConnectArgs")
+            .field("tls_ca", &self.tls_ca)
+            .field("tls_cert", &self.tls_cert)
+            .field("tls_key", &self.tls_key)
+            .field("tls_domain", &self.tls_domain)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "<hidden>"))
+            .field("token", &self.token.as_ref().map(|_| "<hidden>"))
+            .finish()
+    }
+}
+
+impl ConnectArgs {
+    /// The options of a connection to `endpoint`, with the tools' timeouts.
+    pub fn options(&self, endpoint: &str) -> ConnectOptions {
+        ConnectOptions {
+            endpoint: endpoint.to_owned(),
+            tls_ca: self.tls_ca.clone().map(Pem::File),
+            tls_cert: self.tls_cert.clone().map(Pem::File),
+            tls_key: self.tls_key.clone().map(Pem::File),
+            tls_domain: self.tls_domain.clone(),
+            username: self.username.clone(),
+            password: self.password.clone(),
+            token: self.token.clone(),
+            ..ConnectOptions::default()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[arg(long)]
+        endpoint: String,
+        #[command(flatten)]
+        connect: ConnectArgs,
+    }
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(["tool", "--endpoint", "x:1"].iter().chain(args))
+    }
+
+    #[test]
+    fn the_pairs_and_the_token_rule_are_the_parser_s() {
+        for (args, missing) in [
+            (&["--tls-cert", "c.pem"][..], "--tls-key"),
+            (&["--tls-key", "k.pem"][..], "--tls-cert"),
+            (&["--username", "u"][..], "--password"),
+        ] {
+            let error = parse(args).err().map(|e| e.to_string()).unwrap_or_default();
+            assert!(
+                error.contains("required") && error.contains(missing),
+                "{args:?}: {error}"
+            );
+        }
+        let error = parse(&["--username", "u", "--password", "p", "--token", "t"])
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(error.contains("cannot be used with"), "{error}");
+    }
+
+    #[test]
+    fn options_carry_every_flag() {
+        let cli = parse(&[
+            "--tls-ca",
+            "ca.pem",
+            "--tls-cert",
+            "c.pem",
+            "--tls-key",
+            "k.pem",
+            "--tls-domain",
+            "store.internal",
+            "--token",
+            "t0ken",
+        ])
+        .expect("parses");
+        let options = cli.connect.options(&cli.endpoint);
+        assert_eq!(options.endpoint, "x:1");
+        assert_eq!(options.tls_ca, Some(Pem::File("ca.pem".into())));
+        assert_eq!(options.tls_cert, Some(Pem::File("c.pem".into())));
+        assert_eq!(options.tls_key, Some(Pem::File("k.pem".into())));
+        assert_eq!(options.tls_domain.as_deref(), Some("store.internal"));
+        assert_eq!(options.token.as_deref(), Some("t0ken"));
+        assert!(!format!("{:?}", cli.connect).contains("t0ken"));
+    }
+}

@@ -1,0 +1,183 @@
+//! `eventstore-conformance`, the command line: is a store faithful to
+//! `spec/semantics.md`? One front end, run by the Rust binary
+//! (`src/bin/eventstore-conformance.rs`) and by the Python wheel's
+//! `eventstore-conformance` / `python -m eventstore.testing.conformance`
+//! (which pass their argv to [`main_from`]), so the two commands are the
+//! same by construction.
+//!
+//! - `check --endpoint HOST:PORT`: runs every case of the conformance suite
+//!   against the store, each in a fresh tenant; one line per case, then
+//!   `N passed, M failed`; exit status 0 only when none failed. The
+//!   connection options are the shared ones
+//!   ([`ConnectArgs`](eventstore_client::ConnectArgs): TLS, credentials,
+//!   `EVENTSTORE_PASSWORD`, `EVENTSTORE_TOKEN`).
+//! - `diff --a HOST:PORT --b HOST:PORT [--ops N] [--seed S]`: the same
+//!   random operations to two stores, every differing answer printed, then
+//!   `N operations, M differences`; exit status 0 only when M is 0. (No
+//!   TLS or credentials: one set of connection flags cannot name two
+//!   stores' options.)
+//!
+//! `--json` prints the report as JSON instead. Exit status 2: the store
+//! cannot be used (unreachable, bad options) or the command line is wrong.
+
+use crate::{cases, diff::run_endpoints, runner::Session};
+use clap::{Args, Parser, Subcommand};
+use eventstore_client::{ConnectArgs, ConnectOptions};
+use std::{ffi::OsString, io::Write};
+
+/// The command's name, in its messages.
+const PROGRAM: &str = "eventstore-conformance";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "eventstore-conformance",
+    version,
+    about = "Checks that an event store behaves as the eventstore.v1 semantics say."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run every conformance case against the store at --endpoint.
+    Check(CheckArgs),
+    /// Send the same random operations to two stores and compare every answer.
+    Diff(DiffArgs),
+}
+
+#[derive(Debug, Args)]
+struct CheckArgs {
+    /// The store: HOST:PORT, or http(s)://HOST:PORT.
+    #[arg(long)]
+    endpoint: String,
+    /// Every tenant the cases use starts with this (then a run id).
+    #[arg(long, default_value = "conformance-")]
+    tenant_prefix: String,
+    /// Only the cases whose id (module::name) contains PATTERN, or matches it as a glob (* and ?).
+    #[arg(long, value_name = "PATTERN")]
+    only: Option<String>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    connect: ConnectArgs,
+}
+
+#[derive(Debug, Args)]
+struct DiffArgs {
+    /// Store A: HOST:PORT, or http(s)://HOST:PORT.
+    #[arg(long)]
+    a: String,
+    /// Store B: HOST:PORT, or http(s)://HOST:PORT.
+    #[arg(long)]
+    b: String,
+    /// How many operations to send.
+    // A negative number is a bad value of --ops (named), not another flag.
+    #[arg(long, default_value_t = 1000, allow_negative_numbers = true)]
+    ops: usize,
+    /// Seed of the operation sequence (the same seed, the same sequence).
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
+    seed: u64,
+    /// Every tenant the operations use starts with this (then a run id).
+    #[arg(long, default_value = "conformance-diff-")]
+    tenant_prefix: String,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+fn print(line: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}");
+    let _ = out.flush();
+}
+
+fn fail(message: impl std::fmt::Display) -> i32 {
+    eprintln!("{PROGRAM}: {message}");
+    2
+}
+
+async fn check(args: CheckArgs) -> i32 {
+    let selected = cases::select(args.only.as_deref());
+    if selected.is_empty() {
+        return fail(format!(
+            "--only '{}' selects no conformance case (ids are module::name; a pattern that \
+             selects no case would check nothing)",
+            args.only.unwrap_or_default()
+        ));
+    }
+    let options = args.connect.options(&args.endpoint);
+    let session = match Session::connect(&options, &args.tenant_prefix).await {
+        Ok(session) => session,
+        Err(error) => return fail(error),
+    };
+    let report = session
+        .run_all(&selected, |outcome| {
+            if !args.json {
+                print(&outcome.line());
+            }
+        })
+        .await;
+    if args.json {
+        print(&report.to_json(session.endpoint()).to_string());
+    } else {
+        print(&report.summary());
+    }
+    if report.success() { 0 } else { 1 }
+}
+
+async fn diff(args: DiffArgs) -> i32 {
+    let side = |endpoint: &str| ConnectOptions {
+        endpoint: endpoint.to_owned(),
+        ..ConnectOptions::default()
+    };
+    let json = args.json;
+    let result = run_endpoints(
+        &side(&args.a),
+        &side(&args.b),
+        args.ops,
+        args.seed,
+        &args.tenant_prefix,
+        |difference| {
+            if !json {
+                print(&difference.text());
+            }
+        },
+    )
+    .await;
+    match result {
+        Ok(report) => {
+            if json {
+                print(&report.to_json(&args.a, &args.b, args.seed).to_string());
+            } else {
+                print(&report.summary());
+            }
+            if report.success() { 0 } else { 1 }
+        }
+        Err(error) => fail(error),
+    }
+}
+
+/// `eventstore-conformance` as a command line: `argv[0]` names the
+/// program, the rest are `check ...` or `diff ...`. Prints the report to
+/// stdout (errors to stderr) and returns the exit status: 0 conforms, 1 a
+/// case failed or an answer differed, 2 the command could not run (a
+/// usage error, a store it cannot use).
+pub async fn main_from<I, T>(argv: I) -> i32
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    match Cli::try_parse_from(argv) {
+        Ok(cli) => match cli.command {
+            Command::Check(args) => check(args).await,
+            Command::Diff(args) => diff(args).await,
+        },
+        Err(error) => {
+            let _ = error.print();
+            error.exit_code()
+        }
+    }
+}
