@@ -76,6 +76,15 @@ where
     }
 }
 
+/// The message of a request over `max_request_bytes = limit`, `found`
+/// bytes long when known: every server's, and the mock's direct path's.
+pub fn too_large_message(found: Option<impl std::fmt::Display>, limit: usize) -> String {
+    match found {
+        Some(n) => format!("request is {n} bytes, more than the limit max_request_bytes = {limit}"),
+        None => format!("request is more than the limit max_request_bytes = {limit} bytes"),
+    }
+}
+
 fn rewrite<B>(response: &mut Response<B>, limit: usize) {
     let headers = response.headers_mut();
     let out_of_range = headers.get("grpc-status").is_some_and(|v| v == "11");
@@ -97,10 +106,7 @@ fn rewrite<B>(response: &mut Response<B>, limit: usize) {
                 .and_then(|r| r.split(' ').next())
                 .map(str::to_owned)
         });
-    let message = match found {
-        Some(n) => format!("request is {n} bytes, more than the limit max_request_bytes = {limit}"),
-        None => format!("request is more than the limit max_request_bytes = {limit} bytes"),
-    };
+    let message = too_large_message(found, limit);
     headers.insert("grpc-status", HeaderValue::from_static("8"));
     if let Ok(value) = HeaderValue::from_str(&message.replace(' ', "%20")) {
         headers.insert("grpc-message", value);

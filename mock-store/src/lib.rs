@@ -60,6 +60,7 @@
 //!   events for property tests.
 
 pub mod control;
+mod direct;
 pub mod expectation;
 pub mod journal;
 pub mod matchers;
@@ -80,6 +81,7 @@ pub mod wire;
 /// (re-exported: the recorder connects through it).
 pub use eventstore_client::connect;
 
+pub use direct::{Direct, TONIC_USER_AGENT};
 pub use expectation::{ExpectationId, Mock, Reply, Respond, Sequence, StreamFaults, Times};
 pub use journal::{CallRecord, Outcome, StreamEnd};
 pub use server::{MockEventStore, MockEventStoreBuilder, StartError};

@@ -7,10 +7,10 @@
 
 use crate::{
     control::ControlService,
+    direct::Direct,
     expectation::{ExpectationId, Mock},
     journal::CallRecord,
     seed::{self, SeedError},
-    service::MockService,
     spec::{self, SpecError},
     state::{
         Backend, MockState,
@@ -89,6 +89,13 @@ pub enum StartError {
     /// valid; the message never quotes it.
     #[error("bearer token: {0}")]
     Token(#[from] eventstore_engine::auth::TokenError),
+    /// [`MockEventStoreBuilder::start_on`] was given a fixture, which only
+    /// [`MockEventStoreBuilder::try_start`] can load (it awaits the engine).
+    #[error(
+        "fixture {}: start_on does not load fixtures (loading awaits the engine); use try_start",
+        .0.display()
+    )]
+    FixtureNeedsTryStart(PathBuf),
 }
 
 /// A fixture error, the file named once (most [`SeedError`]s start with it).
@@ -232,13 +239,8 @@ impl MockEventStoreBuilder {
 
     /// Starts the mock.
     pub async fn try_start(self) -> Result<MockEventStore, StartError> {
-        self.transport.validate().map_err(StartError::Transport)?;
-        let auth = match &self.token {
-            Some(token) => self.auth.clone().with_token(token)?,
-            None => self.auth.clone(),
-        };
-        // Parsed before binding: a bad file never looks ready.
         let fixture = match &self.fixture {
+            // Parsed before binding: a bad file never looks ready.
             Some(path) => Some((
                 path.clone(),
                 seed::read_fixtures(path).map_err(|source| StartError::Fixture {
@@ -248,69 +250,11 @@ impl MockEventStoreBuilder {
             )),
             None => None,
         };
-        let state = Arc::new(MockState::new(self.limits.clone(), self.strict)?);
-        state.set_legacy_server(self.legacy_server);
-        state.set_backend(self.backend);
-        state.set_redact_credentials(self.redact_credentials);
-        let listener =
-            TcpListener::bind(self.listen)
-                .await
-                .map_err(|source| StartError::Listen {
-                    addr: self.listen,
-                    source,
-                })?;
-        let addr = listener.local_addr().map_err(StartError::LocalAddr)?;
-        let shutdown = CancellationToken::new();
-
-        let tcp = TcpListenerStream::new(listener).map(|conn| {
-            conn.map(|stream| {
-                // Latency matters more than throughput for a test double.
-                let _ = stream.set_nodelay(true);
-                Cuttable::new(stream)
-            })
-        });
-        let service = routes(&state, &self.limits, &auth).await?;
-        tokio::spawn(transport::serve(
-            tcp,
-            service.clone(),
-            self.transport.clone(),
-            None,
-            shutdown.clone().cancelled_owned(),
-        ));
-
-        let (pipes, accepted) = mpsc::unbounded_channel();
-        let in_process = UnboundedReceiverStream::new(accepted)
-            .map(|io| Ok::<_, std::io::Error>(Cuttable::new(io)));
-        tokio::spawn(transport::serve(
-            in_process,
-            service,
-            self.transport.clone(),
-            None,
-            shutdown.clone().cancelled_owned(),
-        ));
-        let channel = Endpoint::from_static("http://in-process.mock").connect_with_connector_lazy(
-            tower::service_fn(move |_: tonic::transport::Uri| {
-                let (client, server) = tokio::io::duplex(PIPE_BYTES);
-                let sent = pipes.send(server);
-                async move {
-                    sent.map_err(|_| {
-                        std::io::Error::new(
-                            std::io::ErrorKind::NotConnected,
-                            "the mock has stopped",
-                        )
-                    })?;
-                    Ok::<_, std::io::Error>(TokioIo::new(client))
-                }
-            }),
-        );
-
-        let mock = MockEventStore {
-            state,
-            addr,
-            channel,
-            shutdown,
-            verify_on_drop: AtomicBool::new(self.verify_on_drop),
-        };
+        let mock = Self {
+            fixture: None,
+            ..self
+        }
+        .start_on(&tokio::runtime::Handle::current())?;
         if let Some((path, streams)) = fixture {
             seed::load(&mock.engine(), streams)
                 .await
@@ -320,6 +264,153 @@ impl MockEventStoreBuilder {
                 })?;
         }
         Ok(mock)
+    }
+
+    /// Starts the mock on `runtime` without waiting: its state, and its
+    /// listener bound (so [`MockEventStore::address`] is known at once).
+    /// Nothing else runs until a client needs it: the services are
+    /// assembled when the first connection arrives, the in-process pipe
+    /// when [`MockEventStore::channel`] is first asked for, and a client
+    /// of [`MockEventStore::direct`] needs neither. This is what makes a
+    /// mock cheap enough to make one per test. A fixture (which needs
+    /// awaiting) is [`Self::try_start`]'s; here it is refused.
+    pub fn start_on(self, runtime: &tokio::runtime::Handle) -> Result<MockEventStore, StartError> {
+        if let Some(path) = &self.fixture {
+            return Err(StartError::FixtureNeedsTryStart(path.clone()));
+        }
+        self.transport.validate().map_err(StartError::Transport)?;
+        let auth = match &self.token {
+            Some(token) => self.auth.clone().with_token(token)?,
+            None => self.auth.clone(),
+        };
+        let state = Arc::new(MockState::new(self.limits.clone(), self.strict)?);
+        state.set_legacy_server(self.legacy_server);
+        state.set_backend(self.backend);
+        state.set_redact_credentials(self.redact_credentials);
+        let _entered = runtime.enter();
+        let listener = std::net::TcpListener::bind(self.listen)
+            .and_then(|l| l.set_nonblocking(true).map(|()| l))
+            .and_then(TcpListener::from_std)
+            .map_err(|source| StartError::Listen {
+                addr: self.listen,
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(StartError::LocalAddr)?;
+        let servers = Arc::new(Servers {
+            state: state.clone(),
+            limits: self.limits.clone(),
+            auth: auth.clone(),
+            transport: self.transport.clone(),
+            runtime: runtime.clone(),
+            routes: tokio::sync::OnceCell::new(),
+            channel: std::sync::OnceLock::new(),
+            shutdown: CancellationToken::new(),
+        });
+        tokio::spawn(servers.clone().serve_tcp(listener));
+        Ok(MockEventStore {
+            direct: Direct::new(state.clone(), auth, &self.limits, servers.clone()),
+            state,
+            addr,
+            servers,
+            verify_on_drop: AtomicBool::new(self.verify_on_drop),
+        })
+    }
+}
+
+/// The mock's servers: TCP (bound at start) and the in-process pipe, which
+/// share one set of routes, assembled by the first of them that needs it.
+#[derive(Debug)]
+pub(crate) struct Servers {
+    state: Arc<MockState>,
+    limits: Limits,
+    auth: BasicAuth,
+    transport: TransportSettings,
+    runtime: tokio::runtime::Handle,
+    routes: tokio::sync::OnceCell<OversizedRequest<Routes>>,
+    channel: std::sync::OnceLock<Channel>,
+    pub(crate) shutdown: CancellationToken,
+}
+
+impl Servers {
+    /// The services, assembled once. A failure (the reflection service's
+    /// descriptors, which are compiled in) is logged, and that server stops.
+    async fn routes(&self) -> Option<OversizedRequest<Routes>> {
+        self.routes
+            .get_or_try_init(|| routes(&self.state, &self.limits, &self.auth))
+            .await
+            .map_err(|e| tracing::error!("the mock cannot serve: {e}"))
+            .ok()
+            .cloned()
+    }
+
+    /// Serves TCP clients until shutdown; the services are assembled when
+    /// the first connection arrives.
+    async fn serve_tcp(self: Arc<Self>, listener: TcpListener) {
+        let first = tokio::select! {
+            accepted = listener.accept() => accepted.map(|(stream, _)| stream),
+            () = self.shutdown.cancelled() => return,
+        };
+        let Some(service) = self.routes().await else {
+            return;
+        };
+        let tcp = futures::stream::once(async { first })
+            .chain(TcpListenerStream::new(listener))
+            .map(|conn| {
+                conn.map(|stream| {
+                    // Latency matters more than throughput for a test double.
+                    let _ = stream.set_nodelay(true);
+                    Cuttable::new(stream)
+                })
+            });
+        transport::serve(
+            tcp,
+            service,
+            self.transport.clone(),
+            None,
+            self.shutdown.clone().cancelled_owned(),
+        )
+        .await;
+    }
+
+    /// The in-process channel, made (with the server behind it) on first use.
+    pub(crate) fn channel(self: &Arc<Self>) -> Channel {
+        self.channel
+            .get_or_init(|| {
+                let _entered = self.runtime.enter();
+                let (pipes, accepted) = mpsc::unbounded_channel();
+                let servers = self.clone();
+                tokio::spawn(async move {
+                    let Some(service) = servers.routes().await else {
+                        return;
+                    };
+                    let in_process = UnboundedReceiverStream::new(accepted)
+                        .map(|io| Ok::<_, std::io::Error>(Cuttable::new(io)));
+                    transport::serve(
+                        in_process,
+                        service,
+                        servers.transport.clone(),
+                        None,
+                        servers.shutdown.clone().cancelled_owned(),
+                    )
+                    .await;
+                });
+                Endpoint::from_static("http://in-process.mock").connect_with_connector_lazy(
+                    tower::service_fn(move |_: tonic::transport::Uri| {
+                        let (client, server) = tokio::io::duplex(PIPE_BYTES);
+                        let sent = pipes.send(server);
+                        async move {
+                            sent.map_err(|_| {
+                                std::io::Error::new(
+                                    std::io::ErrorKind::NotConnected,
+                                    "the mock has stopped",
+                                )
+                            })?;
+                            Ok::<_, std::io::Error>(TokioIo::new(client))
+                        }
+                    }),
+                )
+            })
+            .clone()
     }
 }
 
@@ -333,7 +424,7 @@ async fn routes(
     auth: &BasicAuth,
 ) -> Result<OversizedRequest<Routes>, StartError> {
     let max_message = assembly::max_message_bytes(limits);
-    let store = EventStoreServer::new(MockService {
+    let store = EventStoreServer::new(crate::service::MockService {
         state: state.clone(),
     })
     .max_decoding_message_size(limits.max_request_bytes)
@@ -363,8 +454,8 @@ async fn routes(
 pub struct MockEventStore {
     pub(crate) state: Arc<MockState>,
     addr: SocketAddr,
-    channel: Channel,
-    shutdown: CancellationToken,
+    servers: Arc<Servers>,
+    direct: Direct,
     verify_on_drop: AtomicBool,
 }
 
@@ -398,9 +489,16 @@ impl MockEventStore {
         self.addr
     }
 
-    /// A channel to this mock through memory, no socket involved.
+    /// A channel to this mock through memory, no socket involved (made,
+    /// with the server behind it, on first use).
     pub fn channel(&self) -> Channel {
-        self.channel.clone()
+        self.servers.channel()
+    }
+
+    /// This mock's service without a transport: what a client in this
+    /// process calls to skip HTTP/2 (see [`Direct`]).
+    pub fn direct(&self) -> Direct {
+        self.direct.clone()
     }
 
     /// An `eventstore.v1` client over [`MockEventStore::channel`].
@@ -574,7 +672,7 @@ impl MockEventStore {
 
 impl Drop for MockEventStore {
     fn drop(&mut self) {
-        self.shutdown.cancel();
+        self.servers.shutdown.cancel();
         self.state.engine().shutdown();
         if self.verify_on_drop.load(Ordering::Relaxed)
             && !std::thread::panicking()

@@ -9,7 +9,7 @@
 //! a subscription's delivery, once accepted, in `feed.rs`.
 
 mod feed;
-mod rpc;
+pub(crate) mod rpc;
 
 use crate::{
     expectation::{Reply, Respond, StreamFaults},
@@ -26,7 +26,7 @@ use eventstore_proto::{
     SubscribeRequest, event_store_server::EventStore as EventStoreRpc,
 };
 use feed::{Feed, Responses};
-use rpc::MockRpc;
+pub(crate) use rpc::MockRpc;
 use std::{collections::BTreeMap, sync::Arc};
 use tonic::{Request, Response, Status, metadata::KeyAndValueRef};
 
@@ -74,8 +74,8 @@ fn status_outcome(status: &Status) -> Outcome {
 
 /// A call [`MockService::serve`] answered, and what a subscription's
 /// delivery still needs of it.
-struct Served<A> {
-    answer: A,
+pub(crate) struct Served<A> {
+    pub(crate) answer: A,
     /// Its journal sequence number.
     seq: u64,
     faults: StreamFaults,
@@ -101,7 +101,10 @@ fn fill_stream(detail: &mut ConcurrencyErrorDetail, call: &CallRequest) {
 impl MockService {
     /// One call of any RPC, from its arrival to its journaled outcome
     /// (`Streaming`, for an accepted subscription).
-    async fn serve<R: MockRpc>(&self, request: Request<R>) -> Result<Served<R::Answer>, Status> {
+    pub(crate) async fn serve<R: MockRpc>(
+        &self,
+        request: Request<R>,
+    ) -> Result<Served<R::Answer>, Status> {
         let (plan, call, handle) = self.begin(request);
         let (decision, faults) = self.decide(&plan, &call).await;
         let rpc = call.rpc();

@@ -14,7 +14,7 @@ use crate::{
     convert::{RawEvent, event_from_dict},
     errors::NativeResult,
     mock::NativeMock,
-    runtime::{future_into_py, handle},
+    runtime::{future_into_py, handle, ready_or_spawn},
     subscription::NativeSubscription,
 };
 use eventstore_proto::{
@@ -56,9 +56,10 @@ impl NativeClient {
             ));
         }
         let mock_stopped = mock.as_ref().map(|mock| mock.stopped());
-        let (channels, authorization, target) = if let Some(mock) = mock {
+        let (channels, direct, authorization, target) = if let Some(mock) = mock {
             (
-                vec![mock.channel()?],
+                Vec::new(),
+                Some(mock.direct()?),
                 options.authorization().map_err(usage)?,
                 "the in-process MockEventStore".to_owned(),
             )
@@ -70,6 +71,7 @@ impl NativeClient {
                 (0..max_connections)
                     .map(|_| dialer.connect_lazy())
                     .collect(),
+                None,
                 dialer.authorization.clone(),
                 dialer.url.clone(),
             )
@@ -77,6 +79,7 @@ impl NativeClient {
         Ok(Self {
             inner: Arc::new(Connections::new(
                 channels,
+                direct,
                 authorization,
                 options.request_timeout,
                 target,
@@ -111,6 +114,14 @@ impl NativeClient {
             events,
         };
         let inner = self.inner.clone();
+        let expected = Some(expected_aggregate_nonce);
+        if let Some(direct) = inner.direct() {
+            let call = inner.direct_request(request).map(|r| direct.append(r));
+            return ready_or_spawn(py, async move {
+                let response = inner.bounded(async { call?.await }, expected).await?;
+                Ok((response.last_global_nonce, response.last_aggregate_nonce))
+            });
+        }
         future_into_py(py, async move {
             let response = inner
                 .call(
@@ -118,7 +129,7 @@ impl NativeClient {
                         let request = inner.request(request.clone(), true);
                         async move { client.append(request).await }
                     },
-                    Some(expected_aggregate_nonce),
+                    expected,
                 )
                 .await?;
             Ok((response.last_global_nonce, response.last_aggregate_nonce))
@@ -143,6 +154,14 @@ impl NativeClient {
             forward,
         };
         let inner = self.inner.clone();
+        if let Some(direct) = inner.direct() {
+            let call = inner.direct_request(request).map(|r| direct.read_stream(r));
+            return ready_or_spawn(py, async move {
+                let page = inner.bounded(async { call?.await }, None).await?;
+                let events: Vec<RawEvent> = page.events.into_iter().map(RawEvent::new).collect();
+                Ok((events, page.is_end, page.next_from_aggregate_nonce))
+            });
+        }
         future_into_py(py, async move {
             let page = inner
                 .call(
@@ -175,6 +194,14 @@ impl NativeClient {
             forward,
         };
         let inner = self.inner.clone();
+        if let Some(direct) = inner.direct() {
+            let call = inner.direct_request(request).map(|r| direct.read_all(r));
+            return ready_or_spawn(py, async move {
+                let page = inner.bounded(async { call?.await }, None).await?;
+                let events: Vec<RawEvent> = page.events.into_iter().map(RawEvent::new).collect();
+                Ok((events, page.is_end, page.next_from_global_nonce))
+            });
+        }
         future_into_py(py, async move {
             let page = inner
                 .call(
@@ -197,6 +224,28 @@ impl NativeClient {
     /// is never confused with another failure.
     fn server_info<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let inner = self.inner.clone();
+        if let Some(direct) = inner.direct() {
+            let call = inner
+                .direct_request(GetServerInfoRequest {})
+                .map(|r| direct.get_server_info(r));
+            return ready_or_spawn(py, async move {
+                let info = inner
+                    .bounded(
+                        async {
+                            match call?.await {
+                                Ok(info) => Ok(Some(info)),
+                                Err(status) if status.code() == tonic::Code::Unimplemented => {
+                                    Ok(None)
+                                }
+                                Err(status) => Err(status),
+                            }
+                        },
+                        None,
+                    )
+                    .await?;
+                Ok(info.map(|i| (i.server_version, i.api_version, i.backend, i.capabilities)))
+            });
+        }
         future_into_py(py, async move {
             let call = |mut client: EventStoreClient<Channel>| {
                 let request = inner.request(GetServerInfoRequest {}, true);

@@ -1,11 +1,15 @@
 //! `Connections`: the pool every call and subscription of one client uses.
 //!
-//! Plain Rust, no Python: a small set of HTTP/2 channels used round-robin,
-//! the basic-auth header, the request timeout and the client's close token.
+//! Plain Rust, no Python: a small set of HTTP/2 channels used round-robin
+//! (or, for an in-process mock, its [`Direct`] service and its channel for
+//! subscriptions), the basic-auth header, the request timeout and the
+//! client's close token.
 //! It sits below both pyclasses that use it (`client.rs` builds it,
 //! `subscription.rs` reconnects through it), so neither imports the other.
 
 use crate::errors::{Kind, NativeError, NativeResult, code_name, is_client_deadline};
+use eventstore_client::wire::CONNECTION_DROPPED;
+use eventstore_mock::Direct;
 use eventstore_proto::event_store_client::EventStoreClient;
 use std::{
     sync::atomic::{AtomicUsize, Ordering},
@@ -20,7 +24,11 @@ const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
 /// What every call needs; shared with subscriptions.
 #[derive(Debug)]
 pub(crate) struct Connections {
+    /// Empty for an in-process mock: see `direct`.
     channels: Vec<Channel>,
+    /// An in-process mock's service: unary calls go to it without HTTP/2,
+    /// subscriptions through its channel.
+    direct: Option<Direct>,
     next: AtomicUsize,
     auth: Option<AsciiMetadataValue>,
     pub(crate) request_timeout: Option<Duration>,
@@ -34,9 +42,11 @@ pub(crate) struct Connections {
 }
 
 impl Connections {
-    /// A pool over `channels` (at least one: the caller checks `max_connections`).
+    /// A pool over `channels` (at least one: the caller checks
+    /// `max_connections`), or over an in-process mock's `direct` service.
     pub(crate) fn new(
         channels: Vec<Channel>,
+        direct: Option<Direct>,
         auth: Option<AsciiMetadataValue>,
         request_timeout: Option<Duration>,
         endpoint: String,
@@ -46,6 +56,7 @@ impl Connections {
             endpoint,
             mock_stopped,
             channels,
+            direct,
             next: AtomicUsize::new(0),
             auth,
             request_timeout,
@@ -54,8 +65,14 @@ impl Connections {
     }
 
     pub(crate) fn client(&self) -> EventStoreClient<Channel> {
-        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.channels.len();
-        EventStoreClient::new(self.channels[i].clone())
+        let channel = match &self.direct {
+            Some(direct) => direct.channel(),
+            None => {
+                let i = self.next.fetch_add(1, Ordering::Relaxed) % self.channels.len();
+                self.channels[i].clone()
+            }
+        };
+        EventStoreClient::new(channel)
             .max_decoding_message_size(MAX_MESSAGE_BYTES)
             .max_encoding_message_size(MAX_MESSAGE_BYTES)
     }
@@ -69,6 +86,27 @@ impl Connections {
             request.set_timeout(timeout);
         }
         request
+    }
+
+    /// The in-process mock's service, for a client of one.
+    pub(crate) fn direct(&self) -> Option<&Direct> {
+        self.direct.as_ref()
+    }
+
+    /// `message` as a unary request to the direct service, or the status a
+    /// tonic client gives a message over its encoding limit (what the
+    /// channel would answer before sending it).
+    pub(crate) fn direct_request<T: prost::Message>(
+        &self,
+        message: T,
+    ) -> Result<tonic::Request<T>, tonic::Status> {
+        let len = message.encoded_len();
+        if len > MAX_MESSAGE_BYTES {
+            return Err(tonic::Status::out_of_range(format!(
+                "Error, encoded message length too large: found {len} bytes, the limit is: {MAX_MESSAGE_BYTES} bytes"
+            )));
+        }
+        Ok(self.request(message, true))
     }
 
     /// Whether this client's in-process mock has been closed.
@@ -90,6 +128,20 @@ impl Connections {
             && is_client_deadline(status)
         {
             return timed_out(limit);
+        }
+        if self.direct.is_some()
+            && status.code() == tonic::Code::Unavailable
+            && status.message() == CONNECTION_DROPPED
+        {
+            // Over the channel the drop cuts the connection: the client
+            // sees a broken connection, said as a connection failure.
+            return NativeError {
+                code: Some(code_name(tonic::Code::Unavailable)),
+                ..NativeError::new(
+                    Kind::Connection,
+                    crate::errors::connection_failure(&self.endpoint, status),
+                )
+            };
         }
         NativeError::from_status(status, expected).at(&self.endpoint, status)
     }
@@ -114,21 +166,36 @@ impl Connections {
                 Err(status) if never_sent(&status) => send(self.client()).await,
                 result => result,
             }
+            .map(tonic::Response::into_inner)
         };
+        self.bounded(attempts, expected).await
+    }
+
+    /// Runs a unary call, however it is made, within the request timeout
+    /// and until the client closes; its failure as the client reports it.
+    pub(crate) async fn bounded<T>(
+        &self,
+        call: impl Future<Output = Result<T, tonic::Status>>,
+        expected: Option<u64>,
+    ) -> NativeResult<T> {
+        if self.closed.is_cancelled() {
+            return Err(NativeError::connection("the client is closed"));
+        }
         // The deadline is enforced twice (grpc-timeout, sent to the server, and
         // a local timer): whichever fires first, the same TimeoutError
         // (`failure` maps the server's side).
         let timed = async {
             match self.request_timeout {
-                Some(limit) => tokio::time::timeout(limit, attempts)
+                Some(limit) => tokio::time::timeout(limit, call)
                     .await
                     .map_err(|_| timed_out(limit)),
-                None => Ok(attempts.await),
+                None => Ok(call.await),
             }
         };
         tokio::select! {
+            biased;
             result = timed => match result? {
-                Ok(response) => Ok(response.into_inner()),
+                Ok(response) => Ok(response),
                 Err(status) => Err(self.failure(&status, expected)),
             },
             () = self.closed.cancelled() => Err(NativeError::connection("the client is closed")),

@@ -50,6 +50,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<client::NativeClient>()?;
     m.add_class::<subscription::NativeSubscription>()?;
     m.add_class::<convert::RawEvent>()?;
+    m.add_class::<runtime::Ready>()?;
     m.add_class::<mock::NativeMock>()?;
     m.add_class::<container::NativeContainer>()?;
     m.add_class::<conformance::NativeConformanceSession>()?;

@@ -8,7 +8,7 @@
 use crate::{
     convert::{RawEvent, event_from_dict},
     errors::{NativeError, NativeResult},
-    runtime::block_on,
+    runtime::{block_on, handle},
 };
 use eventstore_engine::Limits;
 use eventstore_mock::{Backend, CallRequest, MockEventStore, StartError, wire};
@@ -19,7 +19,6 @@ use pyo3::{
     types::PyDict,
 };
 use tokio_util::sync::CancellationToken;
-use tonic::transport::Channel;
 
 /// A running mock.
 #[pyclass(module = "eventstore._native")]
@@ -49,8 +48,10 @@ impl NativeMock {
             .ok_or_else(|| PyRuntimeError::new_err("this MockEventStore is closed"))
     }
 
-    pub(crate) fn channel(&self) -> PyResult<Channel> {
-        self.with(MockEventStore::channel)
+    /// The mock's service without a transport (`Direct`), for a client
+    /// in this process.
+    pub(crate) fn direct(&self) -> PyResult<eventstore_mock::Direct> {
+        self.with(MockEventStore::direct)
     }
 
     /// Cancelled once the mock is closed (see the field).
@@ -131,31 +132,31 @@ impl NativeMock {
                 ));
             }
         };
-        let mock = block_on(py, async move {
-            let mut builder = MockEventStore::builder()
-                .listen(listen)
-                .strict(strict)
-                .limits(limits)
-                .legacy_server(legacy_server)
-                .backend(backend)
-                .redact_journal_credentials(!journal_credentials);
-            if let Some((username, password)) = &credentials {
-                builder = builder.credentials(username, password);
+        let mut builder = MockEventStore::builder()
+            .listen(listen)
+            .strict(strict)
+            .limits(limits)
+            .legacy_server(legacy_server)
+            .backend(backend)
+            .redact_journal_credentials(!journal_credentials)
+            // Python verifies explicitly (verify(), the pytest fixture).
+            .verify_on_drop(false);
+        if let Some((username, password)) = &credentials {
+            builder = builder.credentials(username, password);
+        }
+        if let Some(token) = &token {
+            builder = builder.bearer_token(token);
+        }
+        // Started on this thread: binding the listener is all it does now;
+        // the servers start when a client first needs them.
+        let mock = builder.start_on(&handle()?).map_err(|e| {
+            match e {
+                StartError::Limits(_) | StartError::Token(_) => {
+                    NativeError::validation(e.to_string())
+                }
+                _ => NativeError::connection(e.to_string()),
             }
-            if let Some(token) = &token {
-                builder = builder.bearer_token(token);
-            }
-            builder
-                // Python verifies explicitly (verify(), the pytest fixture).
-                .verify_on_drop(false)
-                .try_start()
-                .await
-                .map_err(|e| match e {
-                    StartError::Limits(_) | StartError::Token(_) => {
-                        NativeError::validation(e.to_string())
-                    }
-                    _ => NativeError::connection(e.to_string()),
-                })
+            .into_py(py)
         })?;
         Ok(Self {
             endpoint: mock.address().to_string(),

@@ -421,6 +421,67 @@ where
     Ok(py_future)
 }
 
+/// An awaitable whose result is already there: awaiting it returns the
+/// result at once, without a trip through the event loop (an asyncio
+/// future costs a callback and a loop iteration even when done).
+#[pyclass(frozen, module = "eventstore._native")]
+#[derive(Debug)]
+pub struct Ready {
+    value: Py<PyAny>,
+}
+
+#[pymethods]
+impl Ready {
+    fn __await__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    fn __iter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    /// Ends the iteration at once with the result (`StopIteration(value)`
+    /// is how a finished awaitable hands over its result).
+    fn __next__(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        Err(pyo3::exceptions::PyStopIteration::new_err((self
+            .value
+            .clone_ref(py),)))
+    }
+}
+
+/// Runs `future` on this (the caller's) thread as far as it goes without
+/// waiting: if it finishes at once, as a call to an in-process mock
+/// does, its result is a [`Ready`] awaitable (its error is raised here,
+/// inside the caller's coroutine, as awaiting would have raised it);
+/// otherwise it continues on the runtime as [`future_into_py`]'s, which
+/// polls it again with a real waker. No thread is crossed for an answer
+/// that needs no waiting.
+pub(crate) fn ready_or_spawn<'py, F, T>(py: Python<'py>, future: F) -> PyResult<Bound<'py, PyAny>>
+where
+    F: Future<Output = NativeResult<T>> + Send + 'static,
+    T: for<'a> IntoPyObject<'a> + Send + 'static,
+{
+    let handle = handle()?;
+    let mut future = Box::pin(future);
+    let polled = {
+        // Timers and tasks the future makes need the runtime's context.
+        let _entered = handle.enter();
+        let mut context = std::task::Context::from_waker(std::task::Waker::noop());
+        future.as_mut().poll(&mut context)
+    };
+    match polled {
+        std::task::Poll::Ready(Ok(value)) => {
+            let value = value
+                .into_pyobject(py)
+                .map(|v| v.into_any().unbind())
+                .map_err(Into::into)?;
+            Ok(Bound::new(py, Ready { value })?.into_any())
+        }
+        std::task::Poll::Ready(Err(error)) => Err(error.into_py(py)),
+        std::task::Poll::Pending => future_into_py(py, future),
+    }
+}
+
 /// Stops the runtime: refuses new work, cancels work in flight, waits up to
 /// `timeout_secs` for tasks that may touch Python, then stops the threads.
 /// Idempotent. Called by `eventstore` at interpreter exit.

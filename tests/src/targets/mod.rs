@@ -6,8 +6,9 @@
 //!   a free port and spoken to over gRPC.
 //! - [`DurableServer`]: the same binary with `--data-dir` on a fresh
 //!   temporary directory (the durable backend).
-//! - [`MockGrpc`] and [`MockInProcess`]: `MockEventStore` with no
-//!   expectations, over TCP and over its in-process channel.
+//! - [`MockGrpc`], [`MockInProcess`] and [`MockDirect`]: `MockEventStore`
+//!   with no expectations, over TCP, over its in-process channel, and
+//!   called directly (no transport: the Python SDK's in-process path).
 //! - [`Container`]: `EventStoreContainer`, the server image in Docker,
 //!   one container per case.
 
@@ -20,5 +21,5 @@ mod server_process;
 pub use container::{Container, limit_env};
 pub use durable::DurableServer;
 pub use in_process::{InProcess, InProcessStore};
-pub use mock::{MockGrpc, MockInProcess};
+pub use mock::{DirectStore, MockDirect, MockGrpc, MockInProcess};
 pub use server_process::{GrpcStore, ServerProcess, Stopper, limit_flags, server_binary};

@@ -7,7 +7,9 @@
 use eventstore_conformance::for_each_case;
 use eventstore_conformance::targets::Container;
 use eventstore_conformance::targets::DurableServer;
-use eventstore_conformance::targets::{InProcess, MockGrpc, MockInProcess, ServerProcess};
+use eventstore_conformance::targets::{
+    InProcess, MockDirect, MockGrpc, MockInProcess, ServerProcess,
+};
 
 /// One `#[tokio::test]` per case for `$target`.
 macro_rules! suite {
@@ -47,6 +49,11 @@ mod mock_grpc {
 mod mock_in_process {
     use super::*;
     for_each_case!(suite, MockInProcess);
+}
+
+mod mock_direct {
+    use super::*;
+    for_each_case!(suite, MockDirect);
 }
 
 mod container {
