@@ -196,6 +196,20 @@ impl CallRecord {
         self.request.rpc()
     }
 
+    /// Makes `request_json` if the journal left it for later (`Null`: no
+    /// expectation was mounted, so no matcher needed it when the call
+    /// arrived; a request's JSON view is never `null`). Payloads dropped
+    /// since read as [`DROPPED_PAYLOAD`], as in a view made at once.
+    fn fill_json(&mut self) {
+        if !self.request_json.is_null() {
+            return;
+        }
+        self.request_json = self.request.to_json();
+        if self.payloads_dropped {
+            drop_json_payloads(&mut self.request_json);
+        }
+    }
+
     /// Whether the call has finished (subscriptions: the stream has ended).
     pub fn is_complete(&self) -> bool {
         match self.request.rpc() {
@@ -331,6 +345,17 @@ fn payload_bytes(call: &CallRecord) -> usize {
     2 * requested + delivered
 }
 
+/// Replaces the payloads of a request's JSON view by [`DROPPED_PAYLOAD`].
+fn drop_json_payloads(json: &mut Value) {
+    if let Some(events) = json.get_mut("events").and_then(Value::as_array_mut) {
+        for event in events {
+            if let Some(payload) = event.get_mut("payload") {
+                *payload = Value::String(DROPPED_PAYLOAD.to_owned());
+            }
+        }
+    }
+}
+
 impl Records {
     /// Drops the oldest calls' payloads until the journal is within its
     /// budget again (with a quarter to spare, so this runs rarely).
@@ -347,17 +372,7 @@ impl Records {
                     event.payload = Vec::new();
                 }
             }
-            if let Some(events) = call
-                .request_json
-                .get_mut("events")
-                .and_then(Value::as_array_mut)
-            {
-                for event in events {
-                    if let Some(payload) = event.get_mut("payload") {
-                        *payload = Value::String(DROPPED_PAYLOAD.to_owned());
-                    }
-                }
-            }
+            drop_json_payloads(&mut call.request_json);
             for event in &mut call.delivered {
                 event.payload = Vec::new();
             }
@@ -369,6 +384,8 @@ impl Records {
 
 impl Journal {
     /// Records a call as it arrives; returns its sequence number.
+    /// `request_json` is `Null` when no matcher needed it: it is then made
+    /// when the journal is first read.
     pub(crate) fn begin(
         &self,
         request: CallRequest,
@@ -462,7 +479,11 @@ impl Journal {
     }
 
     pub(crate) fn snapshot(&self) -> Vec<CallRecord> {
-        self.inner.lock().calls.clone()
+        let mut records = self.inner.lock();
+        for call in &mut records.calls {
+            call.fill_json();
+        }
+        records.calls.clone()
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -528,6 +549,31 @@ mod tests {
         assert!(journal.inner.lock().payload_bytes <= 10_000);
         journal.clear();
         assert_eq!(journal.inner.lock().payload_bytes, 0);
+    }
+
+    #[test]
+    fn a_json_view_left_for_later_reads_as_one_made_at_once() {
+        let journal = Journal::default();
+        journal.inner.lock().max_payload_bytes = 3_000;
+        for _ in 0..3 {
+            journal.begin(
+                append_of(1_000),
+                Value::Null,
+                BTreeMap::new(),
+                Vec::new(),
+                false,
+            );
+        }
+        let calls = journal.snapshot();
+        // The first call's payloads were dropped before its view was made.
+        assert!(calls[0].payloads_dropped);
+        assert_eq!(
+            calls[0].request_json["events"][0]["payload"],
+            DROPPED_PAYLOAD
+        );
+        let kept = append_of(1_000);
+        assert!(!calls[2].payloads_dropped);
+        assert_eq!(calls[2].request_json, kept.to_json());
     }
 
     #[test]

@@ -2,8 +2,10 @@
 //!
 //! Each mock owns its engine, journal and expectations: mocks started in one
 //! test binary share nothing. It serves on an ephemeral `127.0.0.1` port
-//! (for clients in other processes) and over an in-process pipe (for
-//! clients in this process: no socket, no port).
+//! (for clients in other processes), over an in-process pipe (for clients
+//! in this process: no socket, no port), and without a transport
+//! ([`crate::Direct`]). Starting binds the port and nothing more: the
+//! services are assembled when a connection or the pipe first needs them.
 
 use crate::{
     control::ControlService,

@@ -273,6 +273,64 @@ def test_nan_is_not_json() -> None:
         definition_of(OrderPlaced).encode(OrderPlaced("o", float("nan")))  # type: ignore[union-attr]
 
 
+@event(type=f"{PREFIX}.Plain", revision=1)
+@dataclass
+class Plain:
+    name: str
+    count: int
+    ratio: float
+    flag: bool
+
+
+class Name(str):
+    pass
+
+
+def _general_encoding(value: object) -> bytes:
+    """What the general codec writes (encode, check by decoding, JSON)."""
+    data = encode_value(value)
+    decode_value(data, type(value), type(value).__name__)
+    return json.dumps(data, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        Plain("a", 1, 0.5, True),
+        Plain('é " \n', -(2**70), -0.0, False),
+        Plain(Name("sub"), 1, 2.0, False),  # a str subclass: the general path
+        Plain("a", 1, 2, False),  # an int in a float field: the general path
+    ],
+    ids=repr,
+)
+def test_plain_events_encode_as_the_general_codec_does(value: Plain) -> None:
+    """A class of str/int/float/bool fields is encoded without the codec's
+    walk; the bytes are the codec's, whichever path a value takes."""
+    definition = definition_of(Plain)
+    assert definition is not None and definition.plain is not None
+    assert definition.encode(value) == _general_encoding(value)
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (Plain("a", True, 0.5, True), r"Plain.count: expected an integer, got True"),  # type: ignore[arg-type]
+        (Plain("a", 1, 0.5, 1), r"Plain.flag: expected a boolean, got 1"),  # type: ignore[arg-type]
+        (Plain(None, 1, 0.5, True), r"Plain.name: expected a string, got None"),  # type: ignore[arg-type]
+    ],
+    ids=repr,
+)
+def test_plain_events_refuse_wrong_types_as_the_general_codec_does(value: Plain, message: str) -> None:
+    definition = definition_of(Plain)
+    assert definition is not None
+    with pytest.raises(ValueError, match=message):
+        definition.encode(value)
+    with pytest.raises(ValueError, match=message):
+        _general_encoding(value)
+    with pytest.raises(ValueError, match="Out of range float"):
+        definition.encode(Plain("a", 1, float("inf"), True))
+
+
 # -- through the store ---------------------------------------------------------------
 
 

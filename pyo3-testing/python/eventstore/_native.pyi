@@ -1,7 +1,7 @@
 """Type stubs of the Rust extension ``eventstore._native`` (internal)."""
 
 import os
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Generator
 from typing import Literal, final, overload
 
 from eventstore._wire import WireEvent
@@ -33,6 +33,16 @@ __version__: str
 CAPABILITIES: tuple[str, ...]
 """Every capability the stores of this project advertise (the proto crate's list)."""
 API_VERSION: str
+
+@final
+class Ready:
+    """An awaitable whose result is already there (a call to an in-process
+    mock that finished at once): awaiting it returns without a trip through
+    the event loop."""
+
+    def __await__(self) -> Generator[object, None, object]: ...
+    def __iter__(self) -> Ready: ...
+    def __next__(self) -> object: ...
 
 @final
 class RawEvent:

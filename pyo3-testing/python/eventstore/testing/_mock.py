@@ -86,11 +86,15 @@ class Expectation:
 class MockEventStore:
     """An in-memory event store for tests, with expectations and a journal.
 
-    ``MockEventStore()`` starts it (in about a millisecond); it needs no
-    event loop. Clients reach it in process with
-    ``EventStoreClient(endpoint="mock", store=mock)``, or over the network at
+    ``MockEventStore()`` starts it in tens of microseconds: it binds its
+    port, and its servers start only when a connection first needs them; it
+    needs no event loop. Clients reach it in process with
+    ``EventStoreClient(endpoint="mock", store=mock)`` (calls go straight to
+    the mock's service, without HTTP/2 or a thread hop, and finish before
+    the ``await`` returns unless the answer needs time, e.g. a ``delay``;
+    subscriptions use an in-process channel), or over the network at
     :attr:`endpoint` (``listen="127.0.0.1:50051"`` picks the address; the
-    default is a free port). ``strict=True`` makes calls that no expectation
+    default is a free port). Both paths answer, fail and journal alike. ``strict=True`` makes calls that no expectation
     matches fail (``FAILED_PRECONDITION``) and :meth:`verify` report them.
     ``legacy=True`` plays a server from before ``GetServerInfo``: it answers
     that call ``UNIMPLEMENTED`` (``client.server_info()`` reads it as legacy).
