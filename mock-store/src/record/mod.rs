@@ -207,12 +207,25 @@ pub struct RecordSummary {
     pub pages: usize,
 }
 
+/// `count` and `noun`, the noun plural unless `count` is 1 (`1 event`,
+/// `2 events`).
+fn counted(count: usize, noun: &str, plural: &str) -> String {
+    if count == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{count} {plural}")
+    }
+}
+
 impl std::fmt::Display for RecordSummary {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{} events in {} streams ({} ReadAll pages, {} values redacted)",
-            self.events, self.streams, self.pages, self.redacted
+            "{} in {} ({}, {} redacted)",
+            counted(self.events, "event", "events"),
+            counted(self.streams, "stream", "streams"),
+            counted(self.pages, "ReadAll page", "ReadAll pages"),
+            counted(self.redacted, "value", "values"),
         )
     }
 }
@@ -637,6 +650,27 @@ mod tests {
         assert_eq!(
             std::fs::read_to_string(&empty).expect("read"),
             "{\"streams\": []}\n"
+        );
+    }
+
+    #[test]
+    fn the_summary_counts_in_words() {
+        let summary = |events, streams, pages, redacted| {
+            RecordSummary {
+                events,
+                streams,
+                redacted,
+                pages,
+            }
+            .to_string()
+        };
+        assert_eq!(
+            summary(1, 1, 1, 1),
+            "1 event in 1 stream (1 ReadAll page, 1 value redacted)"
+        );
+        assert_eq!(
+            summary(0, 0, 2, 0),
+            "0 events in 0 streams (2 ReadAll pages, 0 values redacted)"
         );
     }
 
