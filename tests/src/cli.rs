@@ -15,15 +15,22 @@
 //!   random operations to two stores, every differing answer printed, then
 //!   `N operations, M differences`; exit status 0 only when M is 0. (No
 //!   TLS or credentials: one set of connection flags cannot name two
-//!   stores' options.)
+//!   stores' options.) `--request-timeout SECONDS` (default 30): the
+//!   longest wait for one call to either store.
+//!
+//! Every call to a store is within `--request-timeout` (`check`'s is the
+//! shared connection flag, default 60 s), its whole answer included: a
+//! store that accepts the connection and never answers is given up on,
+//! naming it and the deadline (exit status 2 when that happens while
+//! connecting).
 //!
 //! `--json` prints the report as JSON instead. Exit status 2: the store
 //! cannot be used (unreachable, bad options) or the command line is wrong.
 
-use crate::{cases, diff::run_endpoints, runner::Session};
+use crate::{cases, diff::run_endpoints_within, runner::Session};
 use clap::{Args, Parser, Subcommand};
-use eventstore_client::{ConnectArgs, ConnectOptions};
-use std::{ffi::OsString, io::Write};
+use eventstore_client::{ConnectArgs, ConnectOptions, cli::seconds};
+use std::{ffi::OsString, io::Write, time::Duration};
 
 /// The command's name, in its messages.
 const PROGRAM: &str = "eventstore-conformance";
@@ -83,6 +90,16 @@ struct DiffArgs {
     /// Every tenant the operations use starts with this (then a run id).
     #[arg(long, default_value = "conformance-diff-")]
     tenant_prefix: String,
+    /// Seconds one call to either store may take (connecting's check
+    /// included) before it is given up (a positive number).
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        default_value = "30",
+        value_parser = seconds,
+        allow_negative_numbers = true
+    )]
+    request_timeout: Duration,
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
@@ -131,15 +148,17 @@ async fn check(args: CheckArgs) -> i32 {
 async fn diff(args: DiffArgs) -> i32 {
     let side = |endpoint: &str| ConnectOptions {
         endpoint: endpoint.to_owned(),
+        request_timeout: Some(args.request_timeout),
         ..ConnectOptions::default()
     };
     let json = args.json;
-    let result = run_endpoints(
+    let result = run_endpoints_within(
         &side(&args.a),
         &side(&args.b),
         args.ops,
         args.seed,
         &args.tenant_prefix,
+        args.request_timeout,
         |difference| {
             if !json {
                 print(&difference.text());
@@ -179,5 +198,36 @@ where
             let _ = error.print();
             error.exit_code()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn diff_s_default_deadline_is_the_library_s() {
+        let cli = Cli::try_parse_from(["kit", "diff", "--a", "x:1", "--b", "y:2"]).expect("parses");
+        let Command::Diff(args) = cli.command else {
+            panic!("not diff: {cli:?}");
+        };
+        assert_eq!(args.request_timeout, crate::diff::CALL_TIMEOUT);
+        let error = Cli::try_parse_from([
+            "kit",
+            "diff",
+            "--a",
+            "x:1",
+            "--b",
+            "y:2",
+            "--request-timeout",
+            "0",
+        ])
+        .map(|_| ())
+        .expect_err("0 is refused");
+        let error = error.to_string();
+        assert!(
+            error.contains("--request-timeout") && error.contains("'0'"),
+            "{error}"
+        );
     }
 }

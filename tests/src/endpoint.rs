@@ -17,8 +17,10 @@ use std::sync::{
 use tonic::Code;
 
 /// Connects to the store `options` name ([`eventstore_client::connect`],
-/// the recorder's and the SDK's rules) and checks that it answers (`GetServerInfo`; a store
-/// predating it answers `UNIMPLEMENTED`, fine).
+/// the recorder's and the SDK's rules) and checks that it answers
+/// (`GetServerInfo`, within the request timeout; a store predating it
+/// answers `UNIMPLEMENTED`, fine). Every call of the store returned is
+/// within the request timeout ([`GrpcStore::with_request_timeout`]).
 pub async fn connect(options: &ConnectOptions) -> Result<GrpcStore, ConnectError> {
     let connection = eventstore_client::connect(options).await?;
     let store = GrpcStore::with_channel(connection.channel.clone(), &connection.endpoint)
@@ -31,6 +33,11 @@ pub async fn connect(options: &ConnectOptions) -> Result<GrpcStore, ConnectError
     match store.server_info().await {
         Ok(_) => Ok(store),
         Err(status) if status.code() == Code::Unimplemented => Ok(store),
+        // No answer in time (the kit's deadline, or the store's own).
+        Err(status) if status.code() == Code::DeadlineExceeded => Err(ConnectError::Unreachable {
+            endpoint: connection.endpoint.clone(),
+            reason: format!("GetServerInfo: {}", status.message()),
+        }),
         Err(status) if status.code() == Code::Unauthenticated => Err(refused(format!(
             "it refused the credentials ({}); pass {} or {}",
             status.message(),

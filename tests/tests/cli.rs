@@ -2,7 +2,14 @@
 //! `check` and `diff` as the Python wheel's command.
 
 use eventstore_mock::MockEventStore;
-use std::process::Command;
+use std::{
+    process::{Command, Stdio},
+    time::{Duration, Instant},
+};
+
+/// The longest a command may run in these tests before it is called hung:
+/// generous, for a loaded machine; the commands under test end in seconds.
+const HANG: Duration = Duration::from_secs(60);
 
 fn kit(args: &[&str]) -> (i32, String, String) {
     let output = Command::new(env!("CARGO_BIN_EXE_eventstore-conformance"))
@@ -14,6 +21,121 @@ fn kit(args: &[&str]) -> (i32, String, String) {
         String::from_utf8_lossy(&output.stdout).into_owned(),
         String::from_utf8_lossy(&output.stderr).into_owned(),
     )
+}
+
+/// `eventstore-conformance args`, killed (and the test failed) if it runs
+/// past [`HANG`]: a regression fails instead of hanging the suite.
+fn kit_bounded(args: &[&str]) -> (i32, String, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_eventstore-conformance"))
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run eventstore-conformance");
+    let started = Instant::now();
+    while child.try_wait().expect("wait").is_none() {
+        if started.elapsed() > HANG {
+            let _ = child.kill();
+            let output = child.wait_with_output().expect("wait");
+            panic!(
+                "eventstore-conformance {args:?} still running after {} s: {}{}",
+                HANG.as_secs(),
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let output = child.wait_with_output().expect("wait");
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// A store that accepts connections and answers no call in full: silent,
+/// it never writes a byte; trickling, it speaks HTTP/2 and sends each
+/// call's response headers and the first byte of its body, then nothing
+/// (a deadline that only covers the headers never ends that call).
+async fn stalling_store(trickle: bool) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("address").to_string();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            if !trickle {
+                held.push(socket);
+                continue;
+            }
+            tokio::spawn(async move {
+                let Ok(mut connection) = h2::server::handshake(socket).await else {
+                    return;
+                };
+                let mut bodies = Vec::new();
+                while let Some(Ok((_, mut respond))) = connection.accept().await {
+                    let Ok(headers) = http::Response::builder()
+                        .header("content-type", "application/grpc")
+                        .body(())
+                    else {
+                        return;
+                    };
+                    if let Ok(mut body) = respond.send_response(headers, false) {
+                        let _ = body.send_data(bytes::Bytes::from_static(&[0]), false);
+                        bodies.push(body);
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+/// `check` and `diff` against a store that never answers (or answers a
+/// call's headers, never its body) end with exit status 2 and one line
+/// naming the store and the deadline (`--request-timeout`); they used to
+/// wait forever, the deadline being only sent to the store.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_and_diff_give_up_on_a_store_that_never_answers() {
+    let real = MockEventStore::builder().start().await;
+    let real = real.address().to_string();
+    for trickle in [false, true] {
+        let store = stalling_store(trickle).await;
+        let deadline = format!("no answer from {store} within 1 s (--request-timeout)");
+        let runs: [Vec<&str>; 4] = [
+            vec!["check", "--endpoint", &store],
+            vec!["diff", "--a", &store, "--b", &store],
+            vec!["diff", "--a", &store, "--b", &real],
+            vec!["diff", "--a", &real, "--b", &store],
+        ];
+        for mut args in runs {
+            args.extend(["--request-timeout", "1"]);
+            let (code, stdout, stderr) = {
+                let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+                tokio::task::spawn_blocking(move || {
+                    kit_bounded(&args.iter().map(String::as_str).collect::<Vec<_>>())
+                })
+                .await
+                .expect("join")
+            };
+            assert_eq!(code, 2, "{args:?} (trickle {trickle}): {stdout}{stderr}");
+            assert!(
+                stderr.starts_with("eventstore-conformance: ") && stderr.contains(&deadline),
+                "{args:?} (trickle {trickle}): {stderr}"
+            );
+            assert_eq!(stderr.lines().count(), 1, "{stderr}");
+            if args[0] == "diff" {
+                let side = if args[2] == store { "a" } else { "b" };
+                assert!(
+                    stderr.starts_with(&format!("eventstore-conformance: store {side}: ")),
+                    "{stderr}"
+                );
+            }
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
