@@ -6,11 +6,17 @@
 //! same by construction.
 //!
 //! - `check --endpoint HOST:PORT`: runs every case of the conformance suite
-//!   against the store, each in a fresh tenant; one line per case, then
-//!   `N passed, M failed`; exit status 0 only when none failed. The
-//!   connection options are the shared ones
-//!   ([`ConnectArgs`](eventstore_client::ConnectArgs): TLS, credentials,
-//!   `EVENTSTORE_PASSWORD`, `EVENTSTORE_TOKEN`).
+//!   against the store, each in fresh tenants. It first says what it will
+//!   write (test events, in new tenants named after `--tenant-prefix` and
+//!   a run id, left in the store); then one line per case; then what it
+//!   wrote (`wrote E events in T tenants starting with <run>`) and
+//!   `N passed, M failed` (then the refused, skipped and deviating
+//!   counts). A case is refused, not failed, when the store refused the
+//!   credentials (`PERMISSION_DENIED`, `UNAUTHENTICATED`) on the way: a
+//!   line then says what to do. Exit status: 1 when a case failed, else 2
+//!   when one was refused, else 0. The connection options are the shared
+//!   ones ([`ConnectArgs`](eventstore_client::ConnectArgs): TLS,
+//!   credentials, `EVENTSTORE_PASSWORD`, `EVENTSTORE_TOKEN`, timeouts).
 //! - `diff --a HOST:PORT --b HOST:PORT [--ops N] [--seed S]`: the same
 //!   random operations to two stores, every differing answer printed, then
 //!   `N operations, M differences`; exit status 0 only when M is 0. (No
@@ -24,8 +30,10 @@
 //! naming it and the deadline (exit status 2 when that happens while
 //! connecting).
 //!
-//! `--json` prints the report as JSON instead. Exit status 2: the store
-//! cannot be used (unreachable, bad options) or the command line is wrong.
+//! `--json` prints the report as JSON instead (`check`'s with `refused`
+//! and `written`; its before-run line goes to stderr). Exit status 2: the
+//! store cannot be used (unreachable, bad options, or, for `check`, it
+//! refused the credentials a case needed) or the command line is wrong.
 
 use crate::{cases, diff::run_endpoints_within, runner::Session};
 use clap::{Args, Parser, Subcommand};
@@ -49,6 +57,14 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run every conformance case against the store at --endpoint.
+    ///
+    /// The cases append test events to new tenants of the store (named
+    /// after --tenant-prefix, then a run id), which stay there: point it at
+    /// a store you can discard. Exit status: 0 every case passed (or was
+    /// skipped, or is a known reference deviation), 1 a case failed, 2 the
+    /// store refused the credentials a case needed (PERMISSION_DENIED,
+    /// UNAUTHENTICATED: give credentials that may use those tenants) or
+    /// could not be used.
     Check(CheckArgs),
     /// Send the same random operations to two stores and compare every answer.
     Diff(DiffArgs),
@@ -130,6 +146,14 @@ async fn check(args: CheckArgs) -> i32 {
         Ok(session) => session,
         Err(error) => return fail(error),
     };
+    // Before anything is written: what will be, and where (on stderr with
+    // --json, so stdout stays one JSON document).
+    let plan = session.plan(selected.len());
+    if args.json {
+        eprintln!("{PROGRAM}: {plan}");
+    } else {
+        print(&plan);
+    }
     let report = session
         .run_all(&selected, |outcome| {
             if !args.json {
@@ -138,11 +162,15 @@ async fn check(args: CheckArgs) -> i32 {
         })
         .await;
     if args.json {
-        print(&report.to_json(session.endpoint()).to_string());
+        print(&session.report_json(&report).to_string());
     } else {
+        if let Some(note) = session.refused_note(&report) {
+            print(&note);
+        }
+        print(&session.written().line());
         print(&report.summary());
     }
-    if report.success() { 0 } else { 1 }
+    report.exit_status()
 }
 
 async fn diff(args: DiffArgs) -> i32 {
@@ -183,7 +211,7 @@ async fn diff(args: DiffArgs) -> i32 {
 /// program, the rest are `check ...` or `diff ...`. Prints the report to
 /// stdout (errors to stderr) and returns the exit status: 0 conforms, 1 a
 /// case failed or an answer differed, 2 the command could not run (a
-/// usage error, a store it cannot use).
+/// usage error, a store it cannot use, credentials it refused).
 pub async fn main_from<I, T>(argv: I) -> i32
 where
     I: IntoIterator<Item = T>,

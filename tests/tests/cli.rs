@@ -1,6 +1,7 @@
 //! The `eventstore-conformance` binary, as Rust users run it: the same
 //! `check` and `diff` as the Python wheel's command.
 
+use eventstore_conformance::{cases, targets::GrpcStore};
 use eventstore_mock::MockEventStore;
 use std::{
     process::{Command, Stdio},
@@ -28,6 +29,8 @@ fn kit(args: &[&str]) -> (i32, String, String) {
 fn kit_bounded(args: &[&str]) -> (i32, String, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_eventstore-conformance"))
         .args(args)
+        .env_remove("EVENTSTORE_PASSWORD")
+        .env_remove("EVENTSTORE_TOKEN")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -149,8 +152,21 @@ async fn check_runs_the_cases_against_an_endpoint() {
     .expect("join");
     assert_eq!(code, 0, "{stdout}{stderr}");
     let lines: Vec<&str> = stdout.lines().collect();
-    assert_eq!(lines.len(), 6, "{stdout}");
-    assert_eq!(lines[5], "3 passed, 0 failed, 2 skipped");
+    // What it will write, the 5 cases, what it wrote, the counts.
+    assert_eq!(lines.len(), 8, "{stdout}");
+    assert!(
+        lines[0].starts_with(&format!(
+            "checking {}: 5 cases append test events to new tenants named conformance-",
+            mock.address()
+        )),
+        "{stdout}"
+    );
+    assert!(lines[6].starts_with("wrote "), "{stdout}");
+    assert!(
+        lines[6].contains(" tenants starting with conformance-"),
+        "{stdout}"
+    );
+    assert_eq!(lines[7], "3 passed, 0 failed, 2 skipped");
 
     let endpoint = mock.address().to_string();
     let (code, stdout, _) = tokio::task::spawn_blocking(move || {
@@ -169,7 +185,82 @@ async fn check_runs_the_cases_against_an_endpoint() {
     let report: serde_json::Value = serde_json::from_str(&stdout).expect("JSON report");
     assert_eq!(report["passed"], 2);
     assert_eq!(report["skipped"], 1);
+    assert_eq!(report["refused"], 0);
     assert_eq!(report["cases"][2]["status"], "skipped");
+    let written = &report["written"];
+    assert!(written["events"].as_u64() > Some(0), "{report}");
+    assert!(written["tenants"].as_u64() > Some(0), "{report}");
+    assert!(
+        written["tenant_prefix"]
+            .as_str()
+            .is_some_and(|p| p.starts_with("conformance-")),
+        "{report}"
+    );
+}
+
+/// Against a user bound to one tenant (every append to the kit's tenants
+/// refused with PERMISSION_DENIED), no case is failed: each is refused
+/// (its store broke no rule), a line says what to do, the exit status is
+/// 2; and the line saying what `check` writes comes first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenant_bound_user_gets_refused_cases_not_failed_ones() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let users = dir.path().join("users");
+    std::fs::write(&users, "bound:pw:acme\n").expect("users file");
+    let server = GrpcStore::spawn(&["--users-file".into(), users.display().to_string()]).await;
+    let endpoint = server.addr.clone();
+    let (code, stdout, stderr) = tokio::task::spawn_blocking(move || {
+        kit_bounded(&[
+            "check",
+            "--endpoint",
+            &endpoint,
+            "--username",
+            "bound",
+            "--password",
+            "pw",
+            "--tenant-prefix",
+            "kit-",
+        ])
+    })
+    .await
+    .expect("join");
+    assert_eq!(code, 2, "{stdout}{stderr}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    let count = cases::all().len();
+    assert!(
+        lines[0].starts_with(&format!(
+            "checking {}: {count} cases append test events to new tenants named kit-",
+            server.addr
+        )) && lines[0].contains("they stay in the store"),
+        "{stdout}"
+    );
+    assert_eq!(lines.len(), count + 4, "{stdout}");
+    let outcomes = &lines[1..=count];
+    assert!(
+        outcomes
+            .iter()
+            .all(|l| l.starts_with("REFUSED   ") || l.starts_with("skipped   ")),
+        "{stdout}"
+    );
+    let refused = outcomes
+        .iter()
+        .filter(|l| l.starts_with("REFUSED   "))
+        .count();
+    assert!(refused > 0, "{stdout}");
+    assert!(
+        lines[count + 1].starts_with(&format!(
+            "{refused} cases were refused: the store refused the credentials"
+        )) && lines[count + 1].contains("\"kit-\""),
+        "{stdout}"
+    );
+    assert!(
+        lines[count + 2].starts_with("wrote 0 events in 0 tenants starting with kit-"),
+        "{stdout}"
+    );
+    assert!(
+        lines[count + 3].starts_with(&format!("0 passed, 0 failed, {refused} refused")),
+        "{stdout}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
