@@ -3,16 +3,36 @@
 //! `eventstore-conformance check`), defined once and flattened into each,
 //! with the same environment variables everywhere. The endpoint stays with
 //! each command (`--from`, `--endpoint`), as its name differs.
+//!
+//! The timeouts (`--connect-timeout`, `--request-timeout`) are in seconds,
+//! parsed by [`seconds`]: a positive, finite number.
 
-use crate::connect::{ConnectOptions, Pem};
-use std::{fmt, path::PathBuf};
+use crate::connect::{CONNECT_TIMEOUT, ConnectOptions, Pem, REQUEST_TIMEOUT};
+use std::{fmt, path::PathBuf, time::Duration};
 
-/// TLS and credentials. The Python keywords map one to one
+/// A duration given in seconds on a command line (`--request-timeout 1.5`):
+/// a positive, finite number. The error says what is wrong with the value;
+/// clap puts the flag and the value before it.
+pub fn seconds(text: &str) -> Result<Duration, String> {
+    let number: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| "not a number of seconds (e.g. 10 or 0.5)".to_owned())?;
+    if !number.is_finite() || number <= 0.0 {
+        return Err("must be a positive number of seconds (e.g. 10 or 0.5)".to_owned());
+    }
+    Duration::try_from_secs_f64(number)
+        .map_err(|_| "too large: give a number of seconds below 10^19".to_owned())
+}
+
+/// TLS, credentials and timeouts. The Python keywords map one to one
 /// ([`crate::connect::Opt::name`]): `--tls-ca` is
 /// `tls={"ca_certificate": ...}`, `--tls-cert` `client_certificate`,
 /// `--tls-key` `client_key`, `--tls-domain` `server_name`,
-/// `--username`/`--password` `credentials=`, `--token` `token=`.
-#[derive(Clone, Default, clap::Args)]
+/// `--username`/`--password` `credentials=`, `--token` `token=`,
+/// `--connect-timeout` `connection_timeout=`, `--request-timeout`
+/// `request_timeout=`.
+#[derive(Clone, clap::Args)]
 #[command(next_help_heading = "Connection")]
 pub struct ConnectArgs {
     /// PEM file of the CA that signed the store's certificate (turns TLS on).
@@ -55,6 +75,34 @@ pub struct ConnectArgs {
         hide_env_values = true
     )]
     pub token: Option<String>,
+
+    /// Seconds connecting to the store may take before it is called
+    /// unreachable (a positive number).
+    #[arg(long, value_name = "SECONDS", default_value = "10", value_parser = seconds, allow_negative_numbers = true)]
+    pub connect_timeout: Duration,
+
+    /// Seconds one call may take (e.g. one page of a read) before it is
+    /// given up (a positive number).
+    #[arg(long, value_name = "SECONDS", default_value = "60", value_parser = seconds, allow_negative_numbers = true)]
+    pub request_timeout: Duration,
+}
+
+impl Default for ConnectArgs {
+    /// No TLS, no credentials; the tools' timeouts ([`CONNECT_TIMEOUT`],
+    /// [`REQUEST_TIMEOUT`]), as the command line's defaults.
+    fn default() -> Self {
+        Self {
+            tls_ca: None,
+            tls_cert: None,
+            tls_key: None,
+            tls_domain: None,
+            username: None,
+            password: None,
+            token: None,
+            connect_timeout: CONNECT_TIMEOUT,
+            request_timeout: REQUEST_TIMEOUT,
+        }
+    }
 }
 
 impl fmt::Debug for ConnectArgs {
@@ -67,6 +115,8 @@ impl fmt::Debug for ConnectArgs {
             .field("username", &self.username)
             .field("password", &self.password.as_ref().map(|_| "<hidden>"))
             .field("token", &self.token.as_ref().map(|_| "<hidden>"))
+            .field("connect_timeout", &self.connect_timeout)
+            .field("request_timeout", &self.request_timeout)
             .finish()
     }
 }
@@ -83,6 +133,8 @@ impl ConnectArgs {
             username: self.username.clone(),
             password: self.password.clone(),
             token: self.token.clone(),
+            connect_timeout: Some(self.connect_timeout),
+            request_timeout: Some(self.request_timeout),
             ..ConnectOptions::default()
         }
     }
@@ -148,5 +200,33 @@ mod tests {
         assert_eq!(options.tls_domain.as_deref(), Some("store.internal"));
         assert_eq!(options.token.as_deref(), Some("t0ken"));
         assert!(!format!("{:?}", cli.connect).contains("t0ken"));
+        assert_eq!(options.connect_timeout, Some(CONNECT_TIMEOUT));
+        assert_eq!(options.request_timeout, Some(REQUEST_TIMEOUT));
+    }
+
+    #[test]
+    fn the_timeouts_are_positive_seconds() {
+        let cli = parse(&["--request-timeout", "1", "--connect-timeout", "0.25"]).expect("parses");
+        let options = cli.connect.options(&cli.endpoint);
+        assert_eq!(options.request_timeout, Some(Duration::from_secs(1)));
+        assert_eq!(options.connect_timeout, Some(Duration::from_millis(250)));
+        // The parser's defaults are the Default's (the library's constants).
+        let defaults = parse(&[]).expect("parses").connect;
+        let default = ConnectArgs::default();
+        assert_eq!(defaults.request_timeout, default.request_timeout);
+        assert_eq!(defaults.connect_timeout, default.connect_timeout);
+        for flag in ["--request-timeout", "--connect-timeout"] {
+            for value in ["0", "-1", "NaN", "inf", "ten", "1e30"] {
+                let error = parse(&[flag, value])
+                    .err()
+                    .map(|e| e.to_string())
+                    .unwrap_or_default();
+                assert!(
+                    error.contains(flag) && error.contains(&format!("'{value}'")),
+                    "{flag} {value}: {error}"
+                );
+                assert!(error.contains("seconds"), "{flag} {value}: {error}");
+            }
+        }
     }
 }

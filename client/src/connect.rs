@@ -357,6 +357,30 @@ impl Connection {
     }
 }
 
+/// Whether `status` is the client's own deadline as tonic's channel
+/// reports it: the `grpc-timeout` a request carries ([`Connection::request`])
+/// is enforced by the channel only until the response headers arrive, and
+/// an expiry surfaces as `CANCELLED` "Timeout expired" (tonic's
+/// `TimeoutExpired`), not as `DEADLINE_EXCEEDED`. Callers that enforce the
+/// whole call's deadline themselves (`tokio::time::timeout` around it, body
+/// included) treat this as the same timeout, whichever fires first.
+pub fn is_client_deadline(status: &tonic::Status) -> bool {
+    if status.code() != tonic::Code::Cancelled {
+        return false;
+    }
+    if status.message() == tonic::TimeoutExpired(()).to_string() {
+        return true;
+    }
+    let mut source = std::error::Error::source(status);
+    while let Some(cause) = source {
+        if cause.downcast_ref::<tonic::TimeoutExpired>().is_some() {
+            return true;
+        }
+        source = cause.source();
+    }
+    false
+}
+
 /// Both or neither of a pair of options.
 fn pair<A, B>(
     spelling: Spelling,
@@ -916,5 +940,17 @@ mod tests {
         for secret in ["s3cret", "t0ken", "PRIVATE"] {
             assert!(!text.contains(secret), "{text}");
         }
+    }
+
+    #[test]
+    fn the_channel_s_own_deadline_is_told_from_other_cancellations() {
+        let expired = tonic::Status::cancelled(tonic::TimeoutExpired(()).to_string());
+        assert!(is_client_deadline(&expired));
+        assert!(!is_client_deadline(&tonic::Status::cancelled(
+            "the client went away"
+        )));
+        assert!(!is_client_deadline(&tonic::Status::deadline_exceeded(
+            "Timeout expired"
+        )));
     }
 }

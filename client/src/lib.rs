@@ -31,4 +31,7 @@ pub mod wire;
 pub use chain::{error_chain, join_causes};
 #[cfg(feature = "cli")]
 pub use cli::ConnectArgs;
-pub use connect::{ConnectError, ConnectOptions, Connection, Dialer, Opt, Pem, Spelling, connect};
+pub use connect::{
+    ConnectError, ConnectOptions, Connection, Dialer, Opt, Pem, Spelling, connect,
+    is_client_deadline,
+};

@@ -7,8 +7,9 @@
 
 use eventstore_client::ConnectArgs;
 use eventstore_mock::{
-    MockEventStore, StartError,
+    Mock, MockEventStore, Respond, StartError,
     connect::ConnectError,
+    matchers,
     record::{RecordArgs, RecordError, record},
 };
 use eventstore_proto::{
@@ -16,7 +17,10 @@ use eventstore_proto::{
     ReadStreamResponse, event_store_client::EventStoreClient,
 };
 use serde_json::{Value, json};
-use std::{collections::BTreeMap, path::PathBuf};
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    path::{Path, PathBuf},
+};
 use tonic::transport::Channel;
 
 const HEAD: u64 = (1 << 63) - 1;
@@ -578,4 +582,107 @@ async fn from_fixture_names_the_file_line_and_field() {
         "{err}"
     );
     std::fs::remove_dir_all(dir.parent().unwrap()).ok();
+}
+
+/// The names of the entries of `dir` (links included, not followed).
+fn names_in(dir: &Path) -> BTreeSet<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect()
+}
+
+/// A link planted where the recorder once put its temporary
+/// (`.<out>.recording`) is never followed: neither a successful nor a
+/// failed recording touches what it points to, and no temporary is left.
+#[cfg(unix)]
+#[tokio::test]
+async fn a_link_at_the_old_temporary_name_is_not_followed() {
+    let source = source().await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("fixture.json");
+    let victim = dir.path().join("victim.txt");
+    std::fs::write(&victim, "precious").unwrap();
+    let link = dir.path().join(".fixture.json.recording");
+    std::os::unix::fs::symlink(&victim, &link).unwrap();
+    let expected = |names: &[&str]| {
+        names
+            .iter()
+            .map(|n| (*n).to_owned())
+            .collect::<BTreeSet<_>>()
+    };
+
+    let summary = record(&args(&source, out.clone())).await.expect("record");
+    assert_eq!(summary.events, 71);
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+    assert!(!std::fs::symlink_metadata(&out).unwrap().is_symlink());
+    assert!(
+        std::fs::read_to_string(&out)
+            .unwrap()
+            .starts_with("{\"streams\": [")
+    );
+    assert!(std::fs::symlink_metadata(&link).unwrap().is_symlink());
+    assert_eq!(
+        names_in(dir.path()),
+        expected(&[".fixture.json.recording", "fixture.json", "victim.txt"])
+    );
+
+    // A failed recording (the store refuses the call) leaves no file.
+    std::fs::remove_file(&out).unwrap();
+    let refusing = MockEventStore::builder()
+        .credentials("u", "p")
+        .verify_on_drop(false)
+        .start()
+        .await;
+    let err = record(&args(&refusing, out.clone())).await.unwrap_err();
+    assert!(err.to_string().contains("UNAUTHENTICATED"), "{err}");
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+    assert_eq!(
+        names_in(dir.path()),
+        expected(&[".fixture.json.recording", "victim.txt"])
+    );
+}
+
+/// A store whose ReadAll of tenant `acme` returns another tenant's event
+/// fails the recording, naming the event and both tenants; no file.
+#[tokio::test]
+async fn an_event_of_another_tenant_fails_the_recording() {
+    let source = MockEventStore::builder()
+        .verify_on_drop(false)
+        .start()
+        .await;
+    let long_id = format!("order-{}", "x".repeat(100));
+    let mut stray = event("e-1", "E", b"{}");
+    {
+        let meta = stray.meta.as_mut().unwrap();
+        meta.tenant_id = "globex".into();
+        meta.aggregate_id = long_id.clone();
+        meta.aggregate_type = "Order".into();
+        meta.aggregate_nonce = 1;
+        meta.global_nonce = 7;
+    }
+    Mock::given(matchers::read_all())
+        .respond_with(Respond::read_all_response(ReadAllResponse {
+            events: vec![stray],
+            is_end: true,
+            next_from_global_nonce: 8,
+        }))
+        .mount(&source);
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("fixture.json");
+    let err = record(&args(&source, out.clone())).await.unwrap_err();
+    assert!(matches!(err, RecordError::OtherTenant { .. }), "{err:?}");
+    let message = err.to_string();
+    assert!(message.contains("global_nonce 7"), "{message}");
+    assert!(
+        message.contains("\"globex\"") && message.contains("\"acme\""),
+        "{message}"
+    );
+    // The id, clipped.
+    assert!(message.contains(&long_id[..60]), "{message}");
+    assert!(!message.contains(&long_id), "{message}");
+    assert!(
+        names_in(dir.path()).is_empty(),
+        "a failed recording writes no file"
+    );
 }

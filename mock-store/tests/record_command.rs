@@ -175,3 +175,76 @@ async fn record_errors_exit_with_one_line() {
     assert_eq!(code, 2);
     assert!(stderr.contains("--tenant"), "{stderr}");
 }
+
+/// A store that accepts connections and answers no call in full: silent,
+/// it never writes a byte; trickling, it speaks HTTP/2 and sends each
+/// call's response headers and the first byte of its body, then nothing
+/// (a deadline that only covers the headers never ends that call).
+async fn stalling_store(trickle: bool) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            if !trickle {
+                held.push(socket);
+                continue;
+            }
+            tokio::spawn(async move {
+                let Ok(mut connection) = h2::server::handshake(socket).await else {
+                    return;
+                };
+                let mut bodies = Vec::new();
+                while let Some(Ok((_, mut respond))) = connection.accept().await {
+                    let headers = http::Response::builder()
+                        .header("content-type", "application/grpc")
+                        .body(())
+                        .unwrap();
+                    if let Ok(mut body) = respond.send_response(headers, false) {
+                        let _ = body.send_data(bytes::Bytes::from_static(&[0]), false);
+                        bodies.push(body);
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+/// A store that never answers, or answers a page's headers and never its
+/// body: `record` gives up after `--request-timeout`, naming the store,
+/// the page and the deadline, and writes nothing (the trickling store held
+/// it forever: the deadline was sent as `grpc-timeout`, which the channel
+/// enforces only until the response headers).
+#[tokio::test]
+async fn a_store_that_never_answers_fails_after_the_request_timeout() {
+    for trickle in [false, true] {
+        let store = stalling_store(trickle).await;
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("t.json");
+        let (code, _, stderr) = run(&[
+            "record",
+            "--from",
+            &store,
+            "--tenant",
+            "t",
+            "--out",
+            out.to_str().unwrap(),
+            "--request-timeout",
+            "1",
+        ])
+        .await;
+        assert_eq!(code, 1, "trickle {trickle}: {stderr}");
+        assert!(
+            stderr.starts_with(&format!(
+                "eventstore-mock record: {store}: ReadAll from global_nonce 1: no answer within 1 s (--request-timeout): "
+            )),
+            "trickle {trickle}: {stderr}"
+        );
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(
+            std::fs::read_dir(dir.path()).unwrap().next().is_none(),
+            "a failed recording writes no file"
+        );
+    }
+}

@@ -66,7 +66,7 @@ impl NativeConformanceOutcome {
     fn rule(&self) -> &'static str {
         self.outcome.case.rule
     }
-    /// `passed`, `failed`, `skipped` or `known_deviation`.
+    /// `passed`, `failed`, `skipped`, `known_deviation` or `refused`.
     #[getter]
     fn status(&self) -> &'static str {
         self.outcome.status()

@@ -26,7 +26,9 @@ from eventstore.testing.conformance import cases, check, diff
 
 # A whole check run takes seconds; a hung store must still fail the test.
 COMMAND_TIMEOUT = 600
-SUMMARY = re.compile(r"^(\d+) passed, (\d+) failed(, (\d+) skipped)?(, (\d+) known reference deviations)?$")
+SUMMARY = re.compile(
+    r"^(\d+) passed, (\d+) failed(, (\d+) refused)?(, (\d+) skipped)?(, (\d+) known reference deviations)?$"
+)
 
 
 def conformance(*args: str, timeout: float = COMMAND_TIMEOUT) -> subprocess.CompletedProcess[str]:
@@ -108,9 +110,12 @@ def test_check_prints_a_line_per_case_and_the_summary(real_server: str) -> None:
     result = conformance("check", "--endpoint", real_server, "--only", "read_all::*")
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.splitlines()
-    assert len(lines) == len(cases("read_all::*")) + 1 == 6
-    assert lines[0] == "passed    read_all::read_all_without_tenant_is_unauthenticated"
+    # What it will write, a line per case, what it wrote, the summary.
+    assert len(lines) == len(cases("read_all::*")) + 3 == 8
+    assert lines[0].startswith(f"checking {real_server}: 5 cases append test events to new tenants"), lines[0]
+    assert lines[1] == "passed    read_all::read_all_without_tenant_is_unauthenticated"
     assert any(line.startswith("skipped   read_all::read_all_page_stops_early") for line in lines)
+    assert lines[-2].startswith("wrote "), lines[-2]
     match = SUMMARY.match(lines[-1])
     assert match, lines[-1]
     assert (match.group(1), match.group(2)) == ("3", "0")
@@ -122,7 +127,9 @@ def test_check_fails_naming_the_rule_a_store_breaks() -> None:
     with MockEventStore(default_page_size=2) as store:
         result = conformance("check", "--endpoint", store.endpoint, "--only", "read_all_max_count_zero")
     assert result.returncode == 1, result.stdout + result.stderr
-    first, summary = result.stdout.splitlines()
+    plan, first, written, summary = result.stdout.splitlines()
+    assert plan.startswith(f"checking {store.endpoint}: 1 case appends test events"), plan
+    assert written.startswith("wrote "), written
     assert first.startswith(
         "FAILED    read_all::read_all_max_count_zero_is_100_and_large_is_capped "
         "[ReadAll: max_count 0 is 100, larger than 1,000 is capped]: "

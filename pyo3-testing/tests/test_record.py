@@ -173,7 +173,7 @@ def test_readme_record_commands_run(tmp_path: Path) -> None:
         argv[argv.index("localhost:50051")] = source.endpoint
         done = subprocess.run(argv, cwd=tmp_path, capture_output=True, text=True, check=False)
         assert done.returncode == 0, done.stderr
-        assert "recorded 1 events in 1 streams" in done.stdout
+        assert "recorded 1 event in 1 stream (" in done.stdout
     with MockEventStore.from_fixture(tmp_path / "acme.json") as replay:
         (only,) = replay.read("order-1", tenant_id="acme")
         assert isinstance(only.payload, Ordered)

@@ -21,6 +21,13 @@ use tonic::Status;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Skip(pub String);
 
+/// Why a case could not run: the store refused the kit's credentials
+/// (`PERMISSION_DENIED` or `UNAUTHENTICATED`) where it needed to write, so
+/// the case says nothing about the store's rules. Raised by a provider as a
+/// panic payload, like [`Skip`]; the runner reports it as "refused".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refused(pub String);
+
 /// [`Store`] in a form that can be boxed (its methods return boxed futures).
 trait DynStore: Send + Sync {
     fn append(&self, request: AppendRequest) -> BoxFuture<'static, Result<AppendResponse, Status>>;

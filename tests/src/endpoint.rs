@@ -4,7 +4,10 @@
 //! fresh tenant of it (see [`crate::shared`]).
 
 use crate::{
-    ANY_BACKEND, AnyStore, Provider, Skip, Store, append, shared::SharedView, targets::GrpcStore,
+    ANY_BACKEND, AnyStore, Provider, Refused, Skip, Store, append,
+    runner::is_refusal,
+    shared::{SharedView, Writes},
+    targets::GrpcStore,
 };
 use eventstore_client::Opt;
 pub use eventstore_client::{ConnectError, ConnectOptions};
@@ -17,8 +20,10 @@ use std::sync::{
 use tonic::Code;
 
 /// Connects to the store `options` name ([`eventstore_client::connect`],
-/// the recorder's and the SDK's rules) and checks that it answers (`GetServerInfo`; a store
-/// predating it answers `UNIMPLEMENTED`, fine).
+/// the recorder's and the SDK's rules) and checks that it answers
+/// (`GetServerInfo`, within the request timeout; a store predating it
+/// answers `UNIMPLEMENTED`, fine). Every call of the store returned is
+/// within the request timeout ([`GrpcStore::with_request_timeout`]).
 pub async fn connect(options: &ConnectOptions) -> Result<GrpcStore, ConnectError> {
     let connection = eventstore_client::connect(options).await?;
     let store = GrpcStore::with_channel(connection.channel.clone(), &connection.endpoint)
@@ -31,6 +36,11 @@ pub async fn connect(options: &ConnectOptions) -> Result<GrpcStore, ConnectError
     match store.server_info().await {
         Ok(_) => Ok(store),
         Err(status) if status.code() == Code::Unimplemented => Ok(store),
+        // No answer in time (the kit's deadline, or the store's own).
+        Err(status) if status.code() == Code::DeadlineExceeded => Err(ConnectError::Unreachable {
+            endpoint: connection.endpoint.clone(),
+            reason: format!("GetServerInfo: {}", status.message()),
+        }),
         Err(status) if status.code() == Code::Unauthenticated => Err(refused(format!(
             "it refused the credentials ({}); pass {} or {}",
             status.message(),
@@ -55,12 +65,15 @@ pub fn run_id() -> String {
 /// (`{tenant_prefix}{run}-{n}-`) with its global nonces rebased on the
 /// store's last global nonce, learned by appending one event to the
 /// run's probe tenant. Only the default limits are available: a case
-/// that needs others is skipped.
+/// that needs others is skipped. A probe append refused for the
+/// credentials ends the case as [`Refused`]. Every successful append (the
+/// probes and the cases') is counted in [`Self::writes`].
 #[derive(Debug, Clone)]
 pub struct SharedEndpoint {
     store: GrpcStore,
     run: String,
     next: Arc<AtomicU64>,
+    writes: Arc<Writes>,
 }
 
 impl SharedEndpoint {
@@ -70,12 +83,18 @@ impl SharedEndpoint {
             store,
             run: format!("{tenant_prefix}{}", run_id()),
             next: Arc::new(AtomicU64::new(1)),
+            writes: Arc::default(),
         }
     }
 
     /// The tenant prefix of this run (`{tenant_prefix}{run id}`).
     pub fn run(&self) -> &str {
         &self.run
+    }
+
+    /// What this run wrote so far.
+    pub fn writes(&self) -> &Writes {
+        &self.writes
     }
 }
 
@@ -109,23 +128,34 @@ impl Provider for SharedEndpoint {
                 )));
             }
             let n = this.next.fetch_add(1, Ordering::Relaxed);
-            let probe = this
+            let tenant = format!("{}-probe", this.run);
+            let probe = match this
                 .store
-                .append(append(&format!("{}-probe", this.run), &format!("case-{n}"), 0, 1))
+                .append(append(&tenant, &format!("case-{n}"), 0, 1))
                 .await
-                .unwrap_or_else(|status| {
-                    panic!(
-                        "cannot append to the store at {} (to learn its last global nonce): {:?}: {}",
-                        this.store.addr,
-                        status.code(),
-                        status.message()
-                    )
-                });
+            {
+                Ok(probe) => probe,
+                Err(status) if is_refusal(&status) => std::panic::panic_any(Refused(format!(
+                    "the store at {} refused the append to tenant {tenant:?} that starts the \
+                     case (it learns the store's last global nonce): {}: {}",
+                    this.store.addr,
+                    eventstore_client::wire::code_name(status.code()),
+                    status.message()
+                ))),
+                Err(status) => panic!(
+                    "cannot append to the store at {} (to learn its last global nonce): {:?}: {}",
+                    this.store.addr,
+                    status.code(),
+                    status.message()
+                ),
+            };
+            this.writes.add(&tenant, 1);
             let view = SharedView::new(
                 this.store.clone(),
                 format!("{}-{n}-", this.run),
                 probe.last_global_nonce,
-            );
+            )
+            .counting(this.writes.clone());
             Ok(AnyStore::new(view))
         })
     }

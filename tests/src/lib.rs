@@ -8,7 +8,8 @@
 //! - [`endpoint`] and [`shared`]: a user's store at `HOST:PORT` (connected
 //!   through the one connector, `eventstore_client::connect`), where each
 //!   case gets a fresh tenant that looks like an empty store;
-//! - [`runner`]: runs cases one by one, catching each failure, and reports
+//! - [`runner`]: runs cases one by one, catching each failure (a refusal
+//!   of the credentials told apart from a broken rule), and reports
 //!   (`eventstore-conformance check`);
 //! - [`diff`]: one random operation sequence against two stores, answers
 //!   compared (`eventstore-conformance diff`);
@@ -26,7 +27,7 @@ pub mod runner;
 pub mod shared;
 pub mod targets;
 
-pub use context::{ANY_BACKEND, AnyStore, Ctx, Provider, Skip};
+pub use context::{ANY_BACKEND, AnyStore, Ctx, Provider, Refused, Skip};
 
 use eventstore_engine::Limits;
 use eventstore_proto::{

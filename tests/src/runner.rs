@@ -4,11 +4,20 @@
 //! which ends that task only, and its message (with where it was raised)
 //! becomes the case's verdict. [`run_fresh`] is the `cargo test` side: a
 //! fresh store per start, failures propagated as test failures.
+//!
+//! A refusal is not a broken rule: a case whose store refused the kit's
+//! credentials (`PERMISSION_DENIED` or `UNAUTHENTICATED`), at the append
+//! that starts it ([`Refused`]) or at any call before it failed (noted in
+//! the case's [`Refusals`]), is [`Verdict::Refused`], not failed. The
+//! exit status of `check` ([`Report::exit_status`]): 1 when a case
+//! failed, else 2 when one was refused (nothing was learnt about those
+//! rules), else 0.
 
 use crate::{
-    Ctx, Skip, Target,
+    Ctx, Refused, Skip, Target,
     cases::Case,
     endpoint::{ConnectError, ConnectOptions, SharedEndpoint, connect},
+    shared::Writes,
 };
 use serde_json::json;
 use std::{
@@ -17,6 +26,7 @@ use std::{
     sync::{Arc, Mutex, Once},
     time::{Duration, Instant},
 };
+use tonic::{Code, Status};
 
 /// How long one case may take before it is failed (cases bound their own
 /// waits well below this; this catches a store that never answers).
@@ -34,6 +44,10 @@ pub enum Verdict {
     /// The store breaks a rule the reference is known to break (a
     /// **(fix)** point of `semantics.md`): why it failed.
     KnownDeviation(String),
+    /// The store refused the kit's credentials (`PERMISSION_DENIED`,
+    /// `UNAUTHENTICATED`), so the case says nothing about its rules: the
+    /// refusal, and the failure it led to.
+    Refused(String),
 }
 
 /// One case's result.
@@ -48,21 +62,26 @@ pub struct Outcome {
 }
 
 impl Outcome {
-    /// `passed`, `failed`, `skipped` or `known_deviation`.
+    /// `passed`, `failed`, `skipped`, `known_deviation` or `refused`.
     pub fn status(&self) -> &'static str {
         match self.verdict {
             Verdict::Passed => "passed",
             Verdict::Failed(_) => "failed",
             Verdict::Skipped(_) => "skipped",
             Verdict::KnownDeviation(_) => "known_deviation",
+            Verdict::Refused(_) => "refused",
         }
     }
 
-    /// Why it failed, was skipped or deviates; `None` when it passed.
+    /// Why it failed, was skipped, deviates or was refused; `None` when it
+    /// passed.
     pub fn message(&self) -> Option<&str> {
         match &self.verdict {
             Verdict::Passed => None,
-            Verdict::Failed(m) | Verdict::Skipped(m) | Verdict::KnownDeviation(m) => Some(m),
+            Verdict::Failed(m)
+            | Verdict::Skipped(m)
+            | Verdict::KnownDeviation(m)
+            | Verdict::Refused(m) => Some(m),
         }
     }
 
@@ -88,6 +107,7 @@ impl Outcome {
                 self.case.deviation.unwrap_or_default(),
                 one_line(m)
             ),
+            Verdict::Refused(m) => format!("REFUSED   {id}: {}", one_line(m)),
         }
     }
 
@@ -119,13 +139,18 @@ impl Report {
             .count()
     }
 
-    /// `N passed, M failed`, then the skipped and deviating counts when any.
+    /// `N passed, M failed`, then the refused, skipped and deviating
+    /// counts when any.
     pub fn summary(&self) -> String {
         let mut line = format!(
             "{} passed, {} failed",
             self.count("passed"),
             self.count("failed")
         );
+        let refused = self.count("refused");
+        if refused > 0 {
+            line.push_str(&format!(", {refused} refused"));
+        }
         let skipped = self.count("skipped");
         if skipped > 0 {
             line.push_str(&format!(", {skipped} skipped"));
@@ -137,9 +162,42 @@ impl Report {
         line
     }
 
-    /// True when no case failed (skips and known deviations aside).
+    /// What the refused cases mean, when there are any: one line saying
+    /// that the credentials were refused and what to do (`tenant_prefix`:
+    /// what every tenant of the run starts with, `--tenant-prefix`).
+    pub fn refused_note(&self, tenant_prefix: &str) -> Option<String> {
+        let refused = self.count("refused");
+        (refused > 0).then(|| {
+            format!(
+                "{refused} {} refused: the store refused the credentials (PERMISSION_DENIED or \
+                 UNAUTHENTICATED), which says nothing about its rules; give credentials that may \
+                 use every tenant starting with {tenant_prefix:?} (or choose the names with \
+                 --tenant-prefix)",
+                if refused == 1 {
+                    "case was"
+                } else {
+                    "cases were"
+                }
+            )
+        })
+    }
+
+    /// True when no case failed or was refused (skips and known deviations
+    /// aside).
     pub fn success(&self) -> bool {
-        self.count("failed") == 0
+        self.count("failed") == 0 && self.count("refused") == 0
+    }
+
+    /// `check`'s exit status: 1 when a case failed, else 2 when one was
+    /// refused, else 0.
+    pub fn exit_status(&self) -> i32 {
+        if self.count("failed") > 0 {
+            1
+        } else if self.count("refused") > 0 {
+            2
+        } else {
+            0
+        }
     }
 
     /// The report for CI: counts and every case.
@@ -148,6 +206,7 @@ impl Report {
             "endpoint": endpoint,
             "passed": self.count("passed"),
             "failed": self.count("failed"),
+            "refused": self.count("refused"),
             "skipped": self.count("skipped"),
             "known_deviations": self.count("known_deviation"),
             "summary": self.summary(),
@@ -159,6 +218,86 @@ impl Report {
 tokio::task_local! {
     /// Set while a case runs under [`run_case`]: where its panic was raised.
     static PANIC_AT: Arc<Mutex<Option<String>>>;
+    /// Set while a case runs under [`run_case`]: the calls refused for the
+    /// credentials.
+    static REFUSALS: Refusals;
+}
+
+/// Whether `status` refuses the caller's credentials: `PERMISSION_DENIED`
+/// or `UNAUTHENTICATED`.
+pub fn is_refusal(status: &Status) -> bool {
+    matches!(
+        status.code(),
+        Code::PermissionDenied | Code::Unauthenticated
+    )
+}
+
+/// The first call of one case that a store refused for the credentials
+/// (see [`is_refusal`]): a case that then fails is [`Verdict::Refused`].
+/// Clones share the log, so a store made in the case's task notes its
+/// refusals there from any task ([`crate::shared::SharedView`]).
+#[derive(Debug, Clone, Default)]
+pub struct Refusals(Arc<Mutex<Option<String>>>);
+
+impl Refusals {
+    /// The log of the case running in this task under [`run_case`], if any.
+    pub fn current() -> Option<Self> {
+        REFUSALS.try_with(Clone::clone).ok()
+    }
+
+    /// Notes a refused call (`what`: the call and the store's answer); the
+    /// first one is kept.
+    pub fn note(&self, what: String) {
+        if let Ok(mut first) = self.0.lock()
+            && first.is_none()
+        {
+            *first = Some(what);
+        }
+    }
+
+    /// The first refused call, if any.
+    pub fn first(&self) -> Option<String> {
+        self.0.lock().ok().and_then(|first| first.clone())
+    }
+}
+
+/// What a `check` run wrote to the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Written {
+    /// Events of successful appends.
+    pub events: u64,
+    /// Distinct tenants they went to.
+    pub tenants: usize,
+    /// What every one of those tenants starts with (`--tenant-prefix`,
+    /// then the run id).
+    pub tenant_prefix: String,
+}
+
+impl Written {
+    /// `wrote E events in T tenants starting with <run>`.
+    pub fn line(&self) -> String {
+        format!(
+            "wrote {} {} in {} {} starting with {}",
+            self.events,
+            if self.events == 1 { "event" } else { "events" },
+            self.tenants,
+            if self.tenants == 1 {
+                "tenant"
+            } else {
+                "tenants"
+            },
+            self.tenant_prefix
+        )
+    }
+
+    /// The JSON report's `written`.
+    pub fn to_json(&self) -> serde_json::Value {
+        json!({
+            "events": self.events,
+            "tenants": self.tenants,
+            "tenant_prefix": self.tenant_prefix,
+        })
+    }
 }
 
 /// Installs (once) a panic hook that, inside a case run by [`run_case`],
@@ -197,12 +336,22 @@ pub async fn run_case(case: &'static Case, ctx: Ctx, timeout: Duration) -> Outco
     install_panic_hook();
     let started = Instant::now();
     let at = Arc::new(Mutex::new(None));
-    let task = tokio::spawn(PANIC_AT.scope(at.clone(), (case.run)(ctx)));
+    let refusals = Refusals::default();
+    let task = tokio::spawn(PANIC_AT.scope(
+        at.clone(),
+        REFUSALS.scope(refusals.clone(), (case.run)(ctx)),
+    ));
     let abort = task.abort_handle();
-    // A case with a known deviation of the reference store is expected to
-    // fail there: its failure is reported as that deviation.
+    // A case that failed after the store refused the credentials says
+    // nothing about the rule: refused. A case with a known deviation of
+    // the reference store is expected to fail there: its failure is
+    // reported as that deviation.
     let failed = |message: String| {
-        if case.deviation.is_some() {
+        if let Some(refusal) = refusals.first() {
+            Verdict::Refused(format!(
+                "the store refused the credentials ({refusal}); then the case failed: {message}"
+            ))
+        } else if case.deviation.is_some() {
             Verdict::KnownDeviation(message)
         } else {
             Verdict::Failed(message)
@@ -214,6 +363,8 @@ pub async fn run_case(case: &'static Case, ctx: Ctx, timeout: Duration) -> Outco
             let payload = error.into_panic();
             if let Some(Skip(needs)) = payload.downcast_ref::<Skip>() {
                 Verdict::Skipped(needs.clone())
+            } else if let Some(Refused(why)) = payload.downcast_ref::<Refused>() {
+                Verdict::Refused(why.clone())
             } else {
                 let mut message = panic_message(payload.as_ref());
                 if let Some(location) = at.lock().ok().and_then(|at| at.clone()) {
@@ -260,6 +411,8 @@ where
 #[derive(Debug, Clone)]
 pub struct Session {
     endpoint: String,
+    /// As given (`--tenant-prefix`).
+    tenant_prefix: String,
     shared: SharedEndpoint,
 }
 
@@ -273,6 +426,7 @@ impl Session {
         let store = connect(options).await?;
         Ok(Self {
             endpoint: options.endpoint.clone(),
+            tenant_prefix: tenant_prefix.to_owned(),
             shared: SharedEndpoint::new(store, tenant_prefix),
         })
     }
@@ -282,9 +436,51 @@ impl Session {
         &self.endpoint
     }
 
-    /// The tenant prefix of this run's cases.
+    /// The tenant prefix of this run's cases (the one given, then the run
+    /// id).
     pub fn tenant_prefix(&self) -> &str {
         self.shared.run()
+    }
+
+    /// What running `cases` will write, said before running them: which
+    /// tenants, that they stay, and how to choose their names.
+    pub fn plan(&self, cases: usize) -> String {
+        let run = self.shared.run();
+        format!(
+            "checking {}: {cases} {} test events to new tenants named {run}-probe and \
+             {run}-<n>-<name> (--tenant-prefix {:?}, then a run id); they stay in the store: \
+             point check at a store you can discard, or choose the names with --tenant-prefix",
+            self.endpoint,
+            if cases == 1 {
+                "case appends"
+            } else {
+                "cases append"
+            },
+            self.tenant_prefix
+        )
+    }
+
+    /// What the cases run so far wrote.
+    pub fn written(&self) -> Written {
+        let writes: &Writes = self.shared.writes();
+        Written {
+            events: writes.events(),
+            tenants: writes.tenants(),
+            tenant_prefix: self.shared.run().to_owned(),
+        }
+    }
+
+    /// What the refused cases of `report` mean, if any (see
+    /// [`Report::refused_note`]).
+    pub fn refused_note(&self, report: &Report) -> Option<String> {
+        report.refused_note(&self.tenant_prefix)
+    }
+
+    /// `report` as JSON, with what the run wrote (`written`).
+    pub fn report_json(&self, report: &Report) -> serde_json::Value {
+        let mut json = report.to_json(&self.endpoint);
+        json["written"] = self.written().to_json();
+        json
     }
 
     /// Runs one case (cases on a shared store run one at a time: global
@@ -309,7 +505,9 @@ impl Session {
 mod tests {
     use super::*;
     use crate::cases::{Case, all};
+    use crate::shared::SharedView;
     use crate::targets::InProcess;
+    use crate::{Store, Target};
     use futures::FutureExt;
 
     fn fake(run: crate::cases::CaseFn, deviation: Option<&'static str>) -> &'static Case {
@@ -361,6 +559,134 @@ mod tests {
         };
         assert_eq!(report.summary(), "0 passed, 1 failed");
         assert!(!report.success());
+    }
+
+    /// A case ended by a [`Refused`] payload (a refused probe append), and
+    /// a case that failed after the store refused a call for the
+    /// credentials, are refused, not failed; a refusal the case expected
+    /// (it passed) changes nothing.
+    #[tokio::test]
+    async fn a_refusal_is_not_a_broken_rule() {
+        let probe = fake(
+            |_| {
+                async { std::panic::panic_any(Refused("the probe append was refused".into())) }
+                    .boxed()
+            },
+            None,
+        );
+        let outcome = run_case(probe, Ctx::fresh::<InProcess>(), CASE_TIMEOUT).await;
+        assert_eq!(
+            outcome.verdict,
+            Verdict::Refused("the probe append was refused".into())
+        );
+        assert_eq!(outcome.status(), "refused");
+        assert_eq!(
+            outcome.line(),
+            "REFUSED   test::fake: the probe append was refused"
+        );
+
+        // PERMISSION_DENIED (an event of another tenant than its request's,
+        // as a tenant-bound user gets for every tenant not its own).
+        async fn denied_then(fail: bool) {
+            let store = InProcess::start(eventstore_engine::Limits::default()).await;
+            let view = SharedView::new(store, "run-1-", 0);
+            let mut mismatch = crate::append("t1", "s", 0, 1);
+            if let Some(meta) = mismatch.events[0].meta.as_mut() {
+                meta.tenant_id = "t2".into();
+            }
+            // In another task, as cases that append concurrently do.
+            let status = tokio::spawn(async move { view.append(mismatch).await })
+                .await
+                .expect("join")
+                .expect_err("denied");
+            assert_eq!(status.code(), Code::PermissionDenied);
+            assert!(!fail, "the store broke a rule");
+        }
+        let refused = fake(|_| denied_then(true).boxed(), Some("a deviation"));
+        let outcome = run_case(refused, Ctx::fresh::<InProcess>(), CASE_TIMEOUT).await;
+        assert_eq!(outcome.status(), "refused", "{outcome:?}");
+        let message = outcome.message().expect("a message");
+        assert!(
+            message.starts_with(
+                "the store refused the credentials (Append to tenant \"run-1-t1\" got PERMISSION_DENIED: "
+            ),
+            "{message}"
+        );
+        assert!(
+            message.contains("; then the case failed: the store broke a rule"),
+            "{message}"
+        );
+        let expected = fake(|_| denied_then(false).boxed(), None);
+        let outcome = run_case(expected, Ctx::fresh::<InProcess>(), CASE_TIMEOUT).await;
+        assert_eq!(outcome.verdict, Verdict::Passed);
+    }
+
+    #[test]
+    fn refused_cases_are_counted_explained_and_exit_2() {
+        let case = fake(|_| async {}.boxed(), None);
+        let outcome = |verdict: Verdict| Outcome {
+            case,
+            verdict,
+            duration: Duration::ZERO,
+        };
+        let mut report = Report {
+            outcomes: vec![
+                outcome(Verdict::Passed),
+                outcome(Verdict::Refused("denied".into())),
+                outcome(Verdict::Refused("denied".into())),
+                outcome(Verdict::Skipped("a unicorn".into())),
+            ],
+        };
+        assert_eq!(report.summary(), "1 passed, 0 failed, 2 refused, 1 skipped");
+        assert!(!report.success());
+        assert_eq!(report.exit_status(), 2);
+        let note = report.refused_note("conformance-").expect("a note");
+        assert!(
+            note.starts_with(
+                "2 cases were refused: the store refused the credentials (PERMISSION_DENIED or UNAUTHENTICATED), which says nothing about its rules; "
+            ),
+            "{note}"
+        );
+        assert!(
+            note.contains("tenant starting with \"conformance-\"")
+                && note.contains("--tenant-prefix"),
+            "{note}"
+        );
+        let json = report.to_json("x:1");
+        assert_eq!(
+            (json["refused"].clone(), json["passed"].clone()),
+            (2.into(), 1.into())
+        );
+        assert_eq!(json["cases"][1]["status"], "refused");
+
+        // A failure outranks a refusal: exit status 1.
+        report
+            .outcomes
+            .push(outcome(Verdict::Failed("broke".into())));
+        assert_eq!(report.exit_status(), 1);
+        report.outcomes.retain(|o| o.status() != "refused");
+        assert_eq!(report.refused_note("conformance-"), None);
+        assert_eq!(report.summary(), "1 passed, 1 failed, 1 skipped");
+        report.outcomes.retain(|o| o.status() != "failed");
+        assert_eq!(report.exit_status(), 0);
+        assert!(report.success());
+    }
+
+    #[test]
+    fn what_was_written_is_said_in_one_line() {
+        let written = Written {
+            events: 12,
+            tenants: 1,
+            tenant_prefix: "conformance-0a1b2c3d".into(),
+        };
+        assert_eq!(
+            written.line(),
+            "wrote 12 events in 1 tenant starting with conformance-0a1b2c3d"
+        );
+        assert_eq!(
+            written.to_json(),
+            json!({"events": 12, "tenants": 1, "tenant_prefix": "conformance-0a1b2c3d"})
+        );
     }
 
     #[tokio::test]

@@ -11,8 +11,18 @@
 //!
 //! This holds while nobody else appends to the store during the case:
 //! another writer's events would show as gaps in the case's global log.
+//!
+//! A view also keeps account, for `check`'s report: the events its
+//! successful appends wrote and the tenants they went to ([`Writes`], when
+//! given one), and the first call the store refused for the credentials
+//! (`PERMISSION_DENIED`, `UNAUTHENTICATED`) in the log of the case that
+//! made the view ([`Refusals`], see [`crate::runner`]).
 
-use crate::{Responses, Store, requests::HEAD};
+use crate::{
+    Responses, Store,
+    requests::HEAD,
+    runner::{Refusals, is_refusal},
+};
 use eventstore_engine::{Error, status::concurrency_detail, status::to_status};
 use eventstore_proto::{
     AppendRequest, AppendResponse, EventData, GetServerInfoResponse, ReadAllRequest,
@@ -20,14 +30,54 @@ use eventstore_proto::{
     conflict,
 };
 use futures::StreamExt;
-use std::sync::Arc;
+use std::{
+    collections::BTreeSet,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicU64, Ordering},
+    },
+};
 use tonic::{Code, Status};
+
+/// What a run wrote to a shared store: the events of its successful
+/// appends and the distinct tenants they went to (real names).
+#[derive(Debug, Default)]
+pub struct Writes {
+    events: AtomicU64,
+    tenants: Mutex<BTreeSet<String>>,
+}
+
+impl Writes {
+    /// Counts a successful append of `events` events to `tenant`.
+    pub fn add(&self, tenant: &str, events: usize) {
+        self.events.fetch_add(events as u64, Ordering::Relaxed);
+        if let Ok(mut tenants) = self.tenants.lock()
+            && !tenants.contains(tenant)
+        {
+            tenants.insert(tenant.to_owned());
+        }
+    }
+
+    /// Events written so far.
+    pub fn events(&self) -> u64 {
+        self.events.load(Ordering::Relaxed)
+    }
+
+    /// Distinct tenants written to so far.
+    pub fn tenants(&self) -> usize {
+        self.tenants.lock().map_or(0, |tenants| tenants.len())
+    }
+}
 
 /// Tenants `prefix` + name, global nonces offset by `base`, on `store`.
 #[derive(Debug, Clone)]
 pub struct SharedView<S> {
     store: S,
     names: Arc<Names>,
+    /// Where successful appends are counted.
+    writes: Option<Arc<Writes>>,
+    /// The refusal log of the case that made the view.
+    refusals: Option<Refusals>,
 }
 
 #[derive(Debug)]
@@ -116,6 +166,8 @@ impl Names {
 
 impl<S: Store> SharedView<S> {
     /// `store` seen through tenants `prefix` + name, positions past `base`.
+    /// Made inside a case run by [`crate::runner::run_case`], the view
+    /// notes its refused calls in that case's log (from any task).
     pub fn new(store: S, prefix: impl Into<String>, base: u64) -> Self {
         Self {
             store,
@@ -123,7 +175,36 @@ impl<S: Store> SharedView<S> {
                 prefix: prefix.into(),
                 base,
             }),
+            writes: None,
+            refusals: Refusals::current(),
         }
+    }
+
+    /// The same view, counting its successful appends in `writes`.
+    #[must_use]
+    pub fn counting(mut self, writes: Arc<Writes>) -> Self {
+        self.writes = Some(writes);
+        self
+    }
+
+    /// `status`, answered to `call`, as the case sees it; noted first if it
+    /// refuses the credentials.
+    fn failed(&self, call: &str, status: Status) -> Status {
+        note_refusal(self.refusals.as_ref(), call, &status);
+        self.names.status_out(status)
+    }
+}
+
+/// Notes `status` in `refusals` when it refuses the credentials.
+fn note_refusal(refusals: Option<&Refusals>, call: &str, status: &Status) {
+    if let Some(refusals) = refusals
+        && is_refusal(status)
+    {
+        refusals.note(format!(
+            "{call} got {}: {}",
+            eventstore_client::wire::code_name(status.code()),
+            status.message()
+        ));
     }
 }
 
@@ -132,12 +213,18 @@ impl<S: Store> Store for SharedView<S> {
         let names = &self.names;
         request.tenant_id = names.tenant_in(&request.tenant_id);
         request.events.iter_mut().for_each(|e| names.event_in(e));
+        let (tenant, events) = (request.tenant_id.clone(), request.events.len());
         match self.store.append(request).await {
-            Ok(response) => Ok(AppendResponse {
-                last_global_nonce: names.position_out(response.last_global_nonce),
-                last_aggregate_nonce: response.last_aggregate_nonce,
-            }),
-            Err(status) => Err(names.status_out(status)),
+            Ok(response) => {
+                if let Some(writes) = &self.writes {
+                    writes.add(&tenant, events);
+                }
+                Ok(AppendResponse {
+                    last_global_nonce: names.position_out(response.last_global_nonce),
+                    last_aggregate_nonce: response.last_aggregate_nonce,
+                })
+            }
+            Err(status) => Err(self.failed(&format!("Append to tenant {tenant:?}"), status)),
         }
     }
 
@@ -147,6 +234,7 @@ impl<S: Store> Store for SharedView<S> {
     ) -> Result<ReadStreamResponse, Status> {
         let names = &self.names;
         request.tenant_id = names.tenant_in(&request.tenant_id);
+        let call = format!("ReadStream of tenant {:?}", request.tenant_id);
         match self.store.read_stream(request).await {
             Ok(mut page) => {
                 page.events = page
@@ -156,7 +244,7 @@ impl<S: Store> Store for SharedView<S> {
                     .collect();
                 Ok(page)
             }
-            Err(status) => Err(names.status_out(status)),
+            Err(status) => Err(self.failed(&call, status)),
         }
     }
 
@@ -164,6 +252,7 @@ impl<S: Store> Store for SharedView<S> {
         let names = &self.names;
         request.tenant_id = names.tenant_in(&request.tenant_id);
         request.from_global_nonce = names.position_in(request.from_global_nonce);
+        let call = format!("ReadAll of tenant {:?}", request.tenant_id);
         match self.store.read_all(request).await {
             Ok(mut page) => {
                 page.events = page
@@ -174,12 +263,15 @@ impl<S: Store> Store for SharedView<S> {
                 page.next_from_global_nonce = names.position_out(page.next_from_global_nonce);
                 Ok(page)
             }
-            Err(status) => Err(names.status_out(status)),
+            Err(status) => Err(self.failed(&call, status)),
         }
     }
 
     async fn server_info(&self) -> Result<GetServerInfoResponse, Status> {
-        self.store.server_info().await
+        self.store
+            .server_info()
+            .await
+            .inspect_err(|status| note_refusal(self.refusals.as_ref(), "GetServerInfo", status))
     }
 
     async fn subscribe_responses(
@@ -189,16 +281,23 @@ impl<S: Store> Store for SharedView<S> {
         let names = self.names.clone();
         request.tenant_id = names.tenant_in(&request.tenant_id);
         request.from_global_nonce = names.position_in(request.from_global_nonce);
+        let call = format!("Subscribe to tenant {:?}", request.tenant_id);
         match self.store.subscribe_responses(request).await {
-            Ok(responses) => Ok(responses
-                .map(move |item| match item {
-                    Ok(SubscribeResponse { event }) => Ok(SubscribeResponse {
-                        event: event.map(|e| names.event_out(e)),
-                    }),
-                    Err(status) => Err(names.status_out(status)),
-                })
-                .boxed()),
-            Err(status) => Err(self.names.status_out(status)),
+            Ok(responses) => {
+                let refusals = self.refusals.clone();
+                Ok(responses
+                    .map(move |item| match item {
+                        Ok(SubscribeResponse { event }) => Ok(SubscribeResponse {
+                            event: event.map(|e| names.event_out(e)),
+                        }),
+                        Err(status) => {
+                            note_refusal(refusals.as_ref(), &call, &status);
+                            Err(names.status_out(status))
+                        }
+                    })
+                    .boxed())
+            }
+            Err(status) => Err(self.failed(&call, status)),
         }
     }
 
@@ -255,6 +354,20 @@ mod tests {
             .map(|e| e.meta.as_ref().map_or(0, |m| m.global_nonce))
             .collect();
         assert_eq!(globals, [4, 5]);
+    }
+
+    #[tokio::test]
+    async fn successful_appends_are_counted() {
+        let (_, view) = shared().await;
+        let writes = Arc::new(Writes::default());
+        let view = view.counting(writes.clone());
+        view.append(append("t1", "s", 0, 2)).await.expect("append");
+        view.append(append("t2", "s", 0, 1)).await.expect("append");
+        view.append(append("t1", "s", 2, 1)).await.expect("append");
+        view.append(append("t1", "s", 0, 1))
+            .await
+            .expect_err("stale: not written");
+        assert_eq!((writes.events(), writes.tenants()), (4, 2));
     }
 
     #[tokio::test]

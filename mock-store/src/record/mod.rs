@@ -22,6 +22,27 @@
 //! not is an error naming the event, as silently keeping it could leak
 //! what was meant to be redacted.
 //!
+//! Every event must carry the tenant asked for: an event of another
+//! tenant in the store's answer fails the recording, naming the event and
+//! both tenants (a fixture holds one tenant; writing another's events
+//! under it would hand them to whoever loads it).
+//!
+//! Each ReadAll page must arrive within `--request-timeout` (default 60 s),
+//! body included; a store that does not answer in time fails the
+//! recording, naming it, the page's cursor and the deadline.
+//!
+//! Memory: one page at a time (at most 64 MiB decoded, the largest page
+//! the recorder accepts), plus about 16 bytes per event recorded and each
+//! stream's id and type. Each event's fixture text is spooled, as it
+//! arrives, to an anonymous temporary file in `--out`'s directory; the
+//! file is written at the end by reading the events back, stream by
+//! stream.
+//!
+//! `--out` is written whole or not at all: into a temporary of a random
+//! name beside it, created exclusively (never through a file or link
+//! already there), renamed over `--out` at the end. A failed recording
+//! leaves no file.
+//!
 //! Files: `source` (the connection, through `eventstore_client`'s
 //! connector, and the paging), `redact` (pointers and placeholders), this
 //! file (the command's options, grouping into streams, the file written).
@@ -39,8 +60,10 @@ use sha2::{Digest, Sha256};
 use source::Source;
 use std::{
     collections::HashMap,
-    io::Write,
+    fs::File,
+    io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write},
     path::{Path, PathBuf},
+    time::Duration,
 };
 
 /// The options of `eventstore-mock record` (also run by
@@ -73,7 +96,8 @@ pub struct RecordArgs {
     #[arg(long, value_name = "N", default_value_t = 1000)]
     pub page_size: u32,
 
-    /// TLS and credentials: the flags every command that connects to a
+    /// TLS, credentials and timeouts (`--request-timeout`: the longest
+    /// wait for one page): the flags every command that connects to a
     /// store shares (`eventstore_client::ConnectArgs`).
     #[command(flatten)]
     pub connect: ConnectArgs,
@@ -100,6 +124,19 @@ pub enum RecordError {
         code: &'static str,
         /// The store's message.
         message: String,
+    },
+    /// A ReadAll call got no (complete) answer within the request timeout.
+    #[error(
+        "{endpoint}: ReadAll from global_nonce {from}: no answer within {} s (--request-timeout): the store took the call but did not finish the page; check that an event store is serving there and is not overloaded, or allow it longer with --request-timeout",
+        timeout.as_secs_f64()
+    )]
+    Timeout {
+        /// As given.
+        endpoint: String,
+        /// The page's cursor.
+        from: u64,
+        /// The deadline.
+        timeout: Duration,
     },
     /// The store's cursor did not move on.
     #[error(
@@ -129,6 +166,24 @@ pub enum RecordError {
         /// Its content type.
         content_type: String,
     },
+    /// The store returned an event of another tenant than `--tenant`.
+    #[error(
+        "{endpoint}: ReadAll of tenant {requested:?} returned event {aggregate_id}/{aggregate_nonce} (global_nonce {global_nonce}) of tenant {carried:?}: a recording holds one tenant's events, so nothing was written; the store mixes tenants in its answers: report it to its maintainers, or record from a store that keeps tenants apart"
+    )]
+    OtherTenant {
+        /// As given.
+        endpoint: String,
+        /// `--tenant`.
+        requested: String,
+        /// The tenant the event carries.
+        carried: String,
+        /// The event's stream (clipped to 64 characters).
+        aggregate_id: String,
+        /// Its aggregate nonce.
+        aggregate_nonce: u64,
+        /// Its global nonce.
+        global_nonce: u64,
+    },
     /// `--out` could not be written.
     #[error("--out {}: cannot write: {message}", path.display())]
     Write {
@@ -152,12 +207,25 @@ pub struct RecordSummary {
     pub pages: usize,
 }
 
+/// `count` and `noun`, the noun plural unless `count` is 1 (`1 event`,
+/// `2 events`).
+fn counted(count: usize, noun: &str, plural: &str) -> String {
+    if count == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{count} {plural}")
+    }
+}
+
 impl std::fmt::Display for RecordSummary {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{} events in {} streams ({} ReadAll pages, {} values redacted)",
-            self.events, self.streams, self.pages, self.redacted
+            "{} in {} ({}, {} redacted)",
+            counted(self.events, "event", "events"),
+            counted(self.streams, "stream", "streams"),
+            counted(self.pages, "ReadAll page", "ReadAll pages"),
+            counted(self.redacted, "value", "values"),
         )
     }
 }
@@ -167,8 +235,20 @@ impl std::fmt::Display for RecordSummary {
 struct Entry {
     aggregate_id: String,
     aggregate_type: String,
-    /// Each event's fixture text.
-    events: Vec<String>,
+    /// Where each event's fixture text is in the [`Spool`].
+    events: Vec<Spooled>,
+}
+
+/// The longest aggregate id a message shows whole.
+const SHOWN_ID_CHARS: usize = 64;
+
+/// `id` for a message: its first [`SHOWN_ID_CHARS`] characters, then `...`
+/// when it is longer.
+fn clipped(id: &str) -> String {
+    match id.char_indices().nth(SHOWN_ID_CHARS) {
+        Some((end, _)) => format!("{}...", &id[..end]),
+        None => id.to_owned(),
+    }
 }
 
 /// Records `args.tenant` of `args.from` into `args.out` (see the module docs).
@@ -176,7 +256,9 @@ pub async fn record(args: &RecordArgs) -> Result<RecordSummary, RecordError> {
     let mut redactor = Redactor::new(&args.redact)?;
     // Fail on an unwritable --out before reading anything.
     let out = Output::create(&args.out)?;
+    let mut spool = Spool::create(&out)?;
     let mut source = Source::connect(args).await?;
+    let endpoint = source.endpoint().to_owned();
     let mut entries: Vec<Entry> = Vec::new();
     // Aggregate id -> index of its current entry.
     let mut current: HashMap<String, usize> = HashMap::new();
@@ -185,10 +267,20 @@ pub async fn record(args: &RecordArgs) -> Result<RecordSummary, RecordError> {
         .read_all(&args.tenant, args.page_size, |events| {
             for event in events {
                 let Some(meta) = &event.meta else { continue };
+                if meta.tenant_id != args.tenant {
+                    return Err(RecordError::OtherTenant {
+                        endpoint: endpoint.clone(),
+                        requested: args.tenant.clone(),
+                        carried: meta.tenant_id.clone(),
+                        aggregate_id: clipped(&meta.aggregate_id),
+                        aggregate_nonce: meta.aggregate_nonce,
+                        global_nonce: meta.global_nonce,
+                    });
+                }
                 if !meta.aggregate_id.starts_with(&args.prefix) {
                     continue;
                 }
-                let text = fixture_event(&event, &mut redactor)?;
+                let spooled = spool.push(&fixture_event(&event, &mut redactor)?)?;
                 let index = match current.get(&meta.aggregate_id) {
                     Some(&i) if entries[i].aggregate_type == meta.aggregate_type => i,
                     _ => {
@@ -201,13 +293,13 @@ pub async fn record(args: &RecordArgs) -> Result<RecordSummary, RecordError> {
                         entries.len() - 1
                     }
                 };
-                entries[index].events.push(text);
+                entries[index].events.push(spooled);
                 count += 1;
             }
             Ok(())
         })
         .await?;
-    out.write(&fixture_text(&args.tenant, &entries))?;
+    out.write(&args.tenant, &entries, spool)?;
     Ok(RecordSummary {
         events: count,
         streams: entries.len(),
@@ -265,41 +357,138 @@ fn payload_text(payload: &[u8]) -> String {
     serde_json::json!({ crate::wire::payload::BASE64_KEY: STANDARD.encode(payload) }).to_string()
 }
 
-/// The whole file: one stream per entry, one event per line.
-fn fixture_text(tenant: &str, entries: &[Entry]) -> String {
-    let mut text = String::from("{\"streams\": [");
+/// The whole file: one stream per entry, one event per line, each
+/// event's text read back from `spool`.
+fn write_fixture(
+    out: &mut impl Write,
+    tenant: &str,
+    entries: &[Entry],
+    spool: &mut SpoolReader,
+) -> std::io::Result<()> {
+    out.write_all(b"{\"streams\": [")?;
     for (i, entry) in entries.iter().enumerate() {
-        text.push_str(if i == 0 { "\n  " } else { ",\n  " });
-        text.push_str(&format!(
+        out.write_all(if i == 0 { b"\n  " } else { b",\n  " })?;
+        write!(
+            out,
             "{{\"tenant_id\": {}, \"aggregate_id\": {}, \"aggregate_type\": {}, \"events\": [",
             Value::from(tenant),
             Value::from(entry.aggregate_id.as_str()),
             Value::from(entry.aggregate_type.as_str()),
-        ));
-        for (j, event) in entry.events.iter().enumerate() {
-            text.push_str(if j == 0 { "\n    " } else { ",\n    " });
-            text.push_str(event);
+        )?;
+        for (j, &event) in entry.events.iter().enumerate() {
+            out.write_all(if j == 0 { b"\n    " } else { b",\n    " })?;
+            out.write_all(spool.read(event)?)?;
         }
-        text.push_str("\n  ]}");
+        out.write_all(b"\n  ]}")?;
     }
-    text.push_str(if entries.is_empty() { "]}\n" } else { "\n]}\n" });
-    text
+    out.write_all(if entries.is_empty() {
+        b"]}\n"
+    } else {
+        b"\n]}\n"
+    })
 }
 
-/// `--out`, written whole or not at all: a temporary file beside it,
-/// renamed over it at the end (a failed recording leaves no half file).
+/// Where an event's fixture text is in the spool.
+#[derive(Debug, Clone, Copy)]
+struct Spooled {
+    offset: u64,
+    len: u64,
+}
+
+/// The events' fixture texts in arrival order, in an anonymous temporary
+/// file (gone when closed, whatever happens) beside `--out`, so memory
+/// holds one page, not the tenant.
+struct Spool {
+    /// `--out`, for messages.
+    path: PathBuf,
+    file: BufWriter<File>,
+    len: u64,
+}
+
+impl Spool {
+    fn create(out: &Output) -> Result<Self, RecordError> {
+        let file = tempfile::tempfile_in(out.dir()).map_err(|e| spool_error(&out.path, &e))?;
+        Ok(Self {
+            path: out.path.clone(),
+            file: BufWriter::new(file),
+            len: 0,
+        })
+    }
+
+    fn push(&mut self, text: &str) -> Result<Spooled, RecordError> {
+        self.file
+            .write_all(text.as_bytes())
+            .map_err(|e| spool_error(&self.path, &e))?;
+        let spooled = Spooled {
+            offset: self.len,
+            len: text.len() as u64,
+        };
+        self.len += spooled.len;
+        Ok(spooled)
+    }
+
+    fn into_reader(self) -> std::io::Result<SpoolReader> {
+        let mut file = self.file.into_inner().map_err(|e| e.into_error())?;
+        file.seek(SeekFrom::Start(0))?;
+        Ok(SpoolReader {
+            file: BufReader::new(file),
+            position: 0,
+            buffer: Vec::new(),
+        })
+    }
+}
+
+/// The spool read back, mostly in order (a stream's events are often
+/// neighbours): a seek only where the next event is elsewhere.
+struct SpoolReader {
+    file: BufReader<File>,
+    position: u64,
+    buffer: Vec<u8>,
+}
+
+impl SpoolReader {
+    fn read(&mut self, event: Spooled) -> std::io::Result<&[u8]> {
+        if event.offset != self.position {
+            self.file.seek(SeekFrom::Start(event.offset))?;
+        }
+        let len = usize::try_from(event.len).map_err(std::io::Error::other)?;
+        self.buffer.resize(len, 0);
+        self.file.read_exact(&mut self.buffer)?;
+        self.position = event.offset + event.len;
+        Ok(&self.buffer)
+    }
+}
+
+/// An I/O error writing `--out`.
+fn write_error(path: &Path, error: &std::io::Error) -> RecordError {
+    RecordError::Write {
+        path: path.to_owned(),
+        message: error.to_string(),
+    }
+}
+
+/// An I/O error on the spool beside `--out`.
+fn spool_error(path: &Path, error: &std::io::Error) -> RecordError {
+    RecordError::Write {
+        path: path.to_owned(),
+        message: format!(
+            "spooling the events in {}: {error}",
+            directory_of(path).display()
+        ),
+    }
+}
+
+/// `--out`, written whole or not at all: a temporary of a random name
+/// beside it, created exclusively (so never through a file or a link
+/// someone put there), persisted over it at the end; dropped unpersisted,
+/// it is removed (a failed recording leaves no file).
 struct Output {
     path: PathBuf,
-    temporary: PathBuf,
-    file: std::fs::File,
+    file: tempfile::NamedTempFile,
 }
 
 impl Output {
     fn create(path: &Path) -> Result<Self, RecordError> {
-        let error = |e: std::io::Error| RecordError::Write {
-            path: path.to_owned(),
-            message: e.to_string(),
-        };
         if path.is_dir() {
             return Err(RecordError::Write {
                 path: path.to_owned(),
@@ -310,33 +499,54 @@ impl Output {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let temporary = path.with_file_name(format!(".{name}.recording"));
-        let file = std::fs::File::create(&temporary).map_err(error)?;
+        let prefix = format!(".{name}.");
+        let mut builder = tempfile::Builder::new();
+        builder.prefix(&prefix).suffix(".recording");
+        // The mode a plain create gives (0666 less the umask), not the
+        // temporary's private 0600: the fixture is meant to be shared.
+        #[cfg(unix)]
+        builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
+        let file = builder
+            .tempfile_in(directory_of(path))
+            .map_err(|e| write_error(path, &e))?;
         Ok(Self {
             path: path.to_owned(),
-            temporary,
             file,
         })
     }
 
-    fn write(mut self, text: &str) -> Result<(), RecordError> {
-        let result = self
-            .file
-            .write_all(text.as_bytes())
-            .and_then(|()| self.file.sync_all())
-            .and_then(|()| std::fs::rename(&self.temporary, &self.path));
-        result.map_err(|e| RecordError::Write {
-            path: self.path.clone(),
-            message: e.to_string(),
-        })
+    /// The directory `--out` is in.
+    fn dir(&self) -> &Path {
+        directory_of(&self.path)
+    }
+
+    /// Writes the fixture of `entries`, then puts it in place.
+    fn write(self, tenant: &str, entries: &[Entry], spool: Spool) -> Result<(), RecordError> {
+        let mut reader = spool
+            .into_reader()
+            .map_err(|e| spool_error(&self.path, &e))?;
+        let mut out = BufWriter::new(self.file.as_file());
+        write_fixture(&mut out, tenant, entries, &mut reader)
+            .and_then(|()| out.flush())
+            .map_err(|e| write_error(&self.path, &e))?;
+        drop(out);
+        self.file
+            .as_file()
+            .sync_all()
+            .map_err(|e| write_error(&self.path, &e))?;
+        let path = self.path.clone();
+        self.file
+            .persist(&path)
+            .map_err(|e| write_error(&path, &e.error))?;
+        Ok(())
     }
 }
 
-impl Drop for Output {
-    fn drop(&mut self) {
-        // After a rename there is nothing left to remove.
-        let _ = std::fs::remove_file(&self.temporary);
-    }
+/// The directory a path is in (`.` for a bare file name).
+fn directory_of(path: &Path) -> &Path {
+    path.parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
 }
 
 /// `eventstore-mock record` as a command line: `argv[0]` names the
@@ -377,5 +587,98 @@ pub async fn run(args: &RecordArgs) -> i32 {
             eprintln!("eventstore-mock record: {e}");
             1
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Entries of `events` (aggregate id, type, event texts), spooled.
+    fn spooled(out: &Output, streams: &[(&str, &str, &[&str])]) -> (Vec<Entry>, Spool) {
+        let mut spool = Spool::create(out).expect("spool");
+        let entries = streams
+            .iter()
+            .map(|(id, kind, events)| Entry {
+                aggregate_id: (*id).to_owned(),
+                aggregate_type: (*kind).to_owned(),
+                events: events
+                    .iter()
+                    .map(|text| spool.push(text).expect("push"))
+                    .collect(),
+            })
+            .collect();
+        (entries, spool)
+    }
+
+    /// The file, byte for byte, as the recorder always wrote it, with the
+    /// events read back from the spool out of arrival order.
+    #[test]
+    fn the_file_is_written_from_the_spool_as_before() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("out.json");
+        let out = Output::create(&path).expect("output");
+        let (mut entries, spool) = spooled(
+            &out,
+            &[
+                ("a-\"1\"", "A", &["{\"e\":1}", "{\"e\":2}"]),
+                ("b", "B", &["{\"e\":3}"]),
+            ],
+        );
+        // The second event of a-1 arrived after b's (as when streams interleave).
+        entries[0].events.swap(1, 0);
+        entries.swap(0, 1);
+        out.write("t\u{e9}", &entries, spool).expect("write");
+        assert_eq!(
+            std::fs::read_to_string(&path).expect("read"),
+            "{\"streams\": [\n  \
+             {\"tenant_id\": \"t\u{e9}\", \"aggregate_id\": \"b\", \"aggregate_type\": \"B\", \"events\": [\n    \
+             {\"e\":3}\n  ]},\n  \
+             {\"tenant_id\": \"t\u{e9}\", \"aggregate_id\": \"a-\\\"1\\\"\", \"aggregate_type\": \"A\", \"events\": [\n    \
+             {\"e\":2},\n    {\"e\":1}\n  ]}\n]}\n"
+        );
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .expect("list")
+            .map(|e| e.expect("entry").file_name())
+            .collect();
+        assert_eq!(names, ["out.json"], "no temporary left");
+
+        let empty = dir.path().join("empty.json");
+        let out = Output::create(&empty).expect("output");
+        let (entries, spool) = spooled(&out, &[]);
+        out.write("t", &entries, spool).expect("write");
+        assert_eq!(
+            std::fs::read_to_string(&empty).expect("read"),
+            "{\"streams\": []}\n"
+        );
+    }
+
+    #[test]
+    fn the_summary_counts_in_words() {
+        let summary = |events, streams, pages, redacted| {
+            RecordSummary {
+                events,
+                streams,
+                redacted,
+                pages,
+            }
+            .to_string()
+        };
+        assert_eq!(
+            summary(1, 1, 1, 1),
+            "1 event in 1 stream (1 ReadAll page, 1 value redacted)"
+        );
+        assert_eq!(
+            summary(0, 0, 2, 0),
+            "0 events in 0 streams (2 ReadAll pages, 0 values redacted)"
+        );
+    }
+
+    #[test]
+    fn long_ids_are_clipped_in_messages() {
+        assert_eq!(clipped("order-1"), "order-1");
+        let long = "\u{e9}".repeat(100);
+        assert_eq!(clipped(&long), format!("{}...", "\u{e9}".repeat(64)));
+        assert_eq!(clipped(&long[..128]), long[..128]);
     }
 }

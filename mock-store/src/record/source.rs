@@ -1,9 +1,13 @@
 //! The store a recording reads: the connection (the one connector,
 //! [`eventstore_client::connect`]) and its tenant's log, page by page
-//! through ReadAll, each page within the request timeout.
+//! through ReadAll, each page within the request timeout (`--request-timeout`:
+//! enforced here, around the whole call, body included; a deadline sent
+//! as `grpc-timeout` only bounds the wait for the response headers, so a
+//! store that answered them and then trickled, or never sent, the body
+//! held the recorder forever).
 
 use super::{RecordArgs, RecordError};
-use eventstore_client::{Connection, connect, wire::HEAD_POSITION};
+use eventstore_client::{Connection, connect, is_client_deadline, wire::HEAD_POSITION};
 use eventstore_proto::{EventData, ReadAllRequest, event_store_client::EventStoreClient};
 use tonic::transport::Channel;
 
@@ -28,6 +32,11 @@ impl Source {
         })
     }
 
+    /// The endpoint as given, for messages.
+    pub(super) fn endpoint(&self) -> &str {
+        &self.connection.endpoint
+    }
+
     /// Every event of `tenant`, in global order, handed to `each` page by
     /// page (the cursor rules of `semantics.md`: forward from 1 until
     /// `is_end`). Returns the number of ReadAll calls.
@@ -46,15 +55,32 @@ impl Source {
                 max_count: page_size,
                 forward: true,
             });
-            let page = self
-                .client
-                .read_all(request)
-                .await
-                .map_err(|status| RecordError::Read {
-                    endpoint: self.connection.endpoint.clone(),
-                    from,
-                    code: eventstore_client::wire::code_name(status.code()),
-                    message: status.message().to_owned(),
+            let call = self.client.read_all(request);
+            let answer =
+                match self.connection.request_timeout {
+                    Some(timeout) => tokio::time::timeout(timeout, call).await.map_err(|_| {
+                        RecordError::Timeout {
+                            endpoint: self.connection.endpoint.clone(),
+                            from,
+                            timeout,
+                        }
+                    })?,
+                    None => call.await,
+                };
+            let page = answer
+                .map_err(|status| match self.connection.request_timeout {
+                    // The channel's own deadline (the same one) fired first.
+                    Some(timeout) if is_client_deadline(&status) => RecordError::Timeout {
+                        endpoint: self.connection.endpoint.clone(),
+                        from,
+                        timeout,
+                    },
+                    _ => RecordError::Read {
+                        endpoint: self.connection.endpoint.clone(),
+                        from,
+                        code: eventstore_client::wire::code_name(status.code()),
+                        message: status.message().to_owned(),
+                    },
                 })?
                 .into_inner();
             calls += 1;

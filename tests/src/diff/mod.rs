@@ -55,8 +55,8 @@ const MARKER_WAIT: Duration = Duration::from_secs(10);
 const MAX_HISTORY_TEXT_BYTES: usize = 32 * 1024 * 1024;
 /// Events of a subscription's history a report shows.
 const SHOWN_HISTORY_EVENTS: usize = 50;
-/// Longest wait for any one call.
-const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+/// Longest wait for any one call, by default (`diff --request-timeout`).
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// One answer that differs between the stores.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -195,6 +195,8 @@ struct Side<S> {
     /// Tenant names are `{prefix}t0`, ...
     prefix: String,
     positions: Positions,
+    /// Longest wait for one call.
+    timeout: Duration,
 }
 
 impl<S: Store> Side<S> {
@@ -265,7 +267,7 @@ impl<S: Store> Side<S> {
             }
         }
         let count = request.events.len();
-        match within(self.store.append(request)).await {
+        match within(self.timeout, self.store.append(request)).await {
             Ok(response) => {
                 self.positions.learn(response.last_global_nonce, count);
                 let text = format!(
@@ -285,7 +287,7 @@ impl<S: Store> Side<S> {
     async fn read_stream(&self, request: &ReadStreamRequest) -> (String, String) {
         let mut request = request.clone();
         request.tenant_id = self.tenant(&request.tenant_id);
-        match within(self.store.read_stream(request)).await {
+        match within(self.timeout, self.store.read_stream(request)).await {
             Ok(page) => {
                 let events: Vec<String> = page.events.into_iter().map(|e| self.event(e)).collect();
                 let text = format!(
@@ -306,7 +308,7 @@ impl<S: Store> Side<S> {
         let from_ordinal = request.from_global_nonce;
         let from = self.positions.position(from_ordinal);
         request.from_global_nonce = from;
-        match within(self.store.read_all(request)).await {
+        match within(self.timeout, self.store.read_all(request)).await {
             Ok(page) => {
                 let events: Vec<String> =
                     page.events.iter().cloned().map(|e| self.event(e)).collect();
@@ -342,10 +344,11 @@ impl<S: Store> Side<S> {
         let mut request = request.clone();
         request.tenant_id = self.tenant(&request.tenant_id);
         request.from_global_nonce = self.positions.position(request.from_global_nonce);
-        let mut responses = match within(self.store.subscribe_responses(request)).await {
-            Ok(responses) => responses,
-            Err(status) => return self.status(&status),
-        };
+        let mut responses =
+            match within(self.timeout, self.store.subscribe_responses(request)).await {
+                Ok(responses) => responses,
+                Err(status) => return self.status(&status),
+            };
         let mut events = Vec::new();
         let mut text_bytes = 0usize;
         let deadline = tokio::time::Instant::now() + MARKER_WAIT;
@@ -386,22 +389,30 @@ impl<S: Store> Side<S> {
     }
 }
 
-/// `future`, or `DEADLINE_EXCEEDED` after [`CALL_TIMEOUT`].
-async fn within<T>(future: impl Future<Output = Result<T, Status>>) -> Result<T, Status> {
-    tokio::time::timeout(CALL_TIMEOUT, future)
+/// `future`, or `DEADLINE_EXCEEDED` after `timeout`.
+async fn within<T>(
+    timeout: Duration,
+    future: impl Future<Output = Result<T, Status>>,
+) -> Result<T, Status> {
+    tokio::time::timeout(timeout, future)
         .await
         .unwrap_or_else(|_| {
             Err(Status::deadline_exceeded(format!(
-                "no answer within {} s",
-                CALL_TIMEOUT.as_secs()
+                "no answer within {} s (--request-timeout)",
+                timeout.as_secs_f64()
             )))
         })
 }
 
 /// Learns where `store` is: appends one event to the run's probe tenant.
-async fn side<S: Store>(store: S, run: &str, name: char) -> Result<Side<S>, DiffError> {
+async fn side<S: Store>(
+    store: S,
+    run: &str,
+    name: char,
+    timeout: Duration,
+) -> Result<Side<S>, DiffError> {
     let probe = crate::requests::append(&format!("{run}-{name}-probe"), "probe", 0, 1);
-    let response = within(store.append(probe))
+    let response = within(timeout, store.append(probe))
         .await
         .map_err(|status| DiffError::Probe {
             side: name,
@@ -413,6 +424,7 @@ async fn side<S: Store>(store: S, run: &str, name: char) -> Result<Side<S>, Diff
         positions: Positions {
             known: vec![response.last_global_nonce],
         },
+        timeout,
     })
 }
 
@@ -460,17 +472,32 @@ async fn append_on_both<A: Store, B: Store>(
 }
 
 /// Sends `count` operations of `seed` to stores `a` and `b` (tenants
-/// `{tenant_prefix}{run id}-a-t0`, ...), calling `each` on every difference.
+/// `{tenant_prefix}{run id}-a-t0`, ...), calling `each` on every difference;
+/// each call waits at most [`CALL_TIMEOUT`].
 pub async fn run<A: Store, B: Store>(
     a: A,
     b: B,
     count: usize,
     seed: u64,
     tenant_prefix: &str,
+    each: impl FnMut(&Difference),
+) -> Result<DiffReport, DiffError> {
+    run_within(a, b, count, seed, tenant_prefix, CALL_TIMEOUT, each).await
+}
+
+/// [`run`], each call waiting at most `timeout` (an answer too late is
+/// `DEADLINE_EXCEEDED`, compared as any other).
+pub async fn run_within<A: Store, B: Store>(
+    a: A,
+    b: B,
+    count: usize,
+    seed: u64,
+    tenant_prefix: &str,
+    timeout: Duration,
     mut each: impl FnMut(&Difference),
 ) -> Result<DiffReport, DiffError> {
     let run = format!("{tenant_prefix}{}", run_id());
-    let (a, b) = futures::join!(side(a, &run, 'a'), side(b, &run, 'b'));
+    let (a, b) = futures::join!(side(a, &run, 'a', timeout), side(b, &run, 'b', timeout));
     let (mut a, mut b) = (a?, b?);
     let mut heads: HashMap<(String, String), u64> = HashMap::new();
     let mut sent: Vec<AppendRequest> = Vec::new();
@@ -581,7 +608,8 @@ fn describe_append(request: &AppendRequest) -> String {
     )
 }
 
-/// [`run`] against two endpoints.
+/// [`run`] against two endpoints (each call within [`CALL_TIMEOUT`], and
+/// within each side's `request_timeout`).
 pub async fn run_endpoints(
     a: &ConnectOptions,
     b: &ConnectOptions,
@@ -590,10 +618,26 @@ pub async fn run_endpoints(
     tenant_prefix: &str,
     each: impl FnMut(&Difference),
 ) -> Result<DiffReport, DiffError> {
+    run_endpoints_within(a, b, count, seed, tenant_prefix, CALL_TIMEOUT, each).await
+}
+
+/// [`run_within`] against two endpoints: connecting (with its
+/// `GetServerInfo`) takes each side's `connect_timeout` and
+/// `request_timeout`, then each call waits at most `timeout` (and its
+/// side's `request_timeout`). `diff --request-timeout` sets all three.
+pub async fn run_endpoints_within(
+    a: &ConnectOptions,
+    b: &ConnectOptions,
+    count: usize,
+    seed: u64,
+    tenant_prefix: &str,
+    timeout: Duration,
+    each: impl FnMut(&Difference),
+) -> Result<DiffReport, DiffError> {
     let (store_a, store_b) = futures::join!(connect(a), connect(b));
     let store_a = store_a.map_err(|source| DiffError::Connect { side: 'a', source })?;
     let store_b = store_b.map_err(|source| DiffError::Connect { side: 'b', source })?;
-    run(store_a, store_b, count, seed, tenant_prefix, each).await
+    run_within(store_a, store_b, count, seed, tenant_prefix, timeout, each).await
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! The `eventstore-server` binary, spawned per case.
 
 use crate::{Responses, Store, Target};
+use eventstore_client::is_client_deadline;
 use eventstore_engine::Limits;
 use eventstore_proto::{
     AppendRequest, AppendResponse, GetServerInfoRequest, GetServerInfoResponse, ReadAllRequest,
@@ -14,7 +15,7 @@ use tokio::{
     process::{Child, Command},
 };
 use tonic::{
-    Request, Status,
+    Request, Response, Status,
     metadata::{Ascii, MetadataValue},
     transport::Channel,
 };
@@ -38,8 +39,9 @@ pub struct GrpcStore {
     stopper: Option<Stopper>,
     /// `authorization` metadata sent with every call, if the store needs it.
     authorization: Option<MetadataValue<Ascii>>,
-    /// The deadline of each unary call (a user's store: the connector's
-    /// request timeout); subscriptions have none.
+    /// The deadline of each unary call and of the opening of a
+    /// subscription (a user's store: the connector's request timeout),
+    /// enforced here (see [`GrpcStore::with_request_timeout`]).
     request_timeout: Option<Duration>,
     _keep_alive: Option<KeepAlive>,
 }
@@ -128,7 +130,13 @@ impl GrpcStore {
         self
     }
 
-    /// The same store, each unary call within `timeout` (`None`: no deadline).
+    /// The same store, each unary call within `timeout`, and each
+    /// subscription's opening (up to its response headers) too (`None`: no
+    /// deadline). The deadline is sent as `grpc-timeout` and enforced here
+    /// around the whole call, body included: tonic's channel enforces the
+    /// header only until the response headers, so a store that never
+    /// finished an answer held the caller forever. A call past it fails
+    /// with `DEADLINE_EXCEEDED` naming the store and the deadline.
     #[must_use]
     pub fn with_request_timeout(mut self, timeout: Option<Duration>) -> Self {
         self.request_timeout = timeout;
@@ -153,6 +161,34 @@ impl GrpcStore {
             request.set_timeout(timeout);
         }
         request
+    }
+
+    /// `call`'s answer, within the request timeout when there is one (see
+    /// [`Self::with_request_timeout`]).
+    async fn within<T>(
+        &self,
+        call: impl Future<Output = Result<Response<T>, Status>>,
+    ) -> Result<T, Status> {
+        let Some(timeout) = self.request_timeout else {
+            return call.await.map(Response::into_inner);
+        };
+        match tokio::time::timeout(timeout, call).await {
+            // The channel's own deadline (the same one) fired first.
+            Ok(Err(status)) if is_client_deadline(&status) => Err(self.no_answer(timeout)),
+            Ok(answer) => answer.map(Response::into_inner),
+            Err(_) => Err(self.no_answer(timeout)),
+        }
+    }
+
+    /// The status of a call that got no answer within `timeout`.
+    fn no_answer(&self, timeout: Duration) -> Status {
+        Status::deadline_exceeded(format!(
+            "no answer from {} within {} s (--request-timeout): the store took the call but did \
+             not finish its answer; check that an event store is serving there and is not \
+             overloaded, or allow it longer with --request-timeout",
+            self.addr,
+            timeout.as_secs_f64()
+        ))
     }
 
     /// The same store, stopped by `stopper` in [`Store::stop`].
@@ -251,44 +287,30 @@ impl Target for ServerProcess {
 
 impl Store for GrpcStore {
     async fn append(&self, request: AppendRequest) -> Result<AppendResponse, Status> {
-        self.client
-            .clone()
-            .append(self.unary(request))
-            .await
-            .map(|r| r.into_inner())
+        let mut client = self.client.clone();
+        self.within(client.append(self.unary(request))).await
     }
 
     async fn read_stream(&self, request: ReadStreamRequest) -> Result<ReadStreamResponse, Status> {
-        self.client
-            .clone()
-            .read_stream(self.unary(request))
-            .await
-            .map(|r| r.into_inner())
+        let mut client = self.client.clone();
+        self.within(client.read_stream(self.unary(request))).await
     }
 
     async fn read_all(&self, request: ReadAllRequest) -> Result<ReadAllResponse, Status> {
-        self.client
-            .clone()
-            .read_all(self.unary(request))
-            .await
-            .map(|r| r.into_inner())
+        let mut client = self.client.clone();
+        self.within(client.read_all(self.unary(request))).await
     }
 
     async fn server_info(&self) -> Result<GetServerInfoResponse, Status> {
-        self.client
-            .clone()
-            .get_server_info(self.unary(GetServerInfoRequest {}))
+        let mut client = self.client.clone();
+        self.within(client.get_server_info(self.unary(GetServerInfoRequest {})))
             .await
-            .map(|r| r.into_inner())
     }
 
     async fn subscribe_responses(&self, request: SubscribeRequest) -> Result<Responses, Status> {
-        let stream = self
-            .client
-            .clone()
-            .subscribe(self.request(request))
-            .await?
-            .into_inner();
+        // The opening only: a subscription then lasts as long as it may.
+        let mut client = self.client.clone();
+        let stream = self.within(client.subscribe(self.request(request))).await?;
         Ok(stream.boxed())
     }
 

@@ -6,12 +6,16 @@ runs this project's conformance suite against any store that speaks the
 same compiled code ``cargo test`` runs against our own stores; it needs
 nothing but this wheel.
 
-- ``check --endpoint HOST:PORT``: every case, each in a fresh tenant of the
-  store; one line per case, then ``N passed, M failed``. Exit status 0 only
-  when none failed. Cases needing what a shared store cannot give (custom
-  limits, a shutdown) are reported as skipped; cases the reference store is
-  known to break (the *(fix)* points of the semantics) as known deviations,
-  with the rule they check.
+- ``check --endpoint HOST:PORT``: every case, each in fresh tenants of the
+  store (named after ``--tenant-prefix`` and a run id; they stay in the
+  store, which ``check`` says before it writes and counts after); one line
+  per case, then ``N passed, M failed``. Exit status 0 only when none
+  failed or was refused. Cases needing what a shared store cannot give
+  (custom limits, a shutdown) are reported as skipped; cases the reference
+  store is known to break (the *(fix)* points of the semantics) as known
+  deviations, with the rule they check; cases the store refused the
+  credentials for (``PERMISSION_DENIED``, ``UNAUTHENTICATED``) as refused,
+  exit status 2, as they say nothing about its rules.
 - ``diff --a HOST:PORT --b HOST:PORT [--ops N] [--seed S]``: the same random
   operations to both stores, every differing answer printed (store-assigned
   fields normalized), then ``N operations, M differences``. Exit status 0
@@ -57,7 +61,7 @@ __all__ = [
     "main",
 ]
 
-CaseStatus = Literal["passed", "failed", "skipped", "known_deviation"]
+CaseStatus = Literal["passed", "failed", "skipped", "known_deviation", "refused"]
 
 DEFAULT_TENANT_PREFIX = "conformance-"
 DEFAULT_DIFF_TENANT_PREFIX = "conformance-diff-"
@@ -85,7 +89,7 @@ class CaseResult:
     rule: str
     status: CaseStatus
     message: str | None
-    """Why it failed, was skipped or deviates; ``None`` when it passed."""
+    """Why it failed, was skipped, deviates or was refused; ``None`` when it passed."""
     known_deviation: str | None
     seconds: float
     line: str
@@ -99,9 +103,9 @@ class CheckReport:
     endpoint: str
     results: tuple[CaseResult, ...]
     summary: str
-    """``N passed, M failed`` (then skipped and known-deviation counts, if any)."""
+    """``N passed, M failed`` (then refused, skipped and known-deviation counts, if any)."""
     ok: bool
-    """True when no case failed."""
+    """True when no case failed or was refused."""
     json: str
     """The report as JSON."""
 
@@ -248,7 +252,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """The ``eventstore-conformance`` command with ``argv`` (default: the
     command line): the Rust command line runs it. Returns its exit status
     (0: the store conforms, 1: a case failed or an answer differed, 2: the
-    command could not run, 130: interrupted)."""
+    command could not run or the store refused the credentials a case
+    needed, 130: interrupted)."""
     from eventstore import _native
 
     args = list(sys.argv[1:] if argv is None else argv)

@@ -22,7 +22,8 @@ Imports nothing heavy until a fixture is used.
 - ``--eventstore-conformance=HOST:PORT``: every case of the conformance kit
   (:mod:`eventstore.testing.conformance`) as a test against that store:
   failed cases fail, cases the store cannot host are skipped, known
-  reference deviations are xfailed.
+  reference deviations are xfailed, cases whose credentials the store
+  refused fail saying so.
 
 Each pytest-xdist worker is its own process with its own mocks.
 """
@@ -213,6 +214,9 @@ class ConformanceItem(pytest.Item):
             pytest.xfail(f"known reference deviation ({result.known_deviation}): {result.message}")
         if result.status == "failed":
             pytest.fail(f"{self.rule}\n{result.message}", pytrace=False)
+        if result.status == "refused":
+            # Not a broken rule, but nothing was checked: the credentials.
+            pytest.fail(f"not checked, the store refused the credentials: {self.rule}\n{result.message}", pytrace=False)
 
     def reportinfo(self) -> tuple[str, int | None, str]:
         return ("eventstore-conformance", None, f"{self.case} [{self.rule}]")
