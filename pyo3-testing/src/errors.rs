@@ -187,25 +187,9 @@ impl From<NativeError> for PyErr {
     }
 }
 
-/// Whether tonic ended the call because the client's own deadline passed.
-pub(crate) fn is_client_deadline(status: &Status) -> bool {
-    if status.code() != Code::Cancelled {
-        return false;
-    }
-    // tonic's `TimeoutExpired`, as a source or (when the source was lost on
-    // the way) as the message it leaves.
-    if status.message() == tonic::TimeoutExpired(()).to_string() {
-        return true;
-    }
-    let mut source = std::error::Error::source(status);
-    while let Some(s) = source {
-        if s.downcast_ref::<tonic::TimeoutExpired>().is_some() {
-            return true;
-        }
-        source = s.source();
-    }
-    false
-}
+/// The client's own deadline (tonic's `CANCELLED "Timeout expired"`): the
+/// connector's rule, one for every client.
+pub(crate) use eventstore_client::connect::is_client_deadline;
 
 fn is_transport(status: &Status) -> bool {
     let text = format!(
