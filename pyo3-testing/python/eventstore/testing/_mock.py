@@ -31,9 +31,11 @@ from eventstore._models import (
 )
 from eventstore.testing._expectations import (
     ExpectOptions,
+    Matcher,
     append_reply,
     append_request,
     expectation_json,
+    pattern_values,
     read_reply,
     request_fields,
     server_info_reply,
@@ -163,7 +165,7 @@ class MockEventStore:
         except ValueError as e:
             raise ValidationError(str(e)) from None
         self._expectations += 1
-        description = options.get("name") or f"{rpc} {json.dumps(request, default=str)}"
+        description = options.get("name") or f"{rpc} {json.dumps(pattern_values(request, rpc), default=str)}"
         return Expectation(self, expectation_id, description)
 
     def expect_append(
@@ -171,12 +173,12 @@ class MockEventStore:
         request: Mapping[str, Any] | None = None,
         /,
         *,
-        tenant_id: str | None = None,
-        aggregate_id: str | None = None,
-        aggregate_type: str | None = None,
+        tenant_id: str | Matcher | None = None,
+        aggregate_id: str | Matcher | None = None,
+        aggregate_type: str | Matcher | None = None,
         expected_aggregate_nonce: int | None = None,
         events: Sequence[EventInput] | None = None,
-        idempotency_key: str | None = None,
+        idempotency_key: str | Matcher | None = None,
         returns: AppendResult | Mapping[str, int] | None = None,
         drop_connection: bool = False,
         **options: Unpack[ExpectOptions],
@@ -198,7 +200,11 @@ class MockEventStore:
         answers with a stubbed result without writing; ``delay`` (seconds)
         waits first; ``drop_connection`` cuts the client's connection;
         ``metadata`` matches gRPC metadata; ``name`` names it in reports.
-        Values may be ``{"$regex": "..."}`` patterns.
+        A text field (and a metadata value) may be a pattern instead
+        (:data:`~eventstore.testing.Matcher`): ``re.compile("^order-")``,
+        or ``{"$regex": "^order-"}``, ``{"$any": True}``, ``{"$eq": ...}``;
+        so may any value of a dict pattern (``events=[{"payload": {"id":
+        re.compile("^o-")}}]``).
         """
         fields = request_fields(
             request,
@@ -216,8 +222,8 @@ class MockEventStore:
         request: Mapping[str, Any] | None = None,
         /,
         *,
-        tenant_id: str | None = None,
-        aggregate_id: str | None = None,
+        tenant_id: str | Matcher | None = None,
+        aggregate_id: str | Matcher | None = None,
         from_aggregate_nonce: int | None = None,
         max_count: int | None = None,
         forward: bool | None = None,
@@ -249,8 +255,8 @@ class MockEventStore:
         request: Mapping[str, Any] | None = None,
         /,
         *,
-        tenant_id: str | None = None,
-        aggregate_id_prefix: str | None = None,
+        tenant_id: str | Matcher | None = None,
+        aggregate_id_prefix: str | Matcher | None = None,
         from_global_nonce: int | None = None,
         fail_after: int | None = None,
         drop_after: int | None = None,
@@ -300,7 +306,7 @@ class MockEventStore:
         request: Mapping[str, Any] | None = None,
         /,
         *,
-        tenant_id: str | None = None,
+        tenant_id: str | Matcher | None = None,
         from_global_nonce: int | None = None,
         max_count: int | None = None,
         forward: bool | None = None,
