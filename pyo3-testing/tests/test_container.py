@@ -421,6 +421,21 @@ async def test_a_bearer_token(stores: Stores, mode: str) -> None:
                 await within(client.read_stream(aggregate))
 
 
+async def test_client_takes_the_clients_keywords_and_no_others(stores: Stores) -> None:
+    """``client()``'s keywords are the client's (typed: a wrong one is a type
+    error too); the store's token still applies beside them, and a token
+    given replaces it."""
+    container = await stores.start(mode="in-process", credentials={"token": "c0ntainer.t0ken"})
+    async with container.client(tenant_id="shop", max_connections=1, **quick()) as client:
+        assert client.tenant_id == "shop"
+        await round_trip(client)
+    with pytest.raises(TypeError, match="'tenant'"):
+        container.client(tenant="shop")  # type: ignore[call-arg]
+    async with container.client(token="other", **quick()) as client:
+        with pytest.raises(eventstore.AuthenticationError):
+            await within(client.read_stream("order-1"))
+
+
 @needs_docker
 async def test_a_bad_setting_fails_start_with_the_servers_message_and_leaves_no_container(
     stores: Stores,
