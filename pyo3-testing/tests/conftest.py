@@ -55,6 +55,15 @@ SKIP_NO_SERVER = (
 )
 
 
+def readme_example(name: str) -> str:
+    """The ```python block after ``<!-- readme-example: NAME -->`` in this
+    package's README (the examples the tests run and type-check)."""
+    text = (PYO3_TESTING / "README.md").read_text()
+    match = re.search(rf"<!-- readme-example: {name} -->\n```python\n(.*?)```", text, re.S)
+    assert match, f"README.md has no example {name!r}"
+    return match.group(1)
+
+
 def free_port() -> int:
     """A TCP port nothing listens on (right now)."""
     with socket.socket() as s:

@@ -150,7 +150,7 @@ async def _run(
 
 async def check_redelivery(
     make_consumer: Callable[[], Any],
-    events: Sequence[tuple[str, EventInput]],
+    events: Sequence[tuple[str, object]],
     *,
     aggregate_type: str = "Aggregate",
     timeout: float = 10.0,
@@ -162,7 +162,11 @@ async def check_redelivery(
     handle(event: RecordedEvent)`` and ``state()`` (compared with ``==``).
     ``events`` are ``(aggregate_id, event)`` pairs (``@event`` instances or
     :class:`~eventstore.NewEvent`), appended in that order to a fresh
-    :class:`MockEventStore` (streams of type ``aggregate_type``).
+    :class:`MockEventStore` (streams of type ``aggregate_type``). The
+    event is typed ``object``: a list of pairs of several event classes
+    (``[("o-1", OrderPlaced(...)), ("o-1", OrderCancelled(...))]``) is a
+    ``list[tuple[str, object]]`` to mypy; each event is checked when it is
+    appended (a :class:`~eventstore.ValidationError`).
 
     One consumer first takes every event once, without faults: its state is
     the expected one. Then, for every position k, a fresh consumer reads
