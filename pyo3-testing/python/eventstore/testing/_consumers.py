@@ -166,7 +166,7 @@ async def check_redelivery(
     event is typed ``object``: a list of pairs of several event classes
     (``[("o-1", OrderPlaced(...)), ("o-1", OrderCancelled(...))]``) is a
     ``list[tuple[str, object]]`` to mypy; each event is checked when it is
-    appended (a :class:`~eventstore.ValidationError`).
+    appended (a :class:`~eventstore.ValidationError` naming ``events[i]``).
 
     One consumer first takes every event once, without faults: its state is
     the expected one. Then, for every position k, a fresh consumer reads
@@ -190,13 +190,17 @@ async def check_redelivery(
     try:
         heads: dict[str, int] = {}
         positions: list[int] = []
-        for aggregate_id, event in pairs:
-            result = await client.append_events(
-                aggregate_id=aggregate_id,
-                aggregate_type=aggregate_type,
-                expected_aggregate_nonce=heads.get(aggregate_id, 0),
-                events=[event],
-            )
+        for i, (aggregate_id, event) in enumerate(pairs):
+            try:
+                result = await client.append_events(
+                    aggregate_id=aggregate_id,
+                    aggregate_type=aggregate_type,
+                    expected_aggregate_nonce=heads.get(aggregate_id, 0),
+                    events=[event],
+                )
+            except ValidationError as e:
+                # Appended one by one: the error names events[0] of a batch of one.
+                raise ValidationError(f"events[{i}]{str(e).removeprefix('events[0]')}") from None
             heads[aggregate_id] = result.last_aggregate_nonce
             positions.append(result.last_global_nonce)
 
