@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol, cast
 
-from eventstore._checkpoints import CheckpointStore, MemoryCheckpointStore, check_store, load_checkpoint
+from eventstore._checkpoints import CheckpointStore, MemoryCheckpointStore, check_store, hurry_writers, load_checkpoint
 from eventstore._checks import check_name, check_seconds, is_pair, unchecked
 from eventstore._client import EventStoreClient
 from eventstore._errors import TimeoutError, ValidationError
@@ -249,6 +249,13 @@ async def wait_until_consumed(
     call starts (read with ``ReadAll`` backward from the head). Returns the
     checkpoint reached.
 
+    A subscription of this process checkpointing that consumer into that
+    store (the same object, or a :class:`~eventstore.SqliteCheckpointStore`
+    of the same file) writes its position as soon as it has acknowledged
+    the head, rather than when its ``checkpoint_interval`` allows, so the
+    wait ends once the events are processed. A consumer in another process
+    is waited for through the store alone.
+
     Raises :class:`~eventstore.TimeoutError` (also a builtin
     ``TimeoutError``) after ``timeout`` seconds, naming the checkpoint (or
     that the consumer has none) and the head;
@@ -266,6 +273,9 @@ async def wait_until_consumed(
     deadline = time.monotonic() + limit
     pause = 0.002
     while True:
+        # A consumer of this process that has acknowledged the head saves it
+        # now, not a checkpoint_interval later.
+        await hurry_writers(store, tenant, consumer, head)
         position = await load_checkpoint(store, tenant, consumer)
         if (position or 0) >= head:
             return position or 0
