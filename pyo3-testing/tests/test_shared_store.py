@@ -113,7 +113,7 @@ def test_event_store_tenant_is_unique_per_test(event_store_tenant: str, i: int) 
 # -- the README's consumer examples -------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["retry", "projection"])
+@pytest.mark.parametrize("name", ["retry", "projection", "strict"])
 def test_readme_example_runs(name: str, tmp_path: Path) -> None:
     code = readme_example(name)
     write_suite(tmp_path, f"test_readme_{name}.py", code)

@@ -93,7 +93,10 @@ class MockEventStore:
     ``EventStoreClient(endpoint="mock", store=mock)``, or over the network at
     :attr:`endpoint` (``listen="127.0.0.1:50051"`` picks the address; the
     default is a free port). ``strict=True`` makes calls that no expectation
-    matches fail (``FAILED_PRECONDITION``) and :meth:`verify` report them.
+    matches fail (``FAILED_PRECONDITION``) and :meth:`verify` report them
+    too; a call that matches an expectation which already had its calls is
+    not refused (counts are :meth:`verify`'s; ``up_to=n`` retires an
+    expectation after n calls).
     ``legacy=True`` plays a server from before ``GetServerInfo``: it answers
     that call ``UNIMPLEMENTED`` (``client.server_info()`` reads it as legacy).
     Otherwise ``GetServerInfo`` answers as the stores of this project do:
