@@ -55,11 +55,12 @@ SKIP_NO_SERVER = (
 )
 
 
-def readme_example(name: str) -> str:
-    """The ```python block after ``<!-- readme-example: NAME -->`` in this
-    package's README (the examples the tests run and type-check)."""
+def readme_example(name: str, language: str = "python") -> str:
+    """The ```python (or ``language``) block after ``<!-- readme-example:
+    NAME -->`` in this package's README (the examples the tests run and
+    type-check)."""
     text = (PYO3_TESTING / "README.md").read_text()
-    match = re.search(rf"<!-- readme-example: {name} -->\n```python\n(.*?)```", text, re.S)
+    match = re.search(rf"<!-- readme-example: {name} -->\n```{language}\n(.*?)```", text, re.S)
     assert match, f"README.md has no example {name!r}"
     return match.group(1)
 

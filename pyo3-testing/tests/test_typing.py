@@ -195,7 +195,10 @@ BAD_PATTERN_LINES = {
 
 def readme_examples() -> dict[str, str]:
     """The README's test examples that stand alone, as modules."""
-    return {f"readme_{name}.py": readme_example(name) for name in ("retry", "projection", "strict")}
+    return {
+        f"readme_{name.replace('-', '_')}.py": readme_example(name)
+        for name in ("quick-start", "retry", "projection", "strict")
+    }
 
 
 def typing_files(tmp_path: Path) -> tuple[list[str], dict[str, str]]:
