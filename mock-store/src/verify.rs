@@ -42,6 +42,9 @@ pub(crate) fn verify(mounted: &[Mounted], calls: &[CallRecord]) -> Result<(), Ve
         } else {
             let seqs: Vec<String> = hits.iter().map(|c| format!("#{}", c.seq)).collect();
             let _ = write!(text, "\n   Matching calls: {}", seqs.join(", "));
+            if let Some(hint) = up_to_hint(m, count) {
+                let _ = write!(text, "\n   {hint}");
+            }
         }
         problems.push(text);
     }
@@ -95,6 +98,42 @@ fn min_of(m: &Mounted) -> u64 {
         Times::Exactly(n) | Times::AtLeast(n) | Times::Between(n, _) => n,
         Times::Any | Times::AtMost(_) => 0,
     }
+}
+
+/// The most calls `m` allows (`None`: no upper bound).
+fn max_of(m: &Mounted) -> Option<u64> {
+    use crate::expectation::Times;
+    match m.mock.times {
+        Times::Exactly(n) | Times::AtMost(n) | Times::Between(_, n) => Some(n),
+        Times::Any | Times::AtLeast(_) => None,
+    }
+}
+
+/// For an expectation that fails the calls it matches, had more calls than
+/// it allows, and has neither `up_to` nor `nth`: it failed every one of them,
+/// which is rarely what was meant ("fail once, then work" is `up_to`).
+fn up_to_hint(m: &Mounted, count: u64) -> Option<String> {
+    use crate::expectation::Reply;
+    let n = max_of(m)?;
+    if count <= n || n == 0 || m.mock.up_to.is_some() || m.mock.nth.is_some() {
+        return None;
+    }
+    let fails = m.mock.respond.as_ref().is_some_and(|r| {
+        matches!(
+            r.reply,
+            Reply::Status { .. }
+                | Reply::Conflict(_)
+                | Reply::ConflictAtHead { .. }
+                | Reply::DropConnection
+        )
+    });
+    fails.then(|| {
+        format!(
+            "(a fail_with expectation answers every matching call; to fail only the first {n} and \
+             then pass through to the store, give up_to={n} (Rust: .up_to_n_times({n}); JSON: \
+             \"up_to\": {n}))"
+        )
+    })
 }
 
 /// Lists the calls closest to matching `m`, each with its mismatches.

@@ -4,7 +4,7 @@ mod common;
 
 use common::{append_req, ev, read_req, subscribe_req, tcp_client};
 use eventstore_mock::{
-    Mock, MockEventStore, Sequence, Times,
+    Mock, MockEventStore, Respond, Sequence, Times,
     matchers::{self, EventMatcher, Matcher, append, event, events, read_stream, subscribe},
 };
 use eventstore_proto::{AppendRequest, EventData, EventMetadata};
@@ -724,6 +724,54 @@ async fn default_count_is_exactly_once_and_dot_dot_means_any() {
     assert_eq!(mock.calls_matching(once).len(), 2);
     assert_eq!(mock.calls_matching(any).len(), 2);
     assert_eq!(Times::default(), Times::Exactly(1));
+}
+
+/// A failing expectation without `up_to` fails every matching call; when
+/// it got more calls than expected, the report says how to fail only the
+/// first ones (`up_to`), and says nothing of it once `up_to` is given or
+/// the reply is not a failure.
+#[tokio::test]
+async fn too_many_calls_on_a_failing_expectation_suggest_up_to() {
+    let mock = MockEventStore::builder()
+        .verify_on_drop(false)
+        .start()
+        .await;
+    Mock::given(read_stream())
+        .respond_with(Respond::status(tonic::Code::Unavailable, "down"))
+        .mount(&mock);
+    let mut client = mock.client();
+    for _ in 0..3 {
+        client.read_stream(read_req("order-1")).await.unwrap_err();
+    }
+    let err = mock.verify().unwrap_err();
+    assert!(
+        err.report.contains("expected exactly 1 call, received 3.")
+            && err.report.contains(
+                "(a fail_with expectation answers every matching call; to fail only the first 1 and then \
+                 pass through to the store, give up_to=1 (Rust: .up_to_n_times(1); JSON: \"up_to\": 1))"
+            ),
+        "{err}"
+    );
+
+    // With up_to, or with a reply that is not a failure: no hint.
+    mock.reset_expectations();
+    Mock::given(read_stream()).mount(&mock);
+    Mock::given(append())
+        .respond_with(Respond::status(tonic::Code::Unavailable, "down"))
+        .up_to_n_times(3)
+        .expect(1)
+        .mount(&mock);
+    client.read_stream(read_req("order-1")).await.unwrap();
+    client.read_stream(read_req("order-1")).await.unwrap();
+    for _ in 0..2 {
+        client
+            .append(append_req("order-1", 0, vec![ev("e1", "A", json!({}))]))
+            .await
+            .unwrap_err();
+    }
+    let err = mock.verify().unwrap_err();
+    assert_eq!(err.problems, 2, "{err}");
+    assert!(!err.report.contains("up_to"), "{err}");
 }
 
 /// Issue 25 item 3: `aggregate_id_prefix` matches a Subscribe's prefix, and

@@ -10,11 +10,18 @@
   process, the mock over the network, the real server), each with its own
   fresh tenant, and a ``client()`` factory whose clients are closed at
   teardown.
+
+Every warning is an error (``filterwarnings`` in ``pyproject.toml``): a test
+that reads an unregistered event type's payload expects the
+``UnregisteredEventWarning`` with ``pytest.warns``; the SDK warns once per
+type and revision in a process, so that memory is cleared before each test
+(``fresh_unregistered_warnings``) and the warning comes whatever ran before.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import socket
@@ -27,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from eventstore import EventStoreClient
+from eventstore import EventStoreClient, UnregisteredEventWarning, _models
 from eventstore.testing import MockEventStore
 
 PYO3_TESTING = Path(__file__).resolve().parent.parent
@@ -46,6 +53,16 @@ def server_binary() -> Path | None:
 SKIP_NO_SERVER = (
     "the real server binary is missing: run `cargo build -p eventstore-server` or set EVENTSTORE_SERVER_BIN to its path"
 )
+
+
+def readme_example(name: str, language: str = "python") -> str:
+    """The ```python (or ``language``) block after ``<!-- readme-example:
+    NAME -->`` in this package's README (the examples the tests run and
+    type-check)."""
+    text = (PYO3_TESTING / "README.md").read_text()
+    match = re.search(rf"<!-- readme-example: {name} -->\n```{language}\n(.*?)```", text, re.S)
+    assert match, f"README.md has no example {name!r}"
+    return match.group(1)
 
 
 def free_port() -> int:
@@ -95,6 +112,24 @@ def start_server(binary: Path, listen: str, *, attempts_until: float = 5.0) -> S
         if time.monotonic() > deadline:
             raise RuntimeError(f"eventstore-server did not start on {listen} (first line: {line!r})")
         time.sleep(0.1)
+
+
+@pytest.fixture(autouse=True)
+def fresh_unregistered_warnings() -> None:
+    """Forgets which unregistered event types were warned about, so that
+    each test sees (and must expect) the warnings of the payloads it reads."""
+    _models._WARNED.clear()  # pyright: ignore[reportPrivateUsage]
+
+
+@contextlib.contextmanager
+def expect_unregistered(*event_types: str) -> Iterator[None]:
+    """Expects the ``UnregisteredEventWarning`` of each event type named,
+    once each, and no other (reading a payload of an unregistered type on
+    purpose; other warnings still fail the test)."""
+    with pytest.warns(UnregisteredEventWarning) as caught:
+        yield
+    warned = sorted(re.sub(r"^event type '([^']*)'.*", r"\1", str(w.message), flags=re.S) for w in caught)
+    assert warned == sorted(event_types), [str(w.message) for w in caught]
 
 
 @pytest.fixture(scope="session")

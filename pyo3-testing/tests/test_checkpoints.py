@@ -328,11 +328,19 @@ def _start_durable_server(data_dir: Path, listen: str) -> subprocess.Popen[bytes
         assert process.stdout is not None
         if b"listening on" in process.stdout.readline():
             return process
-        process.kill()
-        process.wait(timeout=10)
+        _stop_server(process)
         if time.monotonic() > deadline:
             raise RuntimeError(f"eventstore-server did not start on {listen}")
         time.sleep(0.1)
+
+
+def _stop_server(process: subprocess.Popen[bytes]) -> None:
+    """Kills the server (if still running) and closes its stdout pipe."""
+    if process.poll() is None:
+        process.kill()
+    process.wait(timeout=10)
+    if process.stdout is not None:
+        process.stdout.close()
 
 
 async def test_a_server_restart_resumes_after_the_last_ack(tmp_path: Path) -> None:
@@ -351,6 +359,7 @@ async def test_a_server_restart_resumes_after_the_last_ack(tmp_path: Path) -> No
         assert await take(sub, 1, ack=False) == [3]  # handled, then the store goes away
         server.send_signal(signal.SIGTERM)
         assert server.wait(timeout=10) == 0
+        _stop_server(server)
         server = _start_durable_server(tmp_path / "data", listen)
         await ticks(client, 4, 4)
         assert await take(sub, 2) == [3, 4]
@@ -359,5 +368,4 @@ async def test_a_server_restart_resumes_after_the_last_ack(tmp_path: Path) -> No
         assert await store.get("default", "projection") == nonces[-1] + 1
     finally:
         await client.close()
-        server.kill()
-        server.wait(timeout=10)
+        _stop_server(server)

@@ -9,6 +9,8 @@ import textwrap
 from importlib.metadata import entry_points
 
 import pytest
+from conftest import readme_example
+from eventstore.testing.pytest_plugin import ASYNC_TESTS_HINT
 
 pytest_plugins = ["pytester"]
 
@@ -396,3 +398,35 @@ def test_xdist_workers_are_isolated(pytester: pytest.Pytester) -> None:
     written = sorted(p.name for p in out.iterdir())
     assert len(written) == 8
     assert {name.split("-")[0] for name in written} == {"gw0", "gw1"}
+
+
+def test_a_fresh_project_with_the_readme_examples(pytester: pytest.Pytester) -> None:
+    # A new user's project: the README's first examples pasted, no pytest
+    # configuration at all. pytest-asyncio's default strict mode runs no
+    # unmarked async test: each fails with the one line to add (not pytest's
+    # list of async plugins to install).
+    pytester.makepyfile(
+        test_quick_start=readme_example("quick-start"),
+        test_retry=readme_example("retry"),
+    )
+    bare = pytester.runpytest_subprocess("-p", "no:cacheprovider", timeout=TIMEOUT)
+    bare.assert_outcomes(failed=2)
+    out = bare.stdout.str()
+    for test in ("test_open_order", "test_create_order_retries_after_conflicts"):
+        why = "pytest-asyncio is in strict mode, which runs only tests marked @pytest.mark.asyncio"
+        assert f"\n{test} is an async def test that no plugin runs ({why}): {ASYNC_TESTS_HINT}\n" in out, out
+    assert out.count(ASYNC_TESTS_HINT) == 2, out
+    assert "not natively supported" not in out, out
+    # The README's lines in pyproject.toml: both pass, without a warning.
+    pytester.makefile(".toml", pyproject=readme_example("quick-start-config", "toml"))
+    configured = pytester.runpytest_subprocess("-p", "no:cacheprovider", timeout=TIMEOUT)
+    configured.assert_outcomes(passed=2, warnings=0)
+
+
+def test_the_hint_names_pytest_asyncio_when_it_is_missing(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_async="async def test_nothing():\n    pass\n")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-p", "no:asyncio", timeout=TIMEOUT)
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        ["test_nothing is an async def test that no plugin runs (pytest-asyncio is not installed): pip install *"]
+    )

@@ -149,6 +149,10 @@ async def test_bad_inputs_are_named() -> None:
         await check_redelivery(IdempotentProjection, [EVENTS[0], OrderPlaced("x", 1)])  # type: ignore[list-item]
     with pytest.raises(ValidationError, match=r"events\[0\]: aggregate_id must be a non-empty str"):
         await check_redelivery(IdempotentProjection, [("", OrderPlaced("x", 1))])
+    with pytest.raises(
+        ValidationError, match=r"^events\[1\]: expected an @event instance, a NewEvent or a dict, got int$"
+    ):
+        await check_redelivery(IdempotentProjection, [EVENTS[0], ("x", 5)])
     with pytest.raises(ValidationError, match="make_consumer must be a callable"):
         await check_redelivery(IdempotentProjection(), EVENTS)  # type: ignore[arg-type]
     with pytest.raises(ValidationError, match=r"has no handle\(\)"):

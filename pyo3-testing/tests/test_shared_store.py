@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import PYO3_TESTING
+from conftest import readme_example
 from eventstore.testing import MockEventStore
 
 SUITE = """
@@ -113,14 +113,7 @@ def test_event_store_tenant_is_unique_per_test(event_store_tenant: str, i: int) 
 # -- the README's consumer examples -------------------------------------------------
 
 
-def readme_example(name: str) -> str:
-    text = (PYO3_TESTING / "README.md").read_text()
-    match = re.search(rf"<!-- readme-example: {name} -->\n```python\n(.*?)```", text, re.S)
-    assert match, f"README.md has no example {name!r}"
-    return match.group(1)
-
-
-@pytest.mark.parametrize("name", ["retry", "projection"])
+@pytest.mark.parametrize("name", ["retry", "projection", "strict"])
 def test_readme_example_runs(name: str, tmp_path: Path) -> None:
     code = readme_example(name)
     write_suite(tmp_path, f"test_readme_{name}.py", code)

@@ -15,6 +15,9 @@ Every ``TypedDict`` of ``_spec.py`` is one of:
 - ``EventPattern``: a request's expected event, matched against the view
   form of an event (``eventstore_mock::wire::event``), so it has that
   form's keys;
+- a pattern operator (``RegexPattern``, ``AnyPattern``, ``EqPattern``): one
+  each of the operators the Rust matcher knows (``eventstore_mock::pattern``),
+  all of them, and mounted as a request value it is accepted;
 - a journal shape (``CallJson``, ``StreamEndJson``): what
   ``NativeMock.journal`` hands back, compared with real journal entries,
   key for key and value by value.
@@ -42,6 +45,7 @@ Path = tuple[str | int, ...]
 
 ROOT = _spec.ExpectationSpec
 PATTERN_SHAPES = {_spec.EventPattern}
+OPERATOR_SHAPES = {_spec.RegexPattern, _spec.AnyPattern, _spec.EqPattern}
 JOURNAL_SHAPES = {_spec.CallJson, _spec.StreamEndJson}
 
 # Values with a meaning on the Rust side (a generic string would be refused
@@ -240,6 +244,22 @@ def test_event_pattern_has_the_event_view_keys(mock: MockEventStore) -> None:
     assert error is None, f"EventPattern: the Rust parser refuses {pattern}: {error}"
 
 
+def test_pattern_operators_are_the_rusts(mock: MockEventStore) -> None:
+    """Each operator shape is one operator (its only key) that the Rust
+    matcher accepts as a value, and together they are the operators it
+    lists when it refuses an unknown one."""
+    for shape in OPERATOR_SHAPES:
+        value = sample(shape)
+        assert isinstance(value, dict) and len(value) == 1, f"{shape.__name__}: {value}"
+        error = mount(mock, {"rpc": "append", "request": {"aggregate_id": value}})
+        assert error is None, f"{shape.__name__}: the Rust parser refuses {value}: {error}"
+    error = mount(mock, {"rpc": "append", "request": {"aggregate_id": {"$" + PROBE: 1}}})
+    assert error is not None and "(known:" in error, error
+    rust = set(re.findall(r"\$\w+", error.partition("(known:")[2]))
+    python = {key for shape in OPERATOR_SHAPES for key in hints(shape)}
+    assert python == rust, f"operators: Python declares {sorted(python)}, the Rust matcher knows {sorted(rust)}"
+
+
 def conforms(value: object, hint: Any) -> bool:
     """Whether a JSON value has the type ``hint`` declares (TypedDicts
     checked key by key elsewhere)."""
@@ -314,6 +334,6 @@ async def consume(subscription: Subscription) -> None:
 
 def test_every_shape_is_checked() -> None:
     """A shape added to ``_spec.py`` is checked by one of the tests above."""
-    checked = {s for s, _ in EXPECTATION_PLACES} | PATTERN_SHAPES | JOURNAL_SHAPES
+    checked = {s for s, _ in EXPECTATION_PLACES} | PATTERN_SHAPES | OPERATOR_SHAPES | JOURNAL_SHAPES
     unchecked = declared_shapes() - checked
     assert not unchecked, f"shapes of _spec.py no test places: {sorted(s.__name__ for s in unchecked)}"

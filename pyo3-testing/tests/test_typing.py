@@ -4,6 +4,11 @@ code checked with pyright strict and ``mypy --strict`` gets real types for
 the metadata of a :class:`~eventstore.RecordedEvent`, page iteration,
 ``payload_as``, the ``events`` an append takes and ``MessageContext.get()``.
 
+The README's standalone examples (``check_redelivery`` with a list of
+pairs of several event classes), pattern values of ``expect_*`` keywords
+(:data:`~eventstore.testing.Matcher`) and ``EventStoreContainer.client``'s
+keywords check under both too, and a wrong one is an error in both.
+
 Both checkers come with the ``dev`` extra; without them these tests skip.
 """
 
@@ -18,6 +23,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from conftest import readme_example
 
 BASEDPYRIGHT = shutil.which("basedpyright") or str(Path(sys.executable).parent / "basedpyright")
 
@@ -149,3 +155,92 @@ def test_user_code_type_checks_under_mypy_strict(tmp_path: Path) -> None:
     assert ok.returncode == 0, ok.stdout
     wrong = subprocess.run([*run, str(bad)], capture_output=True, text=True, cwd=tmp_path, timeout=300)
     assert wrong.returncode == 1 and 'Incompatible types in assignment (expression has type "int"' in wrong.stdout
+
+
+# -- the README's examples, patterns on keywords, the container's client -------------
+
+PATTERNS = """
+from __future__ import annotations
+
+import re
+
+from eventstore import EventStoreClient
+from eventstore.testing import EventStoreContainer, Matcher, MockEventStore
+
+
+def expect(mock: MockEventStore) -> None:
+    mock.expect_append(aggregate_id={"$regex": "^order-"}, times=3)
+    mock.expect_append(aggregate_id=re.compile("^order-", re.IGNORECASE), tenant_id={"$any": True})
+    mock.expect_append(aggregate_type={"$eq": "Order"}, idempotency_key=re.compile("^k-"))
+    mock.expect_read_stream(aggregate_id=re.compile("^o"), metadata={"user-agent": {"$regex": "."}, "x-id": "1"})
+    mock.expect_subscribe(aggregate_id_prefix=re.compile("^order-"), tenant_id="shop")
+    mock.expect_read_all(tenant_id=re.compile("^t-"))
+    pattern: Matcher = re.compile("^order-")
+    mock.expect_append(aggregate_id=pattern)
+
+
+def connect(store: EventStoreContainer) -> EventStoreClient:
+    return store.client(tenant_id="shop", request_timeout=5, connection_timeout=None, credentials=("u", "p"))
+"""
+
+# Each line is wrong in one way both checkers must see.
+BAD_PATTERN_LINES = {
+    "misspelled_operator": 'mock.expect_append(aggregate_id={"$regx": "^order-"})',
+    "any_false": 'mock.expect_read_stream(aggregate_id={"$any": False})',
+    "bytes_regex": 'mock.expect_append(aggregate_id=re.compile(b"^o"))',
+    "container_client_keyword": 'store.client(tenant="x")',
+    "container_client_type": 'store.client(request_timeout="5")',
+}
+
+
+def readme_examples() -> dict[str, str]:
+    """The README's test examples that stand alone, as modules."""
+    return {
+        f"readme_{name.replace('-', '_')}.py": readme_example(name)
+        for name in ("quick-start", "retry", "projection", "strict")
+    }
+
+
+def typing_files(tmp_path: Path) -> tuple[list[str], dict[str, str]]:
+    """Writes the good modules and one bad module per BAD_PATTERN_LINES
+    case; returns the good files' names and each bad file's name by case."""
+    good = {**readme_examples(), "patterns.py": textwrap.dedent(PATTERNS)}
+    for name, code in good.items():
+        (tmp_path / name).write_text(code)
+    bad: dict[str, str] = {}
+    for case, line in BAD_PATTERN_LINES.items():
+        name = f"bad_{case}.py"
+        code = (
+            textwrap.dedent(PATTERNS)
+            + f"\n\ndef wrong(mock: MockEventStore, store: EventStoreContainer) -> None:\n    {line}\n"
+        )
+        (tmp_path / name).write_text(code)
+        bad[case] = name
+    return list(good), bad
+
+
+def test_readme_examples_and_patterns_under_pyright_strict(tmp_path: Path) -> None:
+    (tmp_path / "pyrightconfig.json").write_text(json.dumps({"typeCheckingMode": "strict", "pythonVersion": "3.10"}))
+    good, bad = typing_files(tmp_path)
+    result = basedpyright("--outputjson", *good, *bad.values(), cwd=tmp_path)
+    errors: dict[str, list[str]] = {}
+    for d in json.loads(result.stdout)["generalDiagnostics"]:
+        if d["severity"] == "error":
+            errors.setdefault(Path(d["file"]).name, []).append(f"{d['range']['start']['line'] + 1}: {d['message']}")
+    for name in good:
+        assert name not in errors, f"{name}:\n" + "\n".join(errors[name])
+    last_line = len((tmp_path / bad["misspelled_operator"]).read_text().splitlines())
+    for case, name in bad.items():
+        assert [e for e in errors.get(name, []) if e.startswith(f"{last_line}:")], f"{case}: no error; {errors}"
+
+
+def test_readme_examples_and_patterns_under_mypy_strict(tmp_path: Path) -> None:
+    pytest.importorskip("mypy")
+    good, bad = typing_files(tmp_path)
+    run = [sys.executable, "-m", "mypy", "--strict", "--python-version", "3.10", "--no-incremental"]
+    ok = subprocess.run([*run, *good], capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert ok.returncode == 0, ok.stdout
+    wrong = subprocess.run([*run, *bad.values()], capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    last_line = len((tmp_path / bad["misspelled_operator"]).read_text().splitlines())
+    for case, name in bad.items():
+        assert f"{name}:{last_line}: error:" in wrong.stdout, f"{case}: no error\n{wrong.stdout}"

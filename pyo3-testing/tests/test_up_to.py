@@ -77,3 +77,46 @@ def test_bad_up_to_values_are_named(mock: MockEventStore) -> None:
     for bad in (0, -1, True, 1.5, "2"):
         with pytest.raises(ValidationError, match=rf"up_to must be an integer >= 1 .*got {bad!r}"):
             mock.expect_append(up_to=bad)  # type: ignore[arg-type]
+
+
+UP_TO_HINT = (
+    "(a fail_with expectation answers every matching call; to fail only the first 1 and then pass through "
+    "to the store, give up_to=1"
+)
+
+
+async def test_too_many_calls_on_fail_with_suggest_up_to(mock: MockEventStore) -> None:
+    # What a user who meant "fail once, then work" wrote: fail_with alone
+    # fails every matching call, and the report says how to mean "once".
+    client = EventStoreClient(endpoint="mock", store=mock)
+    mock.expect_append(aggregate_id="order-1", fail_with=ConcurrencyError)
+    for _ in range(5):
+        with pytest.raises(ConcurrencyError):
+            await client.append_events(aggregate_id="order-1", aggregate_type="Order", events=[OrderCreated("order-1")])
+    with pytest.raises(AssertionError) as raised:
+        mock.verify()
+    report = str(raised.value)
+    assert "expected exactly 1 call, received 5." in report
+    assert UP_TO_HINT in report, report
+
+
+async def test_no_up_to_hint_where_it_would_not_help(mock: MockEventStore) -> None:
+    client = EventStoreClient(endpoint="mock", store=mock)
+    # Too many calls, but the reply is the store's own: up_to is not the point.
+    mock.expect_read_stream(aggregate_id="a")
+    # A failure, but only on the 2nd call (nth), and up_to already given.
+    mock.expect_read_all(fail_with=ConnectionError, nth=2, at_most=1)
+    mock.expect_server_info(fail_with=ConnectionError, up_to=3, times=1)
+    for _ in range(2):
+        await client.read_stream("a")
+    await client.read_all()
+    with pytest.raises(ConnectionError):
+        await client.read_all()
+    for _ in range(2):
+        with pytest.raises(ConnectionError):
+            await client.server_info()
+    with pytest.raises(AssertionError) as raised:
+        mock.verify()
+    report = str(raised.value)
+    assert report.count("Matching calls:") == 3, report
+    assert "up_to=" not in report, report

@@ -6,12 +6,22 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import eventstore
 import pytest
 from conftest import Target
-from eventstore import EventStoreClient, MemoryCheckpointStore, Subscription, ValidationError, event
+from eventstore import (
+    CheckpointStore,
+    EventStoreClient,
+    MemoryCheckpointStore,
+    SqliteCheckpointStore,
+    Subscription,
+    ValidationError,
+    event,
+)
 from eventstore.testing import MockEventStore, wait_until_consumed
 
 
@@ -47,6 +57,40 @@ async def test_returns_once_the_consumer_reached_the_head(target: Target) -> Non
         await client.append_events(aggregate_id="a", aggregate_type="T", expected_aggregate_nonce=20, events=[Tick(21)])
         await wait_until_consumed(client, store, "projection", tenant_id=target.tenant, timeout=10)
         assert seen[-1] == 21
+    finally:
+        await subscription.close()
+        await task
+
+
+@pytest.mark.parametrize("stores", ["one store object", "two sqlite stores of one file"])
+async def test_the_wait_ends_when_the_events_are_processed_not_a_checkpoint_interval_later(
+    mock: MockEventStore, stores: str, tmp_path: Path
+) -> None:
+    # The consumer's writer saves at most once per checkpoint_interval: the
+    # first ack at once, the rest of a burst 5 s later. The wait must not
+    # wait that out once the consumer has acknowledged the head.
+    client = EventStoreClient(endpoint="mock", store=mock)
+    consumer_store: CheckpointStore
+    if stores == "one store object":
+        consumer_store = waiter_store = MemoryCheckpointStore()
+    else:
+        consumer_store, waiter_store = (SqliteCheckpointStore(tmp_path / "checkpoints.db") for _ in range(2))
+    seen: list[int] = []
+    subscription = await client.subscribe(consumer="projection", checkpoint=consumer_store, checkpoint_interval=5)
+    task = asyncio.ensure_future(project(subscription, seen))
+    try:
+        for rounds in range(1, 3):
+            result = await client.append_events(
+                aggregate_id="a",
+                aggregate_type="T",
+                expected_aggregate_nonce=(rounds - 1) * 10,
+                events=[Tick(n) for n in range(10)],
+            )
+            started = time.monotonic()
+            assert await wait_until_consumed(client, waiter_store, "projection", timeout=10) == result.last_global_nonce
+            assert time.monotonic() - started < 2, "the wait waited out the checkpoint interval"
+            assert len(seen) == rounds * 10
+            assert await consumer_store.get("default", "projection") == result.last_global_nonce
     finally:
         await subscription.close()
         await task

@@ -15,7 +15,8 @@ that).
 - :class:`SqliteCheckpointStore`: a SQLite file (stdlib ``sqlite3``), safe
   for several processes at once.
 - :class:`CheckpointWriter`: what a subscription uses to save acks at a
-  bounded rate and flush on close.
+  bounded rate and flush on close; :func:`hurry_writers` has the writers of
+  this process that are behind write now (``wait_until_consumed``).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import contextlib
 import os
 import sqlite3
 import time
+import weakref
 from typing import Protocol, runtime_checkable
 
 from eventstore._checks import check_name, check_uint, unchecked
@@ -36,6 +38,7 @@ __all__ = [
     "CheckpointWriter",
     "MemoryCheckpointStore",
     "SqliteCheckpointStore",
+    "hurry_writers",
 ]
 
 
@@ -204,6 +207,34 @@ async def load_checkpoint(store: CheckpointStore, tenant_id: str, consumer: str)
     return position
 
 
+_WRITERS: weakref.WeakSet[CheckpointWriter] = weakref.WeakSet()
+"""The checkpoint writers of this process's open subscriptions."""
+
+
+def _same_store(a: CheckpointStore, b: CheckpointStore) -> bool:
+    """Whether two stores are one: the same object, or SQLite stores of one file."""
+    if a is b:
+        return True
+    if isinstance(a, SqliteCheckpointStore) and isinstance(b, SqliteCheckpointStore):
+        return os.path.realpath(a.path) == os.path.realpath(b.path)
+    return False
+
+
+async def hurry_writers(store: CheckpointStore, tenant_id: str, consumer: str, at_least: int) -> None:
+    """Has every writer of this process for ``consumer`` of ``tenant_id`` in
+    ``store`` whose acknowledged position has reached ``at_least`` write it
+    now, instead of when its ``checkpoint_interval`` allows: someone is
+    waiting for exactly that position (``wait_until_consumed``)."""
+    for writer in list(_WRITERS):
+        if (
+            writer.tenant_id == tenant_id
+            and writer.consumer == consumer
+            and writer.acknowledged >= at_least > writer.saved
+            and _same_store(writer.store, store)
+        ):
+            await writer.write_now()
+
+
 class CheckpointWriter:
     """Saves a subscription's acknowledged position at a bounded rate.
 
@@ -211,9 +242,10 @@ class CheckpointWriter:
     seconds old; otherwise the position is written ``interval`` seconds after
     the last write (by a timer task), so a burst of acks costs one write per
     interval and the stored position is never more than ``interval`` behind.
-    :meth:`flush` (the subscription's ``close``) writes what is pending. A
-    failed write raises :class:`CheckpointError` from the ``ack`` that wrote,
-    or, for a timed write, from the next ``ack`` or ``close``.
+    :meth:`flush` (the subscription's ``close``) writes what is pending, and
+    :meth:`write_now` (a waiter, :func:`hurry_writers`) too. A failed write
+    raises :class:`CheckpointError` from the ``ack`` that wrote, or, for a
+    timed or hurried write, from the next ``ack`` or ``close``.
     """
 
     def __init__(
@@ -230,6 +262,12 @@ class CheckpointWriter:
         self._lock = asyncio.Lock()
         self._timer: asyncio.Task[None] | None = None
         self._error: CheckpointError | None = None
+        _WRITERS.add(self)
+
+    @property
+    def acknowledged(self) -> int:
+        """The position acknowledged so far (written or not yet)."""
+        return self._pending
 
     def _raise_deferred(self) -> None:
         if self._error is not None:
@@ -269,6 +307,16 @@ class CheckpointWriter:
                     f"consumer={self.consumer!r}, global_nonce={position}) failed: {type(e).__name__}: {e}"
                 ) from e
             self.saved = max(self.saved, position)
+
+    async def write_now(self) -> None:
+        """Writes the acknowledged position now rather than when the
+        interval allows (the timer, if any, then finds nothing to write). A
+        failure is the subscription's, as a timed write's: raised by its
+        next ``ack`` or ``close``, not here."""
+        try:
+            await self._write()
+        except CheckpointError as e:
+            self._error = e
 
     async def flush(self) -> None:
         """Writes the pending position now (and stops the timer)."""

@@ -11,6 +11,8 @@
   suite, ``event_store_tenant`` and ``event_store_tenant_client``.
 - consumers (``_consumers.py``): :func:`check_redelivery` (is a handler safe
   to see an event twice?) and :func:`wait_until_consumed`.
+- :data:`Matcher`: the type of a pattern value of an ``expect_*`` keyword
+  (``re.compile("^order-")``, ``{"$regex": "^order-"}``, ...).
 
 Names are imported on first use: the pytest plugin imports this package in
 every pytest run, and must not load the native extension for that.
@@ -24,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from eventstore.testing._consumers import Consumer, check_redelivery, wait_until_consumed
     from eventstore.testing._container import EventStoreContainer
+    from eventstore.testing._expectations import Matcher
     from eventstore.testing._mock import Expectation, MockEventStore, RecordedCall, StreamEnd
     from eventstore.testing._warnings import DockerUnavailableWarning
 
@@ -34,6 +37,7 @@ _EXPORTS: dict[str, str] = {
     "wait_until_consumed": "eventstore.testing._consumers",
     "EventStoreContainer": "eventstore.testing._container",
     "Expectation": "eventstore.testing._mock",
+    "Matcher": "eventstore.testing._expectations",
     "MockEventStore": "eventstore.testing._mock",
     "RecordedCall": "eventstore.testing._mock",
     "StreamEnd": "eventstore.testing._mock",
@@ -44,6 +48,7 @@ __all__ = [
     "DockerUnavailableWarning",
     "EventStoreContainer",
     "Expectation",
+    "Matcher",
     "MockEventStore",
     "RecordedCall",
     "StreamEnd",

@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol, cast
 
-from eventstore._checkpoints import CheckpointStore, MemoryCheckpointStore, check_store, load_checkpoint
+from eventstore._checkpoints import CheckpointStore, MemoryCheckpointStore, check_store, hurry_writers, load_checkpoint
 from eventstore._checks import check_name, check_seconds, is_pair, unchecked
 from eventstore._client import EventStoreClient
 from eventstore._errors import TimeoutError, ValidationError
@@ -150,7 +150,7 @@ async def _run(
 
 async def check_redelivery(
     make_consumer: Callable[[], Any],
-    events: Sequence[tuple[str, EventInput]],
+    events: Sequence[tuple[str, object]],
     *,
     aggregate_type: str = "Aggregate",
     timeout: float = 10.0,
@@ -162,7 +162,11 @@ async def check_redelivery(
     handle(event: RecordedEvent)`` and ``state()`` (compared with ``==``).
     ``events`` are ``(aggregate_id, event)`` pairs (``@event`` instances or
     :class:`~eventstore.NewEvent`), appended in that order to a fresh
-    :class:`MockEventStore` (streams of type ``aggregate_type``).
+    :class:`MockEventStore` (streams of type ``aggregate_type``). The
+    event is typed ``object``: a list of pairs of several event classes
+    (``[("o-1", OrderPlaced(...)), ("o-1", OrderCancelled(...))]``) is a
+    ``list[tuple[str, object]]`` to mypy; each event is checked when it is
+    appended (a :class:`~eventstore.ValidationError` naming ``events[i]``).
 
     One consumer first takes every event once, without faults: its state is
     the expected one. Then, for every position k, a fresh consumer reads
@@ -186,13 +190,17 @@ async def check_redelivery(
     try:
         heads: dict[str, int] = {}
         positions: list[int] = []
-        for aggregate_id, event in pairs:
-            result = await client.append_events(
-                aggregate_id=aggregate_id,
-                aggregate_type=aggregate_type,
-                expected_aggregate_nonce=heads.get(aggregate_id, 0),
-                events=[event],
-            )
+        for i, (aggregate_id, event) in enumerate(pairs):
+            try:
+                result = await client.append_events(
+                    aggregate_id=aggregate_id,
+                    aggregate_type=aggregate_type,
+                    expected_aggregate_nonce=heads.get(aggregate_id, 0),
+                    events=[event],
+                )
+            except ValidationError as e:
+                # Appended one by one: the error names events[0] of a batch of one.
+                raise ValidationError(f"events[{i}]{str(e).removeprefix('events[0]')}") from None
             heads[aggregate_id] = result.last_aggregate_nonce
             positions.append(result.last_global_nonce)
 
@@ -241,6 +249,13 @@ async def wait_until_consumed(
     call starts (read with ``ReadAll`` backward from the head). Returns the
     checkpoint reached.
 
+    A subscription of this process checkpointing that consumer into that
+    store (the same object, or a :class:`~eventstore.SqliteCheckpointStore`
+    of the same file) writes its position as soon as it has acknowledged
+    the head, rather than when its ``checkpoint_interval`` allows, so the
+    wait ends once the events are processed. A consumer in another process
+    is waited for through the store alone.
+
     Raises :class:`~eventstore.TimeoutError` (also a builtin
     ``TimeoutError``) after ``timeout`` seconds, naming the checkpoint (or
     that the consumer has none) and the head;
@@ -258,6 +273,9 @@ async def wait_until_consumed(
     deadline = time.monotonic() + limit
     pause = 0.002
     while True:
+        # A consumer of this process that has acknowledged the head saves it
+        # now, not a checkpoint_interval later.
+        await hurry_writers(store, tenant, consumer, head)
         position = await load_checkpoint(store, tenant, consumer)
         if (position or 0) >= head:
             return position or 0

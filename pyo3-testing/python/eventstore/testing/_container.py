@@ -22,14 +22,15 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from eventstore import _native
-from eventstore._connect import read_pem
+from eventstore._connect import Tls, read_pem
 from eventstore._errors import ContainerError, ValidationError
 from eventstore._loop import in_event_loop
-from eventstore._models import Credentials, credential_parts
+from eventstore._models import DEFAULT_TENANT, Credentials, credential_parts
 from eventstore.testing._warnings import DockerUnavailableWarning
 
 if TYPE_CHECKING:
     from eventstore._client import EventStoreClient
+    from eventstore._events import EventRegistry
 
 __all__ = ["DockerUnavailableWarning", "EventStoreContainer"]
 
@@ -188,24 +189,49 @@ class EventStoreContainer:
         """The Docker container's id (``None`` when not in Docker)."""
         return self._started().id
 
-    def client(self, **options: Any) -> EventStoreClient:
-        """A client of this store, with its credentials and TLS set up."""
+    def client(
+        self,
+        *,
+        credentials: Credentials | None = None,
+        token: str | None = None,
+        tls: Tls | None = None,
+        connection_timeout: float | None = 5.0,
+        request_timeout: float | None = 30.0,
+        max_connections: int = 4,
+        tenant_id: str = DEFAULT_TENANT,
+        registry: EventRegistry | None = None,
+    ) -> EventStoreClient:
+        """A client of this store, with its credentials and TLS set up.
+
+        The keywords are :class:`~eventstore.EventStoreClient`'s, with its
+        defaults; ``credentials``/``token`` and ``tls`` default to the
+        store's own (``credentials`` or ``token`` given replace both)."""
         from eventstore._client import EventStoreClient
 
-        if "credentials" not in options and "token" not in options:
+        if credentials is None and token is None:
             # One of them, as a client sends one authorization header: the
             # password where both are configured (either gets in).
             if self._username is not None and self._password is not None:
-                options["credentials"] = {"username": self._username, "password": self._password}
+                credentials = {"username": self._username, "password": self._password}
             elif self._token is not None:
-                options["token"] = self._token
-        if self._tls.get("certificate"):
+                token = self._token
+        if tls is None and self._tls.get("certificate"):
             ca = self._tls.get("client_ca") or self._tls["certificate"]
-            tls: dict[str, Any] = {"ca_certificate": ca, "server_name": "localhost"}
+            own: dict[str, Any] = {"ca_certificate": ca, "server_name": "localhost"}
             if self._tls.get("client_ca"):
-                tls.update(client_certificate=self._tls["certificate"], client_key=self._tls["key"])
-            options.setdefault("tls", tls)
-        return EventStoreClient(endpoint=self.get_endpoint(), **options)
+                own.update(client_certificate=self._tls["certificate"], client_key=self._tls["key"])
+            tls = own
+        return EventStoreClient(
+            endpoint=self.get_endpoint(),
+            credentials=credentials,
+            token=token,
+            tls=tls,
+            connection_timeout=connection_timeout,
+            request_timeout=request_timeout,
+            max_connections=max_connections,
+            tenant_id=tenant_id,
+            registry=registry,
+        )
 
     async def restart(self) -> None:
         """Restarts the store; its data is kept."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal, TypeAlias, TypedDict, cast
 
@@ -21,8 +22,11 @@ from eventstore._encoding import NO_IDS, encode_event, encode_registered, now_ms
 from eventstore._errors import ConcurrencyError, ConnectionError, EventStoreError, ValidationError, status_code
 from eventstore._models import AppendResult, EventInput, NewEvent, RecordedEvent, ServerInfo
 from eventstore.testing._spec import (
+    AnyPattern,
+    EqPattern,
     EventPattern,
     ExpectationSpec,
+    RegexPattern,
     RespondSpec,
     Rpc,
     ServerInfoResponseSpec,
@@ -35,9 +39,11 @@ __all__ = [
     "REQUEST_KEYS",
     "ExpectOptions",
     "FailWith",
+    "Matcher",
     "append_reply",
     "append_request",
     "expectation_json",
+    "pattern_values",
     "read_reply",
     "request_fields",
     "server_info_reply",
@@ -50,12 +56,25 @@ _META_KEYS = RecordedEvent.METADATA_FIELDS
 FailWith: TypeAlias = "type[EventStoreError] | EventStoreError | tuple[str, str]"
 """``fail_with=``: an error class or instance, or a ``(code name, message)`` pair."""
 
+Matcher: TypeAlias = re.Pattern[str] | RegexPattern | AnyPattern | EqPattern
+"""A value of an ``expect_*`` keyword that is a pattern, not a literal:
+``re.compile("^order-")`` (sent as ``{"$regex": "^order-"}``; of its flags,
+``re.IGNORECASE``, ``re.MULTILINE``, ``re.DOTALL`` and ``re.VERBOSE`` are
+honoured, as inline ``(?imsx)``), or one of the mock's operators written as
+a dict: ``{"$regex": "^order-"}``, ``{"$any": True}`` (any value),
+``{"$eq": value}`` (exactly). The regex syntax is the Rust ``regex``
+crate's (no look-around, no backreferences); a regex it cannot compile is a
+:class:`~eventstore.ValidationError` naming the field."""
+
+_HONOURED_FLAGS = ((re.IGNORECASE, "i"), (re.MULTILINE, "m"), (re.DOTALL, "s"), (re.VERBOSE, "x"))
+"""The ``re`` flags the Rust matcher honours, and their inline letters."""
+
 
 class ExpectOptions(TypedDict, total=False):
     """The options every ``expect_*`` method takes (see
     :meth:`MockEventStore.expect_append`)."""
 
-    metadata: Mapping[str, str] | None
+    metadata: Mapping[str, str | Matcher] | None
     times: int | None
     at_least: int | None
     at_most: int | None
@@ -181,6 +200,37 @@ def _status_for(error: object) -> RespondSpec:
     raise ValidationError(
         f"fail_with must be an eventstore error class or instance, or a (code, message) pair; got {error!r}"
     )
+
+
+def _regex(pattern: re.Pattern[str], where: str) -> RegexPattern:
+    """``re.compile(...)`` as the mock's ``$regex``, its flags inline."""
+    if not isinstance(unchecked(pattern.pattern), str):
+        raise ValidationError(f"{where}: a bytes regex cannot match text fields, got {pattern!r}")
+    flags = pattern.flags & ~re.UNICODE
+    inline = "".join(letter for flag, letter in _HONOURED_FLAGS if flags & flag)
+    for flag, _ in _HONOURED_FLAGS:
+        flags &= ~flag
+    if flags:
+        names = ", ".join(f"re.{f.name}" for f in re.RegexFlag if f.value and f.value & flags)
+        raise ValidationError(
+            f"{where}: {pattern!r} has flag(s) {names} that the mock's matcher (Rust regex) cannot honour; "
+            "it honours re.IGNORECASE, re.MULTILINE, re.DOTALL and re.VERBOSE"
+        )
+    return {"$regex": f"(?{inline}){pattern.pattern}" if inline else pattern.pattern}
+
+
+def pattern_values(value: object, where: str) -> object:
+    """``value`` with every ``re.Pattern`` in it (at any depth of dicts and
+    lists) replaced by the mock's ``{"$regex": ...}``; errors name the path
+    from ``where``."""
+    if isinstance(value, re.Pattern):
+        return _regex(cast("re.Pattern[str]", value), where)
+    if isinstance(value, Mapping):
+        items = cast("Mapping[object, object]", value).items()
+        return {k: pattern_values(v, f"{where}.{k}" if where else str(k)) for k, v in items}
+    if isinstance(value, (list, tuple)):
+        return [pattern_values(v, f"{where}[{i}]") for i, v in enumerate(cast("Sequence[object]", value))]
+    return value
 
 
 def request_fields(request: Mapping[str, object] | None, **given: object) -> dict[str, object]:
@@ -329,10 +379,10 @@ def expectation_json(rpc: Rpc, request: dict[str, object], reply: RespondSpec, o
         raise ValidationError(f"{method}: unknown request field(s) {unknown} (known: {sorted(REQUEST_KEYS[rpc])})")
     spec: ExpectationSpec = {"rpc": rpc}
     if request:
-        spec["request"] = request
+        spec["request"] = {k: pattern_values(v, f"{method}: {k}") for k, v in request.items()}
     metadata = options.get("metadata")
     if metadata:
-        spec["metadata"] = dict(metadata)
+        spec["metadata"] = {k: pattern_values(v, f"{method}: metadata[{k!r}]") for k, v in metadata.items()}
     _count(spec, options)
     respond: RespondSpec = {}
     fail_with = options.get("fail_with")

@@ -31,9 +31,11 @@ from eventstore._models import (
 )
 from eventstore.testing._expectations import (
     ExpectOptions,
+    Matcher,
     append_reply,
     append_request,
     expectation_json,
+    pattern_values,
     read_reply,
     request_fields,
     server_info_reply,
@@ -94,8 +96,12 @@ class MockEventStore:
     the ``await`` returns unless the answer needs time, e.g. a ``delay``;
     subscriptions use an in-process channel), or over the network at
     :attr:`endpoint` (``listen="127.0.0.1:50051"`` picks the address; the
-    default is a free port). Both paths answer, fail and journal alike. ``strict=True`` makes calls that no expectation
-    matches fail (``FAILED_PRECONDITION``) and :meth:`verify` report them.
+    default is a free port). Both paths answer, fail and journal alike.
+    ``strict=True`` makes calls that no expectation matches fail
+    (``FAILED_PRECONDITION``) and :meth:`verify` report them too; a call
+    that matches an expectation which already had its calls is not refused
+    (counts are :meth:`verify`'s; ``up_to=n`` retires an expectation after
+    n calls).
     ``legacy=True`` plays a server from before ``GetServerInfo``: it answers
     that call ``UNIMPLEMENTED`` (``client.server_info()`` reads it as legacy).
     Otherwise ``GetServerInfo`` answers as the stores of this project do:
@@ -167,7 +173,7 @@ class MockEventStore:
         except ValueError as e:
             raise ValidationError(str(e)) from None
         self._expectations += 1
-        description = options.get("name") or f"{rpc} {json.dumps(request, default=str)}"
+        description = options.get("name") or f"{rpc} {json.dumps(pattern_values(request, rpc), default=str)}"
         return Expectation(self, expectation_id, description)
 
     def expect_append(
@@ -175,12 +181,12 @@ class MockEventStore:
         request: Mapping[str, Any] | None = None,
         /,
         *,
-        tenant_id: str | None = None,
-        aggregate_id: str | None = None,
-        aggregate_type: str | None = None,
+        tenant_id: str | Matcher | None = None,
+        aggregate_id: str | Matcher | None = None,
+        aggregate_type: str | Matcher | None = None,
         expected_aggregate_nonce: int | None = None,
         events: Sequence[EventInput] | None = None,
-        idempotency_key: str | None = None,
+        idempotency_key: str | Matcher | None = None,
         returns: AppendResult | Mapping[str, int] | None = None,
         drop_connection: bool = False,
         **options: Unpack[ExpectOptions],
@@ -202,7 +208,11 @@ class MockEventStore:
         answers with a stubbed result without writing; ``delay`` (seconds)
         waits first; ``drop_connection`` cuts the client's connection;
         ``metadata`` matches gRPC metadata; ``name`` names it in reports.
-        Values may be ``{"$regex": "..."}`` patterns.
+        A text field (and a metadata value) may be a pattern instead
+        (:data:`~eventstore.testing.Matcher`): ``re.compile("^order-")``,
+        or ``{"$regex": "^order-"}``, ``{"$any": True}``, ``{"$eq": ...}``;
+        so may any value of a dict pattern (``events=[{"payload": {"id":
+        re.compile("^o-")}}]``).
         """
         fields = request_fields(
             request,
@@ -220,8 +230,8 @@ class MockEventStore:
         request: Mapping[str, Any] | None = None,
         /,
         *,
-        tenant_id: str | None = None,
-        aggregate_id: str | None = None,
+        tenant_id: str | Matcher | None = None,
+        aggregate_id: str | Matcher | None = None,
         from_aggregate_nonce: int | None = None,
         max_count: int | None = None,
         forward: bool | None = None,
@@ -253,8 +263,8 @@ class MockEventStore:
         request: Mapping[str, Any] | None = None,
         /,
         *,
-        tenant_id: str | None = None,
-        aggregate_id_prefix: str | None = None,
+        tenant_id: str | Matcher | None = None,
+        aggregate_id_prefix: str | Matcher | None = None,
         from_global_nonce: int | None = None,
         fail_after: int | None = None,
         drop_after: int | None = None,
@@ -304,7 +314,7 @@ class MockEventStore:
         request: Mapping[str, Any] | None = None,
         /,
         *,
-        tenant_id: str | None = None,
+        tenant_id: str | Matcher | None = None,
         from_global_nonce: int | None = None,
         max_count: int | None = None,
         forward: bool | None = None,

@@ -9,8 +9,10 @@ with every key, through the Rust parser and compares the keys each side
 knows), so a typo is a mypy error on this side and a named
 ``ValidationError`` on the other. Pattern values (``request``, ``meta``,
 ``payload``) are JSON values where an object with ``$regex``, ``$any`` or
-``$eq`` is an operator. A few keys the Rust side takes are never sent by
-the Python API; they are declared so that the mirror is whole, and say so.
+``$eq`` is an operator (typed here as :data:`RegexPattern`,
+:data:`AnyPattern` and :data:`EqPattern`). A few keys the Rust side takes
+are never sent by the Python API; they are declared so that the mirror is
+whole, and say so.
 """
 
 from __future__ import annotations
@@ -18,14 +20,17 @@ from __future__ import annotations
 from typing import Literal, TypedDict
 
 __all__ = [
+    "AnyPattern",
     "AppendResponseSpec",
     "CallJson",
     "ConflictSpec",
+    "EqPattern",
     "EventPattern",
     "ExpectationSpec",
     "FailAfterSpec",
     "ReadAllResponseSpec",
     "ReadResponseSpec",
+    "RegexPattern",
     "RespondSpec",
     "Rpc",
     "ServerInfoResponseSpec",
@@ -37,6 +42,20 @@ __all__ = [
 
 Rpc = Literal["append", "read_stream", "subscribe", "read_all", "get_server_info"]
 """The RPC an expectation is about (the journal's ``RecordedCall.rpc``)."""
+
+# The pattern operators (``eventstore_mock::pattern``). Their keys start with
+# ``$``, so they are written in TypedDict's functional form.
+
+RegexPattern = TypedDict("RegexPattern", {"$regex": str})
+"""``{"$regex": "^order-"}``: matches a string in which the regex (the Rust
+``regex`` crate's syntax) finds a match."""
+
+AnyPattern = TypedDict("AnyPattern", {"$any": Literal[True]})
+"""``{"$any": True}``: matches any value that is present."""
+
+EqPattern = TypedDict("EqPattern", {"$eq": object})
+"""``{"$eq": value}``: matches exactly ``value`` (an object with all its
+fields and no others; its ``$`` keys are not operators)."""
 
 
 class _StatusCode(TypedDict):
@@ -161,7 +180,8 @@ class ExpectationSpec(_ExpectationRpc, total=False):
     fields: dict[str, object]
     """Patterns by field path (``"events[0].payload.amount"``); not sent by
     the Python API, whose ``request`` patterns nest instead."""
-    metadata: dict[str, str]
+    metadata: dict[str, object]
+    """gRPC metadata patterns by header name: a string, or an operator."""
     times: int
     at_least: int
     at_most: int

@@ -19,6 +19,10 @@ Imports nothing heavy until a fixture is used.
 - ``event_store_tenant``, ``event_store_endpoint``, ``event_store_tenant_client``
   and the ``--event-store-endpoint`` option: one store shared by a whole
   suite, isolated by a tenant per test (``_shared_store.py``).
+- an ``async def`` test that no plugin runs (pytest-asyncio in its default
+  strict mode runs only tests marked ``@pytest.mark.asyncio``) fails with
+  the one line to add: ``asyncio_mode = "auto"`` under
+  ``[tool.pytest.ini_options]``, instead of pytest's list of async plugins.
 - ``--eventstore-conformance=HOST:PORT``: every case of the conformance kit
   (:mod:`eventstore.testing.conformance`) as a test against that store:
   failed cases fail, cases the store cannot host are skipped, known
@@ -30,6 +34,7 @@ Each pytest-xdist worker is its own process with its own mocks.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Generator, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -124,6 +129,31 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
             # The report says it all: no traceback (every frame would be the plugin's).
             pytest.fail(report, pytrace=False)
     return result
+
+
+ASYNC_TESTS_HINT = (
+    'add asyncio_mode = "auto" under [tool.pytest.ini_options] in pyproject.toml '
+    "(or mark the test @pytest.mark.asyncio)"
+)
+"""What a project whose ``async def`` tests no plugin runs is missing."""
+
+
+def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> object | None:
+    """An ``async def`` test still a coroutine function here was taken by no
+    async plugin (pytest-asyncio runs it as a plain function by now; anyio,
+    pytest-twisted and pytest-tornasync run theirs in ``tryfirst`` hooks,
+    before this one): it fails with the line to add, before pytest's own
+    ``trylast`` hook fails it with a list of plugins to install."""
+    test = pyfuncitem.obj
+    if not (inspect.iscoroutinefunction(test) or inspect.isasyncgenfunction(test)):
+        return None
+    if pyfuncitem.config.pluginmanager.has_plugin("asyncio"):
+        why = "pytest-asyncio is in strict mode, which runs only tests marked @pytest.mark.asyncio"
+        todo = ASYNC_TESTS_HINT
+    else:
+        why = "pytest-asyncio is not installed"
+        todo = "pip install pytest-asyncio (or eventstore-sdk-py[test]), then " + ASYNC_TESTS_HINT
+    pytest.fail(f"{pyfuncitem.name} is an async def test that no plugin runs ({why}): {todo}", pytrace=False)
 
 
 @pytest.fixture
