@@ -26,6 +26,79 @@
 //!     .up_to_n_times(2) // and, without `.expect`, verifies exactly 2 calls
 //!     .mount(&mock);
 //! ```
+//!
+//! # Stacked expectations, and how they differ from `wiremock`
+//!
+//! `wiremock` answers a request with the first mounted mock that matches
+//! and still has calls left, and counts it against that mock only. Here
+//! **every** matching expectation counts the call, and the **newest**
+//! matching one with a response answers it. So two stubs stacked with
+//! `up_to_n_times(1)` do not answer in turn: the first call retires both,
+//! the second goes to the engine.
+//!
+//! ```
+//! # use eventstore_mock::{MockEventStore, Mock, Respond, matchers::*};
+//! # use eventstore_proto::ReadStreamRequest;
+//! # use tonic::Code;
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! let mock = MockEventStore::start().await;
+//! let read = || ReadStreamRequest { tenant_id: "t".into(), aggregate_id: "s".into(), ..Default::default() };
+//! Mock::given(read_stream()) // A
+//!     .respond_with(Respond::status(Code::Unavailable, "A"))
+//!     .up_to_n_times(1)
+//!     .mount(&mock);
+//! Mock::given(read_stream()) // B, mounted after A
+//!     .respond_with(Respond::status(Code::NotFound, "B"))
+//!     .up_to_n_times(1)
+//!     .mount(&mock);
+//! let mut client = mock.client();
+//! // wiremock: A answers the first call and B the second. Here: B (the newest)
+//! // answers the first; that call used up A's one call too; the engine answers the second.
+//! assert_eq!(client.read_stream(read()).await.unwrap_err().message(), "B");
+//! assert!(client.read_stream(read()).await.is_ok());
+//! mock.verify().unwrap(); // both had their one call
+//! # }
+//! ```
+//!
+//! A scripted sequence (a different answer per call) is one expectation
+//! per step, each answering one call with [`Mock::on_nth_call`]; every step
+//! counts every call, so each says which call is its own:
+//!
+//! ```
+//! # use eventstore_mock::{MockEventStore, Mock, Respond, matchers::*};
+//! # use eventstore_proto::ReadStreamRequest;
+//! # use tonic::Code;
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! let mock = MockEventStore::start().await;
+//! let read = || ReadStreamRequest { tenant_id: "t".into(), aggregate_id: "s".into(), ..Default::default() };
+//! for (n, code) in [(1, Code::Unavailable), (2, Code::ResourceExhausted)] {
+//!     Mock::given(read_stream())
+//!         .respond_with(Respond::status(code, format!("call {n}")))
+//!         .on_nth_call(n)
+//!         .expect(n..) // it sees every call; it needs at least its own
+//!         .mount(&mock);
+//! }
+//! let mut client = mock.client();
+//! assert_eq!(client.read_stream(read()).await.unwrap_err().code(), Code::Unavailable);
+//! assert_eq!(client.read_stream(read()).await.unwrap_err().code(), Code::ResourceExhausted);
+//! assert!(client.read_stream(read()).await.is_ok()); // then the engine
+//! mock.verify().unwrap();
+//! # }
+//! ```
+//!
+//! # What a client sees of `drop_connection` and `drop_after`
+//!
+//! Neither sends a status: the mock cuts the connection, as a crashed
+//! server or a cut cable would, and the client reports its own transport
+//! error, not `UNAVAILABLE`: tonic ends the call or the stream with
+//! `UNKNOWN` and "h2 protocol error: ..." (a source error says what broke);
+//! other gRPC clients word it their own way. A reconnect loop should treat
+//! such transport errors as it treats `UNAVAILABLE` (the Python SDK
+//! reports both as `ConnectionError`, and its subscriptions reconnect). The journal records the call's outcome as
+//! [`crate::Outcome::Dropped`] (a subscription's end as
+//! [`crate::StreamEnd::Dropped`]).
 
 use crate::{MockEventStore, matchers::Matcher};
 use eventstore_proto::{
@@ -310,7 +383,8 @@ impl Respond {
         Self::new(Reply::Events(events))
     }
 
-    /// Close the connection instead of answering.
+    /// Close the connection instead of answering (what the client sees:
+    /// see the [module docs](self#what-a-client-sees-of-drop_connection-and-drop_after)).
     pub fn drop_connection() -> Self {
         Self::new(Reply::DropConnection)
     }
@@ -333,7 +407,9 @@ impl Respond {
         self
     }
 
-    /// Subscriptions: after `events` events, close the connection.
+    /// Subscriptions: after `events` events, close the connection (no
+    /// status is sent: see the
+    /// [module docs](self#what-a-client-sees-of-drop_connection-and-drop_after)).
     pub fn drop_after(mut self, events: u64) -> Self {
         self.stream.drop_after = Some(events);
         self
@@ -396,6 +472,9 @@ pub struct Mock {
     /// Matches at most this many calls; later ones go past it.
     pub(crate) up_to: Option<u64>,
     pub(crate) sequence: Option<Sequence>,
+    /// Where [`Mock::mount`] was called (`None`: mounted from JSON), for
+    /// reports: a failed verification points at the test's own line.
+    pub(crate) mounted_at: Option<&'static std::panic::Location<'static>>,
 }
 
 impl Mock {
@@ -410,6 +489,7 @@ impl Mock {
             nth: None,
             up_to: None,
             sequence: None,
+            mounted_at: None,
         }
     }
 
@@ -490,10 +570,12 @@ impl Mock {
     /// for (a field that RPC's request does not have, such as
     /// `aggregate_id_regex` with `subscribe()`), naming both: it would
     /// otherwise silently match nothing.
-    pub fn mount(self, mock: &MockEventStore) -> ExpectationId {
+    #[track_caller]
+    pub fn mount(mut self, mock: &MockEventStore) -> ExpectationId {
         if let Some(why) = crate::matchers::never_matching(&self.matchers) {
             panic!("Mock::mount: {why}");
         }
+        self.mounted_at = Some(std::panic::Location::caller());
         mock.register(self)
     }
 

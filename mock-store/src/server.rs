@@ -36,6 +36,7 @@ use futures::StreamExt;
 use hyper_util::rt::TokioIo;
 use std::{
     net::SocketAddr,
+    panic::Location,
     path::{Path, PathBuf},
     sync::{
         Arc,
@@ -124,6 +125,9 @@ pub struct MockEventStoreBuilder {
     token: Option<String>,
     redact_credentials: bool,
     fixture: Option<PathBuf>,
+    /// Where the test asked for this mock ([`MockEventStore::builder`] or
+    /// [`MockEventStore::start`]): a failed verify-on-drop names it.
+    started_at: &'static Location<'static>,
 }
 
 impl Default for MockEventStoreBuilder {
@@ -140,6 +144,7 @@ impl Default for MockEventStoreBuilder {
             token: None,
             redact_credentials: true,
             fixture: None,
+            started_at: Location::caller(),
         }
     }
 }
@@ -315,6 +320,7 @@ impl MockEventStoreBuilder {
             addr,
             servers,
             verify_on_drop: AtomicBool::new(self.verify_on_drop),
+            started_at: self.started_at,
         })
     }
 }
@@ -459,25 +465,34 @@ pub struct MockEventStore {
     servers: Arc<Servers>,
     direct: Direct,
     verify_on_drop: AtomicBool,
+    started_at: &'static Location<'static>,
 }
 
 impl MockEventStore {
     /// Starts a mock with the defaults: not strict, verified on drop.
-    pub async fn start() -> Self {
-        Self::builder().start().await
+    #[track_caller]
+    pub fn start() -> impl Future<Output = Self> + Send {
+        Self::builder().start()
     }
 
     /// Starts a mock with the defaults, preloaded with the fixture file at
     /// `path` (what `eventstore-mock record` writes, or one written by
     /// hand; see [`crate::seed`]). Shorthand for
     /// `MockEventStore::builder().fixture(path).try_start()`.
-    pub async fn from_fixture(path: impl Into<PathBuf>) -> Result<Self, StartError> {
-        Self::builder().fixture(path).try_start().await
+    #[track_caller]
+    pub fn from_fixture(
+        path: impl Into<PathBuf>,
+    ) -> impl Future<Output = Result<Self, StartError>> + Send {
+        Self::builder().fixture(path).try_start()
     }
 
     /// Configures a mock.
+    #[track_caller]
     pub fn builder() -> MockEventStoreBuilder {
-        MockEventStoreBuilder::default()
+        MockEventStoreBuilder {
+            started_at: Location::caller(),
+            ..MockEventStoreBuilder::default()
+        }
     }
 
     /// `http://127.0.0.1:<port>`: a URI for clients in other processes or
@@ -680,7 +695,24 @@ impl Drop for MockEventStore {
             && !std::thread::panicking()
             && let Err(e) = self.verify()
         {
-            panic!("{e}");
+            // The panic is raised here, in this crate: say where the test's
+            // own mock and expectations come from.
+            let sites = crate::verify::unmet_mount_sites(
+                &self.state.expectations.lock().mounted,
+                &self.state.journal.snapshot(),
+            );
+            let mounted = if sites.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "; the unmet expectations were mounted at {}",
+                    sites.join(", ")
+                )
+            };
+            panic!(
+                "{e}\n(verified on drop of the MockEventStore started at {}{mounted})",
+                self.started_at
+            );
         }
     }
 }

@@ -338,6 +338,7 @@ pub(crate) fn from_value(
         nth: spec.nth,
         up_to: spec.up_to,
         sequence: spec.sequence.as_deref().map(sequence),
+        mounted_at: None,
     })
 }
 

@@ -22,12 +22,27 @@ pub struct VerificationError {
     pub problems: usize,
 }
 
+/// The calls `m` matched.
+fn hits<'a>(m: &Mounted, calls: &'a [CallRecord]) -> Vec<&'a CallRecord> {
+    calls.iter().filter(|c| c.matched.contains(&m.id)).collect()
+}
+
+/// Where the expectations whose count is not met were mounted (those
+/// mounted by [`crate::Mock::mount`]; JSON ones have no place in code).
+pub(crate) fn unmet_mount_sites(mounted: &[Mounted], calls: &[CallRecord]) -> Vec<String> {
+    mounted
+        .iter()
+        .filter(|m| !m.mock.times.contains(hits(m, calls).len() as u64))
+        .filter_map(|m| m.mock.mounted_at.map(ToString::to_string))
+        .collect()
+}
+
 /// Checks `mounted` against the journal `calls`; a call that strict mode
 /// refused is a problem too.
 pub(crate) fn verify(mounted: &[Mounted], calls: &[CallRecord]) -> Result<(), VerificationError> {
     let mut problems: Vec<String> = Vec::new();
     for m in mounted {
-        let hits: Vec<&CallRecord> = calls.iter().filter(|c| c.matched.contains(&m.id)).collect();
+        let hits = hits(m, calls);
         let count = hits.len() as u64;
         if m.mock.times.contains(count) {
             continue;

@@ -463,3 +463,23 @@ async fn a_panicking_test_is_not_hidden_by_the_drop_check() {
         Some(&"the test's own failure")
     );
 }
+
+#[tokio::test]
+async fn a_failed_verify_on_drop_names_where_the_test_started_the_mock_and_mounted_the_expectation()
+{
+    let started = line!() + 1;
+    let mock = MockEventStore::start().await;
+    let mounted = line!() + 1;
+    Mock::given(append()).expect(1).mount(&mock);
+    let panic = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(mock)))
+        .expect_err("an unmet expectation fails the drop");
+    let message = panic.downcast_ref::<String>().expect("a formatted message");
+    assert!(
+        message.contains(&format!("started at {}:{started}:", file!())),
+        "{message}"
+    );
+    assert!(
+        message.contains(&format!("mounted at {}:{mounted}:", file!())),
+        "{message}"
+    );
+}

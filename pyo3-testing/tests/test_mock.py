@@ -688,9 +688,17 @@ async def test_subscribe_drop_after_then_resume_after_ack(local: EventStoreClien
         await asyncio.wait_for(consume(), 10)
     finally:
         await sub.close()
-    assert seen == [1, 2, 3, 4, 5]
-    assert sub.reconnects == 2
-    assert [c.request["from_global_nonce"] for c in mock.subscriptions] == [0, 3, 5]
+    assert seen == [1, 2, 3, 4, 5], "each event once, in order, across the drops"
+    # Each resume starts right after an event the consumer acknowledged:
+    # the last one acknowledged when the drop was seen. Which one that is
+    # depends on timing (the drop may be seen before the ack of the event
+    # just before it: then that event is sent again, and skipped), so a run
+    # may take a third reconnect (seen once in a run); positions never go back.
+    starts = [c.request["from_global_nonce"] for c in mock.subscriptions]
+    assert starts[0] == 0
+    assert starts == sorted(starts), starts
+    assert all(start == 0 or start - 1 in seen for start in starts[1:]), starts
+    assert sub.reconnects == len(starts) - 1 >= 2, starts
 
 
 async def test_subscribe_fail_after(client: EventStoreClient, mock: MockEventStore) -> None:
