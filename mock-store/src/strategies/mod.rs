@@ -23,6 +23,8 @@
 //! ```
 
 pub mod plan;
+mod readable;
 mod requests;
 
+pub use readable::Append;
 pub use requests::*;

@@ -2,6 +2,7 @@
 //! the code the store must answer), and operation sequences over small
 //! pools of tenants and streams.
 
+use super::readable::{Append, Request};
 use eventstore_proto::{AppendRequest, EventData, EventMetadata, ReadStreamRequest};
 use proptest::{collection::vec, prelude::*};
 use std::collections::BTreeMap;
@@ -42,12 +43,15 @@ fn event_parts() -> impl Strategy<Value = (String, Vec<u8>, BTreeMap<String, Str
 /// headers and ran out of proptest's budget (4 x cases iterations) before
 /// reaching the plain case. Here a failure shrinks to one event, no
 /// headers, version 1.
+///
+/// The value is an [`Append`]: the request, printed with its payloads as
+/// JSON text (it derefs to the `AppendRequest`; `.0` takes it out).
 pub fn valid_append(
     tenant: &str,
     aggregate_id: &str,
     head: u64,
     max_events: usize,
-) -> impl Strategy<Value = AppendRequest> {
+) -> impl Strategy<Value = Append> {
     let (tenant, aggregate_id) = (tenant.to_owned(), aggregate_id.to_owned());
     (vec(event_parts(), 1..=max_events.max(1)), any::<u64>()).prop_map(move |(parts, seed)| {
         let events = parts
@@ -66,14 +70,14 @@ pub fn valid_append(
                 payload,
             })
             .collect();
-        AppendRequest {
+        Append(AppendRequest {
             tenant_id: tenant.clone(),
             aggregate_id: aggregate_id.clone(),
             aggregate_type: "Aggregate".into(),
             expected_aggregate_nonce: head,
             idempotency_key: String::new(),
             events,
-        }
+        })
     })
 }
 
@@ -134,13 +138,23 @@ impl Invalid {
     }
 }
 
-/// An append to a new stream with exactly one defect.
-#[derive(Debug, Clone)]
+/// An append to a new stream with exactly one defect. Its `Debug` prints
+/// payloads as JSON text, as [`Append`]'s does.
+#[derive(Clone)]
 pub struct InvalidAppend {
     /// The request.
     pub request: AppendRequest,
     /// What is wrong with it.
     pub kind: Invalid,
+}
+
+impl std::fmt::Debug for InvalidAppend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InvalidAppend")
+            .field("request", &Request(&self.request))
+            .field("kind", &self.kind)
+            .finish()
+    }
 }
 
 /// An append to a new stream of tenant `t` broken in one of the [`Invalid`] ways.
@@ -150,7 +164,7 @@ pub fn invalid_append() -> impl Strategy<Value = InvalidAppend> {
         valid_append("t", "agg", 0, 3),
         any::<prop::sample::Index>(),
     )
-        .prop_map(|(kind, mut request, index)| {
+        .prop_map(|(kind, Append(mut request), index)| {
             let i = index.index(request.events.len());
             fn meta(r: &mut AppendRequest, i: usize) -> &mut EventMetadata {
                 r.events[i].meta.get_or_insert_with(EventMetadata::default)
@@ -258,7 +272,7 @@ mod tests {
                         "s-{}",
                         request.events[0].meta.as_ref().map_or("", |m| &m.event_id)
                     ),
-                    ..request
+                    ..request.0
                 };
                 runtime
                     .block_on(engine.append(fresh))
@@ -307,6 +321,10 @@ mod tests {
             let meta = minimal.events[0].meta.as_ref().expect("meta");
             assert!(meta.headers.is_empty(), "seed {seed}: {minimal:?}");
             assert_eq!(meta.event_version, 1, "seed {seed}: {minimal:?}");
+            // What proptest prints for it: the payload as JSON text, short.
+            let printed = format!("{minimal:#?}");
+            assert!(printed.contains(r#"payload: {"b":"#), "{printed}");
+            assert!(printed.lines().count() <= 20, "{printed}");
         }
     }
 
