@@ -22,9 +22,11 @@
 //! }
 //! ```
 
+mod history;
 pub mod plan;
 mod readable;
 mod requests;
 
+pub use history::{EventTypeFor, appends_for, histories};
 pub use readable::Append;
 pub use requests::*;
