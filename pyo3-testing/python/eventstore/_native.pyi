@@ -18,6 +18,7 @@ __all__ = [
     "NativeMock",
     "NativeSubscription",
     "RawEvent",
+    "Ready",
     "__version__",
     "conformance_cases",
     "conformance_diff",
