@@ -52,6 +52,8 @@ fn call_message(c: &CallRecord) -> Call {
             .unwrap_or_default(),
         matched_expectations: json.matched,
         completed: json.completed,
+        caught_up_marker_sent: json.caught_up_marker_sent,
+        keepalives_sent: json.keepalives_sent,
     }
 }
 

@@ -1,5 +1,6 @@
 //! The call journal: every call, in arrival order, with what it asked, what
-//! it got and, for subscriptions, each event delivered and how it ended.
+//! it got and, for subscriptions, each event delivered, the caught-up
+//! marker and keepalives sent, and how it ended.
 
 use crate::{
     expectation::ExpectationId,
@@ -179,6 +180,13 @@ pub struct CallRecord {
     pub delivered: Vec<EventData>,
     /// Subscribe: how the stream ended; `None` while open.
     pub stream_end: Option<StreamEnd>,
+    /// Subscribe: whether the caught-up marker (the stream's first
+    /// event-less response, after the history) was sent. A stubbed stream
+    /// sends one only if its events say so; a legacy server never does.
+    pub caught_up_marker_sent: bool,
+    /// Subscribe: keepalives sent (event-less responses after the
+    /// caught-up marker: `keepalive_every`, `keepalive_interval`).
+    pub keepalives_sent: u64,
     /// The expectations the call matched.
     pub matched: Vec<ExpectationId>,
     /// Strict mode refused the call (it matched no expectation).
@@ -407,6 +415,8 @@ impl Journal {
             outcome: None,
             delivered: Vec::new(),
             stream_end: None,
+            caught_up_marker_sent: false,
+            keepalives_sent: 0,
             matched,
             rejected_by_strict_mode,
             payloads_dropped: false,
@@ -466,6 +476,16 @@ impl Journal {
         });
         records.payload_bytes += added;
         records.shed_over_budget();
+    }
+
+    /// Records that a subscription sent its caught-up marker.
+    pub(crate) fn caught_up_marker_sent(&self, seq: u64) {
+        self.update(seq, |c| c.caught_up_marker_sent = true);
+    }
+
+    /// Records a keepalive sent on a subscription.
+    pub(crate) fn keepalive_sent(&self, seq: u64) {
+        self.update(seq, |c| c.keepalives_sent += 1);
     }
 
     /// Records how a subscription ended (the first end recorded wins).

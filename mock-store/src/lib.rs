@@ -55,10 +55,13 @@
 //! - [`control`]: the same API over gRPC for other processes; [`spec`]:
 //!   expectations written as JSON; [`seed`]: fixture files to preload;
 //!   [`record`]: `eventstore-mock record`, which writes a fixture from a
-//!   real store's tenant (replayed by [`MockEventStore::from_fixture`]).
+//!   real store's tenant (replayed by [`MockEventStore::from_fixture`]);
+//!   [`cli`]: the `eventstore-mock` command line (the binary's and the
+//!   Python wheel's `eventstore-mock`).
 //! - `strategies` (feature `proptest`): generators of valid requests and
 //!   events for property tests.
 
+pub mod cli;
 pub mod control;
 mod direct;
 pub mod expectation;

@@ -463,6 +463,14 @@ async fn keepalive_every_n_events_after_the_marker() {
     }
     let calls = mock.calls_to(Rpc::Subscribe);
     assert_eq!(calls[0].delivered.len(), 5, "keepalives are not events");
+    // Each stream: its marker, and the one keepalive after its even live event.
+    for call in &calls {
+        assert!(call.caught_up_marker_sent, "{}", call.summary());
+        assert_eq!(call.keepalives_sent, 1, "{}", call.summary());
+        let json = eventstore_mock::wire::call_json(call);
+        assert_eq!(json["caught_up_marker_sent"], true);
+        assert_eq!(json["keepalives_sent"], 1);
+    }
 }
 
 /// A stubbed subscription's events are its history: the marker follows them.

@@ -23,7 +23,8 @@
 //!   resumes after the last acknowledged event.
 //! - [`mock`]: `NativeMock`, the in-process `MockEventStore`; expectations
 //!   come in and the journal goes out as JSON in the mock's wire model
-//!   (`eventstore_mock::wire`).
+//!   (`eventstore_mock::wire`); and the mock's command lines
+//!   (`mock_main`, `record_main`, the Rust ones).
 //! - [`container`]: `NativeContainer`, the real store in Docker or in process.
 //! - [`conformance`]: the conformance kit (`eventstore-conformance check`
 //!   and `diff`), the cases of `eventstore_conformance` run from Python,
@@ -63,6 +64,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(runtime::shutdown, m)?)?;
     m.add_function(wrap_pyfunction!(mock::payload_view, m)?)?;
     m.add_function(wrap_pyfunction!(mock::record_main, m)?)?;
+    m.add_function(wrap_pyfunction!(mock::mock_main, m)?)?;
     m.add_function(wrap_pyfunction!(convert::new_event_id, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     // The contract's names, from their one owner (the proto crate), so the

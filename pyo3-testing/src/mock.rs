@@ -8,7 +8,7 @@
 use crate::{
     convert::{RawEvent, event_from_dict},
     errors::{NativeError, NativeResult},
-    runtime::{block_on, handle},
+    runtime::{block_on, block_on_command, handle},
 };
 use eventstore_engine::Limits;
 use eventstore_mock::{Backend, CallRequest, MockEventStore, StartError, wire};
@@ -72,6 +72,17 @@ pub fn record_main(py: Python<'_>, argv: Vec<String>) -> PyResult<i32> {
     block_on(py, async move {
         Ok(eventstore_mock::record::main_from(argv).await)
     })
+}
+
+/// `eventstore-mock` from Python (the wheel's `eventstore-mock` command,
+/// `python -m eventstore.testing.mock_server`): the Rust command line
+/// itself (`eventstore_mock::cli::main_from`), so it has the binary's
+/// flags, readiness line, logs and exit status. It serves until SIGTERM or
+/// SIGINT; Python's own signal handlers run meanwhile (a `KeyboardInterrupt`
+/// drops the mock). `argv[0]` names the program.
+#[pyfunction]
+pub fn mock_main(py: Python<'_>, argv: Vec<String>) -> PyResult<i32> {
+    block_on_command(py, eventstore_mock::cli::main_from(argv))
 }
 
 /// A payload as the journal and the matchers show it (JSON text): the

@@ -17,8 +17,9 @@
 //! that delivered events is immediate; later ones back off.
 //!
 //! Event-less `SubscribeResponse`s are never events: the first one of each
-//! stream is the caught-up marker, later ones are keepalives (skipped). The
-//! marker travels through the buffer in order, as `True`, and a reconnect
+//! stream is the caught-up marker, later ones are keepalives (skipped, and
+//! counted: `keepalives_received`, as they arrive, whether or not Python
+//! iterates). The marker travels through the buffer in order, as `True`, and a reconnect
 //! as `False`, so Python's `Subscription.caught_up` turns true exactly when
 //! its consumer has been handed every event of the history, and drops when
 //! a new stream starts (it is caught up again once that stream says so).
@@ -85,6 +86,7 @@ pub struct NativeSubscription {
     resume: Arc<Mutex<Option<oneshot::Sender<()>>>>,
     acked: Arc<AtomicU64>,
     reconnects: Arc<AtomicU64>,
+    keepalives: Arc<AtomicU64>,
     cancel: CancellationToken,
 }
 
@@ -98,6 +100,7 @@ impl NativeSubscription {
         let (tx, rx) = mpsc::channel(buffer);
         let acked = Arc::new(AtomicU64::new(0));
         let reconnects = Arc::new(AtomicU64::new(0));
+        let keepalives = Arc::new(AtomicU64::new(0));
         let cancel = connections.closed.child_token();
         let feeder = Feeder {
             connections,
@@ -105,6 +108,7 @@ impl NativeSubscription {
             max_reconnect_attempts,
             acked: acked.clone(),
             reconnects: reconnects.clone(),
+            keepalives: keepalives.clone(),
             cancel: cancel.clone(),
             tx,
         };
@@ -115,6 +119,7 @@ impl NativeSubscription {
             resume: Arc::new(Mutex::new(None)),
             acked,
             reconnects,
+            keepalives,
             cancel,
         })
     }
@@ -190,6 +195,13 @@ impl NativeSubscription {
         self.reconnects.load(Ordering::SeqCst)
     }
 
+    /// Keepalives received (event-less responses after a stream's
+    /// caught-up marker), over every stream of the subscription.
+    #[getter]
+    fn keepalives_received(&self) -> u64 {
+        self.keepalives.load(Ordering::SeqCst)
+    }
+
     /// Ends the subscription; pending `next_batch` calls resolve to `[]`.
     fn close(&self) {
         self.cancel.cancel();
@@ -208,6 +220,7 @@ struct Feeder {
     max_reconnect_attempts: u32,
     acked: Arc<AtomicU64>,
     reconnects: Arc<AtomicU64>,
+    keepalives: Arc<AtomicU64>,
     cancel: CancellationToken,
     tx: mpsc::Sender<Item>,
 }
@@ -338,7 +351,10 @@ impl Feeder {
                             Item::CaughtUp
                         }
                         // Later ones: keepalives.
-                        None => continue,
+                        None => {
+                            self.keepalives.fetch_add(1, Ordering::SeqCst);
+                            continue;
+                        }
                     };
                     if self.tx.send(item).await.is_err() {
                         return Ended::Quiet;

@@ -1,6 +1,8 @@
 """Event-less subscription responses and the failure contract: the
 caught-up marker (``Subscription.caught_up``, ``wait_caught_up``), keepalives
-never surfacing as events, ``DATA_LOSS`` raising ``UndecodableEventError``
+never surfacing as events (and counted on both sides:
+``Subscription.keepalives_received``, ``RecordedCall.keepalives_sent`` and
+``caught_up_marker_sent``), ``DATA_LOSS`` raising ``UndecodableEventError``
 without a reconnect, and ``UNAVAILABLE ... resume from global_nonce N``
 reconnecting. The marker against every ``target``; the faults with the mock.
 """
@@ -9,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import eventstore
@@ -104,6 +107,53 @@ async def test_keepalives_are_never_events(mock: MockEventStore, client: EventSt
         assert sub.reconnects == 0
     mock.verify()
     assert len(mock.subscriptions[0].delivered) == 3
+
+
+async def until(condition: Callable[[], bool]) -> None:
+    """Returns once ``condition()`` holds (polled; bound it with ``within``)."""
+    while not condition():
+        await asyncio.sleep(0.01)
+
+
+async def test_keepalives_every_n_events_are_counted_on_both_sides(
+    mock: MockEventStore, client: EventStoreClient
+) -> None:
+    mock.expect_subscribe(keepalive_every=1)
+    async with client, await client.subscribe() as sub:
+        waiting = asyncio.ensure_future(sub.__anext__())
+        await sub.wait_caught_up(timeout=10)
+        (open_call,) = mock.subscriptions
+        assert open_call.caught_up_marker_sent and open_call.keepalives_sent == 0
+        assert sub.keepalives_received == 0, "the caught-up marker is not a keepalive"
+        await ticks(client, 1, 3)
+        got = [await within(waiting)] + [await within(sub.__anext__()) for _ in range(2)]
+        assert [e.payload for e in got] == [Tick(1), Tick(2), Tick(3)]
+        # One keepalive after each live event: 3, and no more without an interval.
+        await within(until(lambda: sub.keepalives_received >= 3))
+        (call,) = mock.subscriptions
+        assert call.keepalives_sent == 3 and sub.keepalives_received == 3
+        assert "keepalives_sent=3" in repr(call)
+    mock.verify()
+    appends = [c for c in mock.calls if c.rpc == "append"]
+    assert appends and all(not c.caught_up_marker_sent and c.keepalives_sent == 0 for c in appends)
+
+
+async def test_keepalives_on_a_quiet_stream_are_counted_on_both_sides(
+    mock: MockEventStore, client: EventStoreClient
+) -> None:
+    mock.expect_subscribe(keepalive_every=1, keepalive_interval=0.01)
+    async with client, await client.subscribe() as sub:
+        waiting = asyncio.ensure_future(sub.__anext__())
+        await sub.wait_caught_up(timeout=10)
+        assert sub.caught_up
+        # Quiet: a keepalive every 10 ms (at least 3, whatever the timing).
+        await within(until(lambda: sub.keepalives_received >= 3))
+        received = sub.keepalives_received
+        (call,) = mock.subscriptions
+        assert call.caught_up_marker_sent
+        assert call.keepalives_sent >= received >= 3, "the mock journals a keepalive before the client gets it"
+        waiting.cancel()
+    mock.verify()
 
 
 async def test_reconnect_drops_caught_up_until_the_new_streams_marker(

@@ -1,6 +1,7 @@
 //! A subscription on its way out of the mock: each event journaled, the
 //! stream faults of its expectation applied (`delay_each`, `fail_after`,
-//! `drop_after`, `data_loss_at`, keepalives), its end recorded however it
+//! `drop_after`, `data_loss_at`, keepalives), the caught-up marker and
+//! each keepalive journaled as they are sent, its end recorded however it
 //! comes.
 
 use crate::{
@@ -22,7 +23,9 @@ pub(crate) type Responses = BoxStream<'static, Result<SubscribeResponse, Status>
 
 /// A subscription on its way out: journals each event, applies the faults.
 /// An event-less response (the caught-up marker) is not an event: it passes
-/// through without counting for the faults or reaching the journal.
+/// through without counting for the faults or reaching the journal's
+/// `delivered`; the journal records that it was sent
+/// (`caught_up_marker_sent`), and counts keepalives (`keepalives_sent`).
 pub(crate) struct Feed {
     source: Responses,
     delivered: u64,
@@ -107,13 +110,13 @@ impl Feed {
         }
         if self.keepalive_due {
             self.keepalive_due = false;
-            return Some((Ok(SubscribeResponse { event: None }), self));
+            return Some(self.keepalive());
         }
         let next = match self.faults.keepalive_interval.filter(|_| self.caught_up) {
             Some(interval) => match tokio::time::timeout(interval, self.source.next()).await {
                 Ok(next) => next,
                 // Quiet for `interval`: a keepalive (`next()` is cancel-safe).
-                Err(_) => return Some((Ok(SubscribeResponse { event: None }), self)),
+                Err(_) => return Some(self.keepalive()),
             },
             None => self.source.next().await,
         };
@@ -132,8 +135,12 @@ impl Feed {
                 };
                 Some((Err(self.end(end, status)), self))
             }
+            // The first event-less response is the marker; a client takes
+            // any later one (a stub's) for a keepalive, and so does the journal.
+            Some(Ok(SubscribeResponse { event: None })) if self.caught_up => Some(self.keepalive()),
             Some(Ok(SubscribeResponse { event: None })) => {
                 self.caught_up = true;
+                self.state.journal.caught_up_marker_sent(self.seq);
                 Some((Ok(SubscribeResponse { event: None }), self))
             }
             Some(Ok(SubscribeResponse { event: Some(event) })) => {
@@ -165,6 +172,12 @@ impl Feed {
                 None
             }
         }
+    }
+
+    /// A keepalive, journaled.
+    fn keepalive(self) -> (Result<SubscribeResponse, Status>, Self) {
+        self.state.journal.keepalive_sent(self.seq);
+        (Ok(SubscribeResponse { event: None }), self)
     }
 
     fn end(&mut self, end: StreamEnd, status: Status) -> Status {

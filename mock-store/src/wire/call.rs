@@ -8,6 +8,7 @@
 //!  "received_unix_micros": 1700000000000000, "latency_micros": 1520,
 //!  "delivered": [{"meta": {...}, "payload": ...}],
 //!  "stream_end": {"reason": "status", "status": "UNAVAILABLE", "message": "boom"},
+//!  "caught_up_marker_sent": true, "keepalives_sent": 2,
 //!  "matched": [1], "completed": true, "rejected_by_strict_mode": false}
 //! ```
 //!
@@ -15,6 +16,9 @@
 //! it is in flight); a subscription's status is its stream's end. `response`
 //! is the JSON view of the response (`null` for a subscription or a
 //! failure). `stream_end` is `null` for unary calls and open streams.
+//! `caught_up_marker_sent` (the stream's first event-less response was
+//! sent) and `keepalives_sent` (event-less responses after it) are `false`
+//! and `0` for unary calls.
 
 use crate::{
     journal::{CallRecord, Outcome, StreamEnd},
@@ -95,6 +99,10 @@ pub struct CallJson {
     pub delivered: Vec<Value>,
     /// Subscribe: how the stream ended; `None` while open and for unary calls.
     pub stream_end: Option<StreamEndJson>,
+    /// Subscribe: whether the caught-up marker was sent.
+    pub caught_up_marker_sent: bool,
+    /// Subscribe: keepalives sent (event-less responses after the marker).
+    pub keepalives_sent: u64,
     /// The ids of the expectations the call matched.
     pub matched: Vec<u64>,
     /// Whether the call has finished.
@@ -150,6 +158,8 @@ impl CallJson {
             latency_micros: c.latency.map(|d| micros(d.as_micros())),
             delivered: c.delivered.iter().map(event_json).collect(),
             stream_end,
+            caught_up_marker_sent: c.caught_up_marker_sent,
+            keepalives_sent: c.keepalives_sent,
             matched: c.matched.iter().map(|id| id.0).collect(),
             completed: c.is_complete(),
             rejected_by_strict_mode: c.rejected_by_strict_mode,

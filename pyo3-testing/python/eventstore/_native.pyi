@@ -24,6 +24,7 @@ __all__ = [
     "conformance_diff",
     "conformance_main",
     "conformance_report",
+    "mock_main",
     "new_event_id",
     "payload_view",
     "record_main",
@@ -93,6 +94,8 @@ class NativeSubscription:
     def acknowledged(self) -> int: ...
     @property
     def reconnects(self) -> int: ...
+    @property
+    def keepalives_received(self) -> int: ...
     def close(self) -> None: ...
 
 @final
@@ -265,6 +268,9 @@ def shutdown(timeout_secs: float = 2.0) -> None: ...
 def payload_view(payload: bytes) -> str: ...
 def record_main(argv: list[str]) -> int:
     """``eventstore-mock record``: ``argv[0]`` names the program; returns the exit status."""
+
+def mock_main(argv: list[str]) -> int:
+    """``eventstore-mock``: serves until SIGTERM or SIGINT; ``argv[0]`` names the program; returns the exit status."""
 
 def new_event_id() -> str: ...
 def conformance_cases(only: str | None = None) -> list[tuple[str, str, str | None]]:

@@ -34,7 +34,8 @@ class Subscription:
     :attr:`caught_up` turns true when the iteration has handed out every
     event of the history (the store's caught-up marker was reached, in
     order); :meth:`wait_caught_up` waits for that. Event-less responses of
-    the store (the marker, keepalives) are never handed out as events.
+    the store (the marker, keepalives) are never handed out as events;
+    :attr:`keepalives_received` counts the keepalives.
     """
 
     def __init__(
@@ -196,6 +197,15 @@ class Subscription:
     def acknowledged(self) -> int:
         """The highest acknowledged global nonce (0: none)."""
         return self._native.acknowledged
+
+    @property
+    def keepalives_received(self) -> int:
+        """How many keepalives the store sent: event-less responses after a
+        stream's caught-up marker (the first event-less response of each
+        stream is the marker, see :attr:`caught_up`), over every stream of
+        the subscription (reconnects included). Counted as they arrive,
+        whether or not the subscription is being iterated."""
+        return self._native.keepalives_received
 
     @property
     def reconnects(self) -> int:

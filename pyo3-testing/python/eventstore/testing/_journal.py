@@ -64,6 +64,14 @@ class RecordedCall:
     """Subscriptions: events delivered, in order."""
     stream_end: StreamEnd | None = None
     """Subscriptions: how the stream ended (``None`` while open)."""
+    caught_up_marker_sent: bool = False
+    """Subscriptions: whether the mock sent the caught-up marker (the
+    stream's first event-less response, after the history). ``False`` for
+    other calls."""
+    keepalives_sent: int = 0
+    """Subscriptions: how many keepalives the mock sent (event-less
+    responses after the caught-up marker: ``expect_subscribe(keepalive_every=...,
+    keepalive_interval=...)``). ``0`` for other calls."""
     matched: list[int] = field(default_factory=list)
     """Ids of the expectations this call matched."""
     events: list[RecordedEvent] = field(default_factory=list)
@@ -88,6 +96,8 @@ class RecordedCall:
             parts.append(f"events={len(types)} [{shown}]")
         if self.rpc == "subscribe":
             parts.append(f"delivered={len(self.delivered)}")
+            if self.keepalives_sent:
+                parts.append(f"keepalives_sent={self.keepalives_sent}")
         parts.append(f"status={self.status or 'in flight'}")
         return f"RecordedCall(#{self.seq} {self.rpc}, {', '.join(parts)})"
 
@@ -108,6 +118,8 @@ def recorded_call(c: CallJson, events: list[_native.RawEvent], delivered: list[_
         latency=None if c["latency_micros"] is None else c["latency_micros"] / 1e6,
         delivered=[RecordedEvent(e, default_registry) for e in delivered],
         stream_end=None if end is None else StreamEnd(end["reason"], end["status"], end["message"]),
+        caught_up_marker_sent=c["caught_up_marker_sent"],
+        keepalives_sent=c["keepalives_sent"],
         matched=c["matched"],
         events=[RecordedEvent(e, default_registry) for e in events],
     )

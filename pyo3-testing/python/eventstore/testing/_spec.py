@@ -227,6 +227,8 @@ class CallJson(TypedDict):
     delivered: list[dict[str, object]]
     """The view form of the deliveries (Python reads the native events instead)."""
     stream_end: StreamEndJson | None
+    caught_up_marker_sent: bool
+    keepalives_sent: int
     matched: list[int]
     completed: bool
     rejected_by_strict_mode: bool
