@@ -8,6 +8,9 @@
 //! digits of sha256(binary ++ Dockerfile)) are handed to the crate as
 //! `EVENTSTORE_EMBEDDED_SERVER` and `EVENTSTORE_EMBEDDED_IMAGE_TAG`.
 //!
+//! `EVENTSTORE_EMBEDDED_SERVER_TARGET_DIR` (absolute, or relative to the
+//! workspace) replaces `<target>/embedded-server`.
+//!
 //! `EVENTSTORE_EMBED_SERVER=0` skips it (quick checks only): the crate then
 //! embeds nothing, and whatever needs the embedded binary fails with an
 //! error saying so.
@@ -54,8 +57,41 @@ const LEAKY_VARS: &[&str] = &[
     "__CARGO_FIX_PLZ",
 ];
 
-/// Prefixes of per-crate variables cargo sets for build scripts.
-const LEAKY_PREFIXES: &[&str] = &["CARGO_CFG_", "CARGO_FEATURE_", "CARGO_PKG_", "DEP_"];
+/// Prefixes of per-crate variables cargo sets for build scripts, and of
+/// cargo-zigbuild's (maturin `--zig`) own.
+const LEAKY_PREFIXES: &[&str] = &[
+    "CARGO_CFG_",
+    "CARGO_FEATURE_",
+    "CARGO_PKG_",
+    "DEP_",
+    "CARGO_ZIGBUILD_",
+];
+
+/// The outer build's C toolchain and linker for the host triple, removed
+/// with the suffix `<host>` (as `x86_64_unknown_linux_gnu` and
+/// `x86_64-unknown-linux-gnu`) or, for the linker, `<HOST>`. `maturin --zig`
+/// (the wheel's build, `scripts/build-wheel`) points them at `zig cc` for
+/// glibc 2.17; the static server links glibc statically with the host's
+/// own toolchain instead (zig ships no static glibc), and it is a separate
+/// binary carried as bytes, so the wheel's glibc floor does not apply to it.
+const LEAKY_TOOLCHAIN_PREFIXES: &[&str] = &[
+    "CC_",
+    "CXX_",
+    "AR_",
+    "RANLIB_",
+    "CFLAGS_",
+    "CXXFLAGS_",
+    "CMAKE_TOOLCHAIN_FILE_",
+    "BINDGEN_EXTRA_CLANG_ARGS_",
+];
+
+/// cargo-zigbuild's switches that would make the nested build apply the
+/// outer target's linker settings to its build scripts too.
+const LEAKY_ZIG_VARS: &[&str] = &[
+    "CARGO_TARGET_APPLIES_TO_HOST",
+    "CARGO_UNSTABLE_TARGET_APPLIES_TO_HOST",
+    "ZIG_COMMAND",
+];
 
 fn main() {
     println!("cargo::rustc-check-cfg=cfg(eventstore_embedded_server)");
@@ -111,7 +147,15 @@ fn main() {
         return skip();
     }
 
-    let target_dir = outer_target_dir(&root).join("embedded-server");
+    // `scripts/build-wheel` builds the wheel in a target directory of its
+    // own but points this at the dev build's `target/embedded-server`: the
+    // same nested build (the flags above are the same whatever the outer
+    // build is), so the server the dev build compiled is reused.
+    println!("cargo::rerun-if-env-changed=EVENTSTORE_EMBEDDED_SERVER_TARGET_DIR");
+    let target_dir = match env::var_os("EVENTSTORE_EMBEDDED_SERVER_TARGET_DIR") {
+        Some(dir) if !dir.is_empty() => root.join(dir),
+        _ => outer_target_dir(&root).join("embedded-server"),
+    };
     let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut command = Command::new(&cargo);
     command
@@ -120,9 +164,23 @@ fn main() {
         .arg("--manifest-path")
         .arg(root.join("Cargo.toml"))
         .current_dir(&root);
+    let host_suffixes = [host.replace('-', "_"), host.clone()];
+    let host_linker = format!(
+        "CARGO_TARGET_{}_LINKER",
+        host.replace('-', "_").to_uppercase()
+    );
     for (key, _) in env::vars_os() {
         let Some(key) = key.to_str() else { continue };
-        if LEAKY_VARS.contains(&key) || LEAKY_PREFIXES.iter().any(|p| key.starts_with(p)) {
+        let host_toolchain = key == host_linker
+            || LEAKY_TOOLCHAIN_PREFIXES.iter().any(|p| {
+                key.strip_prefix(p)
+                    .is_some_and(|rest| host_suffixes.iter().any(|h| rest == h))
+            });
+        if LEAKY_VARS.contains(&key)
+            || LEAKY_ZIG_VARS.contains(&key)
+            || LEAKY_PREFIXES.iter().any(|p| key.starts_with(p))
+            || host_toolchain
+        {
             command.env_remove(key);
         }
     }
