@@ -17,18 +17,108 @@ use crate::{
     runtime::{future_into_py, handle, ready_or_spawn},
     subscription::NativeSubscription,
 };
+use eventstore_mock::Direct;
 use eventstore_proto::{
-    AppendRequest, GetServerInfoRequest, ReadAllRequest, ReadStreamRequest, SubscribeRequest,
+    AppendRequest, AppendResponse, GetServerInfoRequest, GetServerInfoResponse, ReadAllRequest,
+    ReadAllResponse, ReadStreamRequest, ReadStreamResponse, SubscribeRequest,
     event_store_client::EventStoreClient,
 };
 use pyo3::{exceptions::PyValueError, prelude::*, types::PyDict};
 use std::sync::Arc;
-use tonic::transport::Channel;
+use tonic::{Request, Response, Status, transport::Channel};
 
 /// A mistake in the options, as the `ValueError` Python turns into a
 /// `ValidationError`.
 fn usage(error: eventstore_client::ConnectError) -> PyErr {
     PyValueError::new_err(error.to_string())
+}
+
+/// One unary RPC as both routes make it: on an in-process mock's service
+/// ([`Direct`], no transport) and on a client of the pool's channels.
+trait Unary: prost::Message + Clone + Send + 'static {
+    type Answer: Send + 'static;
+    fn direct(
+        direct: &Direct,
+        request: Request<Self>,
+    ) -> impl Future<Output = Result<Self::Answer, Status>> + Send + 'static;
+    fn channel(
+        client: EventStoreClient<Channel>,
+        request: Request<Self>,
+    ) -> impl Future<Output = Result<Response<Self::Answer>, Status>> + Send;
+}
+
+/// The four unary RPCs; `$rpc` names both [`Direct`]'s method and the
+/// generated client's.
+macro_rules! unary_rpc {
+    ($($request:ty => $answer:ty, $rpc:ident;)*) => {$(
+        impl Unary for $request {
+            type Answer = $answer;
+            fn direct(
+                direct: &Direct,
+                request: Request<Self>,
+            ) -> impl Future<Output = Result<Self::Answer, Status>> + Send + 'static {
+                direct.$rpc(request)
+            }
+            fn channel(
+                mut client: EventStoreClient<Channel>,
+                request: Request<Self>,
+            ) -> impl Future<Output = Result<Response<Self::Answer>, Status>> + Send {
+                async move { client.$rpc(request).await }
+            }
+        }
+    )*};
+}
+
+unary_rpc! {
+    AppendRequest => AppendResponse, append;
+    ReadStreamRequest => ReadStreamResponse, read_stream;
+    ReadAllRequest => ReadAllResponse, read_all;
+    GetServerInfoRequest => GetServerInfoResponse, get_server_info;
+}
+
+/// Sends `request` and resolves to `settle` of its answer (which may turn
+/// a status into a value), within the request timeout. To an in-process
+/// mock the call is made on this thread and, when its answer needs no
+/// waiting, returns a finished awaitable; over the network it runs on the
+/// runtime. `expected` is the nonce an append expected (for its conflict).
+fn unary<'py, R, O>(
+    py: Python<'py>,
+    inner: &Arc<Connections>,
+    request: R,
+    expected: Option<u64>,
+    settle: fn(Result<R::Answer, Status>) -> Result<O, Status>,
+) -> PyResult<Bound<'py, PyAny>>
+where
+    R: Unary,
+    O: for<'a> IntoPyObject<'a> + Send + 'static,
+{
+    let inner = inner.clone();
+    let refused = Connections::over_limit(&request);
+    if let Some(direct) = inner.direct() {
+        let call = match refused {
+            Some(status) => Err(status),
+            None => Ok(R::direct(direct, inner.request(request, true))),
+        };
+        return ready_or_spawn(py, async move {
+            inner.bounded(async { settle(call?.await) }, expected).await
+        });
+    }
+    future_into_py(py, async move {
+        let call = async {
+            if let Some(status) = refused {
+                return Err(status);
+            }
+            inner
+                .over_channel(|client| R::channel(client, inner.request(request.clone(), true)))
+                .await
+        };
+        inner.bounded(async { settle(call.await) }, expected).await
+    })
+}
+
+/// A page's events as the native events Python reads.
+fn raw_events(events: Vec<eventstore_proto::EventData>) -> Vec<RawEvent> {
+    events.into_iter().map(RawEvent::new).collect()
 }
 
 /// The native client.
@@ -113,27 +203,13 @@ impl NativeClient {
             idempotency_key,
             events,
         };
-        let inner = self.inner.clone();
-        let expected = Some(expected_aggregate_nonce);
-        if let Some(direct) = inner.direct() {
-            let call = inner.direct_request(request).map(|r| direct.append(r));
-            return ready_or_spawn(py, async move {
-                let response = inner.bounded(async { call?.await }, expected).await?;
-                Ok((response.last_global_nonce, response.last_aggregate_nonce))
-            });
-        }
-        future_into_py(py, async move {
-            let response = inner
-                .call(
-                    |mut client| {
-                        let request = inner.request(request.clone(), true);
-                        async move { client.append(request).await }
-                    },
-                    expected,
-                )
-                .await?;
-            Ok((response.last_global_nonce, response.last_aggregate_nonce))
-        })
+        unary(
+            py,
+            &self.inner,
+            request,
+            Some(expected_aggregate_nonce),
+            |answer| answer.map(|r| (r.last_global_nonce, r.last_aggregate_nonce)),
+        )
     }
 
     /// Reads a page; resolves to `(events, is_end, next_from_aggregate_nonce)`.
@@ -153,27 +229,14 @@ impl NativeClient {
             max_count,
             forward,
         };
-        let inner = self.inner.clone();
-        if let Some(direct) = inner.direct() {
-            let call = inner.direct_request(request).map(|r| direct.read_stream(r));
-            return ready_or_spawn(py, async move {
-                let page = inner.bounded(async { call?.await }, None).await?;
-                let events: Vec<RawEvent> = page.events.into_iter().map(RawEvent::new).collect();
-                Ok((events, page.is_end, page.next_from_aggregate_nonce))
-            });
-        }
-        future_into_py(py, async move {
-            let page = inner
-                .call(
-                    |mut client| {
-                        let request = inner.request(request.clone(), true);
-                        async move { client.read_stream(request).await }
-                    },
-                    None,
+        unary(py, &self.inner, request, None, |answer| {
+            answer.map(|page| {
+                (
+                    raw_events(page.events),
+                    page.is_end,
+                    page.next_from_aggregate_nonce,
                 )
-                .await?;
-            let events: Vec<RawEvent> = page.events.into_iter().map(RawEvent::new).collect();
-            Ok((events, page.is_end, page.next_from_aggregate_nonce))
+            })
         })
     }
 
@@ -193,27 +256,14 @@ impl NativeClient {
             max_count,
             forward,
         };
-        let inner = self.inner.clone();
-        if let Some(direct) = inner.direct() {
-            let call = inner.direct_request(request).map(|r| direct.read_all(r));
-            return ready_or_spawn(py, async move {
-                let page = inner.bounded(async { call?.await }, None).await?;
-                let events: Vec<RawEvent> = page.events.into_iter().map(RawEvent::new).collect();
-                Ok((events, page.is_end, page.next_from_global_nonce))
-            });
-        }
-        future_into_py(py, async move {
-            let page = inner
-                .call(
-                    |mut client| {
-                        let request = inner.request(request.clone(), true);
-                        async move { client.read_all(request).await }
-                    },
-                    None,
+        unary(py, &self.inner, request, None, |answer| {
+            answer.map(|page| {
+                (
+                    raw_events(page.events),
+                    page.is_end,
+                    page.next_from_global_nonce,
                 )
-                .await?;
-            let events: Vec<RawEvent> = page.events.into_iter().map(RawEvent::new).collect();
-            Ok((events, page.is_end, page.next_from_global_nonce))
+            })
         })
     }
 
@@ -223,45 +273,22 @@ impl NativeClient {
     /// server). Decided here, on the status code itself, so a legacy server
     /// is never confused with another failure.
     fn server_info<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let inner = self.inner.clone();
-        if let Some(direct) = inner.direct() {
-            let call = inner
-                .direct_request(GetServerInfoRequest {})
-                .map(|r| direct.get_server_info(r));
-            return ready_or_spawn(py, async move {
-                let info = inner
-                    .bounded(
-                        async {
-                            match call?.await {
-                                Ok(info) => Ok(Some(info)),
-                                Err(status) if status.code() == tonic::Code::Unimplemented => {
-                                    Ok(None)
-                                }
-                                Err(status) => Err(status),
-                            }
-                        },
-                        None,
-                    )
-                    .await?;
-                Ok(info.map(|i| (i.server_version, i.api_version, i.backend, i.capabilities)))
-            });
-        }
-        future_into_py(py, async move {
-            let call = |mut client: EventStoreClient<Channel>| {
-                let request = inner.request(GetServerInfoRequest {}, true);
-                async move {
-                    match client.get_server_info(request).await {
-                        Ok(response) => Ok(response.map(Some)),
-                        Err(status) if status.code() == tonic::Code::Unimplemented => {
-                            Ok(tonic::Response::new(None))
-                        }
-                        Err(status) => Err(status),
-                    }
-                }
-            };
-            let info = inner.call(call, None).await?;
-            Ok(info.map(|i| (i.server_version, i.api_version, i.backend, i.capabilities)))
-        })
+        unary(
+            py,
+            &self.inner,
+            GetServerInfoRequest {},
+            None,
+            |answer| match answer {
+                Ok(i) => Ok(Some((
+                    i.server_version,
+                    i.api_version,
+                    i.backend,
+                    i.capabilities,
+                ))),
+                Err(status) if status.code() == tonic::Code::Unimplemented => Ok(None),
+                Err(status) => Err(status),
+            },
+        )
     }
 
     /// Opens a subscription (see `NativeSubscription`).

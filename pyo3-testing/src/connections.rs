@@ -8,7 +8,6 @@
 //! `subscription.rs` reconnects through it), so neither imports the other.
 
 use crate::errors::{Kind, NativeError, NativeResult, code_name, is_client_deadline};
-use eventstore_client::wire::CONNECTION_DROPPED;
 use eventstore_mock::Direct;
 use eventstore_proto::event_store_client::EventStoreClient;
 use std::{
@@ -93,20 +92,17 @@ impl Connections {
         self.direct.as_ref()
     }
 
-    /// `message` as a unary request to the direct service, or the status a
-    /// tonic client gives a message over its encoding limit (what the
-    /// channel would answer before sending it).
-    pub(crate) fn direct_request<T: prost::Message>(
-        &self,
-        message: T,
-    ) -> Result<tonic::Request<T>, tonic::Status> {
+    /// The status of a request over the client's encoding limit (tonic's
+    /// words), refused here before either route sends it: over a channel,
+    /// tonic's own refusal reaches the caller as a reset stream that reads
+    /// like a broken connection.
+    pub(crate) fn over_limit(message: &impl prost::Message) -> Option<tonic::Status> {
         let len = message.encoded_len();
-        if len > MAX_MESSAGE_BYTES {
-            return Err(tonic::Status::out_of_range(format!(
+        (len > MAX_MESSAGE_BYTES).then(|| {
+            tonic::Status::out_of_range(format!(
                 "Error, encoded message length too large: found {len} bytes, the limit is: {MAX_MESSAGE_BYTES} bytes"
-            )));
-        }
-        Ok(self.request(message, true))
+            ))
+        })
     }
 
     /// Whether this client's in-process mock has been closed.
@@ -129,46 +125,24 @@ impl Connections {
         {
             return timed_out(limit);
         }
-        if self.direct.is_some()
-            && status.code() == tonic::Code::Unavailable
-            && status.message() == CONNECTION_DROPPED
-        {
-            // Over the channel the drop cuts the connection: the client
-            // sees a broken connection, said as a connection failure.
-            return NativeError {
-                code: Some(code_name(tonic::Code::Unavailable)),
-                ..NativeError::new(
-                    Kind::Connection,
-                    crate::errors::connection_failure(&self.endpoint, status),
-                )
-            };
-        }
         NativeError::from_status(status, expected).at(&self.endpoint, status)
     }
 
-    /// Runs a unary call with the request timeout and close handling.
-    /// `send` makes the call on a client of the pool; it runs again, once,
-    /// if the request never left this process ([`never_sent`]): a
-    /// connection that had just closed (a mock's `drop_connection`, a
+    /// A unary call over the pool's channels: `send` makes it on a client
+    /// of the pool; it runs again, once, if the request never left this
+    /// process ([`never_sent`]): a connection that had just closed (a
     /// server's restart) fails the next request queued on it before the
     /// channel notices, and that request is safe to send on a new one.
-    pub(crate) async fn call<T, F, Fut>(
-        &self,
-        mut send: F,
-        expected: Option<u64>,
-    ) -> NativeResult<T>
+    pub(crate) async fn over_channel<T, F, Fut>(&self, mut send: F) -> Result<T, tonic::Status>
     where
         F: FnMut(EventStoreClient<Channel>) -> Fut,
         Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
     {
-        let attempts = async {
-            match send(self.client()).await {
-                Err(status) if never_sent(&status) => send(self.client()).await,
-                result => result,
-            }
-            .map(tonic::Response::into_inner)
-        };
-        self.bounded(attempts, expected).await
+        match send(self.client()).await {
+            Err(status) if never_sent(&status) => send(self.client()).await,
+            result => result,
+        }
+        .map(tonic::Response::into_inner)
     }
 
     /// Runs a unary call, however it is made, within the request timeout

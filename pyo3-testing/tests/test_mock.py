@@ -639,6 +639,27 @@ def busy_cores(n: int = 2) -> Iterator[None]:
             spinner.wait()
 
 
+async def test_a_request_over_the_client_limit_fails_alike_in_process_and_over_the_network(
+    mock: MockEventStore,
+) -> None:
+    """The in-process path has no channel to refuse a request over the
+    client's 64 MiB encoding limit: it refuses it itself, with the error the
+    channel gives, before the mock sees it."""
+    huge = [NewEvent(event_type="Huge", payload=b"x" * (65 * 1024 * 1024))]
+    errors = []
+    for client in (
+        EventStoreClient(endpoint="mock", store=mock),
+        EventStoreClient(endpoint=mock.endpoint),
+    ):
+        async with client:
+            with pytest.raises(EventStoreError) as caught:
+                await client.append_events(aggregate_id="huge", aggregate_type="T", events=huge)
+        errors.append((type(caught.value), str(caught.value)))
+    assert errors[0] == errors[1]
+    assert "encoded message length too large" in errors[0][1]
+    assert mock.calls == []
+
+
 async def test_the_call_after_a_dropped_connection_reaches_the_store(mock: MockEventStore) -> None:
     """A dropped connection fails the call it cut, never the next one: a
     request queued on the closing connection before the client noticed it

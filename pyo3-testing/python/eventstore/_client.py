@@ -27,6 +27,9 @@ from eventstore._errors import CompatibilityError, ConnectionError, ValidationEr
 from eventstore._events import EventRegistry, default_registry
 from eventstore._loop import require_asyncio
 from eventstore._models import (
+    DEFAULT_CONNECTION_TIMEOUT,
+    DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_REQUEST_TIMEOUT,
     DEFAULT_TENANT,
     HEAD,
     AllPage,
@@ -135,9 +138,9 @@ class EventStoreClient:
         credentials: Credentials | None = None,
         token: str | None = None,
         tls: Tls | None = None,
-        connection_timeout: float | None = 5.0,
-        request_timeout: float | None = 30.0,
-        max_connections: int = 4,
+        connection_timeout: float | None = DEFAULT_CONNECTION_TIMEOUT,
+        request_timeout: float | None = DEFAULT_REQUEST_TIMEOUT,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
         tenant_id: str = DEFAULT_TENANT,
         store: InProcessStore | None = None,
         registry: EventRegistry | None = None,

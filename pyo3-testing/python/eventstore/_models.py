@@ -41,6 +41,12 @@ __all__ = [
 DEFAULT_TENANT = "default"
 """The tenant used when neither the call nor the client names one."""
 
+# A client's defaults, one place for every factory of clients
+# (EventStoreClient and EventStoreContainer.client).
+DEFAULT_CONNECTION_TIMEOUT = 5.0
+DEFAULT_REQUEST_TIMEOUT = 30.0
+DEFAULT_MAX_CONNECTIONS = 4
+
 HEAD = 2**63 - 1
 """A read position at or past every stream's and log's head: a backward
 read from it starts at the last event. (The reference stores positions as

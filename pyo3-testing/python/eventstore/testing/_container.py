@@ -25,7 +25,14 @@ from eventstore import _native
 from eventstore._connect import Tls, read_pem
 from eventstore._errors import ContainerError, ValidationError
 from eventstore._loop import in_event_loop
-from eventstore._models import DEFAULT_TENANT, Credentials, credential_parts
+from eventstore._models import (
+    DEFAULT_CONNECTION_TIMEOUT,
+    DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_REQUEST_TIMEOUT,
+    DEFAULT_TENANT,
+    Credentials,
+    credential_parts,
+)
 from eventstore.testing._warnings import DockerUnavailableWarning
 
 if TYPE_CHECKING:
@@ -195,9 +202,9 @@ class EventStoreContainer:
         credentials: Credentials | None = None,
         token: str | None = None,
         tls: Tls | None = None,
-        connection_timeout: float | None = 5.0,
-        request_timeout: float | None = 30.0,
-        max_connections: int = 4,
+        connection_timeout: float | None = DEFAULT_CONNECTION_TIMEOUT,
+        request_timeout: float | None = DEFAULT_REQUEST_TIMEOUT,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
         tenant_id: str = DEFAULT_TENANT,
         registry: EventRegistry | None = None,
     ) -> EventStoreClient:
