@@ -178,10 +178,45 @@ Side = Any  # OurSide | GrpcSide
 @dataclass
 class Measure:
     """One measurement: its figure and the CPU time this process spent per
-    operation meanwhile (with ``--against mock`` that includes the mock)."""
+    operation meanwhile (with ``--against mock`` that includes the mock);
+    for the concurrent one also where that CPU went: per thread group of
+    this process and the standalone server's, in µs per operation."""
 
     value: float
     cpu_us_per_op: float
+    threads: dict[str, float] | None = None
+    server_us_per_op: float | None = None
+
+
+def thread_ticks() -> dict[str, int]:
+    """User + system CPU clock ticks of this process's threads so far, summed
+    by thread name (Linux ``/proc/self/task``; empty elsewhere). Threads of
+    one pool share a name: ``eventstore-io`` for the SDK's tokio workers,
+    ``grpc_*``/``default-executo`` for grpcio's; the main thread runs the
+    asyncio loop (and every Python line of both clients)."""
+    ticks: dict[str, int] = {}
+    try:
+        tasks = list(pathlib.Path("/proc/self/task").iterdir())
+    except OSError:
+        return ticks
+    main_tid = str(os.getpid())
+    for task in tasks:
+        try:
+            name = (task / "comm").read_text().strip()
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # a thread that ended meanwhile
+        if task.name == main_tid:
+            name = "main (asyncio loop)"
+        ticks[name] = ticks.get(name, 0) + int(fields[11]) + int(fields[12])
+    return ticks
+
+
+def per_op_us(before: dict[str, int], after: dict[str, int], ops: int) -> dict[str, float]:
+    """The ticks each thread group spent between two :func:`thread_ticks`, in µs per op."""
+    tick_us = 1e6 / os.sysconf("SC_CLK_TCK")
+    spent = {name: (after[name] - before.get(name, 0)) * tick_us / ops for name in after}
+    return {name: us for name, us in sorted(spent.items(), key=lambda kv: -kv[1]) if us > 0}
 
 
 async def sequential_p50_us(side: Side, calls: int, run: str) -> Measure:
@@ -202,7 +237,9 @@ async def sequential_p50_us(side: Side, calls: int, run: str) -> Measure:
     return Measure(statistics.median(latencies) * 1e6, cpu / calls * 1e6)
 
 
-async def concurrent_ops_per_s(side: Side, total: int, in_flight: int, run: str) -> Measure:
+async def concurrent_ops_per_s(
+    side: Side, total: int, in_flight: int, run: str, server: StandaloneServer | None = None
+) -> Measure:
     per_worker = max(total // in_flight, 1)
 
     async def worker(w: int, calls: int, tag: str) -> None:
@@ -212,13 +249,19 @@ async def concurrent_ops_per_s(side: Side, total: int, in_flight: int, run: str)
             expected = await side.append(stream, expected, i)
 
     await asyncio.gather(*(worker(w, max(per_worker // 10, 5), "warm") for w in range(in_flight)))
+    server_cpu = server.cpu_seconds() if server is not None else None
+    threads = thread_ticks()
     cpu = time.process_time()
     start = time.perf_counter()
     await asyncio.gather(*(worker(w, per_worker, "run") for w in range(in_flight)))
     elapsed = time.perf_counter() - start
     cpu = time.process_time() - cpu
     ops = per_worker * in_flight
-    return Measure(ops / elapsed, cpu / ops * 1e6)
+    server_us = None
+    if server is not None and server_cpu is not None:
+        now = server.cpu_seconds()
+        server_us = None if now is None else (now - server_cpu) / ops * 1e6
+    return Measure(ops / elapsed, cpu / ops * 1e6, per_op_us(threads, thread_ticks(), ops), server_us)
 
 
 async def catch_up_events_per_s(side: Side, events: int) -> Measure:
@@ -399,6 +442,26 @@ def print_table(rows: list[Row]) -> None:
     print("ratio: how many times better eventstore is (latency: grpc.aio / ours; rates: ours / grpc.aio)")
 
 
+def print_cpu_budget(in_flight: int, measures: dict[str, Measure]) -> None:
+    """Where the CPU of one concurrent append goes, thread group by thread
+    group, for each client (its best round), and the server's; beside the
+    budget the machine has per operation at that rate (cores / ops per s).
+    A client whose threads plus the server's fill that budget is bound by
+    CPU: it can only go faster by spending less per operation."""
+    cores = os.cpu_count() or 1
+    print(f"\nCPU per concurrent append ({in_flight} in flight), best round, us/op by thread:")
+    for name, m in measures.items():
+        budget = cores / m.value * 1e6
+        spent = sum((m.threads or {}).values()) + (m.server_us_per_op or 0.0)
+        parts = ", ".join(f"{thread} {us:.1f}" for thread, us in (m.threads or {}).items())
+        server = "-" if m.server_us_per_op is None else f"{m.server_us_per_op:.1f}"
+        print(
+            f"  {name:<10} {m.value:,.0f} ops/s: {parts}; server {server}; "
+            f"total {spent:.1f} of the {budget:.1f} us a {cores}-core machine has per op at this rate "
+            f"({spent / budget:.0%} busy)"
+        )
+
+
 # -- main --------------------------------------------------------------------------
 
 
@@ -447,7 +510,12 @@ def settle(mock: MockEventStore | None) -> None:
 
 
 async def bench(
-    args: argparse.Namespace, endpoint: str, mock: MockEventStore | None, pb2: Any, pb2_grpc: Any
+    args: argparse.Namespace,
+    endpoint: str,
+    mock: MockEventStore | None,
+    pb2: Any,
+    pb2_grpc: Any,
+    server: StandaloneServer | None = None,
 ) -> list[Row]:
     ours = OurSide(endpoint, args.max_connections)
     theirs = GrpcSide(endpoint, pb2, pb2_grpc)
@@ -463,7 +531,7 @@ async def bench(
             seq[side.name].append(await sequential_p50_us(side, args.seq, f"r{r}"))
         for side in order:
             settle(mock)
-            conc[side.name].append(await concurrent_ops_per_s(side, args.concurrent, args.in_flight, f"r{r}"))
+            conc[side.name].append(await concurrent_ops_per_s(side, args.concurrent, args.in_flight, f"r{r}", server))
         for side in order:
             settle(mock)
             catch[side.name].append(await catch_up_events_per_s(side, args.events))
@@ -472,11 +540,13 @@ async def bench(
 
     def best(measures: list[Measure], higher: bool) -> Measure:
         pick = max if higher else min
-        return Measure(pick(m.value for m in measures), min(m.cpu_us_per_op for m in measures))
+        top = pick(measures, key=lambda m: m.value)
+        return Measure(top.value, min(m.cpu_us_per_op for m in measures), top.threads, top.server_us_per_op)
 
     seq_ours, seq_theirs = best(seq[ours.name], False), best(seq[theirs.name], False)
     conc_ours, conc_theirs = best(conc[ours.name], True), best(conc[theirs.name], True)
     catch_ours, catch_theirs = best(catch[ours.name], True), best(catch[theirs.name], True)
+    print_cpu_budget(args.in_flight, {ours.name: conc_ours, theirs.name: conc_theirs})
     return [
         Row(
             "sequential append p50",
@@ -521,11 +591,12 @@ async def _seed_and_bench(
     pb2: Any,
     pb2_grpc: Any,
     started: float,
+    server: StandaloneServer | None = None,
 ) -> list[Row]:
     if mock is None:
         await seed_through_client(endpoint, args.events)
     print(f"seeded {args.events:,} events in {time.perf_counter() - started:.2f} s")
-    return await bench(args, endpoint, mock, pb2, pb2_grpc)
+    return await bench(args, endpoint, mock, pb2, pb2_grpc, server)
 
 
 def main() -> None:
@@ -553,7 +624,7 @@ def main() -> None:
             server = StandaloneServer()
             print(f"against the standalone eventstore-server at {server.endpoint} (pid {server.process.pid})")
             try:
-                rows = asyncio.run(_seed_and_bench(args, server.endpoint, None, pb2, pb2_grpc, t))
+                rows = asyncio.run(_seed_and_bench(args, server.endpoint, None, pb2, pb2_grpc, t, server))
             finally:
                 server.close()
         rows.append(Row("MockEventStore() to ready, p50", start_p50, None, "ms", False, "< 5 ms", start_p50 < 5.0))
