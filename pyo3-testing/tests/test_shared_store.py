@@ -123,6 +123,16 @@ def test_readme_example_runs(name: str, tmp_path: Path) -> None:
     assert re.search(rf"\b{tests} passed\b", result.stdout), result.stdout
 
 
+def test_readme_property_example_runs_in_a_default_hypothesis_run(tmp_path: Path) -> None:
+    # The README's property test and state machine, as a user runs them:
+    # default Hypothesis settings (a deadline, 100 examples), warnings as errors.
+    write_suite(tmp_path, "test_readme_property.py", readme_example("property"))
+    (tmp_path / "pytest.ini").write_text(INI + "filterwarnings = error\n")
+    result = run_pytest(tmp_path, "-p", "no:xdist")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert re.search(r"\b2 passed\b", result.stdout), result.stdout
+
+
 @pytest.mark.parametrize("store", ["shared mock, -n 2", "container"])
 def test_readme_shared_store_example_runs(store: str, tmp_path: Path) -> None:
     code = readme_example("projection") + "\n" + readme_example("shared-store")

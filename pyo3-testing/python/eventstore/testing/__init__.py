@@ -11,6 +11,10 @@
   suite, ``event_store_tenant`` and ``event_store_tenant_client``.
 - consumers (``_consumers.py``): :func:`check_redelivery` (is a handler safe
   to see an event twice?) and :func:`wait_until_consumed`.
+- property tests (need Hypothesis: ``pip install "eventstore-sdk-py[hypothesis]"``):
+  :mod:`eventstore.testing.strategies` (events and histories of your
+  ``@event`` classes) and :func:`consumer_state_machine` (a state machine
+  that hunts a consumer's redelivery bugs).
 - :data:`Matcher`: the type of a pattern value of an ``expect_*`` keyword
   (``re.compile("^order-")``, ``{"$regex": "^order-"}``, ...).
 
@@ -28,10 +32,12 @@ if TYPE_CHECKING:
     from eventstore.testing._container import EventStoreContainer
     from eventstore.testing._expectations import Matcher
     from eventstore.testing._mock import Expectation, MockEventStore, RecordedCall, StreamEnd
+    from eventstore.testing._state_machine import consumer_state_machine
     from eventstore.testing._warnings import DockerUnavailableWarning
 
 _EXPORTS: dict[str, str] = {
     "check_redelivery": "eventstore.testing._consumers",
+    "consumer_state_machine": "eventstore.testing._state_machine",
     "Consumer": "eventstore.testing._consumers",
     "DockerUnavailableWarning": "eventstore.testing._warnings",
     "wait_until_consumed": "eventstore.testing._consumers",
@@ -53,6 +59,7 @@ __all__ = [
     "RecordedCall",
     "StreamEnd",
     "check_redelivery",
+    "consumer_state_machine",
     "wait_until_consumed",
 ]
 
