@@ -79,7 +79,10 @@
 //!   [`cli`]: the `eventstore-mock` command line (the binary's and the
 //!   Python wheel's `eventstore-mock`).
 //! - `strategies` (feature `proptest`): generators of valid requests and
-//!   events for property tests.
+//!   events for property tests, the interpreter that runs the model test's
+//!   plans against any client (`strategies::plan::Interpreter`), and the
+//!   state machine that checks a user's consumer under redelivery
+//!   (`strategies::consumer`).
 
 pub mod cli;
 pub mod control;

@@ -118,12 +118,15 @@ pub trait Consumer: Default + 'static {
     /// The events to draw, shrinking towards the simplest.
     fn events() -> BoxedStrategy<Self::Event>;
 
-    /// The `event_type` `event` is stored with. By default the last
-    /// segment of the event type's Rust name.
+    /// The `event_type` `event` is stored with. By default the event
+    /// type's Rust name without its path and generics (`OrderEvent` for
+    /// `shop::OrderEvent`): one type for every event; a consumer that
+    /// dispatches on the type names each variant here.
     fn event_type(event: &Self::Event) -> String {
         let _ = event;
         let name = std::any::type_name::<Self::Event>();
-        name.rsplit("::").next().unwrap_or(name).to_owned()
+        let plain = name.split('<').next().unwrap_or(name);
+        plain.rsplit("::").next().unwrap_or(plain).to_owned()
     }
 
     /// Applies one delivered event (as the subscription delivered it:
@@ -149,7 +152,9 @@ pub enum Transition<E> {
     /// shows nothing a cut after an ack does not, and a run that needs a
     /// restart only after a cut shrinks to its essence.)
     Cut,
-    /// The consumer subscribes again, from after its checkpoint.
+    /// The consumer subscribes again, from after its checkpoint (after a
+    /// cut: a consumer restarted while connected shows the same, its
+    /// unacked events coming again).
     Restart,
 }
 
@@ -170,7 +175,9 @@ pub struct Model<E> {
 }
 
 impl<E> Model<E> {
-    /// Whether the consumer has handled every event of the log.
+    /// Whether the current subscription has delivered every event of the
+    /// log (after a restart, not until the events after the checkpoint
+    /// have come again).
     pub fn caught_up(&self) -> bool {
         self.position == self.log.len()
     }

@@ -48,7 +48,9 @@ pub enum Request {
 /// What the store answered to a [`Request`].
 #[derive(Debug)]
 pub enum Outcome {
+    /// The append's answer.
     Append(Result<AppendResponse, Status>),
+    /// Both reads' answers.
     Read {
         stream: Result<ReadStreamResponse, Status>,
         all: Result<ReadAllResponse, Status>,
