@@ -9,7 +9,7 @@
 //! - [`auth`]: the `authorization` values a client sends (Basic, Bearer)
 //!   and the token rule the stores check with too;
 //! - [`chain`]: an error with its causes, as one line a person reads;
-//! - [`connect`]: the one connector: endpoint forms, TLS and mutual TLS,
+//! - [`connect`](mod@connect): the one connector: endpoint forms, TLS and mutual TLS,
 //!   the server name, credentials, timeouts, each option checked before
 //!   any I/O with one set of messages; every client of a store (the SDK,
 //!   the recorder, the conformance kit, the container's readiness check,

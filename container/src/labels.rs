@@ -19,7 +19,7 @@ pub const HOST_LABEL: &str = "org.eventstore.testing.host";
 pub const REUSE_LABEL: &str = "org.eventstore.testing.reuse";
 
 /// The id of this test session: `$EVENTSTORE_TESTING_SESSION`, else one
-/// per process. Reuse ([`EventStoreContainerBuilder::reuse`]) is within a
+/// per process. Reuse ([`EventStoreContainerBuilder::reuse`](crate::EventStoreContainerBuilder::reuse)) is within a
 /// session.
 pub fn session_id() -> &'static str {
     static ID: OnceLock<String> = OnceLock::new();

@@ -90,8 +90,21 @@ pub fn reflection(
 /// takes env var names as `&'static str` and each binary has its own prefix.
 /// The calling crate depends on `clap` with the `derive` and `env` features.
 ///
-/// ```ignore
-/// eventstore_engine::limit_flags!(pub struct LimitFlags, env_prefix = "EVENTSTORE_");
+/// ```
+/// use clap::Parser;
+///
+/// eventstore_engine::limit_flags!(pub struct LimitFlags, env_prefix = "MY_STORE_");
+///
+/// #[derive(Parser)]
+/// struct Cli {
+///     #[command(flatten)]
+///     limits: LimitFlags,
+/// }
+///
+/// let cli = Cli::parse_from(["my-store", "--max-events-per-batch", "10"]);
+/// let limits = cli.limits.limits().unwrap();
+/// assert_eq!(limits.max_events_per_batch, 10);
+/// assert_eq!(limits.max_page_size, eventstore_engine::Limits::default().max_page_size);
 /// ```
 #[macro_export]
 macro_rules! limit_flags {

@@ -2,7 +2,7 @@
 //! (positions are aggregate nonces) and ReadAll (global nonces).
 //!
 //! The engine resolves the request's `from` with [`start`], a backend cuts
-//! the page with [`cut_page`] over its sorted, visible events, and the
+//! the page with `cut_page` over its sorted, visible events, and the
 //! engine computes the next cursor with [`next_cursor`].
 
 use crate::storage::{Page, PageRequest, RecordedEvent, is_undecodable};

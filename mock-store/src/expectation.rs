@@ -1,6 +1,12 @@
 //! Expectations: what calls to look for, how many, and how to answer them.
 //!
-//! ```ignore
+//! ```
+//! # use eventstore_mock::{MockEventStore, Mock, Respond, matchers::*};
+//! # use eventstore_proto::{AppendRequest, EventData, EventMetadata};
+//! # use tonic::Code;
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! # let mock = MockEventStore::start().await;
 //! Mock::given(append())
 //!     .and(aggregate_id("order-1"))
 //!     .respond_with(Respond::status(Code::Unavailable, "try later"))
@@ -8,6 +14,24 @@
 //!     .expect(1..)
 //!     .named("second append fails")
 //!     .mount(&mock);
+//! # let append = |expected: u64| AppendRequest {
+//! #     tenant_id: "t".into(), aggregate_id: "order-1".into(), aggregate_type: "Order".into(),
+//! #     expected_aggregate_nonce: expected,
+//! #     events: vec![EventData {
+//! #         meta: Some(EventMetadata {
+//! #             event_id: format!("e{expected}"), aggregate_nonce: expected + 1,
+//! #             event_type: "OrderPlaced".into(), ..Default::default()
+//! #         }),
+//! #         payload: b"{}".to_vec(),
+//! #     }],
+//! #     ..Default::default()
+//! # };
+//! # let mut client = mock.client();
+//! // The first append goes through to the engine; the second fails.
+//! assert!(client.append(append(0)).await.is_ok());
+//! assert_eq!(client.append(append(1)).await.unwrap_err().message(), "try later");
+//! # mock.verify().unwrap();
+//! # }
 //! ```
 //!
 //! Every expectation a call matches counts it. The answer comes from the
@@ -20,11 +44,36 @@
 //! counted and fall through to older expectations or the engine. That is
 //! how a test says "fail twice, then work":
 //!
-//! ```ignore
+//! ```
+//! # use eventstore_mock::{MockEventStore, Mock, Respond, matchers::*};
+//! # use eventstore_proto::{AppendRequest, EventData, EventMetadata};
+//! # use tonic::Code;
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! # let mock = MockEventStore::start().await;
 //! Mock::given(append())
 //!     .respond_with(Respond::conflict_at_head())
 //!     .up_to_n_times(2) // and, without `.expect`, verifies exactly 2 calls
 //!     .mount(&mock);
+//! # let request = AppendRequest {
+//! #     tenant_id: "t".into(), aggregate_id: "order-1".into(), aggregate_type: "Order".into(),
+//! #     events: vec![EventData {
+//! #         meta: Some(EventMetadata {
+//! #             event_id: "e1".into(), aggregate_nonce: 1,
+//! #             event_type: "OrderPlaced".into(), ..Default::default()
+//! #         }),
+//! #         payload: b"{}".to_vec(),
+//! #     }],
+//! #     ..Default::default()
+//! # };
+//! # let mut client = mock.client();
+//! for _ in 0..2 {
+//!     let status = client.append(request.clone()).await.unwrap_err();
+//!     assert_eq!(status.code(), Code::Aborted);
+//! }
+//! assert!(client.append(request).await.is_ok()); // the third call works
+//! mock.verify().unwrap();
+//! # }
 //! ```
 //!
 //! # Stacked expectations, and how they differ from `wiremock`

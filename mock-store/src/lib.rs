@@ -6,11 +6,13 @@
 //! real store does. Expectations are layered on top, in the style of the
 //! `wiremock` crate:
 //!
-//! ```no_run
+//! ```
 //! use eventstore_mock::{MockEventStore, Mock, Respond, matchers::*};
 //! use tonic::Code;
+//! # use eventstore_proto::{AppendRequest, EventData, EventMetadata, ReadStreamRequest};
 //!
-//! # async fn demo() {
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
 //! let mock = MockEventStore::start().await;
 //! Mock::given(append())
 //!     .and(aggregate_id("order-1"))
@@ -22,7 +24,25 @@
 //!     .expect(1..)
 //!     .mount(&mock);
 //! let mut client = mock.client(); // in process; or connect to mock.endpoint()
-//! // ... exercise the code under test with `client` ...
+//! // The code under test would make these calls with `client`:
+//! # let created = AppendRequest {
+//! #     tenant_id: "t".into(), aggregate_id: "order-1".into(), aggregate_type: "Order".into(),
+//! #     events: vec![EventData {
+//! #         meta: Some(EventMetadata {
+//! #             event_id: "e1".into(), aggregate_nonce: 1,
+//! #             event_type: "OrderCreated".into(), ..Default::default()
+//! #         }),
+//! #         payload: br#"{"amount": 10}"#.to_vec(),
+//! #     }],
+//! #     ..Default::default()
+//! # };
+//! # let read = ReadStreamRequest {
+//! #     tenant_id: "t".into(), aggregate_id: "order-1".into(), forward: true, ..Default::default()
+//! # };
+//! client.append(created).await.unwrap();
+//! let first = client.read_stream(read.clone()).await.unwrap_err();
+//! assert_eq!(first.code(), Code::Unavailable); // the code under test retries:
+//! assert_eq!(client.read_stream(read).await.unwrap().into_inner().events.len(), 1);
 //! mock.verify().unwrap(); // also checked when `mock` is dropped
 //! # }
 //! ```
@@ -50,7 +70,7 @@
 //!   and reads the data directly.
 //! - [`journal`]: what happened, call by call.
 //! - [`verify`]: the report of unmet expectations.
-//! - [`connect`]: a re-export of the one connector
+//! - [`connect`](fn@connect): a re-export of the one connector
 //!   (`eventstore_client::connect`), which the recorder connects through.
 //! - [`control`]: the same API over gRPC for other processes; [`spec`]:
 //!   expectations written as JSON; [`seed`]: fixture files to preload;
@@ -59,7 +79,10 @@
 //!   [`cli`]: the `eventstore-mock` command line (the binary's and the
 //!   Python wheel's `eventstore-mock`).
 //! - `strategies` (feature `proptest`): generators of valid requests and
-//!   events for property tests.
+//!   events for property tests, the interpreter that runs the model test's
+//!   plans against any client (`strategies::plan::Interpreter`), and the
+//!   state machine that checks a user's consumer under redelivery
+//!   (`strategies::consumer`).
 
 pub mod cli;
 pub mod control;

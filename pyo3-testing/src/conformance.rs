@@ -2,7 +2,7 @@
 //! `eventstore_conformance` and their runner, compiled into the wheel, so
 //! `python -m eventstore.testing.conformance` needs neither a Rust
 //! toolchain nor grpcio. The command line is the Rust one
-//! ([`conformance_main`] runs `eventstore_conformance::cli::main_from` with
+//! (`conformance_main` runs `eventstore_conformance::cli::main_from` with
 //! Python's argv); `eventstore/testing/conformance.py` is the typed Python
 //! API over the rest. The report lines and JSON come from the conformance
 //! crate, the one place they are written.

@@ -1,6 +1,6 @@
 //! Errors as they cross into Python.
 //!
-//! Futures on the runtime produce a [`NativeError`] (plain Rust data); it
+//! Futures on the runtime produce a `NativeError` (plain Rust data); it
 //! becomes a Python exception only once attached to the interpreter, as an
 //! instance of a class defined in `eventstore/_errors.py`, so users catch
 //! Python classes and the server's message is kept word for word.

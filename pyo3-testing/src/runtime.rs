@@ -1,8 +1,8 @@
 //! The one tokio runtime behind the Python SDK, and the bridge that turns a
 //! Rust future into an asyncio awaitable.
 //!
-//! Every task that may touch Python holds an [`InFlight`] guard. At
-//! interpreter exit `eventstore` calls [`shutdown`] (from `atexit`, before
+//! Every task that may touch Python holds an `InFlight` guard. At
+//! interpreter exit `eventstore` calls `shutdown` (from `atexit`, before
 //! finalization): new work is refused, work in flight is cancelled, and the
 //! call waits, with the GIL released, until no task can touch Python any
 //! more; then the runtime's threads are stopped. A task finishing after that

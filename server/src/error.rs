@@ -1,7 +1,7 @@
 //! Why the server could not start: [`ServeError`], returned by
 //! [`crate::run`]. A variant per cause a caller can act on (the container
 //! harness retries [`ServeError::Storage`] with
-//! [`StorageError::Locked`](eventstore_engine::StorageError::Locked) while a
+//! [`StorageError::Locked`] while a
 //! previous store on the same data directory is still closing).
 
 use eventstore_engine::{

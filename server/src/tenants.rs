@@ -3,7 +3,7 @@
 //! The tenant is in the request body, which the authentication interceptor
 //! cannot see; so [`TenantGuard`] wraps the event store service and checks
 //! the decoded request's `tenant_id` against the
-//! [`Principal`](eventstore_engine::auth::Principal) the interceptor
+//! [`Principal`] the interceptor
 //! attached. A request naming another tenant gets `PERMISSION_DENIED`
 //! naming the user and the tenant; `GetServerInfo` needs only valid
 //! credentials. Without a principal (single-password mode, no auth) every

@@ -15,7 +15,7 @@
 //!   credentials (`PERMISSION_DENIED`, `UNAUTHENTICATED`) on the way: a
 //!   line then says what to do. Exit status: 1 when a case failed, else 2
 //!   when one was refused, else 0. The connection options are the shared
-//!   ones ([`ConnectArgs`](eventstore_client::ConnectArgs): TLS,
+//!   ones ([`ConnectArgs`]: TLS,
 //!   credentials, `EVENTSTORE_PASSWORD`, `EVENTSTORE_TOKEN`, timeouts).
 //! - `diff --a HOST:PORT --b HOST:PORT [--ops N] [--seed S]`: the same
 //!   random operations to two stores, every differing answer printed, then

@@ -1,5 +1,5 @@
 //! A user's store at `HOST:PORT`: connecting (through the one connector,
-//! [`eventstore_client::connect`], then a `GetServerInfo` check), and
+//! [`eventstore_client::connect`](fn@eventstore_client::connect), then a `GetServerInfo` check), and
 //! [`SharedEndpoint`], the [`Provider`] that gives each case a
 //! fresh tenant of it (see [`crate::shared`]).
 
@@ -19,7 +19,7 @@ use std::sync::{
 };
 use tonic::Code;
 
-/// Connects to the store `options` name ([`eventstore_client::connect`],
+/// Connects to the store `options` name ([`eventstore_client::connect`](fn@eventstore_client::connect),
 /// the recorder's and the SDK's rules) and checks that it answers
 /// (`GetServerInfo`, within the request timeout; a store predating it
 /// answers `UNIMPLEMENTED`, fine). Every call of the store returned is

@@ -149,26 +149,47 @@ pub fn appends_for<T: Serialize>(
             let head = heads.entry(aggregate_id.as_str()).or_insert(0);
             let expected = *head;
             *head += 1;
-            Ok(AppendRequest {
-                tenant_id: tenant.to_owned(),
-                aggregate_id: aggregate_id.clone(),
-                aggregate_type: aggregate_type.to_owned(),
-                expected_aggregate_nonce: expected,
-                idempotency_key: String::new(),
-                events: vec![EventData {
-                    meta: Some(EventMetadata {
-                        event_id: format!("{aggregate_id}-{}", expected + 1),
-                        aggregate_nonce: expected + 1,
-                        event_type: event_type.event_type(event),
-                        event_version: 1,
-                        content_type: "application/json".into(),
-                        ..EventMetadata::default()
-                    }),
-                    payload: serde_json::to_vec(event)?,
-                }],
-            })
+            append_of(
+                tenant,
+                aggregate_type,
+                aggregate_id,
+                expected,
+                event_type.event_type(event),
+                event,
+            )
         })
         .collect()
+}
+
+/// The append of one `event` to `aggregate_id` whose head is `head`, as
+/// [`appends_for`] makes each of its requests (also the consumer state
+/// machine's appends, so both store events alike).
+pub(crate) fn append_of<T: Serialize>(
+    tenant: &str,
+    aggregate_type: &str,
+    aggregate_id: &str,
+    head: u64,
+    event_type: String,
+    event: &T,
+) -> Result<AppendRequest, serde_json::Error> {
+    Ok(AppendRequest {
+        tenant_id: tenant.to_owned(),
+        aggregate_id: aggregate_id.to_owned(),
+        aggregate_type: aggregate_type.to_owned(),
+        expected_aggregate_nonce: head,
+        idempotency_key: String::new(),
+        events: vec![EventData {
+            meta: Some(EventMetadata {
+                event_id: format!("{aggregate_id}-{}", head + 1),
+                aggregate_nonce: head + 1,
+                event_type,
+                event_version: 1,
+                content_type: "application/json".into(),
+                ..EventMetadata::default()
+            }),
+            payload: serde_json::to_vec(event)?,
+        }],
+    })
 }
 
 #[cfg(test)]

@@ -2,16 +2,21 @@
 //! (feature `proptest`). The project's own property tests draw from these
 //! too (`tests/tests/model.rs`), so what users get is what we test with.
 //!
-//! Files: `history` and `requests` (re-exported here) and [`plan`]
-//! (abstract steps for model-based tests, resolved against a model's state
-//! by the test).
+//! Files: `history` and `requests` (re-exported here); [`plan`] (abstract
+//! steps for model-based tests, and `plan/interpreter.rs`, which runs them
+//! against any client); [`consumer`] (a state machine that checks your
+//! consumer under redelivery, on `proptest-state-machine`).
 //!
 //! To test your own code (a projection, a handler) on your own events:
 //! - [`histories`]: `(aggregate id, event)` sequences of your `Serialize`
 //!   event type over a few aggregates, shrinking to fewer events, fewer
 //!   aggregates and simpler events;
 //! - [`appends_for`]: the valid requests that store a history, the
-//!   expected nonces numbered per stream.
+//!   expected nonces numbered per stream;
+//! - [`consumer::check`]: your consumer driven through a subscription that
+//!   the mock cuts between a handle and its ack, its state compared with a
+//!   single pass over the log (`examples/consumer_state_machine.rs`; a
+//!   command-handling service is `examples/order_service.rs`).
 //!
 //! To test the store (or a client's handling of its answers):
 //! - [`valid_append`]: a well-formed batch continuing a stream's head,
@@ -19,7 +24,10 @@
 //! - [`invalid_append`]: a request broken in one way, with the status code
 //!   the store must answer (see [`Invalid`]);
 //! - [`operations`]: sequences of appends and reads over a few tenants and
-//!   streams, for model-based tests.
+//!   streams, for model-based tests;
+//! - [`plan::op`]: the richer steps the project's model test draws (defects,
+//!   resends, subscriptions), run against any `EventStoreClient<Channel>`
+//!   by [`plan::Interpreter`].
 //!
 //! A property runs synchronously (proptest's runner), so it drives the
 //! mock through a runtime of its own: `start_on` starts the mock on it and
@@ -123,6 +131,7 @@
 //! });
 //! ```
 
+pub mod consumer;
 mod history;
 pub mod plan;
 mod readable;

@@ -1,16 +1,28 @@
-//! Plans for model-based tests: what to do next, in terms the test resolves
-//! against its model's state (`ExpectedChoice::Head` is "the head the model
-//! knows"), so one plan shrinks into a smaller plan that is still meaningful.
-//! `tests/tests/model.rs` draws its operations from here.
+//! Plans for model-based tests: what to do next, in terms resolved against
+//! what is known when the step runs (`ExpectedChoice::Head` is "the
+//! stream's head"), so one plan shrinks into a smaller plan that is still
+//! meaningful. `tests/tests/model.rs` and `eventstore-conformance diff`
+//! draw their operations from here.
 //!
-//! - [`op`]: one step of a sequential run: an append (with per-event and
-//!   per-request defects), a resend of an earlier append, a read, a
-//!   subscription; tenants and streams are indices into the test's pools.
-//! - [`concurrent_op`]: one step of one task of a concurrent run.
+//! - this file: the steps and their strategies. [`op`]: one step of a
+//!   sequential run: an append (with per-event and per-request defects), a
+//!   resend of an earlier append, a read, a subscription; tenants and
+//!   streams are indices into [`names`]. [`concurrent_op`]: one step of one
+//!   task of a concurrent run.
+//! - `resolve.rs`: [`build_append`] and [`resend`], the concrete request of
+//!   an append step given its stream's head.
+//! - `interpreter.rs`: [`Interpreter`], which runs steps against any
+//!   `EventStoreClient<Channel>`, learning the heads from the answers.
 //!
 //! Ids and idempotency keys come from small pools so they collide often.
 
 #![allow(missing_docs)] // Variants and fields are named for what the test does with them.
+
+mod interpreter;
+mod resolve;
+
+pub use interpreter::{DEFAULT_CALL_TIMEOUT, Interpreter, Outcome, Request};
+pub use resolve::{build_append, resend};
 
 use eventstore_proto::AppendRequest;
 use proptest::{prelude::*, sample::Index};

@@ -1,7 +1,7 @@
 //! The cases of the conformance suite and their registry.
 //!
 //! Each case is an `async fn case(ctx: Ctx)` in the module of the RPC it is
-//! about; it panics when the store breaks the rule. [`for_each_case!`] is
+//! about; it panics when the store breaks the rule. [`for_each_case!`](crate::for_each_case) is
 //! the one list of cases, with the rule of `spec/semantics.md` each checks
 //! and, for the rules the reference store is known to break (the **(fix)**
 //! points), what it gets wrong. [`all`] is built from that list, and so is

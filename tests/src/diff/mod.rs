@@ -19,9 +19,8 @@
 //! (stores word them differently). Positions are exact while nobody else
 //! writes to either store during the run.
 
-mod requests;
-
-pub use requests::{build_append, resend};
+/// The one resolution of append steps, shared with the model test.
+pub use eventstore_mock::strategies::plan::{build_append, resend};
 
 use crate::{
     Store,

@@ -1,8 +1,9 @@
-//! Requests from the operation plans of `eventstore_mock::strategies::plan`
-//! (the steps the model test draws), resolved against the heads the diff
-//! has learned.
+//! The concrete requests of a plan's append steps, given the head of the
+//! stream they go to: one resolution for every runner of plans (the
+//! [`super::Interpreter`], `eventstore-conformance diff`), so a plan means
+//! the same requests everywhere and a shrunk plan reproduces.
 
-use eventstore_mock::strategies::plan::{
+use super::{
     AppendSpec, Defect, ExpectedChoice, IdChoice, RequestDefect, ResendChange,
     names::{AGGREGATE_TYPE, DEFAULT_CONTENT_TYPE, TENANTS, stream_of},
 };
@@ -13,8 +14,10 @@ fn payload(step: usize, i: usize) -> Vec<u8> {
     format!("{{\"step\":{step},\"i\":{i}}}").into_bytes()
 }
 
-/// The request `spec` describes, to its stream (`names::stream_of`) whose
-/// head is `head`; `fresh` numbers new ids.
+/// The request `spec` describes, to its stream ([`super::names::stream_of`])
+/// whose head is `head`; `step` (the step's index in its plan) goes into
+/// the payloads, so two appends of one plan differ; `fresh` numbers the
+/// never-used event ids (`f1`, `f2`, ...) and is advanced by each.
 pub fn build_append(spec: &AppendSpec, head: u64, step: usize, fresh: &mut u64) -> AppendRequest {
     let (tenant, aggregate) = stream_of(spec);
     let expected = match spec.expected {
