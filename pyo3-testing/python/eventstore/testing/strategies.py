@@ -35,11 +35,11 @@ from typing import Any, TypeGuard, TypeVar, cast
 try:
     from hypothesis import strategies as st
     from hypothesis.strategies import SearchStrategy
-except ImportError as e:  # pragma: no cover - exercised in a subprocess by the tests
+except ImportError as _missing:  # pragma: no cover - exercised in a subprocess by the tests
     raise ImportError(
         'eventstore.testing.strategies needs Hypothesis: pip install "eventstore-sdk-py[hypothesis]" '
         "(or pip install hypothesis)"
-    ) from e
+    ) from _missing
 
 from eventstore._checks import unchecked
 from eventstore._codec import decode_value, encode_value, field_types
