@@ -1,6 +1,7 @@
 """What scripts/test-wheel checks of the installed wheel, besides the user
 guide's and the README's examples: it is the wheel that is imported, the
-MockEventStore works (append, read, an expectation, verify), and
+MockEventStore works (append, read, an expectation, verify), the
+property-testing modules work with the `hypothesis` extra, and
 EventStoreContainer starts the store the wheel carries in Docker."""
 
 from __future__ import annotations
@@ -48,6 +49,35 @@ async def test_mock_append_read_expect_verify() -> None:
             mock.verify()  # the second expectation was never met
     finally:
         mock.close()
+
+
+class LastAmount:
+    """An idempotent projection: the last amount per order."""
+
+    def __init__(self) -> None:
+        self.amounts: dict[str, float] = {}
+
+    async def handle(self, e: eventstore.RecordedEvent) -> None:
+        self.amounts[e.aggregate_id] = e.payload.amount
+
+    def state(self) -> dict[str, float]:
+        return self.amounts
+
+
+def test_property_testing_with_the_hypothesis_extra() -> None:
+    from hypothesis import given, settings
+    from eventstore.testing import check_redelivery, consumer_state_machine
+    from eventstore.testing.strategies import histories
+
+    @settings(max_examples=20, deadline=None)
+    @given(history=histories(OrderOpened, max_size=5))
+    def prop(history: list[tuple[str, object]]) -> None:
+        asyncio.run(check_redelivery(LastAmount, history))
+
+    prop()
+    machine = consumer_state_machine(LastAmount, OrderOpened).TestCase
+    machine.settings = settings(max_examples=10, stateful_step_count=10)
+    machine("runTest").runTest()
 
 
 async def test_container_in_docker_append_and_read() -> None:
