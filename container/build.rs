@@ -128,6 +128,8 @@ fn main() {
         "Cargo.toml",
         "server/src",
         "server/Cargo.toml",
+        "client/src",
+        "client/Cargo.toml",
         "engine/src",
         "engine/Cargo.toml",
         "proto/src",

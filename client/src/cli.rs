@@ -7,7 +7,7 @@
 //! The timeouts (`--connect-timeout`, `--request-timeout`) are in seconds,
 //! parsed by [`seconds`]: a positive, finite number.
 
-use crate::connect::{CONNECT_TIMEOUT, ConnectOptions, Pem, REQUEST_TIMEOUT};
+use crate::connect::{CONNECT_TIMEOUT, ConnectOptions, MAX_TIMEOUT, Pem, REQUEST_TIMEOUT};
 use std::{fmt, path::PathBuf, time::Duration};
 
 /// A duration given in seconds on a command line (`--request-timeout 1.5`):
@@ -21,8 +21,13 @@ pub fn seconds(text: &str) -> Result<Duration, String> {
     if !number.is_finite() || number <= 0.0 {
         return Err("must be a positive number of seconds (e.g. 10 or 0.5)".to_owned());
     }
-    Duration::try_from_secs_f64(number)
-        .map_err(|_| "too large: give a number of seconds below 10^19".to_owned())
+    if number > MAX_TIMEOUT.as_secs_f64() {
+        return Err(format!(
+            "too large: at most {} seconds (99,999,999 hours, gRPC's longest deadline)",
+            MAX_TIMEOUT.as_secs()
+        ));
+    }
+    Ok(Duration::from_secs_f64(number))
 }
 
 /// TLS, credentials and timeouts. The Python keywords map one to one
@@ -227,6 +232,29 @@ mod tests {
                 );
                 assert!(error.contains("seconds"), "{flag} {value}: {error}");
             }
+            // Beyond gRPC's longest deadline: refused here, where tonic
+            // would panic on the request's `grpc-timeout`.
+            let error = parse(&[flag, "1e12"])
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(
+                error.contains("at most 359999996400 seconds (99,999,999 hours"),
+                "{flag}: {error}"
+            );
         }
+        assert!(parse(&["--request-timeout", "359999996400"]).is_ok());
+    }
+
+    #[test]
+    fn a_request_never_carries_a_deadline_beyond_grpcs_longest() {
+        let request = crate::request((), None, Some(Duration::MAX));
+        assert_eq!(
+            request
+                .metadata()
+                .get("grpc-timeout")
+                .map(|v| v.to_str().ok()),
+            Some(Some("99999999H"))
+        );
     }
 }

@@ -337,24 +337,39 @@ pub struct Connection {
 impl Connection {
     /// `message` as a unary call: the credentials and the deadline.
     pub fn request<T>(&self, message: T) -> tonic::Request<T> {
-        let mut request = self.streaming_request(message);
-        if let Some(timeout) = self.request_timeout {
-            request.set_timeout(timeout);
-        }
-        request
+        request(message, self.authorization.as_ref(), self.request_timeout)
     }
 
     /// `message` as a call that may last (a subscription): the credentials
     /// only.
     pub fn streaming_request<T>(&self, message: T) -> tonic::Request<T> {
-        let mut request = tonic::Request::new(message);
-        if let Some(authorization) = &self.authorization {
-            request
-                .metadata_mut()
-                .insert("authorization", authorization.clone());
-        }
-        request
+        request(message, self.authorization.as_ref(), None)
     }
+}
+
+/// gRPC's longest deadline: 99,999,999 hours, the most a `grpc-timeout`
+/// header can say (tonic panics on a longer one).
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(99_999_999 * 3600);
+
+/// `message` as a call carrying `authorization` (when there is one) and,
+/// for a call with a `deadline`, that deadline as its `grpc-timeout`, at
+/// most [`MAX_TIMEOUT`] (a longer one means the same: no practical limit).
+/// Every client of the store builds its requests here.
+pub fn request<T>(
+    message: T,
+    authorization: Option<&AsciiMetadataValue>,
+    deadline: Option<Duration>,
+) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    if let Some(authorization) = authorization {
+        request
+            .metadata_mut()
+            .insert("authorization", authorization.clone());
+    }
+    if let Some(deadline) = deadline {
+        request.set_timeout(deadline.min(MAX_TIMEOUT));
+    }
+    request
 }
 
 /// Whether `status` is the client's own deadline as tonic's channel

@@ -32,6 +32,6 @@ pub use chain::{error_chain, join_causes};
 #[cfg(feature = "cli")]
 pub use cli::ConnectArgs;
 pub use connect::{
-    ConnectError, ConnectOptions, Connection, Dialer, Opt, Pem, Spelling, connect,
-    is_client_deadline,
+    ConnectError, ConnectOptions, Connection, Dialer, MAX_TIMEOUT, Opt, Pem, Spelling, connect,
+    is_client_deadline, request,
 };

@@ -68,6 +68,12 @@ impl Direct {
         self.servers.shutdown.clone()
     }
 
+    /// Whether the mock has been dropped (its servers are stopping or
+    /// stopped): [`stopped`](Self::stopped) without a token to hold.
+    pub fn is_stopped(&self) -> bool {
+        self.servers.shutdown.is_cancelled()
+    }
+
     /// The in-process channel (made on first use), for what has no direct
     /// form: subscriptions.
     pub fn channel(&self) -> Channel {

@@ -358,9 +358,6 @@ impl Servers {
             accepted = listener.accept() => accepted.map(|(stream, _)| stream),
             () = self.shutdown.cancelled() => return,
         };
-        let Some(service) = self.routes().await else {
-            return;
-        };
         let tcp = futures::stream::once(async { first })
             .chain(TcpListenerStream::new(listener))
             .map(|conn| {
@@ -370,8 +367,25 @@ impl Servers {
                     Cuttable::new(stream)
                 })
             });
+        self.serve(tcp).await;
+    }
+
+    /// Serves `incoming` connections (the listener's or the in-process
+    /// pipe's) with the routes, assembled now, until the mock stops.
+    async fn serve<IO>(&self, incoming: impl futures::Stream<Item = std::io::Result<IO>>)
+    where
+        IO: tokio::io::AsyncRead
+            + tokio::io::AsyncWrite
+            + tonic::transport::server::Connected
+            + Unpin
+            + Send
+            + 'static,
+    {
+        let Some(service) = self.routes().await else {
+            return;
+        };
         transport::serve(
-            tcp,
+            incoming,
             service,
             self.transport.clone(),
             None,
@@ -388,19 +402,9 @@ impl Servers {
                 let (pipes, accepted) = mpsc::unbounded_channel();
                 let servers = self.clone();
                 tokio::spawn(async move {
-                    let Some(service) = servers.routes().await else {
-                        return;
-                    };
                     let in_process = UnboundedReceiverStream::new(accepted)
                         .map(|io| Ok::<_, std::io::Error>(Cuttable::new(io)));
-                    transport::serve(
-                        in_process,
-                        service,
-                        servers.transport.clone(),
-                        None,
-                        servers.shutdown.clone().cancelled_owned(),
-                    )
-                    .await;
+                    servers.serve(in_process).await;
                 });
                 Endpoint::from_static("http://in-process.mock").connect_with_connector_lazy(
                     tower::service_fn(move |_: tonic::transport::Uri| {

@@ -180,3 +180,23 @@ async fn a_dropped_mock_refuses_calls() {
     assert_eq!(status.code(), Code::Unavailable);
     assert!(direct.stopped().is_cancelled());
 }
+
+/// `start_on` cannot load a fixture (loading awaits the engine): it says
+/// so, naming the file and what to call instead, and starts nothing.
+#[test]
+fn start_on_refuses_a_fixture_naming_it_and_try_start() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    let error = MockEventStore::builder()
+        .fixture("fixtures/orders.json")
+        .start_on(rt.handle())
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert_eq!(
+        error,
+        "fixture fixtures/orders.json: start_on does not load fixtures (loading awaits the engine); use try_start"
+    );
+}

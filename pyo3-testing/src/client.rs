@@ -12,7 +12,7 @@ use crate::{
     connect::NativeConnectOptions,
     connections::Connections,
     convert::{RawEvent, event_from_dict},
-    errors::NativeResult,
+    errors::{NativeError, NativeResult},
     mock::NativeMock,
     runtime::{future_into_py, handle, ready_or_spawn},
     subscription::NativeSubscription,
@@ -26,12 +26,6 @@ use eventstore_proto::{
 use pyo3::{exceptions::PyValueError, prelude::*, types::PyDict};
 use std::sync::Arc;
 use tonic::{Request, Response, Status, transport::Channel};
-
-/// A mistake in the options, as the `ValueError` Python turns into a
-/// `ValidationError`.
-fn usage(error: eventstore_client::ConnectError) -> PyErr {
-    PyValueError::new_err(error.to_string())
-}
 
 /// One unary RPC as both routes make it: on an in-process mock's service
 /// ([`Direct`], no transport) and on a client of the pool's channels.
@@ -145,18 +139,17 @@ impl NativeClient {
                 "max_connections must be at least 1, got 0",
             ));
         }
-        let mock_stopped = mock.as_ref().map(|mock| mock.stopped());
         let (channels, direct, authorization, target) = if let Some(mock) = mock {
             (
                 Vec::new(),
                 Some(mock.direct()?),
-                options.authorization().map_err(usage)?,
+                options.authorization().map_err(NativeError::connect)?,
                 "the in-process MockEventStore".to_owned(),
             )
         } else {
             let runtime = handle()?;
             let _entered = runtime.enter();
-            let dialer = options.dialer().map_err(usage)?;
+            let dialer = options.dialer().map_err(NativeError::connect)?;
             (
                 (0..max_connections)
                     .map(|_| dialer.connect_lazy())
@@ -173,7 +166,6 @@ impl NativeClient {
                 authorization,
                 options.request_timeout,
                 target,
-                mock_stopped,
             )),
         })
     }

@@ -15,18 +15,10 @@ use crate::{
 use eventstore_conformance::{
     cases,
     diff::{DiffError, DiffReport, run_endpoints},
-    endpoint::{ConnectError, ConnectOptions},
+    endpoint::ConnectOptions,
     runner::{Outcome, Report, Session},
 };
 use pyo3::{exceptions::PyValueError, prelude::*};
-
-fn connect_error(error: ConnectError) -> NativeError {
-    if error.is_usage() {
-        NativeError::validation(error.to_string())
-    } else {
-        NativeError::connection(error.to_string())
-    }
-}
 
 /// `eventstore-conformance` with `argv` (`argv[0]` names the program):
 /// the Rust command line itself, so the Python command has the same
@@ -110,7 +102,7 @@ impl NativeConformanceSession {
         let session = block_on(py, async move {
             Session::connect(&options, &tenant_prefix)
                 .await
-                .map_err(connect_error)
+                .map_err(NativeError::connect)
         })?;
         Ok(Self { session })
     }
@@ -204,7 +196,7 @@ pub(crate) fn conformance_diff(
             .await
             .map_err(|error| match error {
                 DiffError::Connect { side, source } => {
-                    let mut native = connect_error(source);
+                    let mut native = NativeError::connect(source);
                     native.message = format!("store {side}: {}", native.message);
                     native
                 }

@@ -18,8 +18,8 @@ const CONNECT_SECONDS: f64 = CONNECT_TIMEOUT.as_secs_f64();
 const REQUEST_SECONDS: f64 = REQUEST_TIMEOUT.as_secs_f64();
 
 /// gRPC's longest deadline (99,999,999 hours) in seconds: the most a
-/// `grpc-timeout` header can say.
-const MAX_TIMEOUT_SECS: f64 = 99_999_999.0 * 3600.0;
+/// `grpc-timeout` header can say ([`eventstore_client::MAX_TIMEOUT`]).
+const MAX_TIMEOUT_SECS: f64 = eventstore_client::MAX_TIMEOUT.as_secs_f64();
 
 /// `value` seconds as a duration: positive and at most gRPC's longest
 /// deadline, or `None` for no limit. Python's `_checks.check_timeout` has

@@ -35,9 +35,6 @@ pub(crate) struct Connections {
     /// Where the channels go, for errors (`http://host:port`, or the
     /// in-process mock).
     pub(crate) endpoint: String,
-    /// For a client of an in-process mock: cancelled once the mock is
-    /// closed, so that every failure from then on has that one cause.
-    mock_stopped: Option<CancellationToken>,
 }
 
 impl Connections {
@@ -49,11 +46,9 @@ impl Connections {
         auth: Option<AsciiMetadataValue>,
         request_timeout: Option<Duration>,
         endpoint: String,
-        mock_stopped: Option<CancellationToken>,
     ) -> Self {
         Self {
             endpoint,
-            mock_stopped,
             channels,
             direct,
             next: AtomicUsize::new(0),
@@ -77,14 +72,8 @@ impl Connections {
     }
 
     pub(crate) fn request<T>(&self, message: T, with_timeout: bool) -> tonic::Request<T> {
-        let mut request = tonic::Request::new(message);
-        if let Some(auth) = &self.auth {
-            request.metadata_mut().insert("authorization", auth.clone());
-        }
-        if with_timeout && let Some(timeout) = self.request_timeout {
-            request.set_timeout(timeout);
-        }
-        request
+        let deadline = self.request_timeout.filter(|_| with_timeout);
+        eventstore_client::request(message, self.auth.as_ref(), deadline)
     }
 
     /// The in-process mock's service, for a client of one.
@@ -105,11 +94,11 @@ impl Connections {
         })
     }
 
-    /// Whether this client's in-process mock has been closed.
+    /// Whether this client's in-process mock has been closed (its servers
+    /// are stopping or stopped): every failure from then on has that one
+    /// cause, whichever way the stopping servers ended the call.
     pub(crate) fn mock_is_stopped(&self) -> bool {
-        self.mock_stopped
-            .as_ref()
-            .is_some_and(CancellationToken::is_cancelled)
+        self.direct.as_ref().is_some_and(Direct::is_stopped)
     }
 
     /// The error of a call or stream that failed with `status`: once the

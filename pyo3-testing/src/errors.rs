@@ -80,6 +80,17 @@ impl NativeError {
         Self::new(Kind::Connection, message)
     }
 
+    /// The connector's refusal: a `ValidationError` for wrong options
+    /// (nothing was tried), a `ConnectionError` for a store that could not
+    /// be reached or refused.
+    pub(crate) fn connect(error: eventstore_client::ConnectError) -> Self {
+        if error.is_usage() {
+            Self::validation(error.to_string())
+        } else {
+            Self::connection(error.to_string())
+        }
+    }
+
     /// A call to a closed in-process mock (`endpoint`): one cause whichever
     /// way the stopping mock ended the call.
     pub(crate) fn mock_stopped(endpoint: &str) -> Self {

@@ -18,7 +18,6 @@ use pyo3::{
     prelude::*,
     types::PyDict,
 };
-use tokio_util::sync::CancellationToken;
 
 /// A running mock.
 #[pyclass(module = "eventstore._native")]
@@ -26,17 +25,6 @@ use tokio_util::sync::CancellationToken;
 pub struct NativeMock {
     mock: Mutex<Option<MockEventStore>>,
     endpoint: String,
-    /// Cancelled when the mock is closed, before its servers stop: a call of
-    /// a client over its in-process channel that fails from then on says
-    /// "the mock has stopped", whichever way the stopping servers ended it
-    /// (a drained connection, a closed pipe or a refused reconnect).
-    stopped: CancellationToken,
-}
-
-impl Drop for NativeMock {
-    fn drop(&mut self) {
-        self.stopped.cancel();
-    }
 }
 
 impl NativeMock {
@@ -53,11 +41,6 @@ impl NativeMock {
     pub(crate) fn direct(&self) -> PyResult<eventstore_mock::Direct> {
         self.with(MockEventStore::direct)
     }
-
-    /// Cancelled once the mock is closed (see the field).
-    pub(crate) fn stopped(&self) -> CancellationToken {
-        self.stopped.clone()
-    }
 }
 
 /// One journal call for Python: its JSON (`wire::call_json`), the events of
@@ -69,17 +52,15 @@ type JournalEntry = (String, Vec<RawEvent>, Vec<RawEvent>);
 /// as the binary's subcommand. `argv[0]` names the program.
 #[pyfunction]
 pub fn record_main(py: Python<'_>, argv: Vec<String>) -> PyResult<i32> {
-    block_on(py, async move {
-        Ok(eventstore_mock::record::main_from(argv).await)
-    })
+    block_on_command(py, eventstore_mock::record::main_from(argv))
 }
 
 /// `eventstore-mock` from Python (the wheel's `eventstore-mock` command,
 /// `python -m eventstore.testing.mock_server`): the Rust command line
 /// itself (`eventstore_mock::cli::main_from`), so it has the binary's
 /// flags, readiness line, logs and exit status. It serves until SIGTERM or
-/// SIGINT; Python's own signal handlers run meanwhile (a `KeyboardInterrupt`
-/// drops the mock). `argv[0]` names the program.
+/// SIGINT, which the Rust command handles itself (`mock_server.py` gives
+/// SIGINT back its default disposition for it). `argv[0]` names the program.
 #[pyfunction]
 pub fn mock_main(py: Python<'_>, argv: Vec<String>) -> PyResult<i32> {
     block_on_command(py, eventstore_mock::cli::main_from(argv))
@@ -172,7 +153,6 @@ impl NativeMock {
         Ok(Self {
             endpoint: mock.address().to_string(),
             mock: Mutex::new(Some(mock)),
-            stopped: CancellationToken::new(),
         })
     }
 
@@ -312,7 +292,6 @@ impl NativeMock {
 
     /// Stops the mock's servers; open subscriptions end.
     fn close(&self, py: Python<'_>) {
-        self.stopped.cancel();
         // Taken with the GIL released: a load_fixture() holds the lock while
         // it waits (GIL released) and takes the GIL back before letting go.
         let mock = py.detach(|| self.mock.lock().take());

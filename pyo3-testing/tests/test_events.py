@@ -287,11 +287,11 @@ class Name(str):
     pass
 
 
-def _general_encoding(value: object) -> bytes:
+def _general_encoding(value: Plain) -> bytes:
     """What the general codec writes (encode, check by decoding, JSON)."""
-    data = encode_value(value)
-    decode_value(data, type(value), type(value).__name__)
-    return json.dumps(data, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+    definition = definition_of(Plain)
+    assert definition is not None
+    return definition.encode_general(value)
 
 
 @pytest.mark.parametrize(
@@ -328,6 +328,11 @@ def test_plain_events_refuse_wrong_types_as_the_general_codec_does(value: Plain,
         definition.encode(value)
     with pytest.raises(ValueError, match=message):
         _general_encoding(value)
+
+
+def test_plain_events_refuse_infinities() -> None:
+    definition = definition_of(Plain)
+    assert definition is not None
     with pytest.raises(ValueError, match="Out of range float"):
         definition.encode(Plain("a", 1, float("inf"), True))
 

@@ -7,33 +7,20 @@ from __future__ import annotations
 
 import asyncio
 import re
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 import pytest
-from eventstore import EventStoreClient, RecordedEvent, ValidationError, event
+from eventstore import EventStoreClient, RecordedEvent, ValidationError
 from eventstore.testing import MockEventStore, check_redelivery, consumer_state_machine
 from eventstore.testing.strategies import StrategyError, histories
 from hypothesis import given, settings
+from order_events import OrderPaid, OrderPlaced
 
 History = list[tuple[str, object]]
 
 # No deadline: these tests run against the dev build of the extension.
 QUICK = settings(deadline=None, database=None, max_examples=50)
-
-
-@event(type="test.props.OrderPlaced")
-@dataclass
-class OrderPlaced:
-    order_id: str
-    amount: Decimal
-
-
-@event(type="test.props.OrderPaid")
-@dataclass
-class OrderPaid:
-    order_id: str
 
 
 class OrderBook:
@@ -221,6 +208,12 @@ def test_the_state_machine_refuses_bad_arguments() -> None:
         consumer_state_machine(OrderBook, [OrderPlaced, 5])  # type: ignore[list-item]
     with pytest.raises(ValidationError, match="aggregates must be an integer >= 1, got 0"):
         consumer_state_machine(OrderBook, OrderPlaced, aggregates=0)
+    with pytest.raises(StrategyError, match=r"consumer_state_machine\(\): give at least one @event class"):
+        consumer_state_machine(OrderBook, [])
+    with pytest.raises(ValidationError, match=r"consumer_state_machine\(\): prefix must be a non-empty str, got ''"):
+        consumer_state_machine(OrderBook, OrderPlaced, prefix="")
+    with pytest.raises(ValidationError, match=r"consumer_state_machine\(\): timeout must be"):
+        consumer_state_machine(OrderBook, OrderPlaced, timeout=-1)
     with pytest.raises(ValidationError, match="make_consumer must be a callable"):
         consumer_state_machine(None, OrderPlaced)  # type: ignore[arg-type]
     with pytest.raises(ValidationError, match=r"make_consumer\(\) must return an object with async handle"):

@@ -19,6 +19,7 @@ from eventstore.testing import MockEventStore
 from eventstore.testing.strategies import StrategyError, events, histories
 from hypothesis import HealthCheck, find, given, settings
 from hypothesis import strategies as st
+from order_events import OrderPaid, OrderPlaced
 
 T = TypeVar("T")
 
@@ -66,19 +67,6 @@ class Everything:
     tree: Node
     tags: set[str]
     anything: Any
-
-
-@event(type="test.strategies.OrderPlaced")
-@dataclass
-class OrderPlaced:
-    order_id: str
-    amount: Decimal
-
-
-@event(type="test.strategies.OrderPaid")
-@dataclass
-class OrderPaid:
-    order_id: str
 
 
 @pytest.fixture(scope="module")
@@ -191,6 +179,12 @@ def test_bad_arguments_are_named() -> None:
         histories(OrderPlaced, aggregates=0)
     with pytest.raises(StrategyError, match=r"max_size \(1\) is below min_size \(2\)"):
         histories(OrderPlaced, min_size=2, max_size=1)
+    with pytest.raises(StrategyError, match=r"^histories\(\): min_size must be an integer >= 0, got -1$"):
+        histories(OrderPlaced, min_size=-1)
+    with pytest.raises(StrategyError, match=r"^histories\(\): max_size must be an integer >= 0, got True$"):
+        histories(OrderPlaced, max_size=True)
+    with pytest.raises(StrategyError, match=r"^histories\(\): prefix must be a non-empty str, got ''$"):
+        histories(OrderPlaced, prefix="")
 
 
 @given(history=histories(OrderPlaced, OrderPaid, aggregates=2, min_size=1, max_size=8))
@@ -223,14 +217,12 @@ def test_histories_shrink_to_fewer_events_fewer_aggregates_and_simpler_values() 
     assert a_payment == [("aggregate-1", OrderPaid(""))]
 
 
-def test_without_hypothesis_the_import_error_says_how_to_install_it() -> None:
-    code = (
-        "import sys; sys.modules['hypothesis'] = None\n"
-        "try:\n"
-        "    import eventstore.testing.strategies\n"
-        "except ImportError as e:\n"
-        "    print(e)\n"
-    )
+@pytest.mark.parametrize(
+    "statement", ["import eventstore.testing.strategies", "from eventstore.testing import consumer_state_machine"]
+)
+def test_without_hypothesis_the_import_error_says_how_to_install_it(statement: str) -> None:
+    blocked = "import sys; sys.modules['hypothesis'] = None\n"
+    code = f"{blocked}try:\n    {statement}\nexcept ImportError as e:\n    print(e)\n"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert out.stdout.strip() == (
         'eventstore.testing.strategies needs Hypothesis: pip install "eventstore-sdk-py[hypothesis]" '

@@ -68,7 +68,7 @@
 //! }
 //! ```
 
-use super::history::append_of;
+use super::history::{aggregate_id, append_of};
 use crate::{Mock, MockEventStore, Respond, matchers::subscribe};
 use eventstore_proto::{
     EventData, ReadAllRequest, SubscribeRequest, SubscribeResponse,
@@ -208,21 +208,21 @@ impl<C: Consumer> ReferenceStateMachine for ConsumerMachine<C> {
         let append = (0..C::AGGREGATES.max(1), C::events())
             .prop_map(|(aggregate, event)| Transition::Append { aggregate, event })
             .boxed();
-        // Only the transitions possible now, so none is drawn in vain.
+        // Only the transitions possible now (the preconditions decide), so
+        // none is drawn in vain.
+        let others = [
+            (4, Transition::Deliver),
+            (2, Transition::Ack),
+            (1, Transition::Cut),
+            (3, Transition::Restart),
+        ];
         let mut choices = vec![(3, append)];
-        if state.connected {
-            if state.position < state.log.len() {
-                choices.push((4, Just(Transition::Deliver).boxed()));
-            }
-            if state.position > state.checkpoint {
-                choices.push((2, Just(Transition::Ack).boxed()));
-            }
-            if state.position > state.checkpoint {
-                choices.push((1, Just(Transition::Cut).boxed()));
-            }
-        } else {
-            choices.push((3, Just(Transition::Restart).boxed()));
-        }
+        choices.extend(
+            others
+                .into_iter()
+                .filter(|(_, transition)| Self::preconditions(state, transition))
+                .map(|(weight, transition)| (weight, Just(transition).boxed())),
+        );
         Union::new_weighted(choices).boxed()
     }
 
@@ -239,7 +239,7 @@ impl<C: Consumer> ReferenceStateMachine for ConsumerMachine<C> {
     fn apply(mut state: Self::State, transition: &Self::Transition) -> Self::State {
         match transition {
             Transition::Append { aggregate, event } => {
-                state.log.push((format!("agg-{aggregate}"), event.clone()));
+                state.log.push((aggregate_id(*aggregate), event.clone()));
             }
             Transition::Deliver => state.position += 1,
             Transition::Ack => state.checkpoint = state.position,
@@ -326,13 +326,10 @@ async fn drive<C: Consumer>(
             )));
         }
         match transition {
-            Transition::Append { .. } => {
-                let next = ConsumerMachine::<C>::apply(model, transition);
-                let Some((aggregate, event)) = next.log.last() else {
-                    return Err(TestCaseError::fail(format!("{context}: the log is empty")));
-                };
-                run.append(aggregate, event, &context).await?;
-                model = next;
+            Transition::Append { aggregate, event } => {
+                run.append(&aggregate_id(*aggregate), event, &context)
+                    .await?;
+                model = ConsumerMachine::<C>::apply(model, transition);
             }
             Transition::Deliver => {
                 run.deliver(&model, &context).await?;

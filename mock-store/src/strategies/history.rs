@@ -54,7 +54,7 @@ where
     proptest::collection::vec((0..aggregates, events), size).prop_map(|draws| {
         draws
             .into_iter()
-            .map(|(index, event)| (format!("agg-{index}"), event))
+            .map(|(index, event)| (aggregate_id(index), event))
             .collect()
     })
 }
@@ -190,6 +190,12 @@ pub(crate) fn append_of<T: Serialize>(
             payload: serde_json::to_vec(event)?,
         }],
     })
+}
+
+/// The id of the aggregate drawn as `index`: `agg-{index}` (the histories'
+/// and the consumer check's naming).
+pub(crate) fn aggregate_id(index: usize) -> String {
+    format!("agg-{index}")
 }
 
 #[cfg(test)]

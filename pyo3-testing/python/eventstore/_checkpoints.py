@@ -288,10 +288,7 @@ class CheckpointWriter:
     async def _write_later(self, wait: float) -> None:
         await asyncio.sleep(wait)
         self._timer = None
-        try:
-            await self._write()
-        except CheckpointError as e:
-            self._error = e
+        await self.write_now()
 
     async def _write(self) -> None:
         async with self._lock:

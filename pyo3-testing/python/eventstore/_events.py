@@ -48,7 +48,9 @@ class EventDefinition:
     serializer: Callable[[Any], bytes] | None = None
     deserializer: Callable[[bytes], Any] | None = None
     fields: dict[str, Any] = dataclasses.field(default_factory=dict)
-    plain: tuple[tuple[str, builtins.type], ...] | None = dataclasses.field(default=None, compare=False)
+    plain: tuple[tuple[str, builtins.type], ...] | None = dataclasses.field(
+        default=None, init=False, compare=False, repr=False
+    )
     """For a class whose fields are all ``str``, ``int``, ``float`` or
     ``bool`` (most events): its fields in order with their types, so an
     instance whose values have exactly those types is encoded without the
@@ -86,6 +88,12 @@ class EventDefinition:
                     f"the serializer of {self.cls.__name__} returned {type(payload).__name__}, expected bytes"
                 )
             return bytes(payload)
+        return self.encode_general(instance)
+
+    def encode_general(self, instance: Any) -> bytes:
+        """The JSON payload of ``instance`` through the codec's walk: what
+        :meth:`encode` writes for a JSON class (its fast path gives the
+        same bytes)."""
         data = encode_value(instance)
         # What is written must read back: the JSON is checked against the
         # field types by the decoder itself (one set of rules for both

@@ -145,22 +145,12 @@ impl GrpcStore {
 
     /// `message` as a request carrying the store's credentials.
     fn request<T>(&self, message: T) -> Request<T> {
-        let mut request = Request::new(message);
-        if let Some(value) = &self.authorization {
-            request
-                .metadata_mut()
-                .insert("authorization", value.clone());
-        }
-        request
+        eventstore_client::request(message, self.authorization.as_ref(), None)
     }
 
     /// `message` as a unary call: the credentials and the deadline.
     fn unary<T>(&self, message: T) -> Request<T> {
-        let mut request = self.request(message);
-        if let Some(timeout) = self.request_timeout {
-            request.set_timeout(timeout);
-        }
-        request
+        eventstore_client::request(message, self.authorization.as_ref(), self.request_timeout)
     }
 
     /// `call`'s answer, within the request timeout when there is one (see

@@ -34,19 +34,22 @@ import asyncio
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, TypeVar, cast
 
+# First: without Hypothesis, its import guard says how to install it.
+from eventstore.testing.strategies import checked, event_strategies
+
+# isort: split
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, rule
 from hypothesis.strategies import SearchStrategy
 
 from eventstore._checkpoints import MemoryCheckpointStore
-from eventstore._checks import check_seconds, unchecked
+from eventstore._checks import check_int_at_least, check_name, check_seconds
 from eventstore._client import EventStoreClient
 from eventstore._errors import ValidationError
 from eventstore._models import EventInput, RecordedEvent
 from eventstore._subscription import Subscription
 from eventstore.testing._consumers import consumer_state, new_consumer, state_diff
 from eventstore.testing._mock import MockEventStore
-from eventstore.testing.strategies import StrategyError, events, is_strategy
 
 __all__ = ["consumer_state_machine"]
 
@@ -54,28 +57,6 @@ T = TypeVar("T")
 
 _TENANT = "consumer-state-machine"
 _CONSUMER = "consumer-under-test"
-
-
-def _event_strategy(spec: object) -> SearchStrategy[Any]:
-    """One strategy of events from an ``@event`` class, a strategy, or a
-    sequence of those."""
-    items: Sequence[object] = (
-        cast("Sequence[object]", spec) if isinstance(spec, Sequence) and not isinstance(spec, (str, bytes)) else [spec]
-    )
-    if not items:
-        raise ValidationError("consumer_state_machine(): events is empty: give @event classes or strategies")
-    strategies: list[SearchStrategy[Any]] = []
-    for i, item in enumerate(items):
-        if is_strategy(item):
-            strategies.append(item)
-        elif isinstance(item, type):
-            strategies.append(events(cast("type[Any]", item)))
-        else:
-            where = "events" if len(items) == 1 and items[0] is spec else f"events[{i}]"
-            raise StrategyError(
-                f"consumer_state_machine(): {where} must be an @event class or a Hypothesis strategy, got {item!r}"
-            )
-    return st.one_of(strategies)
 
 
 def consumer_state_machine(
@@ -112,12 +93,15 @@ def consumer_state_machine(
     """
     if not callable(make_consumer):
         raise ValidationError(f"make_consumer must be a callable returning a consumer, got {make_consumer!r}")
-    drawn = _event_strategy(events)
-    if isinstance(aggregates, bool) or not isinstance(unchecked(aggregates), int) or aggregates < 1:
-        raise ValidationError(f"consumer_state_machine(): aggregates must be an integer >= 1, got {aggregates!r}")
-    if not isinstance(unchecked(prefix), str) or not prefix:
-        raise ValidationError(f"consumer_state_machine(): prefix must be a non-empty string, got {prefix!r}")
-    wait = check_seconds("timeout", timeout)
+    caller = "consumer_state_machine()"
+    if isinstance(events, Sequence) and not isinstance(events, (str, bytes)):
+        listed = cast("Sequence[object]", events)
+        drawn = event_strategies(caller, listed, lambda i: f"events[{i}]")
+    else:
+        drawn = event_strategies(caller, [events], lambda _: "events")
+    checked(caller, lambda: check_int_at_least("aggregates", aggregates, 1))
+    checked(caller, lambda: check_name("prefix", prefix))
+    wait = checked(caller, lambda: check_seconds("timeout", timeout))
 
     class ConsumerStateMachine(RuleBasedStateMachine):
         """One consumer, one mock, one event loop per run."""
@@ -127,15 +111,10 @@ def consumer_state_machine(
             # The consumer first: a bad one raises before anything is opened
             # (Hypothesis tears down only a machine that was built).
             self._consumer = new_consumer(make_consumer)
+            self._mock = MockEventStore()
+            self._client = EventStoreClient(endpoint="mock", store=self._mock, tenant_id=_TENANT)
             self._loop = asyncio.new_event_loop()
             self._broken = False
-            self._mock = MockEventStore()
-            try:
-                self._client: EventStoreClient = self._run(self._open_client())
-            except BaseException:
-                self._mock.close()
-                self._loop.close()
-                raise
             self._checkpoints = MemoryCheckpointStore()
             self._subscription: Subscription | None = None
             self._heads: dict[str, int] = {}
@@ -150,9 +129,6 @@ def consumer_state_machine(
             except BaseException:
                 self._broken = True
                 raise
-
-        async def _open_client(self) -> EventStoreClient:
-            return EventStoreClient(endpoint="mock", store=self._mock, tenant_id=_TENANT)
 
         async def _subscribe(self) -> Subscription:
             if self._subscription is None:
@@ -189,8 +165,7 @@ def consumer_state_machine(
                 self._acked = pending.global_nonce
 
         async def _catch_up(self) -> None:
-            if self._pending is not None:
-                await self._ack()
+            await self._ack()
             while self._acked < self._head:
                 await self._deliver()
                 await self._ack()
@@ -214,14 +189,7 @@ def consumer_state_machine(
                 )
 
         async def _log(self) -> list[RecordedEvent]:
-            events: list[RecordedEvent] = []
-            start = 0
-            while True:
-                page = await self._client.read_all(from_global_nonce=start, max_count=1000)
-                events.extend(page.events)
-                if not page.events or page.events[-1].global_nonce >= self._head:
-                    return events
-                start = page.events[-1].global_nonce + 1
+            return [event async for event in self._client.read_all_events()]
 
         async def _append(self, aggregate_id: str, event: object) -> None:
             result = await self._client.append_events(

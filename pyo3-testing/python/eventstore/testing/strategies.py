@@ -28,7 +28,7 @@ import enum
 import types
 import typing
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, TypeGuard, TypeVar, cast
 
@@ -41,7 +41,7 @@ except ImportError as _missing:  # pragma: no cover - exercised in a subprocess 
         "(or pip install hypothesis)"
     ) from _missing
 
-from eventstore._checks import unchecked
+from eventstore._checks import check_int_at_least, check_name, unchecked
 from eventstore._codec import decode_value, encode_value, field_types
 from eventstore._errors import ValidationError
 from eventstore._events import definition_of
@@ -49,6 +49,7 @@ from eventstore._events import definition_of
 __all__ = ["StrategyError", "events", "histories"]
 
 E = TypeVar("E")
+T = TypeVar("T")
 
 _NONE = type(None)
 
@@ -149,19 +150,29 @@ class _Deriver:
             f"pass a strategy for it: events({self.owner}, {where.split('.')[0].split('[')[0]}=st....)"
         )
 
-    def of_class(self, cls: type, where: str) -> SearchStrategy[Any]:
+    def of_class(
+        self, cls: type, where: str, overrides: Mapping[str, SearchStrategy[Any]] | None = None
+    ) -> SearchStrategy[Any]:
+        """``cls``'s instances; ``overrides`` (the event class's own fields)
+        replace the derived strategy of the fields they name."""
         done = self.building.get(cls)
         if done is not None:
             return done
-        # A class that refers to itself (through Optional or a list) is
-        # drawn lazily; Hypothesis bounds the depth.
-        self.building[cls] = st.deferred(lambda: self.of_class(cls, where))
+        # A nested class that refers to itself (through Optional or a list)
+        # is drawn lazily; Hypothesis bounds the depth. A field of the event
+        # class's own type needs an override.
+        self.building[cls] = (
+            st.deferred(lambda: self.of_class(cls, where)) if overrides is None else st.nothing()  # pyright: ignore[reportUnknownMemberType]
+        )
         try:
             hints = field_types(cls)
         except NameError as e:
             raise StrategyError(f"events({self.owner}): cannot resolve a field type of {cls.__name__}: {e}") from None
+        chosen = overrides or {}
         fields = {
-            f.name: self.of(hints[f.name], f"{where}.{f.name}" if where else f.name)
+            f.name: chosen[f.name]
+            if f.name in chosen
+            else self.of(hints[f.name], f"{where}.{f.name}" if where else f.name)
             for f in dataclasses.fields(cls)
             if f.init
         }
@@ -234,7 +245,7 @@ def events(event_class: type[E], /, **overrides: SearchStrategy[Any]) -> SearchS
     if not isinstance(unchecked(event_class), type) or definition_of(event_class) is None:
         raise StrategyError(f"events() takes an @event class, got {event_class!r}")
     name = event_class.__name__
-    init = {f.name for f in dataclasses.fields(event_class) if f.init}  # type: ignore[arg-type]
+    init = [f.name for f in dataclasses.fields(event_class) if f.init]  # type: ignore[arg-type]
     for field, strategy in overrides.items():
         if field not in init:
             raise StrategyError(
@@ -244,38 +255,36 @@ def events(event_class: type[E], /, **overrides: SearchStrategy[Any]) -> SearchS
             raise StrategyError(
                 f"events({name}, {field}=...) must be a Hypothesis strategy, got {type(strategy).__name__}"
             )
-    deriver = _Deriver(name)
-    try:
-        hints = field_types(event_class)
-    except NameError as e:
-        raise StrategyError(f"events({name}): cannot resolve a field type: {e}") from None
-    # A field of the event's own type needs an override.
-    deriver.building[event_class] = st.nothing()  # pyright: ignore[reportUnknownMemberType]
-    fields = {
-        field: overrides[field] if field in overrides else deriver.of(hints[field], field)
-        for field in (f.name for f in dataclasses.fields(event_class))  # type: ignore[arg-type]
-        if field in init
-    }
-    return st.builds(event_class, **fields)
+    return cast("SearchStrategy[E]", _Deriver(name).of_class(event_class, "", overrides))
 
 
 # -- histories ------------------------------------------------------------------
 
 
-def _event_strategy(item: object, index: int) -> SearchStrategy[Any]:
-    if is_strategy(item):
-        return item
-    if isinstance(item, type):
-        return events(cast("type[Any]", item))
-    raise StrategyError(
-        f"histories(): event_types[{index}] must be an @event class or a Hypothesis strategy, got {item!r}"
-    )
+def event_strategies(caller: str, items: Sequence[object], where: Callable[[int], str]) -> SearchStrategy[Any]:
+    """One strategy of the events ``items`` name: ``@event`` classes (drawn
+    with :func:`events`) or strategies. A refusal names ``caller`` and
+    ``where(i)``, the argument as the caller's user wrote it."""
+    if not items:
+        raise StrategyError(f"{caller}: give at least one @event class or strategy of events")
+    kinds: list[SearchStrategy[Any]] = []
+    for i, item in enumerate(items):
+        if is_strategy(item):
+            kinds.append(item)
+        elif isinstance(item, type):
+            kinds.append(events(cast("type[Any]", item)))
+        else:
+            raise StrategyError(f"{caller}: {where(i)} must be an @event class or a Hypothesis strategy, got {item!r}")
+    return st.one_of(kinds)
 
 
-def _size(name: str, value: object, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise StrategyError(f"histories(): {name} must be an integer >= {minimum}, got {value!r}")
-    return value
+def checked(caller: str, check: Callable[[], T]) -> T:
+    """``check()`` (one of ``eventstore._checks``' rules), its refusal as a
+    :class:`StrategyError` naming ``caller``."""
+    try:
+        return check()
+    except ValidationError as e:
+        raise StrategyError(f"{caller}: {e}") from None
 
 
 def histories(
@@ -294,16 +303,14 @@ def histories(
     order they first appear. A failing history shrinks towards fewer
     events, fewer aggregates and simpler values.
     """
-    if not event_types:
-        raise StrategyError("histories(): give at least one @event class or strategy of events")
-    kinds = [_event_strategy(item, i) for i, item in enumerate(event_types)]
-    count = _size("aggregates", aggregates, 1)
-    low = _size("min_size", min_size, 0)
-    high = _size("max_size", max_size, 0)
+    caller = "histories()"
+    kinds = event_strategies(caller, event_types, lambda i: f"event_types[{i}]")
+    count = checked(caller, lambda: check_int_at_least("aggregates", aggregates, 1))
+    low = checked(caller, lambda: check_int_at_least("min_size", min_size, 0))
+    high = checked(caller, lambda: check_int_at_least("max_size", max_size, 0))
     if high < low:
-        raise StrategyError(f"histories(): max_size ({high}) is below min_size ({low})")
-    if not isinstance(unchecked(prefix), str) or not prefix:
-        raise StrategyError(f"histories(): prefix must be a non-empty string, got {prefix!r}")
+        raise StrategyError(f"{caller}: max_size ({high}) is below min_size ({low})")
+    checked(caller, lambda: check_name("prefix", prefix))
 
     def name(drawn: list[tuple[int, object]]) -> list[tuple[str, object]]:
         # Ids by first appearance: the shrinker's smaller index is a
@@ -311,5 +318,5 @@ def histories(
         ids: dict[int, str] = {}
         return [(ids.setdefault(i, f"{prefix}-{len(ids) + 1}"), e) for i, e in drawn]
 
-    pairs = st.tuples(st.integers(0, count - 1), st.one_of(kinds))
+    pairs = st.tuples(st.integers(0, count - 1), kinds)
     return st.lists(pairs, min_size=low, max_size=high).map(name)
