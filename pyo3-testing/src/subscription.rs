@@ -317,8 +317,13 @@ impl Feeder {
             from_global_nonce: from,
             ..self.request.clone()
         };
-        let mut client = self.connections.client();
-        let opened = client.subscribe(self.connections.request(request, false));
+        // Through the pool's resend: a subscribe queued on a connection
+        // that was closing (the last stream's cut) never left the client,
+        // and goes again at once, not as a failed reconnect.
+        let opened = self.connections.over_channel(|mut client| {
+            let request = self.connections.request(request.clone(), false);
+            async move { client.subscribe(request).await }
+        });
         let opened = match self.connections.request_timeout {
             Some(limit) => match tokio::time::timeout(limit, opened).await {
                 Ok(result) => result,
@@ -332,7 +337,7 @@ impl Feeder {
             None => opened.await,
         };
         let mut stream = match opened {
-            Ok(response) => response.into_inner(),
+            Ok(stream) => stream,
             Err(status) => return classify(self.connections.failure(&status, None)),
         };
         let mut marked = false;
