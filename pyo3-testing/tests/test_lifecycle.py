@@ -260,3 +260,48 @@ def test_interpreter_exit_is_clean_200_times(tmp_path: pathlib.Path) -> None:
     )
     print(summary)
     assert not failed, summary + "\n\n" + "\n\n".join(o.describe() for o in failed[:5])
+
+
+def test_after_the_exit_handler_calls_are_refused_before_the_native_core() -> None:
+    # A daemon thread calling during finalization must not be inside a
+    # native frame when CPython ends it (pthread_exit through Rust aborts:
+    # "FATAL: exception not rethrown", seen once in 1,000 exits of the test
+    # above). After the atexit handler, a call is refused in Python, before
+    # the native core is entered.
+    code = textwrap.dedent(
+        """
+        import asyncio, eventstore
+        from eventstore import EventStoreClient, NewEvent
+        from eventstore.testing import MockEventStore
+
+        class Recorder:
+            def __init__(self, native):
+                self.native, self.entered = native, []
+            def __getattr__(self, name):
+                self.entered.append(name)
+                return getattr(self.native, name)
+
+        mock = MockEventStore()
+        client = EventStoreClient(endpoint="mock", store=mock)
+        recorder = Recorder(client._native)
+        client._native = recorder
+        eventstore._shutdown()
+
+        async def main():
+            for call in (
+                client.append_events(aggregate_id="a", aggregate_type="T", events=[NewEvent("E")]),
+                client.read_stream("a"),
+                client.read_all(),
+                client.server_info(),
+            ):
+                try:
+                    await call
+                except RuntimeError as e:
+                    print(e)
+        asyncio.run(main())
+        print("entered:", recorder.entered)
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    refused = "the eventstore runtime has been shut down (the interpreter is exiting)"
+    assert out.stdout.splitlines() == [refused] * 4 + ["entered: []"], out

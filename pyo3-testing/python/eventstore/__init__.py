@@ -200,7 +200,11 @@ def __dir__() -> list[str]:
 
 def _shutdown() -> None:
     # Stop the Rust runtime before the interpreter finalizes, so no native
-    # thread touches Python while it shuts down (if it was ever loaded).
+    # thread touches Python while it shuts down (if it was ever loaded);
+    # calls from threads still running are refused before they reach it.
+    from eventstore._loop import interpreter_exiting
+
+    interpreter_exiting()
     native = sys.modules.get("eventstore._native")
     if native is not None:
         native.shutdown()

@@ -14,7 +14,7 @@ import sys
 
 from eventstore._errors import UnsupportedEventLoopError
 
-__all__ = ["in_event_loop", "require_asyncio"]
+__all__ = ["in_event_loop", "interpreter_exiting", "require_asyncio"]
 
 
 def in_event_loop() -> bool:
@@ -38,9 +38,27 @@ def _in_trio() -> bool:
     return True
 
 
+_exiting = False
+"""Set by ``eventstore``'s ``atexit`` handler, before it stops the runtime."""
+
+
+def interpreter_exiting() -> None:
+    """From now on every call is refused here, in Python, before it enters
+    the native core. A daemon thread still calling then stays out of Rust
+    frames: CPython (before 3.14) ends such a thread with ``pthread_exit``
+    when it takes the GIL back during finalization, and unwinding that
+    through a native frame aborts the process ("FATAL: exception not
+    rethrown")."""
+    global _exiting
+    _exiting = True
+
+
 def require_asyncio(call: str) -> None:
     """Raises :class:`UnsupportedEventLoopError` unless an asyncio event loop
-    runs (``call`` names what was called)."""
+    runs (``call`` names what was called); a :class:`RuntimeError` once the
+    interpreter is exiting (the native core's own refusal, said first)."""
+    if _exiting:
+        raise RuntimeError("the eventstore runtime has been shut down (the interpreter is exiting)")
     if not in_event_loop():
         where = "this code runs under trio" if _in_trio() else "no asyncio event loop is running"
         raise UnsupportedEventLoopError(

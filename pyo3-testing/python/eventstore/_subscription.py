@@ -74,9 +74,9 @@ class Subscription:
             if self._index >= len(self._buffer):
                 if self._closed:
                     raise StopAsyncIteration
+                require_asyncio("iterating a Subscription")
                 if self._inflight is None:
                     self._check_client_open()
-                require_asyncio("iterating a Subscription")
                 # Shielded: cancelling this wait (asyncio.wait_for around
                 # __anext__) leaves the batch in flight for the next call
                 # instead of dropping events the core already handed over.
